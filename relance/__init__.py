@@ -1,0 +1,79 @@
+"""Relance: chase unpaid invoices. `create_app()` builds the Flask application."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request, session
+from flask_login import current_user
+
+from relance.config import load_config
+from relance.extensions import babel, csrf, db, login, migrate
+
+
+def select_locale() -> str:
+    languages = ["fr", "en"]
+    if "language" in session and session["language"] in languages:
+        return session["language"]
+    if current_user and current_user.is_authenticated and current_user.language in languages:
+        return current_user.language
+    return request.accept_languages.best_match(languages) or "fr"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = load_config(config)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], instance_relative_config=False)
+    app.config.update(settings)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    login.init_app(app)
+    login.login_view = "auth.login"
+    login.login_message_category = "info"
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: app.config["TIMEZONE"])
+    csrf.init_app(app)
+
+    from relance import tasks
+
+    tasks.init_app(app)
+
+    from relance import auth, errors, main
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(errors.bp)
+    _register_optional_blueprints(app)
+
+    from relance import templating
+
+    templating.init_app(app)
+
+    from relance.cli import relance_cli
+
+    app.cli.add_command(relance_cli)
+
+    @app.before_request
+    def _remember_htmx():
+        g.htmx = request.headers.get("HX-Request") == "true"
+
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Areas each live in their own package; register the ones present."""
+    import importlib
+
+    for name in ("customers", "invoices", "reminders", "admin", "api"):
+        try:
+            module = importlib.import_module(f"relance.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"relance.{name}":
+                raise
+            continue
+        app.register_blueprint(module.bp)
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+
+
+def _migrations_dir():
+    from relance.config import PROJECT_ROOT
+
+    return PROJECT_ROOT / "migrations"

@@ -1,0 +1,26 @@
+"""All models, importable from relance.models."""
+
+from relance.models.customer import CONTACT_ROLES, CUSTOMER_KINDS, Contact, Customer, customer_sales_reps
+from relance.models.invoice import INVOICE_KINDS, INVOICE_STATUSES, Invoice, Payment
+from relance.models.reminder import (
+    CHANNELS,
+    DELAY_BASES,
+    LEVEL_CHANNELS,
+    PENALTY_KINDS,
+    REMINDER_STATUSES,
+    Reminder,
+    ReminderLevel,
+    Run,
+    Template,
+    TemplateVersion,
+)
+from relance.models.settings import RATE_KINDS, Setting, StatutoryRate
+from relance.models.user import ROLES, ApiToken, AuditLog, User, role_rank
+
+__all__ = [
+    "CHANNELS", "CONTACT_ROLES", "CUSTOMER_KINDS", "DELAY_BASES", "INVOICE_KINDS", "INVOICE_STATUSES",
+    "LEVEL_CHANNELS", "PENALTY_KINDS", "RATE_KINDS", "REMINDER_STATUSES", "ROLES",
+    "ApiToken", "AuditLog", "Contact", "Customer", "Invoice", "Payment", "Reminder", "ReminderLevel",
+    "Run", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User", "customer_sales_reps",
+    "role_rank",
+]

@@ -1,0 +1,23 @@
+"""Column helpers shared by the models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import Numeric
+from sqlalchemy.orm import mapped_column
+
+MONEY = Numeric(14, 2, asdecimal=True)
+ZERO = Decimal("0.00")
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp (stored the same way on SQLite and PostgreSQL)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def money_column(**kwargs):
+    kwargs.setdefault("default", ZERO)
+    kwargs.setdefault("nullable", False)
+    return mapped_column(MONEY, **kwargs)

@@ -1,0 +1,83 @@
+"""Invoices (and credit notes) and their payments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from relance.extensions import db
+from relance.models.base import ZERO, money_column, utcnow
+from relance.models.customer import Contact, Customer
+from relance.models.user import User
+
+INVOICE_STATUSES = ("draft", "validated", "paid", "cancelled")
+INVOICE_KINDS = ("invoice", "credit_note")
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        Index("ix_invoices_status_due_date", "status", "due_date"),
+        Index("ix_invoices_customer_id_status", "customer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    issue_date: Mapped[date]
+    due_date: Mapped[date | None]  # none: never reminded
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total_excl_tax: Mapped[Decimal] = money_column()
+    total_incl_tax: Mapped[Decimal] = money_column()
+    # Sum of the payments, kept by record_payment() so the reminder engine can select in one query.
+    amount_paid: Mapped[Decimal] = money_column()
+    status: Mapped[str] = mapped_column(String(16), default="validated")
+    kind: Mapped[str] = mapped_column(String(16), default="invoice")
+    billing_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    followup_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    creator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    followup_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    no_auto_reminders: Mapped[bool] = mapped_column(default=False)
+    pdf_path: Mapped[str | None] = mapped_column(String(255))  # relative to FILES_PATH
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="invoices")
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", order_by="Payment.date"
+    )
+    billing_contact: Mapped[Contact | None] = relationship(foreign_keys=[billing_contact_id])
+    followup_contact: Mapped[Contact | None] = relationship(foreign_keys=[followup_contact_id])
+    creator: Mapped[User | None] = relationship(foreign_keys=[creator_id])
+    followup_user: Mapped[User | None] = relationship(foreign_keys=[followup_user_id])
+
+    @property
+    def remaining_due(self) -> Decimal:
+        return (self.total_incl_tax or ZERO) - (self.amount_paid or ZERO)
+
+    @property
+    def is_open(self) -> bool:
+        """Counts as due: a validated invoice (not a credit note) with something left to pay."""
+        return self.status == "validated" and self.kind == "invoice" and self.remaining_due > 0
+
+    def days_late(self, on: date) -> int:
+        return max(0, (on - self.due_date).days) if self.due_date else 0
+
+    def __repr__(self) -> str:
+        return f"<Invoice {self.number}>"
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    date: Mapped[date]
+    amount: Mapped[Decimal] = money_column()
+    reference: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")

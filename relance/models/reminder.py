@@ -1,0 +1,162 @@
+"""Reminder levels, their texts, the reminders made and the runs that made them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from relance.extensions import db
+from relance.models.base import money_column, utcnow
+from relance.models.invoice import Invoice
+from relance.models.user import User
+
+CHANNELS = ("email", "letter")
+LEVEL_CHANNELS = ("email", "letter", "both")
+DELAY_BASES = ("due_date", "previous")
+PENALTY_KINDS = ("none", "fixed", "percent")
+REMINDER_STATUSES = ("pending", "sent", "failed", "cancelled")
+RUN_KINDS = ("mass", "auto")
+RUN_STATUSES = ("queued", "running", "done", "failed")
+
+
+class ReminderLevel(db.Model):
+    """Rank 0 = before the due date, 1 = first reminder, 2 = second, 3 = formal notice."""
+
+    __tablename__ = "reminder_levels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rank: Mapped[int] = mapped_column(unique=True)
+    names: Mapped[dict] = mapped_column(JSON, default=dict)  # {"fr": "...", "en": "..."}
+    delay: Mapped[str] = mapped_column(String(32), default="+15 days")
+    basis: Mapped[str] = mapped_column(String(16), default="due_date")
+    automatic: Mapped[bool] = mapped_column(default=False)
+    channels: Mapped[str] = mapped_column(String(8), default="email")
+    penalty_kind: Mapped[str] = mapped_column(String(8), default="none")
+    penalty_value: Mapped[Decimal] = money_column()
+    formal_notice: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    templates: Mapped[list[Template]] = relationship(back_populates="level", cascade="all, delete-orphan")
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names.get("fr") or self.names.get("en") or str(self.rank)
+
+    def __repr__(self) -> str:
+        return f"<ReminderLevel {self.rank} {self.delay}>"
+
+
+class Template(db.Model):
+    """The text of one level for one channel in one language (subject + body with __VARIABLES__)."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("level_id", "channel", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    level_id: Mapped[int] = mapped_column(ForeignKey("reminder_levels.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    level: Mapped[ReminderLevel] = relationship(back_populates="templates")
+    versions: Mapped[list[TemplateVersion]] = relationship(
+        back_populates="template", cascade="all, delete-orphan", order_by="TemplateVersion.version"
+    )
+
+
+class TemplateVersion(db.Model):
+    __tablename__ = "template_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    template: Mapped[Template] = relationship(back_populates="versions")
+
+
+class Run(db.Model):
+    """A mass reminder (by a user) or an automatic daily run."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    run_date: Mapped[date] = mapped_column(index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    catch_up: Mapped[bool] = mapped_column(default=False)
+    dry_run: Mapped[bool] = mapped_column(default=False)
+    total: Mapped[int] = mapped_column(default=0)
+    done: Mapped[int] = mapped_column(default=0)
+    sent: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    skipped_reasons: Mapped[dict] = mapped_column(JSON, default=dict)
+    letters_pdf_path: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    user: Mapped[User | None] = relationship()
+    reminders: Mapped[list[Reminder]] = relationship(back_populates="run")
+
+
+class Reminder(db.Model):
+    """One reminder of one invoice at one level through one channel (a letter or an email)."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        Index("ix_reminders_invoice_id_level", "invoice_id", "level"),
+        Index("ix_reminders_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # invoice + level + channel + date (+ "manual-<n>" for hand-made ones): never sent twice.
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    level: Mapped[int]  # the level's rank when the reminder was made
+    channel: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # none: automatic
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), index=True)
+    reminder_date: Mapped[date]
+    next_date: Mapped[date | None]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    sender: Mapped[str] = mapped_column(String(254), default="")
+    recipients: Mapped[list] = mapped_column(JSON, default=list)
+    cc: Mapped[list] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    template_version: Mapped[int | None]
+    penalty: Mapped[Decimal] = money_column()
+    interest: Mapped[Decimal] = money_column()
+    indemnity: Mapped[Decimal] = money_column()
+    total_claimed: Mapped[Decimal] = money_column()
+    pdf_path: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(254))
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    invoice: Mapped[Invoice] = relationship()
+    user: Mapped[User | None] = relationship()
+    run: Mapped[Run | None] = relationship(back_populates="reminders")
+
+    @property
+    def automatic(self) -> bool:
+        return self.user_id is None

@@ -1,0 +1,1 @@
+"""Domain services: plain arguments in, results out; no request, no clock (dates are passed in)."""

@@ -1,0 +1,54 @@
+"""What a new company starts with: the four default levels and the French statutory rates."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.models import ReminderLevel, StatutoryRate
+
+DEFAULT_LEVELS = [
+    # rank, names, delay, automatic, channels, penalty kind, penalty value, formal notice
+    (0, {"fr": "Rappel avant échéance", "en": "Reminder before due date"}, "-5 days", True, "email",
+     "none", "0.00", False),
+    (1, {"fr": "Première relance", "en": "First reminder"}, "+15 days", True, "email", "none", "0.00", False),
+    (2, {"fr": "Deuxième relance", "en": "Second reminder"}, "+30 days", True, "both", "none", "0.00", False),
+    (3, {"fr": "Mise en demeure", "en": "Formal notice"}, "+45 days", False, "letter", "none", "0.00", True),
+]
+
+# ECB main refinancing rate on 1 Jan / 1 Jul + 10 points (Code de commerce L441-10).
+FRENCH_B2B_RATES = [
+    (date(2024, 1, 1), "14.50"),
+    (date(2024, 7, 1), "14.25"),
+    (date(2025, 1, 1), "13.15"),
+    (date(2025, 7, 1), "12.15"),
+    (date(2026, 1, 1), "12.15"),
+]
+# Taux légal, "autres cas" (used for consumers from the formal notice when the company opts in).
+FRENCH_CONSUMER_RATES = [(date(2026, 1, 1), "2.62")]
+
+
+def install_defaults(session: Session) -> None:
+    """Create the default levels and rates where none exist (idempotent)."""
+    if session.scalar(select(ReminderLevel.id).limit(1)) is None:
+        for rank, names, delay, automatic, channels, kind, value, notice in DEFAULT_LEVELS:
+            session.add(ReminderLevel(
+                rank=rank, names=names, delay=delay, basis="due_date", automatic=automatic,
+                channels=channels, penalty_kind=kind, penalty_value=Decimal(value), formal_notice=notice,
+            ))
+    if session.scalar(select(StatutoryRate.id).limit(1)) is None:
+        for valid_from, rate in FRENCH_B2B_RATES:
+            session.add(StatutoryRate(country="FR", kind="b2b", valid_from=valid_from, rate=Decimal(rate),
+                                      note="BCE + 10 points"))
+        for valid_from, rate in FRENCH_CONSUMER_RATES:
+            session.add(StatutoryRate(country="FR", kind="consumer", valid_from=valid_from, rate=Decimal(rate),
+                                      note="Taux légal (autres cas)"))
+    try:
+        from relance.services.texts import install_default_texts
+    except ImportError:  # the default texts arrive with the reminder engine
+        return
+    session.flush()
+    install_default_texts(session)

@@ -1,0 +1,62 @@
+"""The Huey instance (SQLite storage by default, Redis when RELANCE_REDIS_URL is set) and the tasks.
+
+Tasks are thin: they load rows by id and call a service inside an application context.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import wraps
+from pathlib import Path
+
+from flask import Flask, has_app_context
+from huey import RedisHuey, SqliteHuey
+
+from relance.config import PROJECT_ROOT
+
+_app: Flask | None = None
+
+
+def build_huey(redis_url: str | None = None, instance_path: str | None = None):
+    redis_url = redis_url if redis_url is not None else os.environ.get("RELANCE_REDIS_URL") or None
+    if redis_url:
+        return RedisHuey("relance", url=redis_url)
+    instance = Path(instance_path or os.environ.get("RELANCE_INSTANCE_PATH") or PROJECT_ROOT / "instance")
+    instance.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("relance", filename=str(instance / "huey.db"))
+
+
+huey = build_huey()
+
+
+def init_app(app: Flask) -> None:
+    """Remember the app for tasks run by a consumer; tests run tasks at once (immediate mode)."""
+    global _app
+    _app = app
+    huey.immediate = bool(app.config.get("HUEY_IMMEDIATE"))
+
+
+def task(*args, **kwargs):
+    """A Huey task that runs inside the Flask application context."""
+
+    def decorator(fn):
+        @wraps(fn)
+        def with_context(*a, **kw):
+            if has_app_context():
+                return fn(*a, **kw)
+            if _app is None:
+                raise RuntimeError("relance.tasks.init_app() was not called")
+            with _app.app_context():
+                return fn(*a, **kw)
+
+        return huey.task(*args, **kwargs)(with_context)
+
+    return decorator
+
+
+@task()
+def ping(value: int) -> dict:
+    """A trivial task to prove the worker runs: doubles a number and reports the database in use."""
+    from relance.extensions import db
+
+    return {"value": value * 2, "database": db.engine.dialect.name}

@@ -1,0 +1,51 @@
+"""Jinja filters and helpers shared by every page: money and dates in the reader's language."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import Flask, Response, current_app, g, make_response, render_template
+from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from relance.services.formatting import format_money
+
+ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
+
+
+def money(amount: Decimal | None, currency: str = "EUR") -> str:
+    if amount is None:
+        return ""
+    return format_money(amount, currency, str(get_locale() or "fr"))
+
+
+def short_date(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return format_datetime(value, "short")
+    return format_date(value, "short")
+
+
+def render(page: str, fragment: str | None = None, status: int = 200, **context) -> Response:
+    """One URL serves the full page or, for htmx requests, just its fragment."""
+    template = fragment if (fragment and g.get("htmx")) else page
+    response = make_response(render_template(template, **context), status)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["short_date"] = short_date
+
+    @app.context_processor
+    def _globals():
+        return {
+            "current_locale": str(get_locale() or "fr"),
+            "has_role": lambda role: current_user.is_authenticated and current_user.has_role(role),
+            "role_label": lambda role: ROLE_LABELS.get(role, role),
+            "url_rules": current_app.view_functions,
+        }

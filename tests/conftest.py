@@ -1,0 +1,169 @@
+"""Fixtures: an app on SQLite (always) and on PostgreSQL (when RELANCE_TEST_DATABASE_URL is set).
+
+A test that needs a missing service is skipped with its reason on a laptop and fails when CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from relance import create_app
+from relance.extensions import db
+from tests.factories import make_user
+
+PG_URL = os.environ.get("RELANCE_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_SCHEMA = "relance_test"
+
+
+def need_service(value: str | None, what: str) -> str:
+    """The value, or skip (fail in CI) when the service is not configured."""
+    if value:
+        return value
+    message = f"{what} is not configured for tests"
+    if IN_CI:
+        pytest.fail(f"{message}: CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def pg_url_with_schema(url: str, schema: str) -> str:
+    """The same database, with search_path set to our own schema (created and dropped by the tests)."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    query = dict(parsed.query)
+    query["options"] = f"-csearch_path={schema}"
+    return parsed.set(query=query).render_as_string(hide_password=False)
+
+
+def reset_pg_schema(url: str, schema: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url():
+    url = need_service(PG_URL, "PostgreSQL (RELANCE_TEST_DATABASE_URL)")
+    reset_pg_schema(url, PG_SCHEMA)
+    yield pg_url_with_schema(url, PG_SCHEMA)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
+    engine.dispose()
+
+
+_pg_tables_created = False
+
+
+def _build_app(db_url: str, tmp_path: Path, **overrides):
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "HUEY_IMMEDIATE": True,
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": "localhost",
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(request, backend, tmp_path):
+    """The app with an empty schema on the backend of this run, inside an app context."""
+    global _pg_tables_created
+    overrides = {}
+    if request.node.get_closest_marker("csrf"):
+        overrides["WTF_CSRF_ENABLED"] = True
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        url = request.getfixturevalue("pg_schema_url")
+    app = _build_app(url, tmp_path, **overrides)
+    with app.app_context():
+        if backend == "sqlite":
+            db.create_all()
+        else:
+            if not _pg_tables_created:
+                db.drop_all()
+                db.create_all()
+                _pg_tables_created = True
+            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+        yield app
+        db.session.remove()
+        if backend == "sqlite":
+            db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """An app on SQLite only, for tests whose subject is not the database (browser, files)."""
+    app = _build_app(f"sqlite:///{tmp_path / 'test.db'}", tmp_path)
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Log in as a user of a given role (created on first use)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, role: str = "agent", email: str | None = None, password: str = "correct horse 42"):
+        email = email or f"{role}@test.example"
+        from relance.models import User
+
+        if db.session.query(User).filter_by(email=email).first() is None:
+            make_user(email=email, role=role, password=password)
+            db.session.commit()
+        response = self.client.post("/login", data={"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no csrf_token in the page"
+    return match.group(1)

@@ -1,0 +1,75 @@
+"""Small factories for test data: make_invoice(...) and friends. They add to db.session and flush."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+from decimal import Decimal
+
+from relance.extensions import db
+from relance.models import Contact, Customer, Invoice, Payment, User
+
+_seq = itertools.count(1)
+
+
+def make_user(email: str | None = None, role: str = "agent", password: str = "correct horse 42", **kw) -> User:
+    n = next(_seq)
+    user = User(email=email or f"user{n}@test.example", role=role, name=kw.pop("name", f"User {n}"), **kw)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def make_customer(code: str | None = None, **kw) -> Customer:
+    n = next(_seq)
+    kw.setdefault("name", f"Customer {n}")
+    kw.setdefault("email", f"billing{n}@customer.example")
+    kw.setdefault("address", f"{n} rue de la Paix")
+    kw.setdefault("postcode", "75002")
+    kw.setdefault("city", "Paris")
+    contacts = kw.pop("contacts", [])
+    customer = Customer(code=code or f"C{n:05d}", **kw)
+    for contact in contacts:
+        customer.contacts.append(contact if isinstance(contact, Contact) else Contact(**contact))
+    db.session.add(customer)
+    db.session.flush()
+    return customer
+
+
+def make_invoice(
+    customer: Customer | None = None,
+    total: Decimal | str | int = "1200.00",
+    due: date | None = date(2026, 1, 15),
+    issue: date | None = None,
+    paid: Decimal | str | int = "0",
+    number: str | None = None,
+    **kw,
+) -> Invoice:
+    """An invoice (validated, kind invoice by default); `paid` adds one payment on the due date."""
+    n = next(_seq)
+    customer = customer or make_customer()
+    total = Decimal(str(total))
+    kw.setdefault("total_excl_tax", (total / Decimal("1.2")).quantize(Decimal("0.01")))
+    invoice = Invoice(
+        number=number or f"FA-{n:06d}",
+        customer=customer,
+        issue_date=issue or ((due or date(2026, 1, 1)) - timedelta(days=30)),
+        due_date=due,
+        total_incl_tax=total,
+        **kw,
+    )
+    db.session.add(invoice)
+    paid = Decimal(str(paid))
+    if paid:
+        make_payment(invoice, paid, on=due or invoice.issue_date)
+    db.session.flush()
+    return invoice
+
+
+def make_payment(invoice: Invoice, amount: Decimal | str, on: date) -> Payment:
+    payment = Payment(invoice=invoice, date=on, amount=Decimal(str(amount)))
+    invoice.payments.append(payment)
+    invoice.amount_paid = sum((p.amount for p in invoice.payments), Decimal("0.00"))
+    db.session.flush()
+    return payment
