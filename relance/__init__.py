@@ -46,9 +46,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     templating.init_app(app)
 
-    from relance.cli import relance_cli
+    from relance.commands import load_commands
 
-    app.cli.add_command(relance_cli)
+    app.cli.add_command(load_commands())
 
     @app.before_request
     def _remember_htmx():
@@ -61,7 +61,7 @@ def _register_optional_blueprints(app: Flask) -> None:
     """Areas each live in their own package; register the ones present."""
     import importlib
 
-    for name in ("customers", "invoices", "reminders", "admin", "api"):
+    for name in ("customers", "invoices", "imports", "reminders", "admin", "api"):
         try:
             module = importlib.import_module(f"relance.{name}")
         except ModuleNotFoundError as exc:

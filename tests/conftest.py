@@ -167,3 +167,73 @@ def csrf_token_from(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "no csrf_token in the page"
     return match.group(1)
+
+
+# --- live server and browser (Playwright driving Debian's Chromium) ---------------------------------
+
+CHROMIUM = os.environ.get("RELANCE_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+class LiveServer:
+    def __init__(self, app, server, thread):
+        self.app, self.server, self.thread = app, server, thread
+        self.url = f"http://127.0.0.1:{server.server_port}"
+
+    def login(self, page, role: str = "agent", password: str = "correct horse 42") -> str:
+        """Create (once) a user of that role and log in through the form; returns the email."""
+        email = f"{role}@live.example"
+        with self.app.app_context():
+            from relance.models import User
+
+            if db.session.query(User).filter_by(email=email).first() is None:
+                make_user(email=email, role=role, password=password)
+                db.session.commit()
+        page.goto(self.url + "/login")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", password)
+        page.click("section.login button[type=submit]")
+        page.wait_for_url(lambda url: "/login" not in url)
+        return email
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The app served over HTTP on a free port (SQLite, CSRF on), in a thread."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    app = _build_app(f"sqlite:///{tmp_path / 'live.db'}", tmp_path, WTF_CSRF_ENABLED=True, SERVER_NAME=None)
+    with app.app_context():
+        db.create_all()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(app, server, thread)
+    server.shutdown()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        need_service(None, f"Chromium ({CHROMIUM}; apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(locale="fr-FR", viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()

@@ -11,13 +11,11 @@ from datetime import date
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from relance.commands import relance_cli
 from relance.extensions import db
 from relance.models import ROLES, User
-
-relance_cli = AppGroup("relance", help="Relance commands.")
 
 
 @relance_cli.command("create-user")
