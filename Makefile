@@ -1,0 +1,41 @@
+# Relance — `make run` starts everything, `make test` runs the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask
+export FLASK_APP := wsgi
+
+.PHONY: install run test lint translations bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Web server + worker with the demo data (SQLite and Huey's SQLite storage under instance/).
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) relance demo --if-empty
+	$(FLASK) relance serve
+
+## The whole test suite (SQLite; also PostgreSQL and Redis when RELANCE_TEST_* are set).
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+## Extract strings, update the catalogs and compile them.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output --omit-header .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --no-location
+	$(BIN)/python scripts/merge_translations.py
+	$(BIN)/pybabel compile -d translations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""Merge translations into translations/*/messages.po, then report what is still missing.
+
+- English: an empty msgstr gets the msgid (the code is written in English).
+- French: msgstr taken from i18n/fr/*.json (msgid -> text; "singular|plural" -> [one, many]) when given.
+Run `make translations` before (extract + update) and after (compile).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_inbox() -> dict:
+    inbox: dict = {}
+    for path in sorted((ROOT / "i18n" / "fr").glob("*.json")):
+        inbox.update(json.loads(path.read_text(encoding="utf-8")))
+    return inbox
+
+
+def fill(language: str, inbox: dict) -> list[str]:
+    path = ROOT / "translations" / language / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    catalog.fuzzy = False
+    missing = []
+    for message in catalog:
+        if not message.id:
+            continue
+        plural = isinstance(message.id, (list, tuple))
+        key = "|".join(message.id) if plural else message.id
+        if language == "en":
+            if plural and not all(message.string):
+                message.string = tuple(message.id)
+            elif not plural and not message.string:
+                message.string = message.id
+        elif key in inbox:
+            value = inbox[key]
+            message.string = tuple(value) if plural else value
+        if message.fuzzy:
+            message.flags.discard("fuzzy")
+        if (plural and not all(message.string)) or (not plural and not message.string):
+            missing.append(key)
+    with path.open("wb") as fh:
+        write_po(fh, catalog, no_location=True, sort_output=True, width=110)
+    return missing
+
+
+def main() -> int:
+    inbox = load_inbox()
+    status = 0
+    for language in ("en", "fr"):
+        missing = fill(language, inbox)
+        for key in missing:
+            print(f"{language}: missing {key!r}")
+        status |= bool(missing)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

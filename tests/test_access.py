@@ -1,0 +1,100 @@
+"""Every URL rule: login required, CSRF on POST, and each role reaches exactly what its level allows.
+
+ACCESS is the table of the minimum role per endpoint; a new view must be added here.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import url_for
+
+from relance.models import ROLES, role_rank
+
+PUBLIC = {"static", "auth.login", "main.healthz", "main.set_language"}
+API_PREFIX = "api."  # bearer tokens, tested in the API tests (401 without a token)
+
+ACCESS = {
+    "main.dashboard": "viewer",
+    "auth.logout": "viewer",
+}
+
+
+def _rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC or rule.endpoint.startswith(API_PREFIX):
+            continue
+        yield rule
+
+
+def _url(app, rule) -> str:
+    values = {}
+    for arg in rule.arguments:
+        converter = rule._converters[arg].__class__.__name__
+        values[arg] = 999999 if converter == "IntegerConverter" else "x"
+    with app.test_request_context():
+        return url_for(rule.endpoint, **values)
+
+
+def test_every_endpoint_is_in_the_access_table(app):
+    endpoints = {rule.endpoint for rule in _rules(app)}
+    assert endpoints - set(ACCESS) == set(), "add these endpoints to ACCESS"
+    for endpoint in endpoints:
+        view = app.view_functions[endpoint]
+        declared = getattr(view, "required_role", "viewer" if endpoint == "auth.logout" else None)
+        assert declared == ACCESS[endpoint], f"{endpoint}: role_required({declared!r}), table: {ACCESS[endpoint]}"
+
+
+def test_anonymous_get_redirects_to_login(app, client):
+    for rule in _rules(app):
+        if "GET" not in rule.methods:
+            continue
+        response = client.get(_url(app, rule))
+        assert response.status_code == 302, rule.endpoint
+        assert "/login" in response.headers["Location"], rule.endpoint
+
+
+def test_anonymous_post_redirects_to_login(app, client):
+    for rule in _rules(app):
+        if "POST" in rule.methods:
+            response = client.post(_url(app, rule))
+            assert response.status_code == 302 and "/login" in response.headers["Location"], rule.endpoint
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_reaches_exactly_its_level(app, client, auth, role):
+    auth.login(role)
+    for rule in _rules(app):
+        if rule.endpoint == "auth.logout":
+            continue
+        allowed = role_rank(role) >= role_rank(ACCESS[rule.endpoint])
+        url = _url(app, rule)
+        if "GET" in rule.methods:
+            status = client.get(url).status_code
+            assert (status != 403) if allowed else (status == 403), f"{role} GET {rule.endpoint}: {status}"
+        if "POST" in rule.methods and not allowed:
+            status = client.post(url).status_code
+            assert status == 403, f"{role} POST {rule.endpoint}: {status}"
+
+
+@pytest.mark.csrf
+def test_post_without_csrf_token_is_refused(app, client, auth):
+    from relance.extensions import db
+    from tests.factories import make_user
+
+    make_user(email="admin@csrf.example", role="admin", password="correct horse 42")
+    db.session.commit()
+    # even the login form needs its token
+    credentials = {"email": "admin@csrf.example", "password": "correct horse 42"}
+    assert client.post("/login", data=credentials).status_code == 400
+    page = client.get("/login").get_data(as_text=True)
+    from tests.conftest import csrf_token_from
+
+    token = csrf_token_from(page)
+    response = client.post("/login", data={"email": "admin@csrf.example", "password": "correct horse 42",
+                                           "csrf_token": token})
+    assert response.status_code == 302
+    for rule in list(_rules(app)) + [r for r in app.url_map.iter_rules() if r.endpoint == "main.set_language"]:
+        if "POST" in rule.methods:
+            response = client.post(_url(app, rule), data={"anything": "1"})
+            assert response.status_code == 400, f"{rule.endpoint}: {response.status_code}"
+            assert "security token" in response.get_data(as_text=True) or "jeton" in response.get_data(as_text=True)
