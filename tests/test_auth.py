@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from relance.extensions import db
+from tests.factories import make_user
+
+
+def test_wrong_password_and_unknown_user_get_the_same_message(client):
+    make_user(email="known@example.com", password="right password")
+    db.session.commit()
+    wrong = client.post("/login", data={"email": "known@example.com", "password": "nope"})
+    unknown = client.post("/login", data={"email": "nobody@example.com", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    for response in (wrong, unknown):
+        assert "E-mail inconnu ou mot de passe incorrect." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_inactive_user_cannot_log_in(client):
+    make_user(email="gone@example.com", password="right password", active=False)
+    db.session.commit()
+    assert client.post("/login", data={"email": "gone@example.com", "password": "right password"}).status_code == 401
+
+
+def test_login_redirects_only_inside_the_site(client):
+    make_user(email="u@example.com", password="right password")
+    db.session.commit()
+    response = client.post("/login?next=https://evil.example/x", data={"email": "u@example.com",
+                                                                        "password": "right password"})
+    assert response.headers["Location"] == "/"
+
+
+def test_logout_is_a_post(client, auth):
+    auth.login("viewer")
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_session_cookie_flags(client):
+    make_user(email="c@example.com", password="right password")
+    db.session.commit()
+    response = client.post("/login", data={"email": "c@example.com", "password": "right password"})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_language_from_browser_then_user_then_switch(client, auth):
+    assert 'lang="fr"' in client.get("/login").get_data(as_text=True)
+    english = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
+    assert 'lang="en"' in english and "Log in to Relance" in english
+    assert "Connexion à Relance" in client.get("/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    auth.login("viewer")
+    assert "Tableau de bord" in client.get("/").get_data(as_text=True)
+    client.post("/language", data={"language": "en", "next": "/"})
+    page = client.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Dashboard" in page and "Tableau de bord" not in page
+    from relance.models import User
+
+    assert db.session.query(User).filter_by(email="viewer@test.example").one().language == "en"
+
+
+def test_error_pages(client, auth):
+    auth.login("viewer")
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and "Page introuvable" in response.get_data(as_text=True)
+    fragment = client.get("/no-such-page", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and "Page introuvable" in fragment
