@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request, session
+from flask_babel import refresh
 from flask_login import current_user
 
 from relance.config import load_config
@@ -51,8 +52,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.cli.add_command(load_commands())
 
     @app.before_request
-    def _remember_htmx():
+    def _per_request():
         g.htmx = request.headers.get("HX-Request") == "true"
+        refresh()  # locale is per request, even when an app context outlives it (tests, CLI)
 
     return app
 
