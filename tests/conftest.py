@@ -196,23 +196,34 @@ class LiveServer:
         return email
 
 
-@pytest.fixture
-def live_server(tmp_path):
-    """The app served over HTTP on a free port (SQLite, CSRF on), in a thread."""
+def start_live_server(tmp_path, setup=None) -> LiveServer:
+    """Serve the app over HTTP on a free port (SQLite, CSRF on) in a thread; `setup(app)` runs first."""
     import threading
 
     from werkzeug.serving import make_server
 
     app = _build_app(f"sqlite:///{tmp_path / 'live.db'}", tmp_path, WTF_CSRF_ENABLED=True, SERVER_NAME=None)
+    if setup:
+        setup(app)
     with app.app_context():
         db.create_all()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield LiveServer(app, server, thread)
-    server.shutdown()
-    with app.app_context():
+    return LiveServer(app, server, thread)
+
+
+def stop_live_server(live: LiveServer) -> None:
+    live.server.shutdown()
+    with live.app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    live = start_live_server(tmp_path)
+    yield live
+    stop_live_server(live)
 
 
 @pytest.fixture(scope="session")
