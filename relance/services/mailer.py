@@ -1,0 +1,272 @@
+"""Reminder emails: build the MIME message and send a batch over one SMTP connection (or to .eml files).
+
+The outcome of every message is one of:
+- ``sent``: the server accepted it (addresses the server refused while accepting others are listed);
+- ``retry``: a temporary answer (4xx), the connection dropped or the server is down: send it again later;
+- ``failed``: a permanent answer (5xx): the server's text is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import smtplib
+import ssl
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from markupsafe import Markup, escape
+
+OUTCOMES = ("sent", "retry", "failed")
+URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content: bytes
+    mimetype: str = "application/pdf"
+
+
+@dataclass
+class Outgoing:
+    """One email to send. `ref` is the caller's id (the reminder id), handed back with the outcome."""
+
+    ref: object
+    sender: str
+    to: list[str]
+    subject: str
+    text: str
+    cc: list[str] = field(default_factory=list)
+    sender_name: str = ""
+    language: str = "fr"
+    attachments: list[Attachment] = field(default_factory=list)
+    message_id: str | None = None
+
+
+@dataclass
+class Outcome:
+    ref: object
+    status: str
+    message_id: str = ""
+    error: str = ""
+    refused: dict[str, str] = field(default_factory=dict)
+    path: str = ""  # .eml file written by the file backend
+
+
+def safe_filename(name: str, default: str = "document.pdf") -> str:
+    """An ASCII file name without path parts or odd characters: `Facture FA/2026 é.pdf` -> `Facture_FA_2026_e.pdf`."""
+    name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    match = re.fullmatch(r"(.*)\.([A-Za-z0-9]{1,8})", name, re.DOTALL)
+    stem, ext = (match.group(1), match.group(2)) if match else (name, "")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_.-")[:80]
+    if not stem:
+        return default
+    return f"{stem}.{ext}" if ext else stem
+
+
+def text_to_html(text: str, language: str = "fr") -> str:
+    """The HTML alternative of a plain-text body: escaped paragraphs, line breaks kept, links clickable."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", (text or "").replace("\r\n", "\n").strip()) if p.strip()]
+    rendered = []
+    for paragraph in paragraphs:
+        lines = [_linkify(line) for line in paragraph.split("\n")]
+        rendered.append(Markup("<p>") + Markup("<br>\n").join(lines) + Markup("</p>"))
+    return _email_template().render(language=language, paragraphs=rendered)
+
+
+def _linkify(line: str) -> Markup:
+    out, last = [], 0
+    for match in URL_RE.finditer(line):
+        out.append(escape(line[last:match.start()]))
+        url = escape(match.group(0))
+        out.append(Markup('<a href="{0}">{0}</a>').format(url))
+        last = match.end()
+    out.append(escape(line[last:]))
+    return Markup("").join(out)
+
+
+_template = None
+
+
+def _email_template():
+    global _template
+    if _template is None:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        folder = Path(__file__).resolve().parent.parent / "templates" / "email"
+        env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(default=True))
+        _template = env.get_template("reminder.html")
+    return _template
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2] or "localhost"
+
+
+def build_message(out: Outgoing) -> EmailMessage:
+    """text/plain + text/html alternative (same text), then the attachments; UTF-8, RFC 2047 headers."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = Address(display_name=out.sender_name, addr_spec=out.sender) if out.sender_name else out.sender
+    msg["To"] = ", ".join(out.to)
+    if out.cc:
+        msg["Cc"] = ", ".join(out.cc)
+    msg["Reply-To"] = out.sender
+    msg["Subject"] = out.subject
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = out.message_id or make_msgid(domain=_domain(out.sender))
+    msg["Content-Language"] = out.language
+    msg.set_content(out.text, charset="utf-8")
+    msg.add_alternative(text_to_html(out.text, out.language), subtype="html", charset="utf-8")
+    for attachment in out.attachments:
+        maintype, _, subtype = attachment.mimetype.partition("/")
+        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                           filename=safe_filename(attachment.filename))
+    return msg
+
+
+# --- transports ----------------------------------------------------------------------------------------
+
+
+class FileOutbox:
+    """No SMTP server configured: each message is written as an .eml file under OUTBOX_PATH."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        outcomes = []
+        for out in messages:
+            msg = build_message(out)
+            message_id = msg["Message-ID"]
+            token = re.sub(r"[^A-Za-z0-9]+", "", message_id)[:40]
+            path = self.folder / f"{safe_filename(str(out.ref), 'message')}-{token}.eml"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(msg.as_bytes())
+            tmp.replace(path)
+            outcome = Outcome(out.ref, "sent", message_id=message_id, path=str(path))
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+        return outcomes
+
+
+def _server_text(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
+    return f"{code} {text}".strip()
+
+
+class SmtpOutbox:
+    """One SMTP connection for a whole batch (none / STARTTLS / SSL, optional AUTH, timeouts)."""
+
+    def __init__(self, host: str, port: int, security: str = "none", user: str | None = None,
+                 password: str | None = None, timeout: float = 30, ca_file: str | None = None,
+                 envelope_from: str | None = None):
+        self.host, self.port, self.security = host, port, security
+        self.user, self.password, self.timeout = user, password, timeout
+        self.ca_file, self.envelope_from = ca_file, envelope_from
+        self.smtp: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def open(self) -> None:
+        if self.security == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._context())
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            smtp.ehlo()
+            if self.security == "starttls":
+                smtp.starttls(context=self._context())
+                smtp.ehlo()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        self.smtp = smtp
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self.smtp.close()
+            self.smtp = None
+
+    def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None):
+        """Send in order; after a dropped connection or a 421, the rest of the batch is left for a retry."""
+        outcomes: list[Outcome] = []
+
+        def record(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
+        broken = ""
+        try:
+            for out in messages:
+                if broken:
+                    record(Outcome(out.ref, "retry", error=broken))
+                    continue
+                msg = build_message(out)
+                message_id = msg["Message-ID"]
+                try:
+                    if self.smtp is None:
+                        self.open()
+                    refused = self.smtp.send_message(msg, from_addr=self.envelope_from or out.sender,
+                                                     to_addrs=list(out.to) + list(out.cc))
+                    record(Outcome(out.ref, "sent", message_id=message_id,
+                                   refused={a: _server_text(*r) for a, r in refused.items()}))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    refused = {a: _server_text(*r) for a, r in exc.recipients.items()}
+                    temporary = any(400 <= code < 500 for code, _ in exc.recipients.values())
+                    error = "; ".join(f"{a}: {t}" for a, t in refused.items())
+                    record(Outcome(out.ref, "retry" if temporary else "failed", message_id, error, refused))
+                except smtplib.SMTPAuthenticationError as exc:
+                    broken = _server_text(exc.smtp_code, exc.smtp_error)
+                    self._drop()
+                    record(Outcome(out.ref, "retry", message_id, broken))
+                except smtplib.SMTPResponseException as exc:
+                    error = _server_text(exc.smtp_code, exc.smtp_error)
+                    if exc.smtp_code == 421:  # the server is closing the connection
+                        broken = error
+                        self._drop()
+                    record(Outcome(out.ref, "retry" if 400 <= exc.smtp_code < 500 else "failed", message_id, error))
+                except (smtplib.SMTPException, OSError) as exc:  # dropped, refused, timeout, TLS failure
+                    broken = f"{type(exc).__name__}: {exc}".strip()
+                    self._drop()
+                    record(Outcome(out.ref, "retry", message_id, broken))
+        finally:
+            self.close()
+        return outcomes
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            with contextlib.suppress(OSError):
+                self.smtp.close()
+            self.smtp = None
+
+
+def outbox_from_config(config) -> SmtpOutbox | FileOutbox:
+    """The SMTP transport from the SMTP_* settings, or the .eml file outbox when SMTP_HOST is empty."""
+    if not config.get("SMTP_HOST"):
+        return FileOutbox(config["OUTBOX_PATH"])
+    return SmtpOutbox(
+        host=config["SMTP_HOST"], port=int(config.get("SMTP_PORT") or 25),
+        security=config.get("SMTP_SECURITY") or "none", user=config.get("SMTP_USER"),
+        password=config.get("SMTP_PASSWORD"), timeout=float(config.get("SMTP_TIMEOUT") or 30),
+        ca_file=config.get("SMTP_CA_FILE"), envelope_from=config.get("SMTP_ENVELOPE_FROM"),
+    )
+
+
+def send_batch(config, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None):
+    return outbox_from_config(config).send_batch(messages, on_outcome)

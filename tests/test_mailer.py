@@ -1,0 +1,163 @@
+"""The mailer against a real aiosmtpd server: MIME content, TLS/AUTH variants, faults, the .eml outbox."""
+
+from __future__ import annotations
+
+import email
+import io
+from email.policy import default as default_policy
+
+import pytest
+from pypdf import PdfReader
+from weasyprint import HTML
+
+from relance.services.mailer import (
+    Attachment,
+    FileOutbox,
+    Outgoing,
+    SmtpOutbox,
+    build_message,
+    outbox_from_config,
+    safe_filename,
+    text_to_html,
+)
+from tests.smtp import SmtpServer, free_port, smtp_certificate, smtp_factory, smtp_server  # noqa: F401
+
+BODY = "Bonjour,\n\nLa facture FA-0042 reste due : 1 200,00 €.\nPayez ici : https://pay.example/FA-0042.\n\nMerci."
+
+
+@pytest.fixture(scope="module")
+def invoice_pdf() -> bytes:
+    return HTML(string="<h1>Facture FA-0042</h1><p>Total 1 200,00 €</p>").write_pdf()
+
+
+def outgoing(ref=1, pdf: bytes | None = None, **kw) -> Outgoing:
+    values = dict(ref=ref, sender="compta@vendor.example", sender_name="Atelier Durand SAS",
+                  to=["client@customer.example"], cc=["sales@vendor.example"],
+                  subject="Relance facture FA-0042 — échéance dépassée", text=BODY, language="fr")
+    values.update(kw)
+    if pdf is not None:
+        values["attachments"] = [Attachment("Facture FA/0042 été.pdf", pdf)]
+    return Outgoing(**values)
+
+
+def smtp_outbox(server: SmtpServer) -> SmtpOutbox:
+    return outbox_from_config(server.settings() | {"OUTBOX_PATH": "/nonexistent"})
+
+
+def test_safe_filename():
+    assert safe_filename("Facture FA/0042 été.pdf") == "Facture_FA_0042_ete.pdf"
+    assert safe_filename("../../etc/passwd") == "etc_passwd"
+    assert safe_filename("<script>.pdf") == "script.pdf"
+    assert safe_filename("///") == "document.pdf"
+
+
+def test_html_alternative_escapes_and_links():
+    html = text_to_html("Client <script>alert(1)</script> {{ 7*7 }}\n\nhttps://pay.example/x?a=1&b=2")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html
+    assert "{{ 7*7 }}" in html
+    assert '<a href="https://pay.example/x?a=1&amp;b=2">' in html
+
+
+def test_message_structure(invoice_pdf):
+    msg = email.message_from_bytes(build_message(outgoing(pdf=invoice_pdf)).as_bytes(), policy=default_policy)
+    assert msg["Subject"] == "Relance facture FA-0042 — échéance dépassée"
+    assert msg["Reply-To"] == "compta@vendor.example"
+    assert msg["From"].addresses[0].display_name == "Atelier Durand SAS"
+    assert msg["Message-ID"].endswith("@vendor.example>")
+    assert msg["Date"] and msg["Auto-Submitted"] is None
+    plain = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "1 200,00 €" in plain and "1 200,00 €" in html
+    (attachment,) = list(msg.iter_attachments())
+    assert attachment.get_filename() == "Facture_FA_0042_ete.pdf"
+    assert "FA-0042" in PdfReader(io.BytesIO(attachment.get_content())).pages[0].extract_text()
+
+
+@pytest.mark.parametrize("security,auth", [("none", False), ("starttls", False), ("starttls", True),
+                                           ("ssl", False)])
+def test_send_through_server_variants(smtp_factory, security, auth, invoice_pdf):  # noqa: F811
+    server = smtp_factory(security=security, auth=auth)
+    outcomes = smtp_outbox(server).send_batch([outgoing(1, invoice_pdf), outgoing(2, invoice_pdf)])
+    assert [o.status for o in outcomes] == ["sent", "sent"]
+    assert len(server.received) == 2
+    first = server.received[0]
+    assert first.mail_from == "compta@vendor.example"
+    assert sorted(first.rcpt_tos) == ["client@customer.example", "sales@vendor.example"]
+    msg = first.message
+    assert msg["To"] == "client@customer.example" and msg["Cc"] == "sales@vendor.example"
+    assert msg["Message-ID"] == outcomes[0].message_id
+    assert "https://pay.example/FA-0042" in msg.get_body(("html",)).get_content()
+    pdf = next(msg.iter_attachments()).get_content()
+    assert "FA-0042" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+
+
+def test_wrong_password_is_retried_not_lost(smtp_factory):  # noqa: F811
+    server = smtp_factory(security="starttls", auth=True)
+    settings = server.settings() | {"SMTP_PASSWORD": "wrong"}
+    outcomes = outbox_from_config(settings).send_batch([outgoing(1), outgoing(2)])
+    assert [o.status for o in outcomes] == ["retry", "retry"]
+    assert outcomes[0].error.startswith("535")
+    assert server.received == []
+
+
+def test_untrusted_certificate_is_refused(smtp_factory):  # noqa: F811
+    server = smtp_factory(security="starttls")
+    settings = server.settings() | {"SMTP_CA_FILE": None}
+    (outcome,) = outbox_from_config(settings).send_batch([outgoing(1)])
+    assert outcome.status == "retry" and "CERTIFICATE_VERIFY_FAILED" in outcome.error
+    assert server.received == []
+
+
+def test_temporary_then_permanent_answers(smtp_server):  # noqa: F811
+    smtp_server.handler.answers = ["450 4.2.0 mailbox busy", "550 5.1.1 mailbox unavailable"]
+    outcomes = smtp_outbox(smtp_server).send_batch([outgoing(1), outgoing(2), outgoing(3)])
+    assert [(o.status, o.error) for o in outcomes] == [
+        ("retry", "450 4.2.0 mailbox busy"), ("failed", "550 5.1.1 mailbox unavailable"), ("sent", "")]
+    assert len(smtp_server.received) == 1
+
+
+def test_421_leaves_the_rest_of_the_batch_for_later(smtp_server):  # noqa: F811
+    smtp_server.handler.answers = ["421 4.3.2 service shutting down"]
+    outcomes = smtp_outbox(smtp_server).send_batch([outgoing(1), outgoing(2)])
+    assert [o.status for o in outcomes] == ["retry", "retry"]
+    assert smtp_server.received == []
+
+
+def test_refused_recipients_are_recorded(smtp_server):  # noqa: F811
+    smtp_server.handler.refuse_rcpt = {"sales@vendor.example": "550 5.1.1 no such user"}
+    (outcome,) = smtp_outbox(smtp_server).send_batch([outgoing(1)])
+    assert outcome.status == "sent"
+    assert outcome.refused == {"sales@vendor.example": "550 5.1.1 no such user"}
+    assert smtp_server.received[0].rcpt_tos == ["client@customer.example"]
+
+    smtp_server.handler.refuse_rcpt = {"client@customer.example": "550 5.1.1 no such user"}
+    (outcome,) = smtp_outbox(smtp_server).send_batch([outgoing(2, cc=[])])
+    assert outcome.status == "failed" and "client@customer.example: 550 5.1.1 no such user" in outcome.error
+
+
+def test_dropped_connection_mid_batch(smtp_server):  # noqa: F811
+    smtp_server.handler.drop_after = 3
+    outcomes = smtp_outbox(smtp_server).send_batch([outgoing(n) for n in range(10)])
+    assert [o.status for o in outcomes] == ["sent"] * 3 + ["retry"] * 7
+    assert len(smtp_server.received) == 3
+
+
+def test_server_down():
+    port = free_port()
+    settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": port, "SMTP_SECURITY": "none", "SMTP_TIMEOUT": 2}
+    outcomes = outbox_from_config(settings).send_batch([outgoing(n) for n in range(3)])
+    assert [o.status for o in outcomes] == ["retry"] * 3
+    assert "ConnectionRefusedError" in outcomes[0].error
+
+
+def test_file_outbox(tmp_path, invoice_pdf):
+    assert isinstance(outbox_from_config({"SMTP_HOST": None, "OUTBOX_PATH": str(tmp_path)}), FileOutbox)
+    (outcome,) = FileOutbox(tmp_path / "outbox").send_batch([outgoing("r7", invoice_pdf)])
+    assert outcome.status == "sent"
+    files = list((tmp_path / "outbox").glob("*.eml"))
+    assert [str(f) for f in files] == [outcome.path]
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=default_policy)
+    assert msg["Subject"] == "Relance facture FA-0042 — échéance dépassée"
+    assert msg["Message-ID"] == outcome.message_id
+    assert next(msg.iter_attachments()).get_filename() == "Facture_FA_0042_ete.pdf"
