@@ -248,3 +248,18 @@ def page(chromium):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per backend so CI logs show the PostgreSQL and Redis tests really ran."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            for backend in ("sqlite", "postgresql", "redis"):
+                if f"[{backend}" in nodeid or f"-{backend}]" in nodeid or f"-{backend}-" in nodeid:
+                    counts.setdefault(backend, {}).setdefault(outcome, 0)
+                    counts[backend][outcome] += 1
+    for backend, by_outcome in sorted(counts.items()):
+        figures = " ".join(f"{k}={v}" for k, v in sorted(by_outcome.items()))
+        terminalreporter.write_line(f"backend {backend}: {figures}")
