@@ -12,6 +12,7 @@ import click
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import func, select
+from werkzeug.serving import run_simple
 
 from relance.commands import relance_cli
 from relance.extensions import db
@@ -84,7 +85,9 @@ def serve(host: str, port: int, workers: int) -> None:
                               env=os.environ.copy())
     click.echo(f"Relance on http://{host}:{port}/ (worker pid {worker.pid}); Ctrl-C to stop.")
     try:
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
+    except KeyboardInterrupt:
+        pass
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGINT)
