@@ -1,0 +1,41 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
+
+LANGUAGE_CHOICES = [("fr", _l("French")), ("en", _l("English"))]
+KIND_CHOICES = [("business", _l("Business")), ("consumer", _l("Consumer"))]
+ROLE_CHOICES = [("billing", _l("Billing")), ("followup", _l("Invoice follow-up"))]
+
+
+class CustomerForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=64)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=500)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=64)])
+    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=2000)])
+    postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=20)])
+    city = StringField(_l("City"), validators=[Optional(), Length(max=120)])
+    country = StringField(
+        _l("Country"), default="FR",
+        validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message=_l("Two letters, e.g. FR, BE, DE."))],
+    )
+    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="fr")
+    kind = SelectField(_l("Kind"), choices=KIND_CHOICES, default="business")
+    sales_reps = SelectMultipleField(_l("Sales representatives"), coerce=int, validate_choice=True)
+    direct_debit = BooleanField(_l("Pays by direct debit"))
+    no_auto_reminders = BooleanField(_l("No automatic reminders"))
+    paused_until = DateField(_l("Pause reminders until"), validators=[Optional()])
+    pause_reason = StringField(_l("Reason for the pause"), validators=[Optional(), Length(max=500)])
+
+    def validate_pause_reason(self, field):
+        if self.paused_until.data and not (field.data or "").strip():
+            raise ValidationError(_l("Give the reason for the pause."))
+
+
+class ContactForm(FlaskForm):
+    first_name = StringField(_l("First name"), validators=[Optional(), Length(max=120)])
+    name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=120)])
+    email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=64)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="billing")

@@ -1,0 +1,238 @@
+"""Customers: the list (active search, filters, sort, pages) and the customer page with its tabs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import case, exists, or_, select
+from sqlalchemy.orm import selectinload
+
+from relance.auth import role_required
+from relance.customers import bp
+from relance.customers.forms import ContactForm, CustomerForm
+from relance.extensions import db
+from relance.invoices.queries import due_by_currency, due_by_customer, like_pattern, open_clause, page_args
+from relance.models import Contact, Customer, Invoice, Reminder, User
+from relance.templating import render
+
+PER_PAGE = 50
+SORTS = {
+    "name": (Customer.name.asc(), Customer.id.asc()),
+    "-name": (Customer.name.desc(), Customer.id.desc()),
+    "code": (Customer.code.asc(),),
+    "-created": (Customer.created_at.desc(), Customer.id.desc()),
+}
+TABS = ("details", "invoices", "reminders")
+
+
+def _today() -> date:
+    return date.today()
+
+
+@bp.route("/")
+@role_required("viewer")
+def index():
+    args = request.args
+    q = args.get("q", "").strip()
+    sort = args.get("sort", "name")
+    if sort not in SORTS:
+        sort = "name"
+    filters = {name: args.get(name) == "1" for name in ("unpaid", "excluded", "paused")}
+    stmt = select(Customer)
+    if q:
+        pattern = like_pattern(q)
+        stmt = stmt.where(or_(*(column.ilike(pattern, escape="\\") for column in
+                                (Customer.name, Customer.code, Customer.email, Customer.city))))
+    if filters["unpaid"]:
+        stmt = stmt.where(exists().where(Invoice.customer_id == Customer.id, open_clause()))
+    if filters["excluded"]:
+        stmt = stmt.where(Customer.no_auto_reminders.is_(True))
+    if filters["paused"]:
+        stmt = stmt.where(Customer.paused_until >= _today())
+    stmt = stmt.order_by(*SORTS[sort])
+    pagination = db.paginate(stmt, page=args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    return render(
+        "customers/index.html", "customers/_rows.html",
+        pagination=pagination, q=q, sort=sort, filters=filters, today=_today(),
+        due=due_by_customer([c.id for c in pagination.items]), link_args=page_args(args),
+    )
+
+
+def _customer_or_404(customer_id: int) -> Customer:
+    customer = db.session.get(Customer, customer_id)
+    if customer is None:
+        abort(404)
+    return customer
+
+
+def _user_choices() -> list[tuple[int, str]]:
+    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name, User.email))
+    return [(u.id, u.name or u.email) for u in users]
+
+
+def _customer_form(customer: Customer | None = None) -> CustomerForm:
+    form = CustomerForm(obj=customer) if customer is not None else CustomerForm()
+    form.sales_reps.choices = _user_choices()
+    if customer is not None and not form.is_submitted():
+        form.sales_reps.data = [u.id for u in customer.sales_reps]
+    return form
+
+
+def _code_taken(code: str, customer: Customer | None) -> bool:
+    other = db.session.scalar(select(Customer.id).where(Customer.code == code))
+    return other is not None and (customer is None or other != customer.id)
+
+
+def _apply(form: CustomerForm, customer: Customer) -> None:
+    customer.code = form.code.data.strip()
+    customer.name = form.name.data.strip()
+    customer.email = (form.email.data or "").strip()
+    customer.phone = (form.phone.data or "").strip()
+    customer.address = (form.address.data or "").strip()
+    customer.postcode = (form.postcode.data or "").strip()
+    customer.city = (form.city.data or "").strip()
+    customer.country = form.country.data.strip().upper()
+    customer.language = form.language.data
+    customer.kind = form.kind.data
+    customer.direct_debit = form.direct_debit.data
+    customer.no_auto_reminders = form.no_auto_reminders.data
+    customer.paused_until = form.paused_until.data
+    customer.pause_reason = (form.pause_reason.data or "").strip() if form.paused_until.data else ""
+    customer.sales_reps = list(db.session.scalars(select(User).where(User.id.in_(form.sales_reps.data or []))))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required("agent")
+def new():
+    form = _customer_form()
+    if form.validate_on_submit():
+        if _code_taken(form.code.data.strip(), None):
+            form.code.errors.append(_("A customer with this code already exists."))
+        else:
+            customer = Customer()
+            _apply(form, customer)
+            db.session.add(customer)
+            db.session.commit()
+            flash(_("Customer %(name)s created.", name=customer.name), "success")
+            return redirect(url_for("customers.show", customer_id=customer.id))
+    status = 422 if form.is_submitted() else 200
+    return render("customers/new.html", form=form, status=status)
+
+
+def _tab_context(customer: Customer, tab: str) -> dict:
+    context: dict = {"customer": customer, "tab": tab, "today": _today()}
+    context["due"] = due_by_currency(Invoice.customer_id == customer.id)
+    if tab == "invoices":
+        context["invoices"] = db.session.scalars(
+            select(Invoice)
+            .where(Invoice.customer_id == customer.id)
+            .order_by(case((open_clause(), 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date,
+                      Invoice.id)
+        ).all()
+    elif tab == "reminders":
+        context["reminders"] = db.paginate(
+            select(Reminder).join(Reminder.invoice)
+            .where(Invoice.customer_id == customer.id)
+            .options(selectinload(Reminder.invoice).selectinload(Invoice.customer), selectinload(Reminder.user))
+            .order_by(Reminder.reminder_date.desc(), Reminder.id.desc()),
+            page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False,
+        )
+    return context
+
+
+def _show(customer: Customer, tab: str, form=None, contact_form=None, status: int = 200):
+    context = _tab_context(customer, tab)
+    if tab == "details" and current_user.has_role("agent"):
+        context["form"] = form or _customer_form(customer)
+        context["contact_form"] = contact_form or ContactForm(formdata=None)
+    return render("customers/show.html", "customers/_tabs.html", status=status, **context)
+
+
+@bp.route("/<int:customer_id>")
+@role_required("viewer")
+def show(customer_id: int):
+    return _show(_customer_or_404(customer_id), "details")
+
+
+@bp.route("/<int:customer_id>/invoices")
+@role_required("viewer")
+def invoices(customer_id: int):
+    return _show(_customer_or_404(customer_id), "invoices")
+
+
+@bp.route("/<int:customer_id>/reminders")
+@role_required("viewer")
+def reminders(customer_id: int):
+    return _show(_customer_or_404(customer_id), "reminders")
+
+
+@bp.route("/<int:customer_id>/edit", methods=["POST"])
+@role_required("agent")
+def update(customer_id: int):
+    customer = _customer_or_404(customer_id)
+    form = _customer_form(customer)
+    if form.validate_on_submit():
+        if _code_taken(form.code.data.strip(), customer):
+            form.code.errors.append(_("A customer with this code already exists."))
+        else:
+            _apply(form, customer)
+            db.session.commit()
+            flash(_("Customer %(name)s saved.", name=customer.name), "success")
+            return redirect(url_for("customers.show", customer_id=customer.id))
+    return _show(customer, "details", form=form, status=422)
+
+
+@bp.route("/<int:customer_id>/contacts", methods=["POST"])
+@role_required("agent")
+def add_contact(customer_id: int):
+    customer = _customer_or_404(customer_id)
+    form = ContactForm()
+    if form.validate_on_submit():
+        contact = Contact()
+        form.populate_obj(contact)
+        customer.contacts.append(contact)
+        db.session.commit()
+        flash(_("Contact %(name)s added.", name=contact.full_name), "success")
+        return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
+    return _show(customer, "details", contact_form=form, status=422)
+
+
+def _contact_or_404(customer: Customer, contact_id: int) -> Contact:
+    contact = db.session.get(Contact, contact_id)
+    if contact is None or contact.customer_id != customer.id:
+        abort(404)
+    return contact
+
+
+@bp.route("/<int:customer_id>/contacts/<int:contact_id>/edit", methods=["GET", "POST"])
+@role_required("agent")
+def edit_contact(customer_id: int, contact_id: int):
+    customer = _customer_or_404(customer_id)
+    contact = _contact_or_404(customer, contact_id)
+    form = ContactForm(obj=contact)
+    if form.validate_on_submit():
+        form.populate_obj(contact)
+        db.session.commit()
+        flash(_("Contact %(name)s saved.", name=contact.full_name), "success")
+        return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
+    status = 422 if form.is_submitted() else 200
+    return render("customers/contact_edit.html", customer=customer, contact=contact, form=form, status=status)
+
+
+@bp.route("/<int:customer_id>/contacts/<int:contact_id>/delete", methods=["POST"])
+@role_required("agent")
+def delete_contact(customer_id: int, contact_id: int):
+    customer = _customer_or_404(customer_id)
+    contact = _contact_or_404(customer, contact_id)
+    # Invoices naming this contact lose it (the same on SQLite without foreign keys as on PostgreSQL).
+    for column in (Invoice.billing_contact_id, Invoice.followup_contact_id):
+        db.session.execute(sa.update(Invoice).where(column == contact.id).values({column: None}))
+    name = contact.full_name
+    db.session.delete(contact)
+    db.session.commit()
+    flash(_("Contact %(name)s removed.", name=name), "success")
+    return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")

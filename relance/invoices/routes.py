@@ -1,0 +1,354 @@
+"""Invoices: the list (search, filters, sort, pages), the invoice page with its tabs, payments and the PDF."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Response, abort, flash, g, redirect, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
+from werkzeug.utils import secure_filename
+
+from relance.auth import role_required
+from relance.extensions import db
+from relance.invoices import bp
+from relance.invoices.forms import CURRENCIES, InvoiceForm, PaymentForm
+from relance.invoices.queries import (
+    COUNTED_REMINDER_STATUSES,
+    level_reached_expr,
+    like_pattern,
+    open_clause,
+    page_args,
+    remaining_expr,
+)
+from relance.models import INVOICE_STATUSES, Contact, Customer, Invoice, Reminder, User
+from relance.services import invoice_pdf
+from relance.services.invoice_pdf import PdfUploadError
+from relance.services.payments import PaymentError, record_payment
+from relance.templating import render
+
+PER_PAGE = 50
+SORTS = ("due", "-due", "late", "remaining", "number", "-issue")
+LEVELS = ("none", "0", "1", "2", "3")
+
+
+def _today() -> date:
+    return date.today()
+
+
+# --- list ----------------------------------------------------------------------------------------------------------
+
+def _list_filters(args) -> dict:
+    def one_of(name, allowed):
+        value = args.get(name, "")
+        return value if value in allowed else ""
+
+    return {
+        "q": args.get("q", "").strip(),
+        "status": one_of("status", (*INVOICE_STATUSES, "open")),
+        "overdue": args.get("overdue") == "1",
+        "level": one_of("level", LEVELS),
+        "currency": one_of("currency", CURRENCIES),
+        "customer": args.get("customer", "").strip(),
+        "sort": one_of("sort", SORTS) or "due",
+    }
+
+
+def _list_statement(f: dict, today: date):
+    stmt = select(Invoice).join(Invoice.customer).options(contains_eager(Invoice.customer))
+    if f["q"]:
+        pattern = like_pattern(f["q"])
+        stmt = stmt.where(or_(Invoice.number.ilike(pattern, escape="\\"), Customer.name.ilike(pattern, escape="\\"),
+                              Customer.code.ilike(pattern, escape="\\")))
+    if f["status"] == "open":
+        stmt = stmt.where(open_clause())
+    elif f["status"]:
+        stmt = stmt.where(Invoice.status == f["status"])
+    if f["overdue"]:
+        stmt = stmt.where(open_clause(), Invoice.due_date < today)
+    if f["level"] == "none":
+        stmt = stmt.where(level_reached_expr().is_(None))
+    elif f["level"]:
+        stmt = stmt.where(level_reached_expr() == int(f["level"]))
+    if f["currency"]:
+        stmt = stmt.where(Invoice.currency == f["currency"])
+    if f["customer"]:
+        stmt = stmt.where(Customer.code == f["customer"])
+    late = and_(open_clause(), Invoice.due_date < today)
+    order = {
+        "due": (Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
+        "-due": (Invoice.due_date.is_(None), Invoice.due_date.desc(), Invoice.id.desc()),
+        # Most days late first: late invoices by oldest due date, then the others.
+        "late": (case((late, 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
+        "remaining": (case((open_clause(), 0), else_=1), remaining_expr().desc(), Invoice.id.asc()),
+        "number": (Invoice.number.asc(),),
+        "-issue": (Invoice.issue_date.desc(), Invoice.id.desc()),
+    }[f["sort"]]
+    return stmt.order_by(*order)
+
+
+def levels_of(invoice_ids: list[int]) -> dict[int, int]:
+    if not invoice_ids:
+        return {}
+    rows = db.session.execute(
+        select(Reminder.invoice_id, func.max(Reminder.level))
+        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status.in_(COUNTED_REMINDER_STATUSES))
+        .group_by(Reminder.invoice_id)
+    ).all()
+    return dict(rows)
+
+
+@bp.route("/")
+@role_required("viewer")
+def index():
+    today = _today()
+    filters = _list_filters(request.args)
+    pagination = db.paginate(_list_statement(filters, today), page=request.args.get("page", 1, type=int),
+                             per_page=PER_PAGE, error_out=False)
+    currencies = db.session.scalars(select(Invoice.currency).distinct().order_by(Invoice.currency)).all()
+    return render(
+        "invoices/index.html", "invoices/_rows.html",
+        pagination=pagination, f=filters, today=today, currencies=currencies,
+        levels=levels_of([i.id for i in pagination.items]), link_args=page_args(request.args),
+    )
+
+
+# --- invoice page --------------------------------------------------------------------------------------------------
+
+def _invoice_or_404(invoice_id: int) -> Invoice:
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+def _can_take_payment(invoice: Invoice) -> bool:
+    return invoice.is_open
+
+
+def _show(invoice: Invoice, tab: str, status: int = 200, fragment: str | None = None, **extra):
+    context = {"invoice": invoice, "tab": tab, "today": _today(), "level": levels_of([invoice.id]).get(invoice.id)}
+    if current_user.has_role("agent") and _can_take_payment(invoice):
+        context["payment_form"] = extra.pop("payment_form", None) or PaymentForm(formdata=None)
+    if tab == "reminders":
+        context["reminders"] = db.session.scalars(
+            select(Reminder).where(Reminder.invoice_id == invoice.id)
+            .options(selectinload(Reminder.invoice).selectinload(Invoice.customer), selectinload(Reminder.user))
+            .order_by(Reminder.reminder_date.desc(), Reminder.id.desc())
+        ).all()
+    elif tab == "files":
+        context["letters"] = db.session.scalars(
+            select(Reminder).where(Reminder.invoice_id == invoice.id, Reminder.pdf_path.is_not(None))
+            .order_by(Reminder.reminder_date.desc(), Reminder.id.desc())
+        ).all()
+        context["uploaded"] = invoice_pdf.invoice_pdf_path(invoice)
+        context["max_mb"] = round(invoice_pdf.max_pdf_bytes() / 1024 / 1024, 1)
+    context.update(extra)
+    return render("invoices/show.html", fragment or "invoices/_tabs.html", status=status, **context)
+
+
+@bp.route("/<int:invoice_id>")
+@role_required("viewer")
+def show(invoice_id: int):
+    return _show(_invoice_or_404(invoice_id), "details")
+
+
+@bp.route("/<int:invoice_id>/reminders")
+@role_required("viewer")
+def reminders(invoice_id: int):
+    return _show(_invoice_or_404(invoice_id), "reminders")
+
+
+@bp.route("/<int:invoice_id>/files")
+@role_required("viewer")
+def files(invoice_id: int):
+    return _show(_invoice_or_404(invoice_id), "files")
+
+
+# --- create / edit -------------------------------------------------------------------------------------------------
+
+def _customer_by_code(code: str | None) -> Customer | None:
+    code = (code or "").strip()
+    return db.session.scalar(select(Customer).where(Customer.code == code)) if code else None
+
+
+def _invoice_form(invoice: Invoice | None, customer: Customer | None) -> InvoiceForm:
+    form = InvoiceForm(obj=invoice) if invoice is not None else InvoiceForm()
+    if invoice is not None and not form.is_submitted():
+        form.customer_code.data = invoice.customer.code
+        for name in ("billing_contact_id", "followup_contact_id", "followup_user_id"):
+            getattr(form, name).data = getattr(invoice, name) or 0
+    if invoice is None and customer is not None and not form.is_submitted():
+        form.customer_code.data = customer.code
+    contacts: list[Contact] = list(customer.contacts) if customer else []
+    none = [(0, "—")]
+    form.billing_contact_id.choices = none + [(c.id, c.full_name or c.email) for c in contacts if c.role == "billing"]
+    form.followup_contact_id.choices = none + [(c.id, c.full_name or c.email) for c in contacts
+                                               if c.role == "followup"]
+    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name, User.email))
+    form.followup_user_id.choices = none + [(u.id, u.name or u.email) for u in users]
+    return form
+
+
+def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer | None):
+    """Validate everything (fields, customer, number, PDF) before saving anything; returns the invoice or None."""
+    if not form.validate_on_submit():
+        return None
+    if customer is None:
+        form.customer_code.errors.append(_("No customer has this code."))
+    number = form.number.data.strip()
+    other = db.session.scalar(select(Invoice.id).where(Invoice.number == number))
+    if other is not None and (invoice is None or other != invoice.id):
+        form.number.errors.append(_("An invoice with this number already exists."))
+    paid = invoice.amount_paid if invoice is not None else 0
+    if invoice is not None and form.total_incl_tax.data < paid:
+        form.total_incl_tax.errors.append(_("The total incl. tax cannot be lower than the payments already recorded."))
+    pdf_data = None
+    upload = form.pdf.data
+    if upload and getattr(upload, "filename", ""):
+        try:
+            pdf_data = invoice_pdf.read_upload(upload.stream)
+        except PdfUploadError as exc:
+            form.pdf.errors.append(exc.message)
+    if any(f.errors for f in form):
+        return None
+    creating = invoice is None
+    if creating:
+        invoice = Invoice(creator_id=current_user.id)
+        db.session.add(invoice)
+    invoice.number = number
+    invoice.customer = customer
+    invoice.issue_date = form.issue_date.data
+    invoice.due_date = form.due_date.data
+    invoice.currency = form.currency.data
+    invoice.total_excl_tax = form.total_excl_tax.data
+    invoice.total_incl_tax = form.total_incl_tax.data
+    invoice.status = form.status.data
+    invoice.kind = form.kind.data
+    invoice.billing_contact_id = form.billing_contact_id.data or None
+    invoice.followup_contact_id = form.followup_contact_id.data or None
+    invoice.followup_user_id = form.followup_user_id.data or None
+    invoice.no_auto_reminders = form.no_auto_reminders.data
+    old = None
+    if pdf_data is not None:
+        old = invoice_pdf.invoice_pdf_path(invoice)
+        invoice.pdf_path = invoice_pdf.store_pdf(pdf_data)
+    db.session.commit()
+    if old is not None:
+        old.unlink(missing_ok=True)
+    return invoice
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required("agent")
+def new():
+    customer = _customer_by_code(request.form.get("customer_code") or request.args.get("customer"))
+    form = _invoice_form(None, customer)
+    invoice = _save_invoice(form, None, customer)
+    if invoice is not None:
+        flash(_("Invoice %(number)s created.", number=invoice.number), "success")
+        return redirect(url_for("invoices.show", invoice_id=invoice.id))
+    return render("invoices/form.html", form=form, invoice=None, status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/<int:invoice_id>/edit", methods=["GET", "POST"])
+@role_required("agent")
+def edit(invoice_id: int):
+    invoice = _invoice_or_404(invoice_id)
+    code = request.form.get("customer_code") if request.method == "POST" else None
+    customer = _customer_by_code(code) if code is not None else invoice.customer
+    form = _invoice_form(invoice, customer)
+    saved = _save_invoice(form, invoice, customer)
+    if saved is not None:
+        flash(_("Invoice %(number)s saved.", number=saved.number), "success")
+        return redirect(url_for("invoices.show", invoice_id=saved.id))
+    db.session.rollback()
+    return render("invoices/form.html", form=form, invoice=invoice, status=422 if form.is_submitted() else 200)
+
+
+# --- payments and the inline "no automatic reminders" switch -------------------------------------------------------
+
+@bp.route("/<int:invoice_id>/payments", methods=["POST"])
+@role_required("agent")
+def add_payment(invoice_id: int):
+    invoice = _invoice_or_404(invoice_id)
+    form = PaymentForm()
+    if form.validate_on_submit():
+        try:
+            payment = record_payment(db.session, invoice, form.amount.data, form.date.data, form.reference.data or "")
+        except PaymentError as exc:
+            db.session.rollback()
+            getattr(form, exc.field).errors.append(exc.message)
+        else:
+            db.session.commit()
+            message = _("Payment of %(amount)s recorded.", amount=f"{payment.amount:.2f} {invoice.currency}")
+            if g.htmx:
+                return _show(invoice, "details", fragment="invoices/_payments.html", saved_message=message)
+            flash(message, "success")
+            return redirect(url_for("invoices.show", invoice_id=invoice.id))
+    return _show(invoice, "details", status=422, fragment="invoices/_payments.html", payment_form=form,
+                 payment_refused=not _can_take_payment(invoice))
+
+
+@bp.route("/<int:invoice_id>/no-auto-reminders", methods=["POST"])
+@role_required("agent")
+def set_no_auto(invoice_id: int):
+    invoice = _invoice_or_404(invoice_id)
+    invoice.no_auto_reminders = "1" in request.form.getlist("no_auto_reminders")
+    db.session.commit()
+    if not g.htmx:
+        flash(_("Automatic reminders are off for this invoice.") if invoice.no_auto_reminders
+              else _("Automatic reminders are on for this invoice."), "success")
+        return redirect(url_for("invoices.show", invoice_id=invoice.id))
+    return render("invoices/_no_auto.html", "invoices/_no_auto.html", invoice=invoice, saved=True)
+
+
+# --- files ---------------------------------------------------------------------------------------------------------
+
+def _download_name(invoice: Invoice) -> str:
+    return (secure_filename(invoice.number) or f"invoice-{invoice.id}") + ".pdf"
+
+
+@bp.route("/<int:invoice_id>/pdf")
+@role_required("viewer")
+def pdf(invoice_id: int):
+    """The uploaded PDF, or one generated now from the invoice data."""
+    invoice = _invoice_or_404(invoice_id)
+    path = invoice_pdf.invoice_pdf_path(invoice)
+    if path is not None:
+        return send_file(path, mimetype="application/pdf", download_name=_download_name(invoice))
+    response = Response(invoice_pdf.render_invoice_pdf(invoice), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{_download_name(invoice)}"'
+    return response
+
+
+@bp.route("/<int:invoice_id>/pdf", methods=["POST"])
+@role_required("agent")
+def upload_pdf(invoice_id: int):
+    invoice = _invoice_or_404(invoice_id)
+    upload = request.files.get("pdf")
+    try:
+        if upload is None or not upload.filename:
+            raise PdfUploadError(_("Choose a PDF file to upload."))
+        invoice_pdf.attach_upload(invoice, upload.stream)
+    except PdfUploadError as exc:
+        return _show(invoice, "files", status=422, upload_error=exc.message)
+    db.session.commit()
+    flash(_("The invoice PDF was uploaded."), "success")
+    return redirect(url_for("invoices.files", invoice_id=invoice.id))
+
+
+@bp.route("/<int:invoice_id>/reminders/<int:reminder_id>/file")
+@role_required("viewer")
+def reminder_file(invoice_id: int, reminder_id: int):
+    """The copy of a letter kept with a reminder."""
+    reminder = db.session.get(Reminder, reminder_id)
+    if reminder is None or reminder.invoice_id != invoice_id:
+        abort(404)
+    path = invoice_pdf.resolve(reminder.pdf_path)
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="application/pdf",
+                     download_name=f"reminder-{reminder.id}-{_download_name(reminder.invoice)}")

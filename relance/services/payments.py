@@ -1,0 +1,90 @@
+"""Record a payment on an invoice (partial or full) and keep Invoice.amount_paid equal to the payments' sum.
+
+The session is passed in and the caller commits, so a refused payment leaves nothing half-saved.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from relance.models import Invoice, Payment
+from relance.models.base import ZERO
+
+CENT = Decimal("0.01")
+
+
+class PaymentError(ValueError):
+    """A refused payment; `field` names the form field the message is about."""
+
+    def __init__(self, field: str, message):
+        super().__init__(str(message))
+        self.field = field
+        self.message = message
+
+
+def parse_amount(raw: str | Decimal | int | None) -> Decimal:
+    """'1 234,56', '1234.56' or a Decimal -> Decimal with cents; PaymentError otherwise."""
+    if isinstance(raw, Decimal | int):
+        value = Decimal(raw)
+    else:
+        text = (raw or "").strip().replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise PaymentError("amount", _l("The amount must be a number, e.g. 150.00.")) from None
+    if not value.is_finite():
+        raise PaymentError("amount", _l("The amount must be a number, e.g. 150.00."))
+    if value != value.quantize(CENT):
+        raise PaymentError("amount", _l("The amount cannot have more than two decimals."))
+    return value.quantize(CENT)
+
+
+def check_payment(invoice: Invoice, amount: Decimal) -> None:
+    """Raise PaymentError when this amount cannot be paid on this invoice."""
+    if invoice.kind == "credit_note":
+        raise PaymentError("amount", _l("A credit note cannot receive a payment."))
+    if invoice.status == "cancelled":
+        raise PaymentError("amount", _l("This invoice is cancelled: it cannot receive a payment."))
+    if invoice.status == "draft":
+        raise PaymentError("amount", _l("This invoice is a draft: validate it before recording a payment."))
+    if amount <= ZERO:
+        raise PaymentError("amount", _l("The amount must be greater than zero."))
+    remaining = invoice.remaining_due
+    if remaining <= ZERO:
+        raise PaymentError("amount", _l("This invoice is already fully paid."))
+    if amount > remaining:
+        raise PaymentError(
+            "amount",
+            _l("Overpayment: %(amount)s is more than the remaining due of %(remaining)s %(currency)s.",
+               amount=amount, remaining=remaining, currency=invoice.currency),
+        )
+
+
+def record_payment(session: Session, invoice: Invoice, amount, on: date, reference: str = "") -> Payment:
+    """Add a payment; a payment that settles the invoice marks it paid. The caller commits."""
+    amount = parse_amount(amount)
+    if not isinstance(on, date):
+        raise PaymentError("date", _l("The payment date is missing."))
+    reference = (reference or "").strip()
+    if len(reference) > 120:
+        raise PaymentError("reference", _l("The reference is too long (120 characters at most)."))
+    check_payment(invoice, amount)
+    payment = Payment(date=on, amount=amount, reference=reference)
+    invoice.payments.append(payment)
+    session.add(payment)
+    sync_amount_paid(invoice)
+    if invoice.remaining_due <= ZERO:
+        invoice.status = "paid"
+    session.flush()
+    return payment
+
+
+def sync_amount_paid(invoice: Invoice) -> None:
+    """Invoice.amount_paid = sum of its payments (the reminder engine selects on it in SQL)."""
+    invoice.amount_paid = sum((p.amount for p in invoice.payments), ZERO)
