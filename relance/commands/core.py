@@ -81,6 +81,11 @@ def demo(reset: bool, if_empty: bool) -> None:
 @click.option("--workers", default=2, type=int, help="Worker threads of the background consumer.")
 def serve(host: str, port: int, workers: int) -> None:
     """Run the web server and a background worker together; Ctrl-C stops both."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     worker = subprocess.Popen([sys.executable, "-m", "relance.worker", "-w", str(workers)],
                               env=os.environ.copy())
     click.echo(f"Relance on http://{host}:{port}/ (worker pid {worker.pid}); Ctrl-C to stop.")
