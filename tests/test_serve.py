@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +30,9 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(tmp_path):
     port = _free_port()
     proc = subprocess.Popen([*flask, "relance", "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -41,8 +45,13 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(tmp_path):
                 time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
             assert response.status == 200
+        while not any("Huey consumer started" in line for line in lines):
+            assert time.monotonic() < deadline, "worker did not start"
+            time.sleep(0.2)
     finally:
         os.killpg(proc.pid, signal.SIGINT)
-        output, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+    output = "".join(lines)
     assert proc.returncode == 0, output
     assert "Huey consumer started" in output and "Consumer exiting" in output and "Relance stopped." in output
