@@ -68,7 +68,7 @@ def make_invoice(
 
 
 def make_payment(invoice: Invoice, amount: Decimal | str, on: date) -> Payment:
-    payment = Payment(invoice=invoice, date=on, amount=Decimal(str(amount)))
+    payment = Payment(date=on, amount=Decimal(str(amount)))  # appended once below (not also via invoice=)
     invoice.payments.append(payment)
     invoice.amount_paid = sum((p.amount for p in invoice.payments), Decimal("0.00"))
     db.session.flush()
