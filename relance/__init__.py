@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import refresh
 from flask_login import current_user
 
@@ -12,6 +12,8 @@ from relance.extensions import babel, csrf, db, login, migrate
 
 def select_locale() -> str:
     languages = ["fr", "en"]
+    if not has_request_context():  # CLI, worker: the default locale (services use force_locale for a reader)
+        return None
     if "language" in session and session["language"] in languages:
         return session["language"]
     if current_user and current_user.is_authenticated and current_user.language in languages:

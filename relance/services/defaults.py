@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.models import ReminderLevel, StatutoryRate
+from relance.services.texts import install_default_texts
 
 DEFAULT_LEVELS = [
     # rank, names, delay, automatic, channels, penalty kind, penalty value, formal notice
@@ -46,9 +47,5 @@ def install_defaults(session: Session) -> None:
         for valid_from, rate in FRENCH_CONSUMER_RATES:
             session.add(StatutoryRate(country="FR", kind="consumer", valid_from=valid_from, rate=Decimal(rate),
                                       note="Taux légal (autres cas)"))
-    try:
-        from relance.services.texts import install_default_texts
-    except ImportError:  # the default texts arrive with the reminder engine
-        return
     session.flush()
     install_default_texts(session)

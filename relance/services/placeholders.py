@@ -1,0 +1,278 @@
+"""The __VARIABLES__ of reminder texts: one registry (description, compute, format per language).
+
+Substitution is plain text replacement from this registry: a text is data and nothing in it is evaluated.
+Names kept from the Dolibarr module (users paste their texts) come first; their amounts are numbers without
+currency (the old texts write "__TOTAL_TTC__ __MONEY__"). Our own amounts carry their currency.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from urllib.parse import quote
+
+from babel.numbers import format_decimal, get_currency_symbol
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+from relance.services.formatting import format_day, format_money
+from relance.services.penalties import ZERO, Claim
+
+VARIABLE_RE = re.compile(r"__[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*__")
+
+
+@dataclass(frozen=True)
+class OverdueLine:
+    number: str
+    issue_date: date
+    due_date: date
+    remaining_due: Decimal
+    currency: str
+    days_late: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a text may show about one reminder, as plain values."""
+
+    language: str
+    on: date  # the reminder date
+    invoice_number: str
+    invoice_date: date
+    due_date: date
+    currency: str
+    total_incl_tax: Decimal
+    claim: Claim
+    level_name: str = ""
+    penalty_kind: str = "none"
+    penalty_value: Decimal = ZERO
+    customer_name: str = ""
+    customer_code: str = ""
+    contact_name: str = ""
+    contact_first_name: str = ""
+    signature: str = ""
+    payment_url: str = ""
+    deadline: date | None = None
+    company: dict = field(default_factory=dict)  # name, address, iban, bic ...
+    overdue: tuple[OverdueLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    description: object  # lazy string
+    compute: Callable[[Context], object]
+    kind: str = "text"  # text, money, number, amount (number without currency), date, int, table
+
+
+def _number(value: Decimal, language: str) -> str:
+    return format_decimal(value, format="#,##0.00", locale=language)
+
+
+def _interest_detail(ctx: Context) -> str:
+    claim = ctx.claim
+    if claim.interest is None:
+        return _("statutory interest not computed (rate missing)")
+    if not claim.interest_periods:
+        return _("no statutory interest")
+    parts = [
+        _("%(rate)s %% a year on %(base)s from %(start)s to %(end)s (%(days)s days)",
+          rate=format_decimal(p.rate, format="#,##0.00", locale=ctx.language),
+          base=format_money(p.base, ctx.currency, ctx.language),
+          start=format_day(p.start, ctx.language), end=format_day(p.end, ctx.language), days=p.days)
+        for p in claim.interest_periods
+    ]
+    return "; ".join(parts)
+
+
+def _penalty_value(ctx: Context) -> str:
+    if ctx.penalty_kind == "percent":
+        return format_decimal(ctx.penalty_value, format="#,##0.##", locale=ctx.language)
+    return _number(ctx.penalty_value, ctx.language)
+
+
+def _penalty_type(ctx: Context) -> str:
+    if ctx.penalty_kind == "percent":
+        return "%"
+    return get_currency_symbol(ctx.currency, locale=ctx.language)
+
+
+def _payment_url(ctx: Context) -> str:
+    pattern = ctx.payment_url
+    if not pattern:
+        return ""
+    return (pattern.replace("{number}", quote(ctx.invoice_number, safe=""))
+            .replace("{customer}", quote(ctx.customer_code, safe=""))
+            .replace("{amount}", str(ctx.claim.remaining_due)))
+
+
+def _company_address(ctx: Context) -> str:
+    company = ctx.company
+    town = " ".join(p for p in (company.get("postcode", ""), company.get("city", "")) if p)
+    return ", ".join(p for p in (company.get("address", ""), town) if p)
+
+
+_VARIABLES = [
+    # names from the Dolibarr module
+    Variable("__REF_FACTURE__", _l("Invoice number"), lambda c: c.invoice_number),
+    Variable("__DATE_FACTURE__", _l("Invoice date"), lambda c: c.invoice_date, "date"),
+    Variable("__TOTAL_TTC__", _l("Invoice total incl. tax, without currency (follow it with __MONEY__)"),
+             lambda c: c.total_incl_tax, "amount"),
+    Variable("__MONEY__", _l("Currency symbol of the invoice"),
+             lambda c: get_currency_symbol(c.currency, locale=c.language)),
+    Variable("__DATE_ECHEANCE__", _l("Due date of the invoice"), lambda c: c.due_date, "date"),
+    Variable("__DETTE__", _l("Remaining due, without currency"), lambda c: c.claim.remaining_due, "amount"),
+    Variable("__MAJORATION__", _l("Penalty of the level as configured (amount or percentage)"), _penalty_value),
+    Variable("__MAJORATIONTYPE__", _l("Type of the penalty: % or the currency symbol"), _penalty_type),
+    Variable("__MAJORATION_TOTAL__", _l("Invoice total incl. tax plus the penalty, without currency"),
+             lambda c: c.total_incl_tax + c.claim.penalty, "amount"),
+    Variable("__RETARD__", _l("Days late"), lambda c: c.claim.days_late, "int"),
+    Variable("__FRAISSUP__", _l("Penalty amount, without currency"), lambda c: c.claim.penalty, "amount"),
+    Variable("__USER_SIGNATURE__", _l("Signature of the user making the reminder (else the company name)"),
+             lambda c: c.signature or c.company.get("name", "")),
+    Variable("__ONLINE_PAYMENT_URL__", _l("Online payment link (from the payment URL setting)"), _payment_url),
+    Variable("__NAME__", _l("Last name of the billing contact"), lambda c: c.contact_name),
+    Variable("__FIRSTNAME__", _l("First name of the billing contact"), lambda c: c.contact_first_name),
+    # ours
+    Variable("__CUSTOMER_NAME__", _l("Customer name"), lambda c: c.customer_name),
+    Variable("__CUSTOMER_CODE__", _l("Customer code"), lambda c: c.customer_code),
+    Variable("__COMPANY_NAME__", _l("Your company name"), lambda c: c.company.get("name", "")),
+    Variable("__COMPANY_ADDRESS__", _l("Your company address on one line"), _company_address),
+    Variable("__COMPANY_IBAN__", _l("Your IBAN"), lambda c: c.company.get("iban", "")),
+    Variable("__COMPANY_BIC__", _l("Your BIC"), lambda c: c.company.get("bic", "")),
+    Variable("__AMOUNT_DUE__", _l("Remaining due, with currency"), lambda c: c.claim.remaining_due, "money"),
+    Variable("__PENALTY__", _l("Penalty amount, with currency"), lambda c: c.claim.penalty, "money"),
+    Variable("__INTEREST__", _l("Statutory late interest, with currency"), lambda c: c.claim.interest, "money"),
+    Variable("__INTEREST_DETAIL__", _l("Statutory interest rate(s) and period(s)"), _interest_detail),
+    Variable("__INDEMNITY__", _l("Fixed recovery indemnity (business customers), with currency"),
+             lambda c: c.claim.indemnity, "money"),
+    Variable("__TOTAL_CLAIMED__", _l("Total claimed: remaining due + penalty + interest + indemnity"),
+             lambda c: c.claim.total_claimed, "money"),
+    Variable("__DEADLINE__", _l("Payment deadline (reminder date + the notice deadline setting)"),
+             lambda c: c.deadline, "date"),
+    Variable("__TODAY__", _l("Date of the reminder"), lambda c: c.on, "date"),
+    Variable("__LEVEL_NAME__", _l("Name of the reminder level"), lambda c: c.level_name),
+    Variable("__INVOICES_TABLE__", _l("Table of the customer's overdue invoices"), lambda c: c.overdue, "table"),
+]
+VARIABLES: dict[str, Variable] = {v.name: v for v in _VARIABLES}
+
+
+def names() -> list[str]:
+    return list(VARIABLES)
+
+
+def unknown_variables(text: str) -> list[str]:
+    """The `__X__` names in a text that are not in the registry, in order of appearance, once each."""
+    found = dict.fromkeys(m.group(0) for m in VARIABLE_RE.finditer(text or ""))
+    return [name for name in found if name not in VARIABLES]
+
+
+class TemplateError(ValueError):
+    """A text that cannot be saved: `errors` maps "subject"/"body" to the message."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def validate_template(subject: str, body: str) -> None:
+    """Refuse an empty subject or body and any unknown variable (listing the valid ones)."""
+    errors: dict[str, str] = {}
+    for field_name, text in (("subject", subject), ("body", body)):
+        if not (text or "").strip():
+            errors[field_name] = str(_l("The %(field)s cannot be empty.",
+                                        field=_l("subject") if field_name == "subject" else _l("body")))
+            continue
+        unknown = unknown_variables(text)
+        if unknown:
+            errors[field_name] = str(_l("Unknown variable(s): %(unknown)s. Valid variables: %(valid)s.",
+                                        unknown=", ".join(unknown), valid=", ".join(VARIABLES)))
+    if errors:
+        raise TemplateError(errors)
+
+
+def _format(variable: Variable, value: object, ctx: Context, html: bool) -> str:
+    language = ctx.language
+    if variable.kind == "table":
+        return _table_html(value, language) if html else _table_text(value, language)
+    if value is None or value == "":
+        return "" if variable.kind != "money" else _("(not computed)")
+    if variable.kind == "money":
+        return format_money(value, ctx.currency, language)
+    if variable.kind == "amount":
+        return _number(value, language)
+    if variable.kind == "date":
+        return format_day(value, language)
+    return str(value)
+
+
+def values(ctx: Context, html: bool = False) -> dict[str, str]:
+    """Every variable's value formatted for the context's language (escaped Markup when `html`)."""
+    with force_locale(ctx.language):
+        result = {}
+        for variable in _VARIABLES:
+            text = _format(variable, variable.compute(ctx), ctx, html)
+            result[variable.name] = text if (not html or isinstance(text, Markup)) else escape(text)
+        return result
+
+
+def substitute(text: str, mapping: dict[str, str]) -> str:
+    """Plain replacement of known `__X__` names; anything else is left as written."""
+    return VARIABLE_RE.sub(lambda m: str(mapping.get(m.group(0), m.group(0))), text or "")
+
+
+def render_text(text: str, ctx: Context) -> str:
+    return substitute(text, values(ctx))
+
+
+def render_html(text: str, ctx: Context) -> Markup:
+    """The text as HTML: the text and every value escaped, blank lines -> paragraphs, newlines -> <br>."""
+    mapping = values(ctx, html=True)
+    blocks = []
+    for paragraph in re.split(r"\n\s*\n", (text or "").strip()):
+        stripped = paragraph.strip()
+        if stripped == "__INVOICES_TABLE__":
+            blocks.append(str(mapping[stripped]))
+            continue
+        escaped = str(escape(paragraph)).replace("\n", "<br>\n")
+        blocks.append(f"<p>{substitute(escaped, mapping)}</p>")
+    return Markup("\n".join(blocks))  # noqa: S704 (the text and every value were escaped above)
+
+
+def _table_rows(lines: tuple[OverdueLine, ...], language: str) -> list[tuple[str, ...]]:
+    return [(line.number, format_day(line.issue_date, language, "short"), format_day(line.due_date, language, "short"),
+             str(line.days_late), format_money(line.remaining_due, line.currency, language)) for line in lines]
+
+
+def _table_headers() -> tuple[str, ...]:
+    return (_("Invoice"), _("Date"), _("Due date"), _("Days late"), _("Remaining due"))
+
+
+def _table_text(lines: tuple[OverdueLine, ...], language: str) -> str:
+    rows = [_table_headers(), *_table_rows(lines, language)]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    out = []
+    for row in rows:
+        cells = [cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
+
+
+def _table_html(lines: tuple[OverdueLine, ...], language: str) -> Markup:
+    head = "".join(f"<th>{escape(h)}</th>" for h in _table_headers())
+    body = "".join(
+        "<tr>" + "".join(f'<td{" class=num" if i >= 3 else ""}>{escape(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+        for row in _table_rows(lines, language)
+    )
+    html = f'<table class="invoices"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return Markup(html)  # noqa: S704 (every cell was escaped)
+
+
+def catalogue() -> list[tuple[str, str]]:
+    """(name, description) of every variable, described in the current language (for template editors)."""
+    return [(v.name, str(v.description)) for v in _VARIABLES]
