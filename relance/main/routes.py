@@ -1,13 +1,15 @@
-from datetime import date
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
-from flask import jsonify, redirect, request, session, url_for
+from flask import current_app, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from relance.auth import role_required
 from relance.extensions import db
 from relance.main import bp
-from relance.models import Invoice, Reminder, Run
+from relance.models import ReminderLevel, Run
+from relance.services import dashboard as dashboard_service
 from relance.templating import render
 
 
@@ -19,30 +21,19 @@ def _today() -> date:
 @role_required("viewer")
 def dashboard():
     today = _today()
-    remaining = Invoice.total_incl_tax - Invoice.amount_paid
-    open_filter = (Invoice.status == "validated", Invoice.kind == "invoice", remaining > 0)
-    rows = db.session.execute(
-        select(
-            Invoice.currency,
-            func.count(),
-            func.sum(remaining),
-        )
-        .where(*open_filter)
-        .group_by(Invoice.currency)
-        .order_by(Invoice.currency)
-    ).all()
-    overdue = db.session.execute(
-        select(Invoice.currency, func.count(), func.sum(remaining))
-        .where(*open_filter, Invoice.due_date < today)
-        .group_by(Invoice.currency)
-        .order_by(Invoice.currency)
-    ).all()
-    failed = db.session.scalar(select(func.count()).select_from(Reminder).where(Reminder.status == "failed"))
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    midnight = datetime.combine(today, time.min, tz).astimezone(UTC).replace(tzinfo=None)
+    failed_total, failed = dashboard_service.failed_reminders(db.session)
     last_run = db.session.scalar(select(Run).where(Run.kind == "auto").order_by(Run.id.desc()).limit(1))
+    levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
     return render(
         "main/dashboard.html",
-        open_rows=rows,
-        overdue_rows=overdue,
+        aging=dashboard_service.aging(db.session, today),
+        buckets=dashboard_service.BUCKETS,
+        level_counts=dashboard_service.level_counts(db.session),
+        levels=levels,
+        today_counts=dashboard_service.reminders_today(db.session, midnight),
+        failed_total=failed_total,
         failed=failed,
         last_run=last_run,
         today=today,
