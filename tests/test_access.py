@@ -16,6 +16,10 @@ API_PREFIX = "api."  # bearer tokens, tested in the API tests (401 without a tok
 ACCESS = {
     "main.dashboard": "viewer",
     "auth.logout": "viewer",
+    # administration
+    "admin.index": "manager", "admin.settings": "manager", "admin.logo": "manager", "admin.rates": "manager",
+    "admin.delete_rate": "manager", "admin.users": "admin", "admin.new_user": "admin", "admin.edit_user": "admin",
+    "admin.reset_password": "admin", "admin.tokens": "admin", "admin.revoke_token": "admin", "admin.audit": "admin",
 }
 
 
