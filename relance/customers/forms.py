@@ -1,7 +1,12 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional, Regexp, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+
+
+def choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
 
 LANGUAGE_CHOICES = [("fr", _l("French")), ("en", _l("English"))]
 KIND_CHOICES = [("business", _l("Business")), ("consumer", _l("Consumer"))]
@@ -20,17 +25,20 @@ class CustomerForm(FlaskForm):
         _l("Country"), default="FR",
         validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message=_l("Two letters, e.g. FR, BE, DE."))],
     )
-    language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="fr")
-    kind = SelectField(_l("Kind"), choices=KIND_CHOICES, default="business")
+    language = SelectField(_l("Language"), choices=choices(LANGUAGE_CHOICES), default="fr")
+    kind = SelectField(_l("Kind"), choices=choices(KIND_CHOICES), default="business")
     sales_reps = SelectMultipleField(_l("Sales representatives"), coerce=int, validate_choice=True)
     direct_debit = BooleanField(_l("Pays by direct debit"))
     no_auto_reminders = BooleanField(_l("No automatic reminders"))
     paused_until = DateField(_l("Pause reminders until"), validators=[Optional()])
     pause_reason = StringField(_l("Reason for the pause"), validators=[Optional(), Length(max=500)])
 
-    def validate_pause_reason(self, field):
-        if self.paused_until.data and not (field.data or "").strip():
-            raise ValidationError(_l("Give the reason for the pause."))
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.paused_until.data and not (self.pause_reason.data or "").strip():
+            self.pause_reason.errors.append(_l("Give the reason for the pause."))
+            valid = False
+        return valid
 
 
 class ContactForm(FlaskForm):
@@ -38,4 +46,4 @@ class ContactForm(FlaskForm):
     name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=120)])
     email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=64)])
-    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="billing")
+    role = SelectField(_l("Role"), choices=choices(ROLE_CHOICES), default="billing")

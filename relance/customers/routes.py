@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from relance.auth import role_required
 from relance.customers import bp
-from relance.customers.forms import ContactForm, CustomerForm
+from relance.customers.forms import ContactForm, CustomerForm, choices
 from relance.extensions import db
 from relance.invoices.queries import due_by_currency, due_by_customer, like_pattern, open_clause, page_args
 from relance.models import Contact, Customer, Invoice, Reminder, User
@@ -76,7 +76,7 @@ def _user_choices() -> list[tuple[int, str]]:
 
 def _customer_form(customer: Customer | None = None) -> CustomerForm:
     form = CustomerForm(obj=customer) if customer is not None else CustomerForm()
-    form.sales_reps.choices = _user_choices()
+    form.sales_reps.choices = choices(_user_choices())
     if customer is not None and not form.is_submitted():
         form.sales_reps.data = [u.id for u in customer.sales_reps]
     return form

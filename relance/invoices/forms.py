@@ -6,9 +6,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from relance.services.payments import PaymentError, parse_amount
+
+
+def choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
 
 STATUS_CHOICES = [("draft", _l("Draft")), ("validated", _l("Validated")), ("paid", _l("Paid")),
                   ("cancelled", _l("Cancelled"))]
@@ -43,8 +48,8 @@ class InvoiceForm(FlaskForm):
     currency = StringField(_l("Currency"), default="EUR", validators=[DataRequired(), Length(min=3, max=3)])
     total_excl_tax = MoneyField(_l("Total excl. tax"), validators=[InputRequired()])
     total_incl_tax = MoneyField(_l("Total incl. tax"), validators=[InputRequired()])
-    status = SelectField(_l("Status"), choices=STATUS_CHOICES, default="validated")
-    kind = SelectField(_l("Kind"), choices=KIND_CHOICES, default="invoice")
+    status = SelectField(_l("Status"), choices=choices(STATUS_CHOICES), default="validated")
+    kind = SelectField(_l("Kind"), choices=choices(KIND_CHOICES), default="invoice")
     billing_contact_id = SelectField(_l("Customer billing contact"), coerce=int, default=0)
     followup_contact_id = SelectField(_l("Customer invoice follow-up contact"), coerce=int, default=0)
     followup_user_id = SelectField(_l("Reminder follow-up (user)"), coerce=int, default=0)

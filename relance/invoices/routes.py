@@ -14,7 +14,7 @@ from werkzeug.utils import secure_filename
 from relance.auth import role_required
 from relance.extensions import db
 from relance.invoices import bp
-from relance.invoices.forms import CURRENCIES, InvoiceForm, PaymentForm
+from relance.invoices.forms import CURRENCIES, InvoiceForm, PaymentForm, choices
 from relance.invoices.queries import (
     COUNTED_REMINDER_STATUSES,
     level_reached_expr,
@@ -184,11 +184,11 @@ def _invoice_form(invoice: Invoice | None, customer: Customer | None) -> Invoice
         form.customer_code.data = customer.code
     contacts: list[Contact] = list(customer.contacts) if customer else []
     none = [(0, "—")]
-    form.billing_contact_id.choices = none + [(c.id, c.full_name or c.email) for c in contacts if c.role == "billing"]
-    form.followup_contact_id.choices = none + [(c.id, c.full_name or c.email) for c in contacts
-                                               if c.role == "followup"]
+    for name, role in (("billing_contact_id", "billing"), ("followup_contact_id", "followup")):
+        getattr(form, name).choices = choices(none + [(c.id, c.full_name or c.email)
+                                                      for c in contacts if c.role == role])
     users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name, User.email))
-    form.followup_user_id.choices = none + [(u.id, u.name or u.email) for u in users]
+    form.followup_user_id.choices = choices(none + [(u.id, u.name or u.email) for u in users])
     return form
 
 
