@@ -1,0 +1,19 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import HiddenField, SelectField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Regexp
+
+KIND_CHOICES = [SelectChoice("customers", _l("Customers")), SelectChoice("invoices", _l("Invoices")),
+                SelectChoice("payments", _l("Payments"))]
+
+
+class UploadForm(FlaskForm):
+    kind = SelectField(_l("What the file contains"), choices=KIND_CHOICES, default="invoices")
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
+
+
+class ConfirmForm(FlaskForm):
+    kind = SelectField(choices=KIND_CHOICES, validators=[DataRequired()])
+    token = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{20,64}$")])
