@@ -2,6 +2,7 @@
 
 from relance.models.customer import CONTACT_ROLES, CUSTOMER_KINDS, Contact, Customer, customer_sales_reps
 from relance.models.invoice import INVOICE_KINDS, INVOICE_STATUSES, Invoice, Payment
+from relance.models.mass import MassSelection
 from relance.models.reminder import (
     CHANNELS,
     DELAY_BASES,
@@ -20,7 +21,7 @@ from relance.models.user import ROLES, ApiToken, AuditLog, User, role_rank
 __all__ = [
     "CHANNELS", "CONTACT_ROLES", "CUSTOMER_KINDS", "DELAY_BASES", "INVOICE_KINDS", "INVOICE_STATUSES",
     "LEVEL_CHANNELS", "PENALTY_KINDS", "RATE_KINDS", "REMINDER_STATUSES", "ROLES",
-    "ApiToken", "AuditLog", "Contact", "Customer", "Invoice", "Payment", "Reminder", "ReminderLevel",
+    "ApiToken", "AuditLog", "Contact", "Customer", "Invoice", "MassSelection", "Payment", "Reminder", "ReminderLevel",
     "Run", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User", "customer_sales_reps",
     "role_rank",
 ]
