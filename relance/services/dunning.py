@@ -1,0 +1,415 @@
+"""Making and sending reminders: Reminder rows from the engine's due list or a manual request, then `send()`.
+
+A reminder goes pending -> sent / failed / cancelled. What was sent (subject, body, recipients, amounts) is
+kept on the row. It is never emailed twice: the row's `key` is unique (invoice + level + channel + date, or a
+"manual" key), and `send()` first claims the rows (one UPDATE ... WHERE claimed_by IS NULL on SQLite,
+SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL) and records each outcome as soon as the server answered.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from babel import Locale
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
+from relance.models.base import utcnow
+from relance.services import letters, mailer, placeholders, recipients, texts
+from relance.services import settings as settings_service
+from relance.services.invoice_pdf import _logo_data_url, invoice_pdf_bytes
+from relance.services.invoice_pdf import resolve as resolve_file
+
+LETTERS_DIR = "letters"
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_CLAIM_TIMEOUT = 900  # seconds: a claim older than this (a crashed worker) may be taken again
+
+
+class ReminderError(ValueError):
+    """A reminder that cannot be made; `field` names the form field at fault."""
+
+    def __init__(self, field_name: str, message):
+        super().__init__(str(message))
+        self.field = field_name
+        self.message = message
+
+
+# --- making reminders -------------------------------------------------------------------------------------
+
+
+def reminder_key(invoice_id: int, rank: int, channel: str, on: date) -> str:
+    return f"{invoice_id}:{rank}:{channel}:{on.isoformat()}"
+
+
+def manual_key(invoice_id: int, rank: int, channel: str, token: str | None = None) -> str:
+    """A hand-made reminder's key; pass the form's one-time token so a double submit makes one reminder."""
+    return f"manual:{invoice_id}:{rank}:{channel}:{token or secrets.token_hex(8)}"[:120]
+
+
+def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, channel: str, on: date, *,
+                    user: User | None = None, note: str = "", next_date: date | None = None,
+                    run: Run | None = None, key: str | None = None, settings=None) -> Reminder:
+    """A pending reminder with its text rendered now (kept as sent), or the existing one with the same key.
+
+    A reminder that cannot be sent (no text, no recipient, no sender) is stored as failed with the reason.
+    """
+    if channel not in ("email", "letter"):
+        raise ReminderError("channel", _l("Unknown channel %(channel)s.", channel=channel))
+    if invoice.due_date is None:
+        raise ReminderError("invoice", _l("Invoice %(number)s has no due date.", number=invoice.number))
+    if next_date is not None and next_date < on:
+        raise ReminderError("next_date", _l("The next reminder date cannot be before the reminder date."))
+    key = key or (manual_key(invoice.id, level.rank, channel) if user else
+                  reminder_key(invoice.id, level.rank, channel, on))
+    existing = session.scalar(select(Reminder).where(Reminder.key == key))
+    if existing is not None:
+        return existing
+    settings = settings or settings_service.load(session)
+    reminder = Reminder(key=key, invoice=invoice, level=level.rank, channel=channel, note=note or "",
+                        user=user, run=run, reminder_date=on, next_date=next_date, status="pending")
+    reasons: list[str] = []
+    rendered = texts.render_for_invoice(session, invoice, level, channel, on, settings, user=user)
+    if rendered is None:
+        reasons.append(str(_l("Level %(rank)s has no %(channel)s text.", rank=level.rank, channel=channel)))
+    else:
+        claim = rendered.claim
+        reminder.language = rendered.language
+        reminder.subject, reminder.body = rendered.subject[:300], rendered.text
+        reminder.template_version = rendered.template_version
+        reminder.penalty, reminder.indemnity = claim.penalty, claim.indemnity
+        reminder.interest = claim.interest if claim.interest is not None else reminder.interest or 0
+        reminder.total_claimed = claim.total_claimed
+    who = recipients.for_invoice(invoice, settings, user)
+    reminder.sender = who.sender or current_app.config.get("MAIL_FROM", "")
+    if channel == "email":
+        reminder.recipients, reminder.cc = list(who.to), list(who.cc)
+        problem = missing_for_email(reminder)
+        if problem:
+            reasons.append(problem)
+    if reasons:
+        reminder.status, reminder.error = "failed", " ".join(reasons)
+    try:
+        with session.begin_nested():
+            session.add(reminder)
+    except IntegrityError:  # made at the same moment by another worker
+        return session.scalar(select(Reminder).where(Reminder.key == key))
+    return reminder
+
+
+def create_from_due(session: Session, due, on: date, run: Run | None = None, settings=None) -> list[Reminder]:
+    """Reminder rows for one entry of the engine's due list (one per channel of the level)."""
+    settings = settings or settings_service.load(session)
+    invoice = session.get(Invoice, _attr(due, "invoice_id"))
+    level = _attr(due, "level")
+    if not isinstance(level, ReminderLevel):
+        level = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == int(level)))
+    channels = _attr(due, "channels")
+    if isinstance(channels, str):
+        channels = ("email", "letter") if channels == "both" else (channels,)
+    return [create_reminder(session, invoice, level, channel, on, run=run, settings=settings)
+            for channel in channels]
+
+
+def _attr(due, name: str):
+    value = getattr(due, name, None)
+    if value is None and name == "invoice_id":
+        value = due.invoice.id
+    return value
+
+
+def missing_for_email(reminder: Reminder) -> str:
+    """Why an email cannot go (no recipient, no sender, no subject or body), or ""."""
+    if not [a for a in reminder.recipients or [] if a]:
+        return str(_l("No recipient email address: the email was not sent."))
+    if not (reminder.sender or "").strip():
+        return str(_l("No sender address: the email was not sent."))
+    if not (reminder.subject or "").strip() or not (reminder.body or "").strip():
+        return str(_l("The email has no subject or no text: it was not sent."))
+    return ""
+
+
+def cancel(session: Session, reminder: Reminder, reason: str = "") -> bool:
+    """Cancel a pending reminder that nobody is sending right now."""
+    done = session.execute(
+        update(Reminder).where(Reminder.id == reminder.id, Reminder.status == "pending",
+                               Reminder.claimed_by.is_(None))
+        .values(status="cancelled", error=reason or "")
+    ).rowcount
+    session.refresh(reminder)
+    return bool(done)
+
+
+# --- claiming --------------------------------------------------------------------------------------------
+
+
+def claim(session: Session, ids: Iterable[int], worker: str, now: datetime | None = None) -> list[int]:
+    """Take the pending rows nobody holds (or whose holder is older than the claim timeout); commits."""
+    ids = sorted(set(ids))
+    if not ids:
+        return []
+    now = now or utcnow()
+    stale = now - timedelta(seconds=int(current_app.config.get("SEND_CLAIM_TIMEOUT", DEFAULT_CLAIM_TIMEOUT)))
+    free = or_(Reminder.claimed_by.is_(None), Reminder.claimed_at < stale)
+    taken: list[int] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        if session.get_bind().dialect.name == "postgresql":
+            rows = session.scalars(
+                select(Reminder.id).where(Reminder.id.in_(chunk), Reminder.status == "pending", free)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if rows:
+                session.execute(update(Reminder).where(Reminder.id.in_(rows))
+                                .values(claimed_by=worker, claimed_at=now))
+            taken.extend(rows)
+        else:  # SQLite serialises writers: the UPDATE's WHERE is the claim
+            session.execute(update(Reminder).where(Reminder.id.in_(chunk), Reminder.status == "pending", free)
+                            .values(claimed_by=worker, claimed_at=now))
+            taken.extend(session.scalars(select(Reminder.id).where(Reminder.id.in_(chunk),
+                                                                   Reminder.claimed_by == worker)))
+        session.commit()
+    return sorted(taken)
+
+
+# --- sending ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # not pending, or held by another worker
+    retry_delay: int = 0  # seconds before trying the `retry` ones again
+
+    def count(self) -> dict[str, int]:
+        return {k: len(getattr(self, k)) for k in ("sent", "failed", "retry", "skipped")}
+
+
+def backoff(attempts: int) -> int:
+    """1 min, 2, 4, 8 ... at most an hour."""
+    return min(60 * 2 ** max(0, attempts - 1), 3600)
+
+
+def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: datetime | None = None,
+         processes: int = 1, on_progress: Callable[[Reminder], None] | None = None,
+         letter_sink: Callable[[Reminder, bytes], None] | None = None) -> SendReport:
+    """Send the pending reminders among `reminder_ids` (emails over SMTP in one batch, letters to PDF).
+
+    Safe to call twice or from two workers at once: only the rows this call claimed are sent. Each outcome
+    is committed as soon as it is known. `letter_sink(reminder, pdf)` receives every letter built (the mass
+    PDF); `on_progress(reminder)` is called after each outcome.
+    """
+    from relance.extensions import db
+
+    session = session or db.session
+    ids = sorted(set(reminder_ids))
+    worker = f"{secrets.token_hex(6)}@{now or utcnow():%H%M%S}"
+    mine = claim(session, ids, worker, now)
+    report = SendReport(skipped=[i for i in ids if i not in set(mine)])
+    if not mine:
+        return report
+    rows = session.scalars(
+        select(Reminder).where(Reminder.id.in_(mine)).order_by(Reminder.id)
+        .options(selectinload(Reminder.invoice).selectinload(Invoice.customer))
+    ).all()
+    settings = settings_service.load(session)
+    max_attempts = int(current_app.config.get("SEND_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+
+    def finish(reminder: Reminder, status: str, error: str = "", message_id: str = "") -> None:
+        reminder.attempts = (reminder.attempts or 0) + 1
+        if status == "retry" and reminder.attempts >= max_attempts:
+            status = "failed"
+            error = str(_l("Gave up after %(n)s attempts: %(error)s", n=reminder.attempts, error=error))
+        if status == "retry":
+            reminder.error = str(_l("Temporary failure, will retry: %(error)s", error=error))
+            report.retry.append(reminder.id)
+            report.retry_delay = max(report.retry_delay, backoff(reminder.attempts))
+        else:
+            reminder.status, reminder.error = status, error
+            if status == "sent":
+                reminder.sent_at = utcnow()
+                reminder.message_id = message_id or reminder.message_id
+            (report.sent if status == "sent" else report.failed).append(reminder.id)
+        reminder.claimed_by, reminder.claimed_at = None, None
+        session.commit()
+        if on_progress:
+            on_progress(reminder)
+
+    emails = [r for r in rows if r.channel == "email"]
+    letter_rows = [r for r in rows if r.channel == "letter"]
+    _send_emails(emails, settings, finish)
+    _make_letters(session, letter_rows, settings, finish, processes, letter_sink)
+    return report
+
+
+def _send_emails(rows: list[Reminder], settings, finish) -> None:
+    by_id: dict[int, Reminder] = {}
+    outgoing: list[mailer.Outgoing] = []
+    for reminder in rows:
+        problem = missing_for_email(reminder)
+        if problem:
+            finish(reminder, "failed", problem)
+            continue
+        invoice = reminder.invoice
+        try:
+            pdf = invoice_pdf_bytes(invoice)
+        except Exception as exc:  # noqa: BLE001 (a broken invoice file must not stop the batch)
+            finish(reminder, "failed", str(_l("The invoice PDF could not be made: %(error)s", error=exc)))
+            continue
+        by_id[reminder.id] = reminder
+        outgoing.append(mailer.Outgoing(
+            ref=reminder.id, sender=reminder.sender, sender_name=settings.company_name,
+            to=list(reminder.recipients), cc=list(reminder.cc or []), subject=reminder.subject,
+            text=reminder.body, language=reminder.language,
+            attachments=[mailer.Attachment(_l_filename(reminder, invoice), pdf)],
+        ))
+    if not outgoing:
+        return
+
+    def record(outcome: mailer.Outcome) -> None:
+        reminder = by_id[outcome.ref]
+        error = outcome.error
+        if outcome.status == "sent" and outcome.refused:
+            error = str(_l("Refused by the server: %(list)s",
+                           list="; ".join(f"{a}: {t}" for a, t in outcome.refused.items())))
+        finish(reminder, outcome.status, error, outcome.message_id)
+
+    mailer.send_batch(current_app.config, outgoing, record)
+
+
+def _l_filename(reminder: Reminder, invoice: Invoice) -> str:
+    word = "Facture" if reminder.language == "fr" else "Invoice"
+    return f"{word}-{invoice.number}.pdf"
+
+
+# --- letters ---------------------------------------------------------------------------------------------
+
+
+def letter_data(session: Session, reminder: Reminder, settings=None) -> letters.LetterData:
+    """What the letter of a reminder shows, from the row (its text as sent) and the invoice."""
+    settings = settings or settings_service.load(session)
+    invoice: Invoice = reminder.invoice
+    customer: Customer = invoice.customer
+    language = reminder.language or customer.language or "fr"
+    body_html = _letter_body(session, reminder, settings)
+    overdue = texts.overdue_lines(session, customer.id, reminder.reminder_date)
+    if invoice.number not in {line.number for line in overdue}:
+        overdue = (placeholders.OverdueLine(invoice.number, invoice.issue_date, invoice.due_date,
+                                                  invoice.remaining_due, invoice.currency,
+                                                  invoice.days_late(reminder.reminder_date)), *overdue)
+    logo = resolve_file(settings.company_logo) if settings.company_logo else None
+    signature = (reminder.user.signature if reminder.user else "") or settings.company_name
+    level = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == reminder.level))
+    principal = reminder.total_claimed - reminder.penalty - reminder.interest - reminder.indemnity
+    return letters.LetterData(
+        language=language, on=reminder.reminder_date, subject=reminder.subject, body_html=body_html,
+        recipient=postal_lines(customer, invoice, settings, language),
+        company={
+            "name": settings.company_name, "address": settings.company_address,
+            "postcode": settings.company_postcode, "city": settings.company_city,
+            "phone": settings.company_phone, "email": settings.company_email, "legal": settings.company_legal,
+            "iban": settings.company_iban, "bic": settings.company_bic, "logo_url": _logo_data_url(logo),
+        },
+        invoices=[letters.InvoiceLine(line.number, line.issue_date, line.due_date, line.days_late,
+                                      line.remaining_due, line.currency) for line in overdue],
+        currency=invoice.currency, principal=principal, penalty=reminder.penalty, interest=reminder.interest,
+        indemnity=reminder.indemnity, total=reminder.total_claimed,
+        payment_url=_payment_url(settings.payment_url_pattern, invoice, customer), payment_reference=invoice.number,
+        signature="" if signature.strip() and signature.strip() in reminder.body else signature,
+        formal_notice=bool(level and level.formal_notice), reference=f"{customer.code} / {invoice.number}",
+    )
+
+
+def _payment_url(pattern: str, invoice: Invoice, customer: Customer) -> str:
+    from urllib.parse import quote
+
+    if not pattern:
+        return ""
+    return (pattern.replace("{number}", quote(invoice.number, safe="")).replace("{customer}", quote(customer.code))
+            .replace("{amount}", str(invoice.remaining_due)))
+
+
+def _letter_body(session: Session, reminder: Reminder, settings):
+    """The body as HTML: rendered again from the template when that gives the same text as was kept (so the
+    invoices table is a real table), else the kept text as paragraphs."""
+    level = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == reminder.level))
+    if level is not None:
+        again = texts.render_for_invoice(session, reminder.invoice, level, "letter", reminder.reminder_date,
+                                         settings, user=reminder.user, language=reminder.language)
+        if again is not None and again.text == reminder.body:
+            return again.html
+    return letters.body_from_text(reminder.body)
+
+
+def postal_lines(customer: Customer, invoice: Invoice, settings, language: str) -> list[str]:
+    lines = [customer.name]
+    contact = invoice.billing_contact or customer.contact("billing")
+    if contact and contact.full_name and customer.kind == "business":
+        lines.append(str(_l("Attn: %(name)s", name=contact.full_name)))
+    lines += [line.strip() for line in (customer.address or "").splitlines() if line.strip()]
+    lines.append(" ".join(p for p in (customer.postcode, customer.city) if p))
+    if customer.country and customer.country != settings.company_country:
+        lines.append(Locale.parse(language).territories.get(customer.country, customer.country).upper())
+    return [line for line in lines if line]
+
+
+def letter_job(session: Session, reminder: Reminder, settings) -> letters.LetterJob:
+    from flask_babel import force_locale
+
+    with force_locale(reminder.language or "fr"):
+        data = letter_data(session, reminder, settings)
+    return letters.make_job(reminder.id, data, invoice_pdf_bytes(reminder.invoice))
+
+
+def save_letter(reminder: Reminder, pdf: bytes) -> str:
+    """Store the letter under FILES_PATH/letters/<invoice id>/; returns the path relative to FILES_PATH."""
+    relative = f"{LETTERS_DIR}/{reminder.invoice_id}/reminder-{reminder.id}-{secrets.token_hex(4)}.pdf"
+    path = Path(current_app.config["FILES_PATH"]) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pdf)
+    tmp.replace(path)
+    return relative
+
+
+def letter_pdf(session: Session, reminder: Reminder) -> bytes:
+    """The PDF of a letter reminder: the saved copy, else built again from the row."""
+    saved = resolve_file(reminder.pdf_path)
+    if saved is not None:
+        return saved.read_bytes()
+    settings = settings_service.load(session)
+    return letters.build_job(letter_job(session, reminder, settings))[1]
+
+
+def _make_letters(session: Session, rows: list[Reminder], settings, finish, processes: int, sink) -> None:
+    if not rows:
+        return
+    by_id = {r.id: r for r in rows}
+
+    def jobs() -> Iterator[letters.LetterJob]:
+        for reminder in rows:
+            try:
+                yield letter_job(session, reminder, settings)
+            except Exception as exc:  # noqa: BLE001 (one broken letter must not stop the others)
+                current_app.logger.exception("letter %s", reminder.id)
+                finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=exc)))
+
+    for reminder_id, pdf, error in letters.render_many(jobs(), processes=processes):
+        reminder = by_id[reminder_id]
+        if pdf is None:
+            finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=error)))
+            continue
+        if settings.save_letter_copy:
+            reminder.pdf_path = save_letter(reminder, pdf)
+        if sink:
+            sink(reminder, pdf)
+        finish(reminder, "sent")
