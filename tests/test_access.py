@@ -20,6 +20,11 @@ ACCESS = {
     "admin.index": "manager", "admin.settings": "manager", "admin.logo": "manager", "admin.rates": "manager",
     "admin.delete_rate": "manager", "admin.users": "admin", "admin.new_user": "admin", "admin.edit_user": "admin",
     "admin.reset_password": "admin", "admin.tokens": "admin", "admin.revoke_token": "admin", "admin.audit": "admin",
+    "admin.levels": "manager", "admin.update_level": "manager", "admin.new_level": "manager",
+    "admin.move_level": "manager",
+    # CSV import
+    "imports.index": "agent", "imports.preview": "agent", "imports.confirm": "agent", "imports.cancel": "agent",
+    "imports.example": "agent",
 }
 
 
