@@ -43,7 +43,7 @@ class MoneyField(StringField):
 class InvoiceForm(FlaskForm):
     number = StringField(_l("Number"), validators=[DataRequired(), Length(max=64)])
     customer_code = StringField(_l("Customer code"), validators=[DataRequired(), Length(max=64)])
-    issue_date = DateField(_l("Issue date"), validators=[DataRequired()])
+    issue_date = DateField(_l("Issue date"), validators=[InputRequired()])
     due_date = DateField(_l("Due date"), validators=[Optional()])
     currency = StringField(_l("Currency"), default="EUR", validators=[DataRequired(), Length(min=3, max=3)])
     total_excl_tax = MoneyField(_l("Total excl. tax"), validators=[InputRequired()])
@@ -78,7 +78,7 @@ class InvoiceForm(FlaskForm):
 
 class PaymentForm(FlaskForm):
     amount = MoneyField(_l("Amount"), validators=[InputRequired()])
-    date = DateField(_l("Payment date"), validators=[DataRequired()], default=date.today)
+    date = DateField(_l("Payment date"), validators=[InputRequired()], default=date.today)
     reference = StringField(_l("Reference"), validators=[Optional(), Length(max=120)])
 
     def validate_amount(self, field):
