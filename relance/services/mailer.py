@@ -76,12 +76,12 @@ def text_to_html(text: str, language: str = "fr") -> str:
     paragraphs = [p for p in re.split(r"\n\s*\n", (text or "").replace("\r\n", "\n").strip()) if p.strip()]
     rendered = []
     for paragraph in paragraphs:
-        lines = [_linkify(line) for line in paragraph.split("\n")]
+        lines = [linkify(line) for line in paragraph.split("\n")]
         rendered.append(Markup("<p>") + Markup("<br>\n").join(lines) + Markup("</p>"))
     return _email_template().render(language=language, paragraphs=rendered)
 
 
-def _linkify(line: str) -> Markup:
+def linkify(line: str) -> Markup:
     out, last = [], 0
     for match in URL_RE.finditer(line):
         out.append(escape(line[last:match.start()]))
