@@ -22,6 +22,8 @@ ACCESS = {
     "admin.reset_password": "admin", "admin.tokens": "admin", "admin.revoke_token": "admin", "admin.audit": "admin",
     "admin.levels": "manager", "admin.update_level": "manager", "admin.new_level": "manager",
     "admin.move_level": "manager",
+    "admin.templates": "manager", "admin.edit_template": "manager", "admin.preview_template": "manager",
+    "admin.letter_preview": "manager", "admin.revert_template": "manager", "admin.invoice_search": "manager",
     # CSV import
     "imports.index": "agent", "imports.preview": "agent", "imports.confirm": "agent", "imports.cancel": "agent",
     "imports.example": "agent",

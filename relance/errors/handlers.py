@@ -29,7 +29,8 @@ def not_found(error):
 
 @bp.app_errorhandler(405)
 def method_not_allowed(error):
-    return _error(405, _("Not allowed"), _("This address does not accept this kind of request."))
+    body, status = _error(405, _("Not allowed"), _("This address does not accept this kind of request."))
+    return body, status, {"Allow": ", ".join(sorted(getattr(error, "valid_methods", None) or []))}
 
 
 @bp.app_errorhandler(413)

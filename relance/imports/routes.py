@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from flask import Response, current_app, flash, redirect, request, url_for
+from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import format_date, format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -190,10 +190,12 @@ def cancel():
     return redirect(url_for("imports.index"), 303)
 
 
-@bp.get("/example/<any(customers, invoices, payments):kind>.csv")
+@bp.get("/example/<kind>.csv")
 @role_required("agent")
 def example(kind: str):
     """A file to start from: the documented header and one example row (UTF-8 with BOM, for Excel)."""
+    if kind not in importing.KINDS:
+        abort(404)
     text = ";".join(importing.COLUMNS[kind]) + "\r\n" + EXAMPLES[kind] + "\r\n"
     return Response("\ufeff" + text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{kind}-example.csv"'})

@@ -1,0 +1,142 @@
+"""The OpenAPI 3.1 document of /api/v1, built from the same schemas the endpoints check requests with."""
+
+from __future__ import annotations
+
+from relance.api import schema as s
+
+
+def _json(body: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": body}}}
+
+
+def _error(description: str) -> dict:
+    return _json({"$ref": "#/components/schemas/Error"}, description)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ERRORS = {
+    "400": _error("The body is not JSON."),
+    "401": {**_error("No token, or an unknown or revoked one."),
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}},
+    "403": _error("The token's role does not allow writes (viewer)."),
+    "404": _error("No such customer or invoice."),
+    "422": _error("Invalid request: `error.fields` lists each problem with its path, e.g. `items[0].due_date`."),
+}
+
+
+def _responses(ok: dict, *errors: str) -> dict:
+    return {**ok, **{code: ERRORS[code] for code in ("401", *errors)}}
+
+
+def _query(params: dict) -> list[dict]:
+    return [{"name": name, "in": "query", "required": False, "schema": spec} for name, spec in params.items()]
+
+
+def _path(name: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": s.CODE,
+            "description": "Percent-encode a / inside the value as %2F."}
+
+
+def _body(body: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": body}}}
+
+
+def document(server: str) -> dict:
+    customer_path, invoice_path = [_path("code")], [_path("number")]
+    paths = {
+        "/customers": {
+            "get": {"operationId": "listCustomers", "summary": "List customers (by code).",
+                    "parameters": _query(s.CUSTOMER_QUERY),
+                    "responses": _responses({"200": _json(s.page_of(_ref("Customer")), "A page of customers.")},
+                                            "422")},
+            "post": {"operationId": "upsertCustomers",
+                     "summary": "Create or update customers by code: all items or none.",
+                     "requestBody": _body(s.batch(_ref("CustomerItem"))),
+                     "responses": _responses({"200": _json(s.batch_result(_ref("Customer")), "Saved.")},
+                                             "400", "403", "422")},
+        },
+        "/customers/{code}": {
+            "get": {"operationId": "getCustomer", "summary": "One customer.", "parameters": customer_path,
+                    "responses": _responses({"200": _json(_ref("Customer"), "The customer.")}, "404")},
+            "put": {"operationId": "putCustomer", "summary": "Create or update the customer with this code.",
+                    "parameters": customer_path, "requestBody": _body(_ref("CustomerInput")),
+                    "responses": _responses({"200": _json(_ref("Customer"), "Updated."),
+                                             "201": _json(_ref("Customer"), "Created.")},
+                                            "400", "403", "404", "422")},
+        },
+        "/invoices": {
+            "get": {"operationId": "listInvoices", "summary": "List invoices and credit notes (by number).",
+                    "parameters": _query(s.INVOICE_QUERY),
+                    "responses": _responses({"200": _json(s.page_of(_ref("Invoice")), "A page of invoices.")},
+                                            "422")},
+            "post": {"operationId": "upsertInvoices",
+                     "summary": "Create or update invoices by number: all items or none.",
+                     "requestBody": _body(s.batch(_ref("InvoiceItem"))),
+                     "responses": _responses({"200": _json(s.batch_result(_ref("Invoice")), "Saved.")},
+                                             "400", "403", "422")},
+        },
+        "/invoices/{number}": {
+            "get": {"operationId": "getInvoice", "summary": "One invoice.", "parameters": invoice_path,
+                    "responses": _responses({"200": _json(_ref("Invoice"), "The invoice.")}, "404")},
+            "put": {"operationId": "putInvoice", "summary": "Create or update the invoice with this number.",
+                    "parameters": invoice_path, "requestBody": _body(_ref("InvoiceInput")),
+                    "responses": _responses({"200": _json(_ref("Invoice"), "Updated."),
+                                             "201": _json(_ref("Invoice"), "Created.")},
+                                            "400", "403", "404", "422")},
+        },
+        "/invoices/{number}/payments": {
+            "get": {"operationId": "listPayments", "summary": "The invoice's payments.", "parameters": invoice_path,
+                    "responses": _responses({"200": _json(_items(_ref("Payment")), "The payments.")}, "404")},
+            "post": {"operationId": "addPayment",
+                     "summary": "Record a payment (partial or full: full marks the invoice paid).",
+                     "description": "Refused (422) on a draft, cancelled invoice or credit note, above the "
+                                    "remaining due, dated in the future, or when the same payment (date, amount, "
+                                    "reference) is already recorded.",
+                     "parameters": invoice_path, "requestBody": _body(_ref("PaymentInput")),
+                     "responses": _responses({"201": _json({
+                         "type": "object", "required": ["payment", "invoice"],
+                         "properties": {"payment": _ref("Payment"), "invoice": _ref("Invoice")}}, "Recorded.")},
+                         "400", "403", "404", "422")},
+        },
+        "/invoices/{number}/reminders": {
+            "get": {"operationId": "listReminders", "summary": "The reminders made for the invoice.",
+                    "parameters": invoice_path,
+                    "responses": _responses({"200": _json(_items(_ref("Reminder")), "The reminders.")}, "404")},
+        },
+        "/payments": {
+            "post": {"operationId": "addPayments",
+                     "summary": "Record payments on several invoices: all items or none.",
+                     "description": "A payment already recorded (same invoice, date, amount and reference) "
+                                    "is counted as unchanged, so sending the same list again records nothing.",
+                     "requestBody": _body(s.batch(_ref("PaymentItem"))),
+                     "responses": _responses({"200": _json(s.batch_result(_ref("Invoice")),
+                                                           "Saved; the items are the invoices paid.")},
+                                             "400", "403", "422")},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Relance API", "version": "1.0.0", "description": (
+            "Send invoices from your accounting or invoicing software and read their follow-up. Authenticate "
+            "with `Authorization: Bearer <token>` (tokens are created by an administrator). A viewer's token "
+            "can read; an agent's token can also write. Amounts are decimal strings in responses.")},
+        "servers": [{"url": server}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Customer": s.CUSTOMER_OUT, "CustomerInput": s.CUSTOMER_PUT, "CustomerItem": s.CUSTOMER_ITEM,
+                "Invoice": s.INVOICE_OUT, "InvoiceInput": s.INVOICE_PUT, "InvoiceItem": s.INVOICE_ITEM,
+                "Payment": s.PAYMENT_OUT, "PaymentInput": s.PAYMENT_IN, "PaymentItem": s.PAYMENT_ITEM,
+                "Reminder": s.REMINDER_OUT, "Error": s.ERROR,
+            },
+        },
+    }
+
+
+def _items(item: dict) -> dict:
+    return {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": item}}}

@@ -1,0 +1,359 @@
+"""JSON API: customers, invoices, payments and reminders, with bearer tokens.
+
+The token's user role applies: a viewer's token reads, an agent's (or higher) also writes. Writes go through
+the import service, so they follow the same rules as the CSV import (all items or none).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import wraps
+
+from flask import g, jsonify, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+
+from relance.api import bp, schema
+from relance.extensions import db
+from relance.models import ApiToken, Customer, Invoice, Payment, Reminder
+from relance.models.base import ZERO, utcnow
+from relance.models.user import hash_token
+from relance.services import importing
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message, fields: list[tuple[str, object]] | None = None, headers=None):
+        super().__init__(str(message))
+        self.status, self.message, self.fields, self.headers = status, message, fields or [], headers or {}
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    body = {"status": exc.status, "message": str(exc.message)}
+    if exc.fields:
+        body["fields"] = [{"path": path, "message": str(message)} for path, message in exc.fields]
+    response = jsonify({"error": body})
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    return response
+
+
+def api_role(role: str):
+    """Like role_required, for bearer tokens: 401 without a valid token, 403 when the role is too low."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = _token_user()
+            if not user.has_role(role):
+                raise ApiError(403, _l("This token's role (%(role)s) does not allow this request.", role=user.role))
+            return view(*args, **kwargs)
+
+        wrapped.required_role = role
+        return wrapped
+
+    return decorator
+
+
+def _token_user():
+    scheme, _sep, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    unauthorized = {"WWW-Authenticate": 'Bearer realm="relance"'}
+    if scheme.lower() != "bearer" or not value:
+        raise ApiError(401, _l("A bearer token is required (header Authorization: Bearer <token>)."),
+                       headers=unauthorized)
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(value)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        raise ApiError(401, _l("This token is unknown or revoked."), headers=unauthorized)
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+        db.session.commit()
+    g.api_user = token.user
+    return token.user
+
+
+def _body(body_schema: dict) -> dict:
+    data = request.get_json(silent=True)
+    if data is None and request.get_data(cache=True).strip() not in (b"null",):
+        raise ApiError(400, _l("The request body must be JSON (Content-Type: application/json)."))
+    errors = schema.check(body_schema, data)
+    if errors:
+        raise ApiError(422, _l("The request has errors."), errors)
+    return data
+
+
+def _query(params: dict) -> dict:
+    values, errors = {}, []
+    for name, spec in params.items():
+        raw = request.args.get(name)
+        if raw is None:
+            if "default" in spec:
+                values[name] = spec["default"]
+            continue
+        value: object = raw
+        if spec["type"] == "integer":
+            value = int(raw) if re.fullmatch(r"-?[0-9]{1,18}", raw) else raw
+        elif spec["type"] == "boolean":
+            value = {"true": True, "false": False}.get(raw, raw)
+        problems = schema.check(spec, value, name)
+        if isinstance(value, str) and _CONTROL.search(value):
+            problems.append((name, _l("Control characters are not allowed.")))
+        errors.extend(problems)
+        values[name] = value
+    if errors:
+        raise ApiError(422, _l("The request has errors."), errors)
+    return values
+
+
+def _key(value: str, name: str) -> str:
+    """A code or number taken from the URL."""
+    if not value or len(value) > 64 or _CONTROL.search(value):
+        raise ApiError(404, _l("Not found."))
+    return value
+
+
+def _money(value) -> str:
+    return f"{Decimal(value or ZERO):.2f}"
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.replace(microsecond=0).isoformat() + "Z" if value else None
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def customer_json(c: Customer) -> dict:
+    return {"code": c.code, "name": c.name, "email": c.email, "language": c.language, "country": c.country,
+            "kind": c.kind, "address": c.address, "postcode": c.postcode, "city": c.city, "phone": c.phone,
+            "no_auto_reminders": c.no_auto_reminders, "paused_until": _day(c.paused_until),
+            "created_at": _when(c.created_at)}
+
+
+def invoice_json(i: Invoice) -> dict:
+    return {"number": i.number, "customer_code": i.customer.code, "issue_date": _day(i.issue_date),
+            "due_date": _day(i.due_date), "currency": i.currency, "total_excl_tax": _money(i.total_excl_tax),
+            "total_incl_tax": _money(i.total_incl_tax), "amount_paid": _money(i.amount_paid),
+            "remaining_due": _money(i.remaining_due), "status": i.status, "kind": i.kind, "open": i.is_open,
+            "no_auto_reminders": i.no_auto_reminders, "created_at": _when(i.created_at),
+            "updated_at": _when(i.updated_at)}
+
+
+def payment_json(p: Payment, number: str) -> dict:
+    return {"id": p.id, "invoice_number": number, "date": _day(p.date), "amount": _money(p.amount),
+            "reference": p.reference, "created_at": _when(p.created_at)}
+
+
+def reminder_json(r: Reminder) -> dict:
+    return {"id": r.id, "level": r.level, "channel": r.channel, "status": r.status,
+            "reminder_date": _day(r.reminder_date), "next_date": _day(r.next_date), "automatic": r.automatic,
+            "recipients": [str(x) for x in (r.recipients or [])], "subject": r.subject,
+            "total_claimed": _money(r.total_claimed), "sent_at": _when(r.sent_at), "error": r.error or ""}
+
+
+def _page(query, to_json, params):
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    page, per_page = params["page"], params["per_page"]
+    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    return jsonify({"items": [to_json(r) for r in rows], "page": page, "per_page": per_page, "total": total,
+                    "pages": math.ceil(total / per_page) if total else 0})
+
+
+def _as_text(value) -> str | None:
+    """A JSON value as the import service reads it (amounts and dates as text)."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
+
+
+def _upsert(kind: str, items: list[dict], paths: list[str]) -> importing.ImportPlan:
+    rows = [(index, {k: _as_text(v) for k, v in item.items()}) for index, item in enumerate(items)]
+    plan = importing.plan_records(db.session, kind, rows, date.today())
+    if not plan.ok:
+        fields = [(_field_path(paths[e.line], e.field), e.message) for e in plan.errors]
+        raise ApiError(422, _l("The request has errors; nothing was saved."), fields)
+    importing.apply_plan(db.session, plan, g.api_user)
+    db.session.commit()
+    return plan
+
+
+def _field_path(prefix: str, field: str | None) -> str:
+    return schema.join(prefix, field) if field else prefix
+
+
+def _batch_result(plan, objects):
+    return jsonify({"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged,
+                    "items": objects})
+
+
+# --- customers --------------------------------------------------------------------------------------------
+
+
+@bp.get("/customers")
+@api_role("viewer")
+def customers():
+    params = _query(schema.CUSTOMER_QUERY)
+    query = select(Customer).order_by(Customer.code)
+    if params.get("q"):
+        like = f"%{params['q'].lower()}%"
+        query = query.where(or_(func.lower(Customer.code).like(like), func.lower(Customer.name).like(like)))
+    return _page(query, customer_json, params)
+
+
+def _customer(code: str) -> Customer:
+    customer = db.session.scalar(select(Customer).where(Customer.code == _key(code, "code")))
+    if customer is None:
+        raise ApiError(404, _l("No customer has this code."))
+    return customer
+
+
+@bp.get("/customers/<path:code>")
+@api_role("viewer")
+def customer(code: str):
+    return jsonify(customer_json(_customer(code)))
+
+
+@bp.put("/customers/<path:code>")
+@api_role("agent")
+def put_customer(code: str):
+    code = _key(code, "code")
+    data = _body(schema.CUSTOMER_PUT)
+    plan = _upsert("customers", [{**data, "code": code}], [""])
+    return jsonify(customer_json(_customer(code))), 201 if plan.created else 200
+
+
+@bp.post("/customers")
+@api_role("agent")
+def post_customers():
+    items = _body(schema.batch(schema.CUSTOMER_ITEM))["items"]
+    plan = _upsert("customers", items, [f"items[{i}]" for i in range(len(items))])
+    found = {c.code: c for c in db.session.scalars(select(Customer).where(
+        Customer.code.in_([i["code"] for i in items])))}
+    return _batch_result(plan, [customer_json(found[i["code"]]) for i in items])
+
+
+# --- invoices ---------------------------------------------------------------------------------------------
+
+
+@bp.get("/invoices")
+@api_role("viewer")
+def invoices():
+    params = _query(schema.INVOICE_QUERY)
+    query = select(Invoice).options(joinedload(Invoice.customer)).order_by(Invoice.number)
+    if "customer_code" in params:
+        query = query.join(Invoice.customer).where(Customer.code == params["customer_code"])
+    for name in ("status", "kind", "currency"):
+        if name in params:
+            query = query.where(getattr(Invoice, name) == params[name])
+    if "open" in params:
+        is_open = (Invoice.status == "validated") & (Invoice.kind == "invoice") & (
+            Invoice.total_incl_tax > Invoice.amount_paid)
+        query = query.where(is_open if params["open"] else ~is_open)
+    return _page(query, invoice_json, params)
+
+
+def _invoice(number: str) -> Invoice:
+    invoice = db.session.scalar(select(Invoice).options(joinedload(Invoice.customer))
+                                .where(Invoice.number == _key(number, "number")))
+    if invoice is None:
+        raise ApiError(404, _l("No invoice has this number."))
+    return invoice
+
+
+@bp.get("/invoices/<path:number>")
+@api_role("viewer")
+def invoice(number: str):
+    return jsonify(invoice_json(_invoice(number)))
+
+
+@bp.put("/invoices/<path:number>")
+@api_role("agent")
+def put_invoice(number: str):
+    number = _key(number, "number")
+    data = _body(schema.INVOICE_PUT)
+    plan = _upsert("invoices", [{**data, "number": number}], [""])
+    return jsonify(invoice_json(_invoice(number))), 201 if plan.created else 200
+
+
+@bp.post("/invoices")
+@api_role("agent")
+def post_invoices():
+    items = _body(schema.batch(schema.INVOICE_ITEM))["items"]
+    plan = _upsert("invoices", items, [f"items[{i}]" for i in range(len(items))])
+    found = {i.number: i for i in db.session.scalars(select(Invoice).options(joinedload(Invoice.customer)).where(
+        Invoice.number.in_([i["number"] for i in items])))}
+    return _batch_result(plan, [invoice_json(found[i["number"]]) for i in items])
+
+
+# --- payments and reminders ---------------------------------------------------------------------------------
+
+
+@bp.get("/invoices/<path:number>/payments")
+@api_role("viewer")
+def payments(number: str):
+    invoice = _invoice(number)
+    return jsonify({"items": [payment_json(p, invoice.number) for p in invoice.payments]})
+
+
+@bp.post("/invoices/<path:number>/payments")
+@api_role("agent")
+def post_payment(number: str):
+    invoice = _invoice(number)
+    data = _body(schema.PAYMENT_IN)
+    item = {**data, "invoice_number": invoice.number}
+    rows = [(0, {k: _as_text(v) for k, v in item.items()})]
+    plan = importing.plan_records(db.session, "payments", rows, date.today())
+    paths = {"invoice_number": "", "date": "date", "amount": "amount", "reference": "reference"}
+    if not plan.ok:
+        raise ApiError(422, _l("The request has errors; nothing was saved."),
+                       [(paths.get(e.field, ""), e.message) for e in plan.errors])
+    change = plan.changes[0]
+    if change.action == "unchanged":  # the same payment is already recorded
+        raise ApiError(422, _l("This payment (same date, amount and reference) is already recorded."),
+                       [("amount", _l("Already recorded."))])
+    importing.apply_plan(db.session, plan, g.api_user)
+    db.session.commit()
+    payment = db.session.scalar(select(Payment).where(
+        Payment.invoice_id == invoice.id, Payment.date == change.values["date"],
+        Payment.amount == change.values["amount"], Payment.reference == change.values["reference"])
+        .order_by(Payment.id.desc()).limit(1))
+    return jsonify({"payment": payment_json(payment, invoice.number), "invoice": invoice_json(_invoice(number))}), 201
+
+
+@bp.post("/payments")
+@api_role("agent")
+def post_payments():
+    items = _body(schema.batch(schema.PAYMENT_ITEM))["items"]
+    plan = _upsert("payments", items, [f"items[{i}]" for i in range(len(items))])
+    numbers = sorted({i["invoice_number"] for i in items})
+    found = {i.number: i for i in db.session.scalars(select(Invoice).options(joinedload(Invoice.customer))
+                                                     .where(Invoice.number.in_(numbers)))}
+    return _batch_result(plan, [invoice_json(found[n]) for n in numbers])
+
+
+@bp.get("/invoices/<path:number>/reminders")
+@api_role("viewer")
+def reminders(number: str):
+    invoice = _invoice(number)
+    rows = db.session.scalars(select(Reminder).where(Reminder.invoice_id == invoice.id)
+                              .order_by(Reminder.reminder_date, Reminder.id))
+    return jsonify({"items": [reminder_json(r) for r in rows]})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 description of this API (public, like any API documentation)."""
+    from relance.api.openapi import document
+
+    return jsonify(document(request.url_root.rstrip("/") + bp.url_prefix))
+
