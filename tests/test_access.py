@@ -27,6 +27,11 @@ ACCESS = {
     # CSV import
     "imports.index": "agent", "imports.preview": "agent", "imports.confirm": "agent", "imports.cancel": "agent",
     "imports.example": "agent",
+    # reminder screens
+    "reminders.index": "viewer", "reminders.export": "viewer", "reminders.new": "agent", "reminders.preview": "agent",
+    "reminders.mass_page": "agent", "reminders.mass_count": "agent", "reminders.mass_row": "agent",
+    "reminders.mass_save": "agent", "reminders.mass_bulk": "agent", "reminders.mass_run": "agent",
+    "reminders.run": "agent", "reminders.run_letters": "agent",
 }
 
 

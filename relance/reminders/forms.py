@@ -1,0 +1,18 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+
+
+class ReminderForm(FlaskForm):
+    """A reminder made by hand. Invoice and level are checked by the view (clear messages, never a bare
+    "not a valid choice"); `token` makes a double submit create one reminder."""
+
+    invoice = IntegerField(_l("Invoice"), validators=[InputRequired(message=_l("Choose an invoice."))])
+    customer = IntegerField(validators=[Optional()])
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)],
+                         description=_l("E.g. Called the accountant, no answer: simple reminder sent today."))
+    level = IntegerField(_l("Level"), validators=[InputRequired(message=_l("Choose a level."))])
+    next_date = DateField(_l("Next reminder date"), validators=[Optional()])
+    by_email = BooleanField(_l("Send by email"))
+    token = HiddenField()

@@ -1,0 +1,608 @@
+"""Reminder screens: follow-up (with CSV export), the new reminder form with its preview, the mass reminder page
+(inline row changes, bulk toggles, one POST to start a run) and the run's progress component."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from datetime import date, timedelta
+
+from flask import Response, abort, flash, g, redirect, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
+
+from relance.auth import role_required
+from relance.extensions import db
+from relance.invoices.queries import like_pattern, open_clause, page_args
+from relance.invoices.routes import _list_filters, _list_statement
+from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
+from relance.reminders import bp
+from relance.reminders.forms import ReminderForm
+from relance.services import dunning, mass, recipients, texts
+from relance.services import settings as settings_service
+from relance.services.invoice_pdf import resolve as resolve_file
+from relance.services.levels import DelayError, active_levels, parse_delay
+from relance.templating import render
+
+PER_PAGE = 50
+CHANNEL_CHOICES = ("email", "letter")
+STATUS_CHOICES = ("pending", "sent", "failed", "cancelled")
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _user() -> User:
+    return current_user._get_current_object()
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _get(model, raw):
+    """The row whose id is `raw` (a form or query value), or None."""
+    value = _int(raw)
+    return db.session.get(model, value) if value is not None else None
+
+
+# --- follow-up ---------------------------------------------------------------------------------------------------
+
+def _followup_filters(args) -> tuple[dict, list[str]]:
+    errors = []
+    f = {
+        "level": args.get("level", "") if (args.get("level") or "").isdigit() else "",
+        "user": args.get("user", "") if args.get("user") == "auto" or (args.get("user") or "").isdigit() else "",
+        "channel": args.get("channel", "") if args.get("channel") in CHANNEL_CHOICES else "",
+        "status": args.get("status", "") if args.get("status") in STATUS_CHOICES else "",
+        "customer": (args.get("customer") or "").strip(),
+        "date_from": None, "date_to": None,
+    }
+    for key, label in (("date_from", _("From")), ("date_to", _("To"))):
+        raw = (args.get(key) or "").strip()
+        if raw:
+            try:
+                f[key] = date.fromisoformat(raw)
+            except ValueError:
+                errors.append(_("%(field)s: %(value)s is not a date (YYYY-MM-DD).", field=label, value=raw))
+    return f, errors
+
+
+def _followup_statement(f: dict):
+    stmt = (select(Reminder).join(Reminder.invoice).join(Invoice.customer).where(open_clause())
+            .options(contains_eager(Reminder.invoice).contains_eager(Invoice.customer), selectinload(Reminder.user)))
+    if f["level"]:
+        stmt = stmt.where(Reminder.level == int(f["level"]))
+    if f["user"] == "auto":
+        stmt = stmt.where(Reminder.user_id.is_(None))
+    elif f["user"]:
+        stmt = stmt.where(Reminder.user_id == int(f["user"]))
+    if f["channel"]:
+        stmt = stmt.where(Reminder.channel == f["channel"])
+    if f["status"]:
+        stmt = stmt.where(Reminder.status == f["status"])
+    if f["date_from"]:
+        stmt = stmt.where(Reminder.reminder_date >= f["date_from"])
+    if f["date_to"]:
+        stmt = stmt.where(Reminder.reminder_date <= f["date_to"])
+    if f["customer"]:
+        pattern = like_pattern(f["customer"])
+        stmt = stmt.where(or_(Customer.code == f["customer"], Customer.name.ilike(pattern, escape="\\")))
+    return stmt.order_by(Reminder.reminder_date.desc(), Reminder.id.desc())
+
+
+@bp.route("/")
+@role_required("viewer")
+def index():
+    f, errors = _followup_filters(request.args)
+    pagination = db.paginate(_followup_statement(f), page=request.args.get("page", 1, type=int), per_page=PER_PAGE,
+                             error_out=False)
+    users = db.session.scalars(select(User).order_by(User.name, User.email)).all()
+    levels = db.session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)).all()
+    return render("reminders/index.html", "reminders/_followup.html", pagination=pagination, f=f,
+                  filter_errors=errors, users=users, levels=levels, link_args=page_args(request.args),
+                  status=422 if errors else 200)
+
+
+def _csv_cell(value) -> str:
+    """Text as data: a cell a spreadsheet would take for a formula is prefixed with an apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.route("/export.csv")
+@role_required("viewer")
+def export():
+    f, errors = _followup_filters(request.args)
+    if errors:
+        return Response("\n".join(errors) + "\n", status=422, mimetype="text/plain")
+    header = [_("No."), _("Customer code"), _("Customer"), _("Invoice"), _("Note"), _("Level"), _("By"), _("Date"),
+              _("Next reminder"), _("Channel"), _("Status"), _("Error")]
+    automatic = _("automatic")
+    statement = _followup_statement(f).execution_options(yield_per=1000)
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        for reminder in db.session.scalars(statement):
+            invoice = reminder.invoice
+            writer.writerow([_csv_cell(v) for v in (
+                reminder.id, invoice.customer.code, invoice.customer.name, invoice.number, reminder.note,
+                reminder.level, (reminder.user.name or reminder.user.email) if reminder.user else automatic,
+                reminder.reminder_date.isoformat(), reminder.next_date.isoformat() if reminder.next_date else "",
+                reminder.channel, reminder.status, reminder.error)])
+            if buffer.tell() > 65536:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    response = Response(rows(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="reminders-{_today().isoformat()}.csv"'
+    return response
+
+
+# --- new reminder ------------------------------------------------------------------------------------------------
+
+def _next_date_default(settings, today: date) -> date:
+    try:
+        return parse_delay(settings.next_reminder_delay).apply(today)
+    except DelayError:
+        return today + timedelta(days=15)
+
+
+def _invoice_choices(customer: Customer | None, invoice: Invoice | None, q: str) -> list[Invoice]:
+    """The unpaid invoices offered: the customer's, or the ones matching the search (at most 50)."""
+    stmt = (select(Invoice).join(Invoice.customer).options(contains_eager(Invoice.customer))
+            .where(open_clause(), Invoice.due_date.is_not(None)))
+    if customer is not None:
+        stmt = stmt.where(Invoice.customer_id == customer.id)
+    elif q:
+        pattern = like_pattern(q)
+        stmt = stmt.where(or_(Invoice.number.ilike(pattern, escape="\\"), Customer.name.ilike(pattern, escape="\\"),
+                              Customer.code.ilike(pattern, escape="\\")))
+    found = db.session.scalars(stmt.order_by(Invoice.due_date, Invoice.id).limit(200 if customer else 50)).all()
+    if invoice is not None and invoice not in found and invoice.is_open:
+        found = [invoice, *found]
+    return list(found)
+
+
+def _check(form: ReminderForm, customer: Customer | None, levels: list[ReminderLevel], today: date, settings):
+    """Every rule of the form; returns (invoice, level) or None with the errors on the fields."""
+    form.validate()
+    invoice = db.session.get(Invoice, form.invoice.data) if form.invoice.data is not None else None
+    if form.invoice.data is not None and invoice is None:
+        form.invoice.errors.append(_("This invoice does not exist."))
+    elif invoice is not None:
+        if customer is not None and invoice.customer_id != customer.id:
+            form.invoice.errors.append(_("Invoice %(number)s does not belong to customer %(customer)s.",
+                                         number=invoice.number, customer=customer.name))
+        elif invoice.kind == "credit_note":
+            form.invoice.errors.append(_("%(number)s is a credit note: credit notes are never reminded.",
+                                         number=invoice.number))
+        elif invoice.status == "paid" or (invoice.status == "validated" and not invoice.is_open):
+            form.invoice.errors.append(_("Invoice %(number)s is paid: there is nothing to remind.",
+                                         number=invoice.number))
+        elif not invoice.is_open:
+            form.invoice.errors.append(_("Invoice %(number)s is not validated (draft or cancelled): it cannot be "
+                                         "reminded.", number=invoice.number))
+        elif invoice.due_date is None:
+            form.invoice.errors.append(_("Invoice %(number)s has no due date: it is never reminded.",
+                                         number=invoice.number))
+    level = next((lvl for lvl in levels if lvl.rank == form.level.data), None)
+    if form.level.data is not None and level is None:
+        form.level.errors.append(_("Level %(rank)s does not exist.", rank=form.level.data))
+    if form.next_date.data is not None and form.next_date.data < today:
+        form.next_date.errors.append(_("The next reminder date cannot be in the past."))
+    if invoice is not None and not form.invoice.errors:
+        if form.by_email.data and not mass.invoice_can_email(invoice):
+            form.by_email.errors.append(_("No email address for this customer: the reminder cannot go by email."))
+        elif level is not None:
+            channel = "email" if form.by_email.data else "letter"
+            if texts.find_template(db.session, level, channel, invoice.customer.language,
+                                   settings.default_language)[0] is None:
+                form.level.errors.append(_("Level %(rank)s has no %(channel)s text: choose another level or "
+                                           "channel.", rank=level.rank, channel=_(channel)))
+    if any(field.errors for field in form):
+        return None
+    return invoice, level
+
+
+def _form_page(form: ReminderForm, customer: Customer | None, invoice: Invoice | None, levels, q: str = "",
+               status: int = 200):
+    settings = settings_service.load(db.session)
+    context = {
+        "form": form, "customer": customer, "invoice": invoice, "levels": levels, "q": q,
+        "choices": _invoice_choices(customer, invoice, q),
+        "email_ok": mass.invoice_can_email(invoice) if invoice is not None else True,
+        "preview": _preview_context(invoice, form.level.data, bool(form.by_email.data), levels, settings),
+    }
+    return render("reminders/new.html", "reminders/_form.html", status=status, **context)
+
+
+def _preview_context(invoice: Invoice | None, rank, by_email: bool, levels, settings) -> dict:
+    level = next((lvl for lvl in levels if lvl.rank == rank), None)
+    if invoice is None or level is None or not invoice.is_open or invoice.due_date is None:
+        return {"ready": False}
+    channel = "email" if by_email else "letter"
+    rendered = texts.render_for_invoice(db.session, invoice, level, channel, _today(), settings, user=_user())
+    who = recipients.for_invoice(invoice, settings, _user()) if by_email else None
+    return {"ready": True, "invoice": invoice, "level": level, "channel": channel, "rendered": rendered, "who": who}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required("agent")
+def new():
+    today = _today()
+    levels = active_levels(db.session)
+    settings = settings_service.load(db.session)
+    source = request.form if request.method == "POST" else request.args
+    customer = _get(Customer, source.get("customer"))
+    if request.method == "GET":
+        invoice = _get(Invoice, request.args.get("invoice"))
+        if invoice is not None and customer is not None and invoice.customer_id != customer.id:
+            invoice = None
+        form = ReminderForm(formdata=None)
+        form.customer.data = customer.id if customer else None
+        form.invoice.data = invoice.id if invoice else None
+        form.note.data = request.args.get("note", "")
+        form.by_email.data = request.args.get("by_email") in ("y", "1") if "by_email" in request.args else (
+            invoice is None or mass.invoice_can_email(invoice))
+        reached = mass.levels_reached(db.session, [invoice.id]).get(invoice.id) if invoice else None
+        form.level.data = mass.default_level([lvl.rank for lvl in levels], reached)
+        form.next_date.data = _next_date_default(settings, today)
+        form.token.data = secrets.token_hex(8)
+        return _form_page(form, customer, invoice, levels, q=request.args.get("q", "").strip())
+
+    form = ReminderForm()
+    invoice_field = _get(Invoice, form.invoice.data)
+    checked = _check(form, customer, levels, today, settings)
+    if checked is None or request.form.get("action") == "preview":
+        return _form_page(form, customer, invoice_field, levels, status=422 if checked is None else 200)
+    invoice, level = checked
+    channel = "email" if form.by_email.data else "letter"
+    try:
+        reminder = dunning.create_reminder(
+            db.session, invoice, level, channel, today, user=_user(), note=(form.note.data or "").strip(),
+            next_date=form.next_date.data, key=dunning.manual_key(invoice.id, level.rank, channel, form.token.data))
+    except dunning.ReminderError as exc:
+        db.session.rollback()
+        getattr(form, exc.field if exc.field in form else "invoice").errors.append(str(exc.message))
+        return _form_page(form, customer, invoice, levels, status=422)
+    db.session.commit()
+    if reminder.status == "pending":
+        dunning.send([reminder.id])
+        db.session.refresh(reminder)
+    _flash_outcome(reminder)
+    if customer is not None:
+        target = url_for("customers.reminders", customer_id=customer.id)
+    elif request.form.get("origin") == "invoice":
+        target = url_for("invoices.reminders", invoice_id=invoice.id)
+    else:
+        target = url_for("reminders.index")
+    if g.htmx:
+        return Response(status=204, headers={"HX-Redirect": target})
+    return redirect(target, code=303)
+
+
+def _flash_outcome(reminder: Reminder) -> None:
+    if reminder.status == "failed":
+        flash(_("Reminder %(id)s on %(number)s failed: %(error)s", id=reminder.id, number=reminder.invoice.number,
+                error=reminder.error), "error")
+    elif reminder.channel == "email" and reminder.status == "sent":
+        flash(_("Reminder email for %(number)s sent to %(to)s.", number=reminder.invoice.number,
+                to=", ".join(reminder.recipients)), "success")
+    elif reminder.channel == "email":
+        flash(_("Reminder email for %(number)s is queued: %(error)s", number=reminder.invoice.number,
+                error=reminder.error or _("it will be sent shortly.")), "warning")
+    else:
+        flash(_("Reminder letter for %(number)s created: print it from the PDF link in the history.",
+                number=reminder.invoice.number), "success")
+
+
+@bp.route("/preview")
+@role_required("agent")
+def preview():
+    levels = active_levels(db.session)
+    invoice = _get(Invoice, request.args.get("invoice"))
+    customer_id = _int(request.args.get("customer"))
+    if invoice is not None and customer_id and invoice.customer_id != customer_id:
+        invoice = None
+    context = _preview_context(invoice, _int(request.args.get("level")), request.args.get("by_email") == "y",
+                               levels, settings_service.load(db.session))
+    return render("reminders/_preview.html", "reminders/_preview.html", preview=context)
+
+
+# --- mass reminder -----------------------------------------------------------------------------------------------
+
+MASS_FILTER_ARGS = ("q", "overdue", "level", "currency", "customer", "sort", "page")
+COUNT_CHANGED = '{"selectionChanged": {"target": "#mass-count"}}'  # the row that asked may be swapped away
+
+
+def _mass_filters(args) -> dict:
+    f = _list_filters(args)
+    f["status"] = "open"
+    return f
+
+
+def _mass_statement(f: dict, today: date):
+    return _list_statement(f, today).where(Invoice.due_date.is_not(None)).options(
+        selectinload(Invoice.billing_contact), selectinload(Invoice.followup_contact))
+
+
+def _mass_ids(f: dict, today: date):
+    """The ids of every invoice matching the filters (for the bulk toggles)."""
+    return _list_statement(f, today).where(Invoice.due_date.is_not(None)).with_only_columns(Invoice.id).order_by(None)
+
+
+def _filter_args(args) -> dict:
+    return {k: v for k, v in args.items() if k in MASS_FILTER_ARGS and v not in ("", None)}
+
+
+def _source():
+    return request.form if request.method == "POST" else request.args
+
+
+def _mass_context(today: date, **extra) -> dict:
+    source = _source()
+    f = _mass_filters(source)
+    levels = active_levels(db.session)
+    pagination = db.paginate(_mass_statement(f, today), page=source.get("page", 1, type=int),
+                             per_page=PER_PAGE, error_out=False)
+    currencies = db.session.scalars(select(Invoice.currency).where(open_clause()).distinct()
+                                    .order_by(Invoice.currency)).all()
+    context = {
+        "f": f, "levels": levels, "pagination": pagination, "currencies": currencies, "today": today,
+        "rows": mass.build_rows(db.session, current_user.id, pagination.items, levels, today),
+        "counts": mass.counts(db.session, current_user.id), "args": _filter_args(source), "problems": [],
+    }
+    context.update(extra)
+    return context
+
+
+def _save_page(levels) -> list[str]:
+    """Keep the choices of the rows posted by the page's form (no JavaScript, or before a bulk action / run)."""
+    ranks = [lvl.rank for lvl in levels]
+    ids = [i for i in (_int(v) for v in request.form.getlist("rows")) if i is not None]
+    invoices = {i.id: i for i in db.session.scalars(
+        select(Invoice).where(Invoice.id.in_(ids)).options(selectinload(Invoice.customer),
+                                                           selectinload(Invoice.billing_contact),
+                                                           selectinload(Invoice.followup_contact)))} if ids else {}
+    problems = []
+    for invoice_id in ids:
+        invoice = invoices.get(invoice_id)
+        if invoice is None:
+            continue
+        try:
+            mass.save_row(db.session, current_user.id, invoice, _int(request.form.get(f"level-{invoice_id}")),
+                          request.form.get(f"letter-{invoice_id}") == "1",
+                          request.form.get(f"email-{invoice_id}") == "1", ranks)
+        except mass.SelectionError as exc:
+            problems.append(f"{invoice.number}: {exc.message}" if invoice.number not in str(exc.message)
+                            else str(exc.message))
+    return problems
+
+
+@bp.route("/mass")
+@role_required("agent")
+def mass_page():
+    return render("reminders/mass.html", "reminders/_mass_list.html", **_mass_context(_today()))
+
+
+@bp.route("/mass/count")
+@role_required("agent")
+def mass_count():
+    return render("reminders/_mass_count.html", "reminders/_mass_count.html",
+                  counts=mass.counts(db.session, current_user.id))
+
+
+@bp.route("/mass/rows/<int:invoice_id>", methods=["POST"])
+@role_required("agent")
+def mass_row(invoice_id: int):
+    """An inline change of one row (level or a box): keep it and answer the row, amounts following the level."""
+    today = _today()
+    levels = active_levels(db.session)
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        abort(404)
+    error, status = None, 200
+    if not invoice.is_open:
+        error, status = _("Invoice %(number)s is no longer unpaid.", number=invoice.number), 422
+    else:
+        try:
+            mass.save_row(db.session, current_user.id, invoice, _int(request.form.get(f"level-{invoice_id}")),
+                          request.form.get(f"letter-{invoice_id}") == "1",
+                          request.form.get(f"email-{invoice_id}") == "1", [lvl.rank for lvl in levels])
+            db.session.commit()
+        except mass.SelectionError as exc:
+            db.session.rollback()
+            error, status = str(exc.message), 422
+    if not g.htmx:
+        if error:
+            flash(error, "error")
+        return redirect(url_for("reminders.mass_page", **_filter_args(request.form)), code=303)
+    row = mass.build_rows(db.session, current_user.id, [invoice], levels, today)[0]
+    response = render("reminders/_mass_row.html", status=status, row=row, levels=levels, row_error=error)
+    response.headers["HX-Trigger"] = COUNT_CHANGED
+    return response
+
+
+@bp.route("/mass/save", methods=["POST"])
+@role_required("agent")
+def mass_save():
+    problems = _save_page(active_levels(db.session))
+    db.session.commit()
+    for problem in problems:
+        flash(problem, "error")
+    if not problems:
+        flash(_("Selection saved."), "success")
+    args = _filter_args(request.form)
+    if _int(request.form.get("goto")):
+        args["page"] = _int(request.form.get("goto"))
+    return redirect(url_for("reminders.mass_page", **args), code=303)
+
+
+@bp.route("/mass/bulk", methods=["POST"])
+@role_required("agent")
+def mass_bulk():
+    """"All letters", "all emails" or "none" over every invoice matching the filters (every page)."""
+    today = _today()
+    levels = active_levels(db.session)
+    action = request.form.get("action", "")
+    if action not in ("letters", "emails", "none"):
+        abort(400)
+    problems = _save_page(levels)
+    changed = mass.bulk(db.session, current_user.id, _mass_ids(_mass_filters(request.form), today), action,
+                        [lvl.rank for lvl in levels])
+    db.session.commit()
+    message = {"letters": _("By letter: %(n)s invoices ticked.", n=changed),
+               "emails": _("By email: %(n)s invoices ticked.", n=changed),
+               "none": _("%(n)s invoices unticked.", n=changed)}[action]
+    if g.htmx:
+        response = render("reminders/_mass_list.html", "reminders/_mass_list.html",
+                          **_mass_context(today, notice=message, problems=problems))
+        response.headers["HX-Trigger"] = COUNT_CHANGED
+        return response
+    flash(message, "success")
+    for problem in problems:
+        flash(problem, "error")
+    return redirect(url_for("reminders.mass_page", **_filter_args(request.form)), code=303)
+
+
+@bp.route("/mass/run", methods=["POST"])
+@role_required("agent")
+def mass_run():
+    """One POST starts the run: the page's rows are kept, the selection checked, reminders made and sent."""
+    today = _today()
+    levels = active_levels(db.session)
+    problems = _save_page(levels)
+    db.session.commit()
+    try:
+        if problems:
+            raise mass.SelectionError(_("The selection cannot be sent:"), problems)
+        items, dropped = mass.checked_selection(db.session, current_user.id, [lvl.rank for lvl in levels])
+    except mass.SelectionError as exc:
+        db.session.rollback()
+        context = _mass_context(today, run_error=str(exc.message), problems=exc.problems)
+        return render("reminders/mass.html", "reminders/_mass_page.html", status=422, **context)
+    run = start_mass_run(items, today)
+    for note in dropped:
+        flash(note, "warning")
+    target = url_for("reminders.run", run_id=run.id)
+    if g.htmx:
+        response = render("reminders/run.html", "reminders/_run.html", **_run_context(run))
+        response.headers["HX-Push-Url"] = target
+        return response
+    return redirect(target, code=303)
+
+
+def start_mass_run(items: list[mass.Item], today: date) -> Run:
+    """Make the run's reminders (pending, texts kept as sent), empty the selection, then queue the sending."""
+    settings = settings_service.load(db.session)
+    by_rank = {lvl.rank: lvl for lvl in active_levels(db.session)}
+    next_date = _next_date_default(settings, today)
+    run = mass.create_run(db.session, _user(), today, len(items))
+    invoices = {i.id: i for i in db.session.scalars(select(Invoice).where(
+        Invoice.id.in_({item.invoice_id for item in items})))}
+    for item in items:
+        reminder = dunning.create_reminder(
+            db.session, invoices[item.invoice_id], by_rank[item.level], item.channel, today, user=_user(),
+            next_date=next_date, settings=settings,
+            key=dunning.manual_key(item.invoice_id, item.level, item.channel, f"run{run.id}"))
+        reminder.run_id = run.id  # set after the row is in the session (a `run=` backref would add it early)
+    mass.clear(db.session, current_user.id)
+    db.session.commit()
+    _queue_run(run.id)
+    db.session.expire_all()
+    return db.session.get(Run, run.id)
+
+
+def _queue_run(run_id: int) -> None:
+    from relance import tasks
+
+    task = getattr(tasks, "send_mass_run", None)
+    if task is not None:
+        task(run_id)
+        return
+    _send_run_inline(run_id)  # TEMPORARY until the sending task lands
+
+
+def _send_run_inline(run_id: int) -> None:
+    from pathlib import Path
+
+    from flask import current_app
+
+    from relance.models.base import utcnow
+    from relance.services.letters import StreamingPdf
+
+    run = db.session.get(Run, run_id)
+    run.status, run.started_at = "running", utcnow()
+    db.session.commit()
+    ids = db.session.scalars(select(Reminder.id).where(Reminder.run_id == run_id)).all()
+    relative = f"letters/run-{run_id}.pdf"
+    path = Path(current_app.config["FILES_PATH"]) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with StreamingPdf(path) as merged:
+        def progress(reminder):
+            r = db.session.get(Run, run_id)
+            r.done += 1
+            r.sent += reminder.status == "sent"
+            r.failed += reminder.status == "failed"
+            db.session.commit()
+
+        dunning.send(ids, on_progress=progress, letter_sink=lambda reminder, pdf: merged.add(pdf))
+    run = db.session.get(Run, run_id)
+    run.letters_pdf_path = relative
+    run.status, run.finished_at = "done", utcnow()
+    db.session.commit()
+
+
+# --- runs --------------------------------------------------------------------------------------------------------
+
+def _run_or_404(run_id: int) -> Run:
+    run = db.session.get(Run, run_id)
+    if run is None or run.kind != "mass":
+        abort(404)
+    return run
+
+
+def _run_context(run: Run) -> dict:
+    counts = dict(db.session.execute(
+        select(Reminder.channel, func.count()).where(Reminder.run_id == run.id, Reminder.status == "sent")
+        .group_by(Reminder.channel)).all())
+    failures = db.session.scalars(
+        select(Reminder).where(Reminder.run_id == run.id, Reminder.status == "failed")
+        .options(selectinload(Reminder.invoice)).order_by(Reminder.id).limit(200)).all()
+    finished = run.status in ("done", "failed")
+    return {"run": run, "finished": finished, "emails_sent": counts.get("email", 0),
+            "letters": counts.get("letter", 0), "failures": failures,
+            "percent": int(100 * run.done / run.total) if run.total else 100,
+            "pdf_ready": bool(run.letters_pdf_path and resolve_file(run.letters_pdf_path))}
+
+
+@bp.route("/runs/<int:run_id>")
+@role_required("agent")
+def run(run_id: int):
+    context = _run_context(_run_or_404(run_id))
+    response = render("reminders/run.html", "reminders/_run.html", **context)
+    if not context["finished"] and not g.htmx:
+        response.headers["Refresh"] = "2"  # the page follows the run without JavaScript too
+    return response
+
+
+@bp.route("/runs/<int:run_id>/letters.pdf")
+@role_required("agent")
+def run_letters(run_id: int):
+    run = _run_or_404(run_id)
+    path = resolve_file(run.letters_pdf_path) if run.letters_pdf_path else None
+    if path is None:
+        abort(404)
+    return send_file(path, mimetype="application/pdf", download_name=f"letters-run-{run.id}-{run.run_date}.pdf")
