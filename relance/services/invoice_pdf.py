@@ -47,7 +47,7 @@ def read_upload(stream: BinaryIO, limit: int | None = None) -> bytes:
     if len(data) > limit:
         raise PdfUploadError(_l("The file is too large: %(max)s MB at most.", max=round(limit / 1024 / 1024, 1)))
     if not data.startswith(PDF_MAGIC):
-        raise PdfUploadError(_l("The file is not a PDF (it must start with %%PDF)."))
+        raise PdfUploadError(_l("The file is not a PDF."))
     return data
 
 
