@@ -60,3 +60,29 @@ def ping(value: int) -> dict:
     from relance.extensions import db
 
     return {"value": value * 2, "database": db.engine.dialect.name}
+
+
+# --- sending (reminder emails and letters) ----------------------------------------------------------------
+
+
+@task()
+def send_reminders(reminder_ids: list[int]) -> dict:
+    """Send these reminders; those that met a temporary failure are sent again later (backoff)."""
+    from relance.extensions import db
+    from relance.services import dunning
+
+    report = dunning.send(reminder_ids, on_progress=lambda r: dunning.count_outcome(db.session, r))
+    if report.retry:
+        send_reminders.schedule((report.retry,), delay=report.retry_delay)
+    return report.count()
+
+
+@task()
+def send_mass_run(run_id: int) -> dict:
+    """Send a run's reminders and build its merged letters PDF; progress is kept on the Run row."""
+    from relance.services import dunning
+
+    report = dunning.send_run(run_id)
+    if report.retry:
+        send_reminders.schedule((report.retry,), delay=report.retry_delay)
+    return report.count()

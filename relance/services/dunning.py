@@ -206,7 +206,8 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
 
     Safe to call twice or from two workers at once: only the rows this call claimed are sent. Each outcome
     is committed as soon as it is known. `letter_sink(reminder, pdf)` receives every letter built (the mass
-    PDF); `on_progress(reminder)` is called after each outcome.
+    PDF); `on_progress(reminder)` is called after each outcome (status sent, failed, or still pending for a
+    retry), before that outcome's commit.
     """
     from relance.extensions import db
 
@@ -240,9 +241,9 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
                 reminder.message_id = message_id or reminder.message_id
             (report.sent if status == "sent" else report.failed).append(reminder.id)
         reminder.claimed_by, reminder.claimed_at = None, None
-        session.commit()
         if on_progress:
             on_progress(reminder)
+        session.commit()
 
     emails = [r for r in rows if r.channel == "email"]
     letter_rows = [r for r in rows if r.channel == "letter"]
@@ -413,3 +414,77 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
         if sink:
             sink(reminder, pdf)
         finish(reminder, "sent")
+
+
+# --- a run (mass reminder or automatic run) --------------------------------------------------------------
+
+
+def count_outcome(session: Session, reminder: Reminder) -> None:
+    """Add a final outcome to its run's progress counters (the caller's commit stores it)."""
+    if reminder.run_id is None or reminder.status == "pending":
+        return
+    run = session.get(Run, reminder.run_id)
+    run.done += 1
+    run.sent += reminder.status == "sent"
+    run.failed += reminder.status == "failed"
+
+
+def run_letters_path(run_id: int) -> str:
+    return f"{LETTERS_DIR}/run-{run_id}.pdf"
+
+
+def send_run(run_id: int, processes: int | None = None, session: Session | None = None) -> SendReport:
+    """Send every pending reminder of a run, count the progress on the Run row as it goes, and build the
+    run's merged letters PDF (each letter + its invoice, each starting on an odd page)."""
+    from relance.extensions import db
+
+    session = session or db.session
+    run = session.get(Run, run_id)
+    run.status, run.started_at, run.error = "running", run.started_at or utcnow(), ""
+    rows = session.execute(select(Reminder.id, Reminder.channel, Reminder.status)
+                           .where(Reminder.run_id == run_id).order_by(Reminder.id)).all()
+    run.total = len(rows)
+    run.done = sum(1 for r in rows if r.status != "pending")
+    run.sent = sum(1 for r in rows if r.status == "sent")
+    run.failed = sum(1 for r in rows if r.status == "failed")
+    session.commit()
+    pending = [r.id for r in rows if r.status == "pending"]
+    letter_ids = [r.id for r in rows if r.channel == "letter" and r.status == "pending"]
+    earlier_letters = [r.id for r in rows if r.channel == "letter" and r.status == "sent"]
+    if processes is None:
+        processes = letters.pool_size(current_app.config.get("LETTER_PROCESSES")) if len(letter_ids) > 20 else 1
+    report = SendReport()
+    try:
+        email_ids = [i for i in pending if i not in set(letter_ids)]
+        for start in range(0, len(email_ids), 200):
+            _merge_reports(report, send(email_ids[start:start + 200], session=session,
+                                        on_progress=lambda r: count_outcome(session, r)))
+        path = Path(current_app.config["FILES_PATH"]) / run_letters_path(run_id)
+        if letter_ids or earlier_letters:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".part")
+            with letters.StreamingPdf(tmp) as merged:
+                for reminder_id in earlier_letters:  # made by an earlier, interrupted pass
+                    merged.add(letter_pdf(session, session.get(Reminder, reminder_id)))
+                _merge_reports(report, send(letter_ids, session=session, processes=processes,
+                                            on_progress=lambda r: count_outcome(session, r),
+                                            letter_sink=lambda reminder, pdf: merged.add(pdf)))
+            tmp.replace(path)
+            run.letters_pdf_path = run_letters_path(run_id)
+        if report.retry:
+            run.error = str(_l("%(n)s email(s) will be sent again later (temporary failure).", n=len(report.retry)))
+        run.status, run.finished_at = "done", utcnow()
+    except Exception as exc:
+        session.rollback()
+        run = session.get(Run, run_id)
+        run.status, run.error, run.finished_at = "failed", f"{type(exc).__name__}: {exc}", utcnow()
+        session.commit()
+        raise
+    session.commit()
+    return report
+
+
+def _merge_reports(total: SendReport, part: SendReport) -> None:
+    for name in ("sent", "failed", "retry", "skipped"):
+        getattr(total, name).extend(getattr(part, name))
+    total.retry_delay = max(total.retry_delay, part.retry_delay)

@@ -1,0 +1,265 @@
+"""Reminder rows and sending them, on SQLite and PostgreSQL, through a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import io
+import threading
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from relance.extensions import db
+from relance.models import Reminder, ReminderLevel
+from relance.services import dunning, texts
+from relance.services import settings as settings_service
+from relance.services.defaults import install_defaults
+from tests.factories import make_customer, make_invoice, make_user
+from tests.smtp import smtp_certificate, smtp_factory, smtp_server  # noqa: F401
+
+ON = date(2026, 3, 3)
+EVIL = "SARL <script>alert(1)</script> {{ 7*7 }}"
+
+
+@pytest.fixture
+def company(app):
+    install_defaults(db.session)
+    settings_service.save(db.session, {
+        "company_name": "Atelier Durand SAS", "company_address": "18 rue des Lilas", "company_postcode": "75011",
+        "company_city": "Paris", "company_iban": "FR76 3000 6000 0112 3456 7890 189",
+        "sender_email": "compta@atelier-durand.example", "copy_to_sales": True,
+    })
+    db.session.commit()
+    return {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
+
+
+def customer_with_invoice(name="Garage Dubois", email="compta@garage.example", number=None, **kw):
+    rep = make_user(email=f"rep{make_user.__code__.co_firstlineno}-{name[:3]}@atelier.example".lower(),
+                    role="agent") if kw.pop("rep", True) else None
+    customer = make_customer(name=name, email=email, **kw)
+    if rep:
+        customer.sales_reps.append(rep)
+    invoice = make_invoice(customer, total="1200.00", due=date(2026, 1, 15), number=number)
+    db.session.commit()
+    return invoice
+
+
+def make_emails(levels, count=1, **kw):
+    ids = []
+    for n in range(count):
+        invoice = customer_with_invoice(name=f"Client {n}", email=f"client{n}@customer.example", rep=False, **kw)
+        reminder = dunning.create_reminder(db.session, invoice, levels[1], "email", ON)
+        db.session.commit()
+        ids.append(reminder.id)
+    return ids
+
+
+def statuses(ids):
+    db.session.expire_all()
+    return [db.session.get(Reminder, i).status for i in ids]
+
+
+def test_email_sent_with_everything(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    invoice = customer_with_invoice()
+    reminder = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    db.session.commit()
+    assert reminder.status == "pending" and reminder.recipients == ["compta@garage.example"]
+    assert len(reminder.cc) == 1 and reminder.cc[0].endswith("@atelier.example")
+
+    report = dunning.send([reminder.id])
+    assert report.sent == [reminder.id] and not report.failed and not report.retry
+    db.session.refresh(reminder)
+    assert reminder.status == "sent" and reminder.sent_at and reminder.attempts == 1 and not reminder.claimed_by
+
+    (received,) = smtp_server.received
+    assert sorted(received.rcpt_tos) == sorted(["compta@garage.example", reminder.cc[0]])
+    msg = received.message
+    assert msg["To"] == "compta@garage.example" and msg["Cc"] == reminder.cc[0]
+    assert msg["Subject"] == reminder.subject and invoice.number in reminder.subject
+    assert msg["Reply-To"] == "compta@atelier-durand.example"
+    assert msg["Message-ID"] == reminder.message_id
+    plain = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html = msg.get_body(("html",)).get_content()
+    assert plain.strip() == reminder.body.strip()
+    assert "1\u202f200,00\xa0€" in plain and "1\u202f200,00\xa0€" in html
+    (attachment,) = list(msg.iter_attachments())
+    assert attachment.get_filename() == f"Facture-{invoice.number}.pdf"
+    assert invoice.number in PdfReader(io.BytesIO(attachment.get_content())).pages[0].extract_text()
+
+
+def test_starttls_and_auth(app, company, smtp_factory):  # noqa: F811
+    server = smtp_factory(security="starttls", auth=True).configure(app)
+    ids = make_emails(company, 2)
+    assert dunning.send(ids).sent == ids
+    assert len(server.received) == 2
+
+
+def test_eml_outbox_without_smtp(app, company):
+    app.config["SMTP_HOST"] = None
+    (rid,) = make_emails(company)
+    assert dunning.send([rid]).sent == [rid]
+    (eml,) = Path(app.config["OUTBOX_PATH"]).glob("*.eml")
+    import email
+    from email.policy import default
+
+    msg = email.message_from_bytes(eml.read_bytes(), policy=default)
+    assert msg["Message-ID"] == db.session.get(Reminder, rid).message_id
+    assert msg["To"] == "client0@customer.example"
+
+
+def test_names_are_data_in_email_and_letter(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    texts.save_template(db.session, company[1], "email", "fr", "Relance __CUSTOMER_NAME__",
+                        "Bonjour __CUSTOMER_NAME__,\n\nFacture __REF_FACTURE__ : __AMOUNT_DUE__.")
+    invoice = customer_with_invoice(name=EVIL)
+    email_reminder = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    letter = dunning.create_reminder(db.session, invoice, company[1], "letter", ON)
+    db.session.commit()
+    dunning.send([email_reminder.id, letter.id])
+    msg = smtp_server.messages[0]
+    assert msg["Subject"] == f"Relance {EVIL}"
+    assert f"Bonjour {EVIL}," in msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "Bonjour SARL &lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }}," in html and "<script>" not in html
+    db.session.refresh(letter)
+    text = PdfReader(Path(app.config["FILES_PATH"]) / letter.pdf_path).pages[0].extract_text()
+    assert "SARL <script>alert(1)</script> {{ 7*7 }}" in text and "49" not in text
+
+
+def test_idempotent_create_and_send(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    invoice = customer_with_invoice()
+    first = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    db.session.commit()
+    again = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    assert again.id == first.id
+    assert dunning.send([first.id]).sent == [first.id]
+    second = dunning.send([first.id])
+    assert second.skipped == [first.id] and not second.sent
+    assert len(smtp_server.received) == 1
+
+
+def test_two_workers_at_once_send_each_once(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    ids = make_emails(company, 12)
+    reports = []
+
+    def worker():
+        with app.app_context():
+            reports.append(dunning.send(ids))
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(reports[0].sent + reports[1].sent) == ids
+    assert len(smtp_server.received) == 12
+    assert len({m["Message-ID"] for m in smtp_server.messages}) == 12
+    assert statuses(ids) == ["sent"] * 12
+
+
+def test_421_then_success(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    smtp_server.handler.answers = ["421 4.7.0 Try again later"]
+    (rid,) = make_emails(company)
+    report = dunning.send([rid])
+    assert report.retry == [rid] and report.retry_delay == 60
+    reminder = db.session.get(Reminder, rid)
+    assert reminder.status == "pending" and reminder.attempts == 1 and "421 4.7.0 Try again later" in reminder.error
+    assert dunning.send([rid]).sent == [rid]
+    assert len(smtp_server.received) == 1
+    db.session.refresh(reminder)
+    assert reminder.attempts == 2 and reminder.error == ""
+
+
+def test_550_fails_with_the_server_text(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    smtp_server.handler.answers = ["550 5.7.1 Message rejected as spam"]
+    ids = make_emails(company, 2)
+    report = dunning.send(ids)
+    assert report.failed == ids[:1] and report.sent == ids[1:]
+    reminder = db.session.get(Reminder, ids[0])
+    assert reminder.status == "failed" and reminder.error == "550 5.7.1 Message rejected as spam"
+    assert dunning.send(ids[:1]).skipped == ids[:1]  # a failed one is not sent again by itself
+
+
+def test_connection_dropped_after_the_third_of_ten(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    smtp_server.handler.drop_after = 3
+    ids = make_emails(company, 10)
+    report = dunning.send(ids)
+    assert report.sent == ids[:3] and report.retry == ids[3:]
+    assert statuses(ids) == ["sent"] * 3 + ["pending"] * 7
+    later = dunning.send(ids)
+    assert later.sent == ids[3:] and later.skipped == ids[:3]
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert len(subjects) == 10 and len(set(m["To"] for m in smtp_server.messages)) == 10
+
+
+def test_server_down_keeps_everything_pending(app, company):
+    from tests.smtp import free_port
+
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_SECURITY="none", SMTP_TIMEOUT=2)
+    ids = make_emails(company, 4)
+    report = dunning.send(ids)
+    assert report.retry == ids
+    db.session.expire_all()
+    rows = [db.session.get(Reminder, i) for i in ids]
+    assert all(r.status == "pending" and r.attempts == 1 and r.claimed_by is None for r in rows)
+    assert "ConnectionRefusedError" in rows[0].error
+
+
+def test_gives_up_after_max_attempts(app, company):
+    from tests.smtp import free_port
+
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SEND_MAX_ATTEMPTS=2)
+    (rid,) = make_emails(company)
+    dunning.send([rid])
+    report = dunning.send([rid])
+    assert report.failed == [rid]
+    assert db.session.get(Reminder, rid).error.startswith("Gave up after 2 attempts")
+
+
+def test_never_sent_without_recipient_or_text(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    invoice = customer_with_invoice(email="", rep=False)
+    reminder = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    db.session.commit()
+    assert reminder.status == "failed" and "No recipient" in reminder.error
+    other = customer_with_invoice(name="Other", rep=False)
+    pending = dunning.create_reminder(db.session, other, company[1], "email", ON)
+    db.session.commit()
+    pending.subject = ""  # e.g. a text emptied by hand before sending
+    db.session.commit()
+    assert dunning.send([reminder.id, pending.id]).failed == [pending.id]
+    assert "no subject" in db.session.get(Reminder, pending.id).error
+    assert smtp_server.received == []
+
+
+def test_cancel_pending(app, company):
+    (rid,) = make_emails(company)
+    reminder = db.session.get(Reminder, rid)
+    assert dunning.cancel(db.session, reminder, "paid meanwhile")
+    db.session.commit()
+    assert reminder.status == "cancelled" and dunning.send([rid]).skipped == [rid]
+
+
+def test_manual_reminder_keys(app, company):
+    user = make_user(role="agent", signature="Luc Agent")
+    invoice = customer_with_invoice()
+    key = dunning.manual_key(invoice.id, 1, "letter", "form-token-1")
+    one = dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user, note="Called, no answer",
+                                  next_date=date(2026, 3, 20), key=key)
+    two = dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user, key=key)
+    three = dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user)
+    db.session.commit()
+    assert one.id == two.id != three.id
+    assert one.note == "Called, no answer" and one.next_date == date(2026, 3, 20) and one.user_id == user.id
+    with pytest.raises(dunning.ReminderError) as error:
+        dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user, next_date=date(2026, 1, 1))
+    assert error.value.field == "next_date"
