@@ -16,7 +16,7 @@ from relance.services.defaults import install_defaults
 from relance.services.invoice_pdf import resolve
 from tests.conftest import csrf_token_from
 from tests.factories import make_customer, make_invoice, make_user
-from tests.smtp import smtp_factory, smtp_server  # noqa: F401 (fixtures)
+from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
 TODAY = date.today()
 HX = {"HX-Request": "true"}
@@ -28,6 +28,12 @@ def text(response) -> str:
 
 def reminder_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Reminder))
+
+
+@pytest.fixture
+def smtp(app, smtp_factory):  # noqa: F811
+    """A real SMTP server on 127.0.0.1 the app sends to."""
+    return smtp_factory().configure(app)
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +130,8 @@ def test_customer_without_email_is_told_and_offered_a_letter(client, auth, data)
 def test_letter_reminder_is_made_with_its_pdf(client, auth, data):
     auth.login("agent")
     response = client.post("/reminders/new", data=form_values(data["late"], level=1, origin="invoice"))
-    assert response.status_code == 303 and response.headers["Location"].endswith(f"/invoices/{data['late'].id}/reminders")
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/invoices/{data['late'].id}/reminders")
     reminder = db.session.scalar(select(Reminder))
     assert (reminder.channel, reminder.level, reminder.status) == ("letter", 1, "sent")
     assert reminder.note == "Called the accountant, no answer." and reminder.next_date == TODAY + timedelta(days=10)
@@ -138,12 +145,11 @@ def test_letter_reminder_is_made_with_its_pdf(client, auth, data):
     assert reminder_count() == 1
 
 
-def test_email_reminder_reaches_the_smtp_server(app, client, auth, data, smtp_server):
-    smtp_server.configure(app)
+def test_email_reminder_reaches_the_smtp_server(app, client, auth, data, smtp):
     auth.login("agent")
     response = client.post("/reminders/new", data=form_values(data["late"], level=1, by_email=True), headers=HX)
     assert response.status_code == 204 and response.headers["HX-Redirect"] == "/reminders/"
-    [message] = smtp_server.messages
+    [message] = smtp.messages
     assert message["To"] == "billing@acme.example" and "FA-001" in message["Subject"]
     reminder = db.session.scalar(select(Reminder))
     assert (reminder.channel, reminder.status, reminder.recipients) == ("email", "sent", ["billing@acme.example"])
@@ -157,9 +163,8 @@ def test_email_reminder_reaches_the_smtp_server(app, client, auth, data, smtp_se
     ("tampered", "does not belong to customer Acme Industries"),
     ("missing", "This invoice does not exist."),
 ])
-def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_made(app, client, auth, data, smtp_server,
-                                                                        case, field_message):
-    smtp_server.configure(app)
+def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_made(app, client, auth, data, smtp, case,
+                                                                        field_message):
     auth.login("agent")
     values = {
         "paid": form_values(data["paid"], by_email=True),
@@ -172,7 +177,7 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_made(app, clie
     response = client.post("/reminders/new", data=values)
     assert response.status_code == 422
     assert field_message in text(response)
-    assert reminder_count() == 0 and smtp_server.messages == []
+    assert reminder_count() == 0 and smtp.messages == []
 
 
 def test_preview_button_without_javascript_saves_nothing(client, auth, data):
@@ -217,7 +222,8 @@ def test_followup_lists_reminders_on_unpaid_invoices_with_filters(client, auth, 
     assert numbers(f"user={history['agent'].id}") == ["FA-001"]
     assert numbers("channel=letter") == ["FA-002"]
     assert numbers("status=failed") == ["FA-NOMAIL"]
-    assert numbers(f"date_from={(TODAY - timedelta(days=3)).isoformat()}&date_to={(TODAY - timedelta(days=1)).isoformat()}") == ["FA-002"]
+    since, until = (TODAY - timedelta(days=3)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
+    assert numbers(f"date_from={since}&date_to={until}") == ["FA-002"]
     assert numbers("customer=NOMAIL") == ["FA-NOMAIL"]
     assert numbers("customer=acme") == ["FA-001", "FA-002"]
     response = client.get("/reminders/?date_from=31/12/2026")
