@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from relance.admin import levels, routes, users  # noqa: E402,F401
+from relance.admin import editor, levels, routes, users  # noqa: E402,F401

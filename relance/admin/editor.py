@@ -1,0 +1,206 @@
+"""Reminder texts editor: level x channel x language grid, edit with variables and a live preview, versions.
+
+Texts are data: they are validated and rendered by the engine (`placeholders`, `texts`), never run as templates.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort, flash, g, make_response, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+
+from relance.admin import bp
+from relance.admin.levels import CHANNEL_LABELS
+from relance.auth import role_required
+from relance.extensions import db
+from relance.models import CHANNELS, Customer, Invoice, Reminder, ReminderLevel, Template, User
+from relance.services import audit, dunning, letters, placeholders, texts
+from relance.services import settings as settings_service
+from relance.services.penalties import claim_for_invoice
+from relance.templating import render
+
+LANGUAGE_LABELS = {"fr": "Français", "en": "English"}
+
+
+def _today() -> date:
+    return date.today()
+
+
+def _target(level_id: int, channel: str, language: str) -> tuple[ReminderLevel, Template | None]:
+    if channel not in CHANNELS or language not in texts.LANGUAGES:
+        abort(404)
+    level = db.get_or_404(ReminderLevel, level_id)
+    template = db.session.scalar(select(Template).where(
+        Template.level_id == level.id, Template.channel == channel, Template.language == language))
+    return level, template
+
+
+def _invoice(invoice_id) -> Invoice | None:
+    """The invoice chosen for the preview, else the most recently due open invoice."""
+    if invoice_id and str(invoice_id).isdigit():
+        invoice = db.session.get(Invoice, int(invoice_id))
+        if invoice is not None:
+            return invoice
+    return db.session.scalar(select(Invoice).where(
+        Invoice.status == "validated", Invoice.kind == "invoice", Invoice.due_date.is_not(None),
+        Invoice.total_incl_tax > Invoice.amount_paid).order_by(Invoice.due_date.desc(), Invoice.id.desc()).limit(1))
+
+
+def _preview(level: ReminderLevel, channel: str, language: str, subject: str, body: str,
+             invoice: Invoice | None) -> dict:
+    """The draft rendered for one invoice by the engine, with what would stop it from being saved."""
+    try:
+        placeholders.validate_template(subject, body)
+        problems = {}
+    except placeholders.TemplateError as exc:
+        problems = exc.errors
+    result = {"problems": problems, "invoice": invoice, "channel": channel}
+    if invoice is None or invoice.due_date is None:
+        return result
+    settings = settings_service.load(db.session)
+    on = _today()
+    claim = claim_for_invoice(db.session, invoice, level, on, settings)
+    ctx = texts.context_for(db.session, invoice, level, on, settings, language, claim, current_user)
+    result.update(subject=placeholders.render_text(subject, ctx).replace("\n", " ").strip(),
+                  html=placeholders.render_html(body, ctx), text=placeholders.render_text(body, ctx), on=on)
+    return result
+
+
+def _short_problems(problems: dict) -> dict:
+    """Problem messages without the long list of valid variables (the page shows that list beside)."""
+    short = {}
+    for key, message in problems.items():
+        unknown = placeholders.unknown_variables(request.form.get(key, ""))
+        short[key] = (_("Unknown variable(s): %(names)s. Use the variables of the list.", names=", ".join(unknown))
+                      if unknown else message)
+    return short
+
+
+@bp.route("/templates")
+@role_required("manager")
+def templates():
+    levels = db.session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)).all()
+    rows = db.session.scalars(select(Template)).all()
+    cells = {(t.level_id, t.channel, t.language): t for t in rows}
+    return render("admin/templates.html", levels=levels, cells=cells, channels=CHANNELS,
+                  languages=texts.LANGUAGES, channel_labels=CHANNEL_LABELS, language_labels=LANGUAGE_LABELS)
+
+
+@bp.route("/templates/<int:level_id>/<channel>/<language>", methods=["GET", "POST"])
+@role_required("manager")
+def edit_template(level_id: int, channel: str, language: str):
+    level, template = _target(level_id, channel, language)
+    status, errors = 200, {}
+    if request.method == "POST":
+        subject, body = request.form.get("subject", ""), request.form.get("body", "")
+        if request.form.get("action") != "preview":
+            before = {"subject": template.subject, "body": template.body, "version": template.version} \
+                if template else None
+            try:
+                saved = texts.save_template(db.session, level, channel, language, subject, body, current_user)
+            except placeholders.TemplateError as exc:
+                db.session.rollback()
+                errors, status = _short_problems(exc.errors), 422
+            else:
+                after = {"subject": saved.subject, "body": saved.body, "version": saved.version}
+                if before is None or before["version"] != saved.version:
+                    audit.record(db.session, current_user, "update" if before else "create", "template", saved.id,
+                                 before, after)
+                    db.session.commit()
+                    flash(_("Text saved (version %(n)d).", n=saved.version), "success")
+                else:
+                    flash(_("Nothing was changed."), "success")
+                return redirect(url_for("admin.edit_template", level_id=level.id, channel=channel,
+                                        language=language, invoice=request.form.get("invoice_id") or None))
+    else:
+        subject = template.subject if template else ""
+        body = template.body if template else ""
+        if template is None:
+            subject, body = texts.default_text(level, channel, language)
+    invoice = _invoice(request.values.get("invoice_id") or request.args.get("invoice"))
+    preview = _preview(level, channel, language, subject, body, invoice)
+    preview["problems"] = errors or (_short_problems(preview["problems"]) if request.method == "POST" else {})
+    versions = template.versions if template else []
+    ids = {v.user_id for v in versions if v.user_id}
+    people = {u.id: u.name or u.email for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    return render("admin/template_edit.html", status=status, level=level, channel=channel, language=language,
+                  template=template, subject=subject, body=body, errors=errors, preview=preview,
+                  variables=placeholders.catalogue(), versions=list(reversed(versions)), people=people,
+                  channel_labels=CHANNEL_LABELS, language_labels=LANGUAGE_LABELS)
+
+
+@bp.route("/templates/<int:level_id>/<channel>/<language>/preview", methods=["POST"])
+@role_required("manager")
+def preview_template(level_id: int, channel: str, language: str):
+    level, _template = _target(level_id, channel, language)
+    subject, body = request.form.get("subject", ""), request.form.get("body", "")
+    preview = _preview(level, channel, language, subject, body, _invoice(request.form.get("invoice_id")))
+    preview["problems"] = _short_problems(preview["problems"])
+    return render("admin/_template_preview.html", preview=preview, level=level, channel=channel, language=language)
+
+
+@bp.route("/templates/<int:level_id>/<channel>/<language>/letter.pdf", methods=["POST"])
+@role_required("manager")
+def letter_preview(level_id: int, channel: str, language: str):
+    """The draft as the letter the customer would receive (the engine's letter for an unsaved reminder)."""
+    level, _template = _target(level_id, channel, language)
+    subject, body = request.form.get("subject", ""), request.form.get("body", "")
+    invoice = _invoice(request.form.get("invoice_id"))
+    if invoice is None:
+        abort(404)
+    preview = _preview(level, "letter", language, subject, body, invoice)
+    claim = claim_for_invoice(db.session, invoice, level, preview["on"], settings_service.load(db.session))
+    draft = Reminder(  # never added to the session: only read by letter_data
+        key="preview", invoice=invoice, level=level.rank, channel="letter", user=current_user._get_current_object(),
+        reminder_date=preview["on"], language=language, subject=preview["subject"], body=preview["text"],
+        penalty=claim.penalty, interest=claim.interest or 0, indemnity=claim.indemnity,
+        total_claimed=claim.total_claimed)
+    with db.session.no_autoflush:
+        data = dunning.letter_data(db.session, draft, settings_service.load(db.session))
+    if draft in db.session:
+        db.session.expunge(draft)
+    db.session.rollback()
+    data.body_html = preview["html"]
+    response = make_response(letters.render_letter(data))
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = "inline; filename=preview.pdf"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/templates/<int:level_id>/<channel>/<language>/revert", methods=["POST"])
+@role_required("manager")
+def revert_template(level_id: int, channel: str, language: str):
+    level, template = _target(level_id, channel, language)
+    subject, body = texts.default_text(level, channel, language)
+    before = {"subject": template.subject, "body": template.body, "version": template.version} if template else None
+    saved = texts.save_template(db.session, level, channel, language, subject, body, current_user)
+    if before is None or before["version"] != saved.version:
+        audit.record(db.session, current_user, "revert", "template", saved.id, before,
+                     {"subject": saved.subject, "body": saved.body, "version": saved.version})
+    db.session.commit()
+    flash(_("The default text is back (version %(n)d).", n=saved.version), "success")
+    return redirect(url_for("admin.edit_template", level_id=level.id, channel=channel, language=language))
+
+
+@bp.route("/templates/invoices")
+@role_required("manager")
+def invoice_search():
+    """Invoices matching a number or a customer name, for the preview (htmx fragment or page)."""
+    q = (request.args.get("q") or "").strip()
+    query = select(Invoice).join(Invoice.customer).options(joinedload(Invoice.customer)).where(
+        Invoice.kind == "invoice", Invoice.due_date.is_not(None))
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").lower() + "%"
+        query = query.where(or_(func.lower(Invoice.number).like(pattern, escape="\\"),
+                                func.lower(Customer.name).like(pattern, escape="\\")))
+    found = db.session.scalars(query.order_by(Invoice.due_date.desc()).limit(8)).all()
+    back = request.args.get("back", "")
+    if not back.startswith("/admin/templates/"):
+        back = ""
+    return render("admin/_invoice_results.html", "admin/_invoice_results.html", found=found, q=q, back=back,
+                  htmx=g.get("htmx"))
