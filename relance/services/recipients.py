@@ -1,0 +1,96 @@
+"""Who receives a reminder email, who gets a copy and who sends it.
+
+To: the invoice's "invoice follow-up" contact, else its "billing" contact, else the customer's email.
+Copy (setting `copy_to_sales`): the invoice's reminder follow-up user, else the customer's sales
+representatives, else the invoice's creator. Sender: the default sender setting, else the user who makes the
+reminder, else the company email. A missing or invalid address is a reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+
+from relance.models import Invoice, User
+
+
+@dataclass(frozen=True)
+class Recipients:
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    sender: str
+    reasons: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=65536)
+def clean_address(raw: str) -> str | None:
+    """The normalised address, or None when it is not a valid email address."""
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized
+    except (EmailNotValidError, AttributeError):
+        return None
+
+
+def split_addresses(raw: str | None) -> tuple[list[str], list[str]]:
+    """(valid, invalid) addresses of a field that may hold several separated by commas or semicolons."""
+    valid, invalid = [], []
+    for part in re.split(r"[,;]", raw or ""):
+        if part.strip():
+            address = clean_address(part)
+            (valid if address else invalid).append(address or part.strip())
+    return valid, invalid
+
+
+def _first_valid(sources: Iterable[tuple[str, str | None]], reasons: list[str]) -> tuple[str, ...]:
+    for label, raw in sources:
+        valid, invalid = split_addresses(raw)
+        for address in invalid:
+            reasons.append(str(_l("Invalid email address %(address)r (%(source)s) ignored.",
+                                  address=address, source=label)))
+        if valid:
+            return tuple(dict.fromkeys(valid))
+    return ()
+
+
+def choose(*, followup_contact: str | None, billing_contact: str | None, customer: str | None,
+           followup_user: str | None, sales_reps: Iterable[str], creator: str | None, copy_to_sales: bool,
+           default_sender: str | None, user: str | None = None, company: str | None = None) -> Recipients:
+    """The rules above, on plain addresses (used by the set-based schedule and by `for_invoice`)."""
+    reasons: list[str] = []
+    to = _first_valid([(str(_l("invoice follow-up contact")), followup_contact),
+                       (str(_l("billing contact")), billing_contact),
+                       (str(_l("customer email")), customer)], reasons)
+    if not to:
+        reasons.append(str(_l("No valid email address for this customer: the reminder cannot go by email.")))
+    cc: tuple[str, ...] = ()
+    if copy_to_sales:
+        cc = _first_valid([(str(_l("reminder follow-up user")), followup_user),
+                           (str(_l("sales representatives")), ",".join(sales_reps)),
+                           (str(_l("invoice creator")), creator)], reasons)
+        cc = tuple(a for a in cc if a not in to)
+    sender_list = _first_valid([(str(_l("default sender setting")), default_sender),
+                                (str(_l("user making the reminder")), user),
+                                (str(_l("company email")), company)], reasons)
+    if not sender_list:
+        reasons.append(str(_l("No sender address: set the default sender in the settings.")))
+    return Recipients(to, cc, sender_list[0] if sender_list else "", tuple(reasons))
+
+
+def for_invoice(invoice: Invoice, settings, user: User | None = None) -> Recipients:
+    """`choose` for an Invoice row (loads its contacts and users through the relationships)."""
+    customer = invoice.customer
+    return choose(
+        followup_contact=invoice.followup_contact.email if invoice.followup_contact else None,
+        billing_contact=invoice.billing_contact.email if invoice.billing_contact else None,
+        customer=customer.email,
+        followup_user=invoice.followup_user.email if invoice.followup_user else None,
+        sales_reps=[rep.email for rep in customer.sales_reps if rep.active],
+        creator=invoice.creator.email if invoice.creator else None,
+        copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
+        user=user.email if user else None, company=settings.company_email,
+    )

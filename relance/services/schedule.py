@@ -1,0 +1,559 @@
+"""Which reminder is due for which invoice on a date, and why (not).
+
+Rules, for an open invoice (validated, kind invoice, with a due date and something left to pay):
+- its next level is the lowest active level above the highest level done (a "done" reminder is pending or
+  sent); the before-due level (rank 0) is skipped once the due date has passed. One level per run, so a missed
+  week of runs catches up one level at a time, and level 2+ only comes after the level below was done;
+- the level's date = its delay applied to the due date (basis "due_date") or to the last reminder's date
+  (basis "previous"; the due date when there is none); it must have come;
+- at least `min_days_between` days since the last reminder of the invoice;
+- when the last reminder was made by hand with a "next reminder date", nothing before that date;
+- automatic runs only: a reminder made by hand in the last `manual_cancels_hours` hours cancels the automatic
+  one, the level must be automatic, the invoice and the customer must accept automatic reminders, and with the
+  business-day setting nothing is sent on a weekend or public holiday (dates falling on one move to the next
+  business day);
+- exclusions, with their reason: customer paused until a date, direct debit customers (setting), consumer
+  customers on a penalty level (setting), remaining due below the minimum (setting).
+
+`schedule()` selects in one set-based SQL query (plus a constant number of small ones); `reference_schedule()`
+is the plain per-invoice version the tests and the bench compare it with; `explain()` says it in words.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import Date, and_, bindparam, case, func, literal, null, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from relance.models import (
+    Contact,
+    Customer,
+    Invoice,
+    Payment,
+    Reminder,
+    ReminderLevel,
+    Template,
+    User,
+    customer_sales_reps,
+)
+from relance.services import recipients as recipients_service
+from relance.services import settings as settings_service
+from relance.services.levels import DONE_STATUSES, active_levels, channels_of, parse_delay
+from relance.services.penalties import compute_claim, load_rates
+from relance.services.texts import choose_language
+
+SKIP_CODES = ("invoice_no_auto", "customer_no_auto", "manual_level", "recent_manual", "paused", "direct_debit",
+              "consumer_penalty", "below_minimum")
+
+
+# --- results ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DueReminder:
+    """One reminder to make: what senders need (amounts in Decimal, addresses validated)."""
+
+    invoice_id: int
+    invoice_number: str
+    customer_id: int
+    customer_code: str
+    customer_name: str
+    level: int  # rank
+    level_name: str
+    channels: tuple[str, ...]
+    automatic: bool  # the level is automatic
+    due_date: date
+    remaining_due: Decimal
+    days_late: int
+    penalty: Decimal
+    interest: Decimal | None  # None: rate missing (see reasons)
+    indemnity: Decimal
+    total_claimed: Decimal
+    currency: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    sender: str
+    language: str
+    reasons: tuple[str, ...] = ()
+
+    def as_json(self) -> dict:
+        money = lambda v: None if v is None else f"{v:.2f}"  # noqa: E731
+        return {"invoice": self.invoice_number, "customer": self.customer_code, "level": self.level,
+                "channels": list(self.channels), "remaining_due": money(self.remaining_due),
+                "days_late": self.days_late, "penalty": money(self.penalty), "interest": money(self.interest),
+                "indemnity": money(self.indemnity), "total_claimed": money(self.total_claimed),
+                "currency": self.currency, "to": list(self.to), "cc": list(self.cc), "language": self.language}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An invoice whose next level's date has come but that is excluded, with the reason."""
+
+    invoice_id: int
+    invoice_number: str
+    customer_code: str
+    level: int
+    code: str  # one of SKIP_CODES
+    reason: str
+
+
+@dataclass
+class Schedule:
+    on: date
+    due: list[DueReminder] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    note: str = ""  # e.g. not a business day
+
+
+# --- facts shared by the set-based query and the reference ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need about one open invoice (columns of the query, or gathered one by one)."""
+
+    invoice_id: int
+    number: str
+    customer_id: int
+    customer_code: str
+    customer_name: str
+    customer_kind: str
+    customer_language: str
+    customer_email: str
+    customer_no_auto: bool
+    paused_until: date | None
+    direct_debit: bool
+    invoice_no_auto: bool
+    due_date: date
+    currency: str
+    total: Decimal
+    amount_paid: Decimal
+    followup_contact: str | None
+    billing_contact: str | None
+    followup_user: str | None
+    creator: str | None
+    max_rank: int | None  # highest level done
+    last_date: date | None  # date of the last reminder done
+    manual_next: date | None  # "next reminder date" of the last reminder when it was made by hand
+    recent_manual: bool  # a reminder made by hand in the last N hours
+    notice_date: date | None  # first formal notice done
+
+    @property
+    def remaining(self) -> Decimal:
+        return Decimal(self.total) - Decimal(self.amount_paid)
+
+
+def default_now(on: date, settings) -> datetime:
+    """The moment of the automatic run on `on` (its hour in its time zone), as naive UTC like `created_at`."""
+    local = datetime.combine(on, time(settings.auto_hour), tzinfo=ZoneInfo(settings.auto_timezone))
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+@lru_cache(maxsize=64)
+def _holidays(country: str, year: int):
+    try:
+        return holidays.country_holidays(country, years=year)
+    except NotImplementedError:
+        return {}
+
+
+def is_business_day(day: date, country: str) -> bool:
+    return day.weekday() < 5 and day not in _holidays(country, day.year)
+
+
+def next_business_day(day: date, country: str) -> date:
+    while not is_business_day(day, country):
+        day += timedelta(days=1)
+    return day
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The settings and levels of one run, read once."""
+
+    on: date
+    now: datetime
+    automatic: bool
+    settings: object
+    levels: tuple[ReminderLevel, ...]
+
+    @property
+    def ranks(self) -> list[int]:
+        return [level.rank for level in self.levels]
+
+    def level(self, rank: int) -> ReminderLevel:
+        return next(level for level in self.levels if level.rank == rank)
+
+
+def _rules(session: Session, on: date, now: datetime | None, automatic: bool) -> _Rules:
+    settings = settings_service.load(session)
+    levels = tuple(active_levels(session))
+    return _Rules(on, now or default_now(on, settings), automatic, settings, levels)
+
+
+def next_rank(max_rank: int | None, due_date: date, rules: _Rules) -> int | None:
+    """The lowest active rank above the highest done; rank 0 only until the due date."""
+    for rank in rules.ranks:
+        if rank > (-1 if max_rank is None else max_rank) and (rank > 0 or due_date >= rules.on):
+            return rank
+    return None
+
+
+def earliest_date(facts: Facts, level: ReminderLevel, rules: _Rules) -> date:
+    """When the level may be made: its date, the minimum gap and a manual next date (no business-day move)."""
+    base = facts.last_date if level.basis == "previous" and facts.last_date else facts.due_date
+    dates = [parse_delay(level.delay).apply(base)]
+    if facts.last_date:
+        dates.append(facts.last_date + timedelta(days=rules.settings.min_days_between))
+    if facts.manual_next:
+        dates.append(facts.manual_next)
+    return max(dates)
+
+
+def exclusions(facts: Facts, level: ReminderLevel, rules: _Rules) -> list[tuple[str, str]]:
+    """(code, reason) of every exclusion that applies to the invoice at that level."""
+    settings, found = rules.settings, []
+    if rules.automatic:
+        if facts.invoice_no_auto:
+            found.append(("invoice_no_auto", _("The invoice is marked \"no automatic reminders\".")))
+        if facts.customer_no_auto:
+            found.append(("customer_no_auto", _("The customer is marked \"no automatic reminders\".")))
+        if not level.automatic:
+            found.append(("manual_level", _("Level %(rank)s is not automatic: make it by hand.", rank=level.rank)))
+        if facts.recent_manual:
+            found.append(("recent_manual", _("A reminder was made by hand in the last %(hours)s hours.",
+                                             hours=settings.manual_cancels_hours)))
+    if facts.paused_until and facts.paused_until >= rules.on:
+        found.append(("paused", _("Reminders to this customer are paused until %(day)s.",
+                                  day=facts.paused_until.isoformat())))
+    if settings.skip_direct_debit and facts.direct_debit:
+        found.append(("direct_debit", _("The customer pays by direct debit.")))
+    if settings.skip_consumer_penalties and facts.customer_kind == "consumer" and level.penalty_kind != "none":
+        found.append(("consumer_penalty", _("Level %(rank)s has a penalty and the customer is a consumer.",
+                                            rank=level.rank)))
+    if facts.remaining < settings.min_amount:
+        found.append(("below_minimum", _("The remaining due is below the minimum amount (%(amount)s).",
+                                         amount=settings.min_amount)))
+    return found
+
+
+# --- the set-based selection --------------------------------------------------------------------------------
+
+def _selection(rules: _Rules):
+    """One SELECT: open invoices whose next level's date has come, with every fact the rules need."""
+    on, settings = rules.on, rules.settings
+    since = rules.now - timedelta(hours=settings.manual_cancels_hours)
+    notice_ranks = [level.rank for level in rules.levels if level.formal_notice] or [-1]
+    r = select(
+        Reminder.invoice_id, Reminder.level, Reminder.reminder_date, Reminder.user_id, Reminder.next_date,
+        Reminder.created_at,
+        func.row_number().over(partition_by=Reminder.invoice_id,
+                               order_by=(Reminder.reminder_date.desc(), Reminder.id.desc())).label("rn"),
+    ).where(Reminder.status.in_(DONE_STATUSES)).subquery("done")
+    agg = select(
+        r.c.invoice_id,
+        func.max(r.c.level).label("max_rank"),
+        func.max(r.c.reminder_date).label("last_date"),
+        func.max(case((and_(r.c.rn == 1, r.c.user_id.is_not(None)), r.c.next_date))).label("manual_next"),
+        func.max(case((and_(r.c.user_id.is_not(None), r.c.created_at > since, r.c.created_at <= rules.now), 1),
+                      else_=0)).label("recent_manual"),
+        func.min(case((r.c.level.in_(notice_ranks), r.c.reminder_date))).label("notice_date"),
+    ).group_by(r.c.invoice_id).subquery("agg")
+
+    done_rank = func.coalesce(agg.c.max_rank, -1)
+    whens = [(and_(done_rank < rank, Invoice.due_date >= on) if rank == 0 else done_rank < rank, rank)
+             for rank in rules.ranks]
+    next_rank_expr = case(*whens, else_=null()) if whens else null()
+    fc, bc = aliased(Contact), aliased(Contact)
+    fu, cr = aliased(User), aliased(User)
+    candidates = (
+        select(
+            Invoice.id.label("invoice_id"), Invoice.number.label("number"), Invoice.customer_id,
+            Customer.code.label("customer_code"), Customer.name.label("customer_name"),
+            Customer.kind.label("customer_kind"), Customer.language.label("customer_language"),
+            Customer.email.label("customer_email"), Customer.no_auto_reminders.label("customer_no_auto"),
+            Customer.paused_until, Customer.direct_debit, Invoice.no_auto_reminders.label("invoice_no_auto"),
+            Invoice.due_date, Invoice.currency, Invoice.total_incl_tax.label("total"), Invoice.amount_paid,
+            fc.email.label("followup_contact"), bc.email.label("billing_contact"),
+            fu.email.label("followup_user"), cr.email.label("creator"),
+            agg.c.max_rank, agg.c.last_date, agg.c.manual_next, agg.c.recent_manual, agg.c.notice_date,
+            next_rank_expr.label("next_rank"),
+        )
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .outerjoin(agg, agg.c.invoice_id == Invoice.id)
+        .outerjoin(fc, fc.id == Invoice.followup_contact_id)
+        .outerjoin(bc, bc.id == Invoice.billing_contact_id)
+        .outerjoin(fu, fu.id == Invoice.followup_user_id)
+        .outerjoin(cr, cr.id == Invoice.creator_id)
+        .where(Invoice.status == "validated", Invoice.kind == "invoice", Invoice.due_date.is_not(None),
+               Invoice.total_incl_tax > Invoice.amount_paid)
+        .subquery("candidates")
+    )
+    c = candidates.c
+    timing = []
+    for level in rules.levels:  # the level's date has come: its start date is on or before a threshold
+        threshold = literal(parse_delay(level.delay).latest_start(on), Date)
+        start = func.coalesce(c.last_date, c.due_date) if level.basis == "previous" else c.due_date
+        timing.append(and_(c.next_rank == level.rank, start <= threshold))
+    gap_limit = on - timedelta(days=settings.min_days_between)
+    query = select(candidates).where(
+        or_(*timing) if timing else literal(False),
+        or_(c.last_date.is_(None), c.last_date <= literal(gap_limit, Date)),
+        or_(c.manual_next.is_(None), c.manual_next <= literal(on, Date)),
+    ).order_by(c.due_date, c.number)
+    return query
+
+
+def _facts_from_row(row) -> tuple[Facts, int]:
+    data = row._mapping
+    values = {name: data[name] for name in Facts.__dataclass_fields__}
+    values["recent_manual"] = bool(values["recent_manual"])
+    return Facts(**values), data["next_rank"]
+
+
+def schedule(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> Schedule:
+    """Due and skipped reminders on `on` (set-based). `automatic=False` is the view of a person (mass page)."""
+    rules = _rules(session, on, now, automatic)
+    if automatic and rules.settings.business_days and not is_business_day(on, rules.settings.business_country):
+        return Schedule(on, note=_("%(day)s is not a business day: nothing is sent.", day=on.isoformat()))
+    selected = [_facts_from_row(row) for row in session.execute(_selection(rules))]
+    return _build(session, selected, rules)
+
+
+def due_reminders(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> list[DueReminder]:
+    return schedule(session, on, now, automatic).due
+
+
+# --- from selected facts to results (shared by both implementations) -----------------------------------------
+
+def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -> Schedule:
+    result = Schedule(rules.on)
+    due: list[tuple[Facts, ReminderLevel]] = []
+    for facts, rank in selected:
+        level = rules.level(rank)
+        found = exclusions(facts, level, rules)
+        if found:
+            code, reason = found[0]
+            result.skipped.append(Skipped(facts.invoice_id, facts.number, facts.customer_code, rank, code, reason))
+        else:
+            due.append((facts, level))
+    if not due:
+        return result
+    settings = rules.settings
+    payments = _payments(session, [f.invoice_id for f, _ in due if f.amount_paid])
+    reps = _sales_reps(session, {f.customer_id for f, _ in due}) if settings.copy_to_sales else {}
+    texts = _text_languages(session)
+    rates = load_rates(session, settings.company_country)
+    for facts, level in due:
+        result.due.append(_due_reminder(facts, level, rules, payments.get(facts.invoice_id, ()),
+                                        reps.get(facts.customer_id, ()), texts, rates))
+    return result
+
+
+def _due_reminder(facts: Facts, level: ReminderLevel, rules: _Rules, payments, reps, texts, rates) -> DueReminder:
+    settings, on = rules.settings, rules.on
+    notice = facts.notice_date or (on if level.formal_notice else None)
+    claim = compute_claim(total=facts.total, amount_paid=facts.amount_paid, payments=payments,
+                          due_date=facts.due_date, on=on, customer_kind=facts.customer_kind,
+                          penalty_kind=level.penalty_kind, penalty_value=level.penalty_value, settings=settings,
+                          rates=rates, notice_date=notice)
+    who = recipients_service.choose(
+        followup_contact=facts.followup_contact, billing_contact=facts.billing_contact,
+        customer=facts.customer_email, followup_user=facts.followup_user, sales_reps=reps, creator=facts.creator,
+        copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
+        company=settings.company_email)
+    channels = channels_of(level)
+    available = set.intersection(*(texts.get((level.rank, ch), set()) for ch in channels))
+    language, language_reason = choose_language(available, facts.customer_language, settings.default_language)
+    if language is None:
+        language = settings.default_language
+        language_reason = _("Level %(rank)s has no text for %(channels)s.", rank=level.rank,
+                            channels=", ".join(channels))
+    reasons = tuple(r for r in (*claim.reasons, *who.reasons, language_reason) if r)
+    return DueReminder(
+        invoice_id=facts.invoice_id, invoice_number=facts.number, customer_id=facts.customer_id,
+        customer_code=facts.customer_code, customer_name=facts.customer_name, level=level.rank,
+        level_name=level.name(language), channels=channels, automatic=level.automatic, due_date=facts.due_date,
+        remaining_due=claim.remaining_due, days_late=claim.days_late, penalty=claim.penalty,
+        interest=claim.interest, indemnity=claim.indemnity, total_claimed=claim.total_claimed,
+        currency=facts.currency, to=who.to, cc=who.cc, sender=who.sender, language=language, reasons=reasons,
+    )
+
+
+def _chunks(ids: list[int], size: int = 5000):
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def _payments(session: Session, invoice_ids: list[int]) -> dict[int, list[tuple[date, Decimal]]]:
+    found: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
+    for chunk in _chunks(invoice_ids):
+        query = select(Payment.invoice_id, Payment.date, Payment.amount).where(
+            Payment.invoice_id.in_(bindparam("ids", chunk, expanding=True)))
+        for invoice_id, day, amount in session.execute(query):
+            found[invoice_id].append((day, amount))
+    return found
+
+
+def _sales_reps(session: Session, customer_ids: set[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(sorted(customer_ids)):
+        query = (select(customer_sales_reps.c.customer_id, User.email)
+                 .join(User, User.id == customer_sales_reps.c.user_id)
+                 .where(User.active, customer_sales_reps.c.customer_id.in_(bindparam("ids", chunk, expanding=True)))
+                 .order_by(customer_sales_reps.c.customer_id, User.id))
+        for customer_id, email in session.execute(query):
+            found[customer_id].append(email)
+    return found
+
+
+def _text_languages(session: Session) -> dict[tuple[int, str], set[str]]:
+    """{(level rank, channel): {languages with a non-empty subject and body}}."""
+    found: dict[tuple[int, str], set[str]] = defaultdict(set)
+    query = (select(ReminderLevel.rank, Template.channel, Template.language)
+             .join(ReminderLevel, ReminderLevel.id == Template.level_id)
+             .where(func.length(func.trim(Template.subject)) > 0, func.length(func.trim(Template.body)) > 0))
+    for rank, channel, language in session.execute(query):
+        found[(rank, channel)].add(language)
+    return found
+
+
+# --- the plain per-invoice reference ------------------------------------------------------------------------
+
+def facts_for(session: Session, invoice: Invoice, rules: _Rules) -> Facts:
+    """The facts of one invoice, gathered the plain way (its reminders loaded and reduced in Python)."""
+    done = list(session.scalars(select(Reminder).where(Reminder.invoice_id == invoice.id,
+                                                       Reminder.status.in_(DONE_STATUSES))))
+    last = max(done, key=lambda r: (r.reminder_date, r.id), default=None)
+    since = rules.now - timedelta(hours=rules.settings.manual_cancels_hours)
+    notice_ranks = {level.rank for level in rules.levels if level.formal_notice}
+    customer = invoice.customer
+    return Facts(
+        invoice_id=invoice.id, number=invoice.number, customer_id=customer.id, customer_code=customer.code,
+        customer_name=customer.name, customer_kind=customer.kind, customer_language=customer.language,
+        customer_email=customer.email, customer_no_auto=customer.no_auto_reminders,
+        paused_until=customer.paused_until, direct_debit=customer.direct_debit,
+        invoice_no_auto=invoice.no_auto_reminders, due_date=invoice.due_date, currency=invoice.currency,
+        total=invoice.total_incl_tax, amount_paid=invoice.amount_paid,
+        followup_contact=invoice.followup_contact.email if invoice.followup_contact else None,
+        billing_contact=invoice.billing_contact.email if invoice.billing_contact else None,
+        followup_user=invoice.followup_user.email if invoice.followup_user else None,
+        creator=invoice.creator.email if invoice.creator else None,
+        max_rank=max((r.level for r in done), default=None),
+        last_date=last.reminder_date if last else None,
+        manual_next=last.next_date if last and last.user_id is not None else None,
+        recent_manual=any(r.user_id is not None and since < r.created_at <= rules.now for r in done),
+        notice_date=min((r.reminder_date for r in done if r.level in notice_ranks), default=None),
+    )
+
+
+def reference_schedule(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> Schedule:
+    """The same result as `schedule`, one invoice at a time in Python (for tests and the bench)."""
+    rules = _rules(session, on, now, automatic)
+    if automatic and rules.settings.business_days and not is_business_day(on, rules.settings.business_country):
+        return Schedule(on, note=_("%(day)s is not a business day: nothing is sent.", day=on.isoformat()))
+    selected = []
+    for invoice in session.scalars(select(Invoice).order_by(Invoice.id)):
+        if not invoice.is_open or invoice.due_date is None:
+            continue
+        facts = facts_for(session, invoice, rules)
+        rank = next_rank(facts.max_rank, facts.due_date, rules)
+        if rank is not None and earliest_date(facts, rules.level(rank), rules) <= on:
+            selected.append((facts, rank))
+    selected.sort(key=lambda item: (item[0].due_date, item[0].number))
+    return _build(session, selected, rules)
+
+
+# --- explain ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Explanation:
+    status: str  # "due", "skipped", "waiting", "closed"
+    lines: tuple[str, ...]
+    level: int | None = None
+    next_date: date | None = None  # when the next reminder can be made (business day when that rule is on)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def explain(session: Session, invoice: Invoice, on: date, now: datetime | None = None, automatic: bool = True,
+            language: str | None = None) -> Explanation:
+    """Why the invoice is or is not due on `on`, and when its next reminder will be, in words."""
+    rules = _rules(session, on, now, automatic)
+    with force_locale(language or rules.settings.default_language):
+        return _explain(session, invoice, rules)
+
+
+def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
+    on, settings = rules.on, rules.settings
+    head = _("Invoice %(number)s on %(day)s:", number=invoice.number, day=on.isoformat())
+    closed = None
+    if invoice.kind != "invoice":
+        closed = _("it is a credit note: credit notes are never reminded.")
+    elif invoice.status != "validated":
+        closed = _("its status is %(status)s: only validated invoices are reminded.", status=invoice.status)
+    elif invoice.due_date is None:
+        closed = _("it has no due date: it is never reminded.")
+    elif invoice.remaining_due <= 0:
+        closed = _("nothing is left to pay.")
+    if closed:
+        return Explanation("closed", (head, closed))
+    facts = facts_for(session, invoice, rules)
+    lines = [head]
+    lines.append(_("Highest level done: %(rank)s; last reminder: %(day)s.",
+                   rank="-" if facts.max_rank is None else facts.max_rank,
+                   day=facts.last_date.isoformat() if facts.last_date else "-"))
+    rank = next_rank(facts.max_rank, facts.due_date, rules)
+    if rank is None:
+        lines.append(_("No level is left after level %(rank)s: nothing more will be sent automatically.",
+                       rank=facts.max_rank))
+        return Explanation("waiting", tuple(lines))
+    if 0 in rules.ranks and facts.max_rank is None and rank > 0:
+        lines.append(_("The reminder before the due date is skipped: the due date (%(day)s) has passed.",
+                       day=facts.due_date.isoformat()))
+    level = rules.level(rank)
+    base = facts.last_date if level.basis == "previous" and facts.last_date else facts.due_date
+    level_date = parse_delay(level.delay).apply(base)
+    lines.append(_("Next level: %(rank)s (%(name)s), %(delay)s from %(base)s = %(day)s.", rank=rank,
+                   name=level.name(settings.default_language), delay=level.delay,
+                   base=_("the last reminder") if base != facts.due_date else _("the due date"),
+                   day=level_date.isoformat()))
+    if facts.last_date:
+        lines.append(_("At least %(days)s days between two reminders: not before %(day)s.",
+                       days=settings.min_days_between,
+                       day=(facts.last_date + timedelta(days=settings.min_days_between)).isoformat()))
+    if facts.manual_next:
+        lines.append(_("The last reminder, made by hand, set the next reminder date to %(day)s.",
+                       day=facts.manual_next.isoformat()))
+    earliest = earliest_date(facts, level, rules)
+    when = earliest
+    if rules.automatic and settings.business_days:
+        when = next_business_day(max(earliest, on), settings.business_country)
+        if earliest > on and when != earliest:
+            lines.append(_("%(day)s is not a business day: moved to %(next)s.", day=earliest.isoformat(),
+                           next=when.isoformat()))
+    found = exclusions(facts, level, rules)
+    if earliest > on:
+        lines.append(_("Not due yet: the next reminder (level %(rank)s) will be on %(day)s.", rank=rank,
+                       day=when.isoformat()))
+        lines.extend(reason for _code, reason in found)
+        return Explanation("waiting", tuple(lines), rank, when)
+    if rules.automatic and settings.business_days and not is_business_day(on, settings.business_country):
+        lines.append(_("%(day)s is not a business day: the reminder will be sent on %(next)s.",
+                       day=on.isoformat(), next=when.isoformat()))
+        return Explanation("waiting", tuple(lines), rank, when)
+    if found:
+        lines.append(_("Level %(rank)s would be due, but it is not sent:", rank=rank))
+        lines.extend(reason for _code, reason in found)
+        return Explanation("skipped", tuple(lines), rank, None)
+    lines.append(_("Due: level %(rank)s today (%(channels)s).", rank=rank, channels=", ".join(channels_of(level))))
+    return Explanation("due", tuple(lines), rank, on)
+
