@@ -181,7 +181,9 @@ def render_many(jobs: Iterable[LetterJob], processes: int = 1,
         return
     import multiprocessing
 
-    context = multiprocessing.get_context("forkserver")
+    # fork: the workers start at once with everything imported; they only run WeasyPrint and pypdf on the
+    # strings they are given (no database, no app), so the parent's threads and connections don't matter.
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_warm_up) as pool:
         pending = []
         for job in jobs:
