@@ -16,8 +16,8 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from relance.auth import role_required
 from relance.extensions import db
-from relance.invoices.queries import like_pattern, open_clause, page_args
-from relance.invoices.routes import _list_filters, _list_statement
+from relance.invoices.queries import ListPage, like_pattern, open_clause, page_args
+from relance.invoices.routes import _list_conditions, _list_filters, _list_order
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.reminders import bp
 from relance.reminders.forms import ReminderForm
@@ -279,8 +279,11 @@ def new():
         return _form_page(form, customer, invoice, levels, status=422)
     db.session.commit()
     if reminder.status == "pending":
-        dunning.send([reminder.id])
-        db.session.refresh(reminder)
+        from relance import tasks
+
+        tasks.send_reminders([reminder.id])  # the worker sends it (and retries a temporary failure)
+        db.session.expire_all()
+        reminder = db.session.get(Reminder, reminder.id)
     _flash_outcome(reminder)
     if customer is not None:
         target = url_for("customers.reminders", customer_id=customer.id)
@@ -333,14 +336,29 @@ def _mass_filters(args) -> dict:
     return f
 
 
-def _mass_statement(f: dict, today: date):
-    return _list_statement(f, today).where(Invoice.due_date.is_not(None)).options(
-        selectinload(Invoice.billing_contact), selectinload(Invoice.followup_contact))
+def _mass_conditions(f: dict, today: date) -> list:
+    """The invoices list's filters (same meaning), limited to unpaid invoices with a due date."""
+    return [*_list_conditions(f, today), Invoice.due_date.is_not(None)]
+
+
+def _mass_page(f: dict, today: date, page: int) -> ListPage:
+    """One page: the count and the page's ids from the index, then the invoices with what the rows show."""
+    conditions = _mass_conditions(f, today)
+    result = ListPage(page=page, per_page=PER_PAGE,
+                      total=db.session.scalar(select(func.count()).select_from(Invoice).where(*conditions)))
+    ids = db.session.scalars(select(Invoice.id).where(*conditions).order_by(*_list_order(f["sort"], today))
+                             .limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)).all()
+    loaded = {i.id: i for i in db.session.scalars(
+        select(Invoice).where(Invoice.id.in_(ids)).options(
+            selectinload(Invoice.customer), selectinload(Invoice.billing_contact),
+            selectinload(Invoice.followup_contact)))} if ids else {}
+    result.items = [loaded[i] for i in ids]
+    return result
 
 
 def _mass_ids(f: dict, today: date):
     """The ids of every invoice matching the filters (for the bulk toggles)."""
-    return _list_statement(f, today).where(Invoice.due_date.is_not(None)).with_only_columns(Invoice.id).order_by(None)
+    return select(Invoice.id).where(*_mass_conditions(f, today))
 
 
 def _filter_args(args) -> dict:
@@ -355,8 +373,7 @@ def _mass_context(today: date, **extra) -> dict:
     source = _source()
     f = _mass_filters(source)
     levels = active_levels(db.session)
-    pagination = db.paginate(_mass_statement(f, today), page=source.get("page", 1, type=int),
-                             per_page=PER_PAGE, error_out=False)
+    pagination = _mass_page(f, today, source.get("page", 1, type=int))
     currencies = db.session.scalars(select(Invoice.currency).where(open_clause()).distinct()
                                     .order_by(Invoice.currency)).all()
     context = {
@@ -520,49 +537,11 @@ def start_mass_run(items: list[mass.Item], today: date) -> Run:
         reminder.run_id = run.id  # set after the row is in the session (a `run=` backref would add it early)
     mass.clear(db.session, current_user.id)
     db.session.commit()
-    _queue_run(run.id)
-    db.session.expire_all()
-    return db.session.get(Run, run.id)
-
-
-def _queue_run(run_id: int) -> None:
     from relance import tasks
 
-    task = getattr(tasks, "send_mass_run", None)
-    if task is not None:
-        task(run_id)
-        return
-    _send_run_inline(run_id)  # TEMPORARY until the sending task lands
-
-
-def _send_run_inline(run_id: int) -> None:
-    from pathlib import Path
-
-    from flask import current_app
-
-    from relance.models.base import utcnow
-    from relance.services.letters import StreamingPdf
-
-    run = db.session.get(Run, run_id)
-    run.status, run.started_at = "running", utcnow()
-    db.session.commit()
-    ids = db.session.scalars(select(Reminder.id).where(Reminder.run_id == run_id)).all()
-    relative = f"letters/run-{run_id}.pdf"
-    path = Path(current_app.config["FILES_PATH"]) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with StreamingPdf(path) as merged:
-        def progress(reminder):
-            r = db.session.get(Run, run_id)
-            r.done += 1
-            r.sent += reminder.status == "sent"
-            r.failed += reminder.status == "failed"
-            db.session.commit()
-
-        dunning.send(ids, on_progress=progress, letter_sink=lambda reminder, pdf: merged.add(pdf))
-    run = db.session.get(Run, run_id)
-    run.letters_pdf_path = relative
-    run.status, run.finished_at = "done", utcnow()
-    db.session.commit()
+    tasks.send_mass_run(run.id)  # the Huey worker (at once in immediate mode)
+    db.session.expire_all()
+    return db.session.get(Run, run.id)
 
 
 # --- runs --------------------------------------------------------------------------------------------------------

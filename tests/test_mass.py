@@ -1,0 +1,192 @@
+"""Mass reminder page: rows, the server-side selection (pages, filters, bulk toggles, inline rows), the run (emails
+over a real SMTP server, letters merged into one PDF) and its progress component; bad input."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from io import BytesIO
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from relance.extensions import db
+from relance.models import MassSelection, Reminder, ReminderLevel, Run
+from relance.services import mass
+from relance.services.defaults import install_defaults
+from tests.factories import make_customer, make_invoice, make_payment
+from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
+
+TODAY = date.today()
+HX = {"HX-Request": "true"}
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture(autouse=True)
+def english(client):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+@pytest.fixture
+def smtp(app, smtp_factory):  # noqa: F811
+    return smtp_factory().configure(app)
+
+
+@pytest.fixture
+def data(app):
+    install_defaults(db.session)
+    level2 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 2))
+    level2.penalty_kind, level2.penalty_value = "percent", Decimal("10")
+    acme = make_customer(code="ACME", name="Acme Industries", email="billing@acme.example")
+    nomail = make_customer(code="NOMAIL", name="Sans Email SARL", email="")
+    invoices = [make_invoice(acme, number=f"FA-{n:03d}", total="1000.00", due=TODAY - timedelta(days=10 + n))
+                for n in range(1, 56)]  # 55 invoices: two pages
+    lonely = make_invoice(nomail, number="FA-NOMAIL", total="800.00", due=TODAY - timedelta(days=5))
+    paid = make_invoice(acme, number="FA-PAID", total="300.00", paid="300.00", due=TODAY - timedelta(days=30),
+                        status="paid")
+    db.session.add(Reminder(key="r1", invoice=invoices[0], level=1, channel="email", status="sent",
+                            reminder_date=TODAY - timedelta(days=3), next_date=TODAY + timedelta(days=12),
+                            note="Called, no answer"))
+    db.session.commit()
+    return {"acme": acme, "nomail": nomail, "invoices": invoices, "lonely": lonely, "paid": paid}
+
+
+def selection():
+    return {s.invoice_id: (s.level, s.letter, s.email) for s in db.session.scalars(select(MassSelection))}
+
+
+def test_default_level_is_the_one_above_the_last_done_else_level_one():
+    assert mass.default_level([0, 1, 2, 3], None) == 1
+    assert mass.default_level([0, 1, 2, 3], 0) == 1
+    assert mass.default_level([0, 1, 2, 3], 1) == 2
+    assert mass.default_level([0, 1, 2, 3], 3) == 3  # the top level repeats
+    assert mass.default_level([0, 2, 5], None) == 2
+
+
+def test_page_shows_unpaid_invoices_with_last_reminder_and_preselected_level(client, auth, data):
+    auth.login("agent")
+    html = text(client.get("/reminders/mass?sort=number"))
+    assert "FA-001" in html and "FA-PAID" not in html
+    row = html.split(f'id="mass-row-{data["invoices"][0].id}"')[1].split("</tr>")[0]
+    assert "Called, no answer" in row and "level 1" in row
+    assert '<option value="2" selected>' in row  # level 1 done: level 2 proposed
+    assert "€1,100.00" in row and "€100.00 penalty" in row  # level 2 adds 10 %
+    other = html.split(f'id="mass-row-{data["invoices"][1].id}"')[1].split("</tr>")[0]
+    assert '<option value="1" selected>' in other and "€1,000.00" in other
+    assert "Page 1 of 2" in html
+
+
+def test_customer_without_email_has_the_email_box_disabled(client, auth, data):
+    auth.login("agent")
+    html = text(client.get("/reminders/mass?customer=NOMAIL"))
+    row = html.split(f'id="mass-row-{data["lonely"].id}"')[1].split("</tr>")[0]
+    email_box = row.split(f'name="email-{data["lonely"].id}"')[1].split(">")[0]
+    assert "disabled" in email_box and "No email address for this customer" in row
+
+
+def test_inline_row_change_keeps_the_choice_and_answers_the_row(client, auth, data):
+    auth.login("agent")
+    invoice = data["invoices"][1]
+    response = client.post(f"/reminders/mass/rows/{invoice.id}", headers=HX,
+                           data={f"level-{invoice.id}": "2", f"letter-{invoice.id}": "1"})
+    assert response.status_code == 200
+    html = text(response)
+    assert html.lstrip().startswith(f'<tr id="mass-row-{invoice.id}" class="selected"') and "€1,100.00" in html
+    assert '"selectionChanged"' in response.headers["HX-Trigger"]
+    assert selection() == {invoice.id: (2, True, False)}
+    assert "1 invoice selected" in text(client.get("/reminders/mass/count", headers=HX))
+    # an email for a customer without address is refused (a tampered request), nothing kept
+    lonely = data["lonely"]
+    response = client.post(f"/reminders/mass/rows/{lonely.id}", headers=HX,
+                           data={f"level-{lonely.id}": "1", f"email-{lonely.id}": "1"})
+    assert response.status_code == 422 and "has no email address" in text(response)
+    response = client.post(f"/reminders/mass/rows/{invoice.id}", headers=HX,
+                           data={f"level-{invoice.id}": "9", f"letter-{invoice.id}": "1"})
+    assert response.status_code == 422 and "Level 9 does not exist." in text(response)
+    assert selection() == {invoice.id: (2, True, False)}
+
+
+def test_selection_survives_pages_and_filters_and_bulk_acts_on_every_match(client, auth, data):
+    auth.login("agent")
+    first, last = data["invoices"][0], data["invoices"][-1]
+    response = client.post("/reminders/mass/bulk", data={"action": "emails", "customer": "ACME"})
+    assert response.status_code == 303
+    assert len(selection()) == 55 and all(v[2] for v in selection().values())  # both pages
+    client.post("/reminders/mass/bulk", data={"action": "letters"})
+    assert selection()[data["lonely"].id] == (1, True, False)  # letters for everyone, emails only with an address
+    assert selection()[first.id] == (2, True, True)
+    # no JavaScript: the page's rows are posted with the form (untick the last invoice on page 2)
+    page2 = text(client.get("/reminders/mass?sort=number&page=2"))
+    assert f'name="letter-{last.id}" value="1" checked' in page2
+    client.post("/reminders/mass/save", data={"sort": "number", "page": "2", "rows": [last.id],
+                                              f"level-{last.id}": "3"})
+    assert selection()[last.id] == (3, False, False)
+    counts = mass.counts(db.session, db.session.scalar(select(MassSelection.user_id).limit(1)))
+    assert counts == {"invoices": 55, "letters": 55, "emails": 54}
+    html = text(client.get("/reminders/mass"))
+    assert "55 invoices selected" in html
+    client.post("/reminders/mass/bulk", data={"action": "none", "q": "FA-00"})  # FA-001 .. FA-009
+    assert mass.counts(db.session, db.session.scalar(select(MassSelection.user_id).limit(1)))["invoices"] == 46
+
+
+def test_empty_selection_is_refused_and_nothing_is_sent(client, auth, data):
+    auth.login("agent")
+    response = client.post("/reminders/mass/run", data={}, headers=HX)
+    assert response.status_code == 422 and "Nothing is selected" in text(response)
+    assert db.session.scalar(select(func.count()).select_from(Run)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Reminder)) == 1
+
+
+def test_run_sends_emails_merges_letters_and_reports(app, client, auth, data, smtp):
+    auth.login("agent")
+    a, b, c = data["invoices"][0], data["invoices"][1], data["invoices"][2]
+    client.post(f"/reminders/mass/rows/{a.id}", headers=HX, data={f"level-{a.id}": "2", f"email-{a.id}": "1"})
+    client.post(f"/reminders/mass/rows/{b.id}", headers=HX, data={f"level-{b.id}": "1", f"letter-{b.id}": "1"})
+    client.post(f"/reminders/mass/rows/{c.id}", headers=HX,
+                data={f"level-{c.id}": "1", f"letter-{c.id}": "1", f"email-{c.id}": "1"})
+    # paid in the meantime: left out with a note, not sent
+    d = data["invoices"][3]
+    client.post(f"/reminders/mass/rows/{d.id}", headers=HX, data={f"level-{d.id}": "1", f"letter-{d.id}": "1"})
+    make_payment(d, "1000.00", TODAY)
+    d.status = "paid"
+    db.session.commit()
+    response = client.post("/reminders/mass/run", data={}, headers=HX)
+    assert response.status_code == 200
+    run = db.session.scalar(select(Run))
+    assert response.headers["HX-Push-Url"] == f"/reminders/runs/{run.id}"
+    html = text(response)
+    assert (run.status, run.total, run.done, run.sent, run.failed) == ("done", 4, 4, 4, 0)
+    assert "4 / 4 done" in html and "2 emails sent" in html and "2 letters" in html
+    assert "every 1s" not in html  # finished: the component stops polling
+    assert sorted(m["Subject"].split(":")[0].strip() for m in smtp.messages) == ["Deuxième relance", "Relance"]
+    made = db.session.scalars(select(Reminder).where(Reminder.run_id == run.id)).all()
+    assert sorted((r.invoice.number, r.level, r.channel) for r in made) == [
+        ("FA-001", 2, "email"), ("FA-002", 1, "letter"), ("FA-003", 1, "email"), ("FA-003", 1, "letter")]
+    assert next(r for r in made if r.level == 2).penalty == Decimal("100.00")
+    pdf = client.get(f"/reminders/runs/{run.id}/letters.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    reader = PdfReader(BytesIO(pdf.data))
+    content = "".join(page.extract_text() for page in reader.pages)
+    assert "FA-002" in content and "FA-003" in content and len(reader.pages) % 2 == 0
+    assert selection() == {}  # the selection is emptied once the run is made
+    # the status URL (what the component polls) answers the same summary
+    assert "4 / 4 done" in text(client.get(f"/reminders/runs/{run.id}", headers=HX))
+
+
+def test_run_status_polls_while_running_and_without_javascript_refreshes(client, auth, data):
+    auth.login("agent")
+    run = Run(kind="mass", run_date=TODAY, status="running", total=10, done=3)
+    db.session.add(run)
+    db.session.commit()
+    fragment = text(client.get(f"/reminders/runs/{run.id}", headers=HX))
+    assert 'hx-trigger="every 1s"' in fragment and "3 / 10 done" in fragment
+    page = client.get(f"/reminders/runs/{run.id}")
+    assert page.headers["Refresh"] == "2"
+    run.status, run.done = "done", 10
+    db.session.commit()
+    fragment = text(client.get(f"/reminders/runs/{run.id}", headers=HX))
+    assert "every 1s" not in fragment and "Run finished" in fragment
+    assert "Refresh" not in client.get(f"/reminders/runs/{run.id}").headers
+    assert client.get(f"/reminders/runs/{run.id}/letters.pdf").status_code == 404  # no letters in this run
