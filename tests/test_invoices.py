@@ -99,7 +99,8 @@ def many(app):
         "USD": make_invoice(b, number="USD", total="2000.00", currency="USD", due=TODAY - timedelta(days=30)),
     }
     for key, inv, level, status in (("r1", "OLD", 1, "sent"), ("r2", "OLD", 2, "sent"), ("r3", "MID", 1, "sent"),
-                                    ("r4", "USD", 3, "cancelled"), ("r5", "USD", 0, "sent")):
+                                    ("r4", "USD", 3, "cancelled"), ("r5", "USD", 0, "sent"),
+                                    ("r6", "FUT", 1, "pending"), ("r7", "MID", 2, "failed")):
         db.session.add(Reminder(key=key, invoice=made[inv], level=level, channel="email", status=status,
                                 reminder_date=TODAY - timedelta(days=1)))
     db.session.commit()
@@ -121,7 +122,8 @@ def test_list_filters(client, auth, many):
     assert listed("?level=2") == ["OLD"]
     assert listed("?level=1") == ["MID"]
     assert listed("?level=0") == ["USD"]  # the cancelled level-3 reminder does not count
-    assert listed("?level=none&status=open") == ["FUT", "NODUE"]
+    assert listed("?level=3") == []
+    assert listed("?level=none&status=open") == ["FUT", "NODUE"]  # a pending reminder is not reached yet
     assert listed("?currency=USD") == ["USD"]
     assert listed("?customer=A1") == ["AVOIR", "MID", "OLD", "PAID"]
     assert listed("?q=beta") == ["CANC", "DRAFT", "FUT", "NODUE", "USD"]
@@ -153,7 +155,10 @@ def test_list_htmx_fragment_and_pagination(client, auth):
     assert "N000" in html and "N049" in html and "N050" not in html and "Page 1 of 2" in html
     assert "HX-Request" in page1.headers["Vary"]
     page2 = text(client.get("/invoices/?sort=due&page=2"))
-    assert "N050" in page2 and "N059" in page2 and "N049" not in page2
+    assert "N050" in page2 and "N059" in page2 and "N049" not in page2 and "Page 2 of 2" in page2
+    beyond = text(client.get("/invoices/?sort=due&page=9"))
+    assert "N059" in beyond and "Page 2 of 2" in beyond
+    assert "No invoice matches." in text(client.get("/invoices/?q=nothing-like-this&page=3"))
     fragment = client.get("/invoices/?sort=due&q=N05", headers=HX)
     body = text(fragment)
     assert "<html" not in body and "<thead" not in body and "<tr>" in body

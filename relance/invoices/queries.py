@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func, select, text
 
 from relance.extensions import db
-from relance.models import Invoice, Reminder
+from relance.models import Invoice
 
-# Reminders that count for "level reached": the ones made, not the cancelled or failed ones.
-COUNTED_REMINDER_STATUSES = ("pending", "sent")
+# "Level reached" is the highest level of the reminders really sent (not pending, failed or cancelled ones).
+COUNTED_REMINDER_STATUS = "sent"
 
 
 def remaining_expr():
@@ -18,16 +21,6 @@ def remaining_expr():
 def open_clause():
     """Counts as due: a validated invoice (never a credit note, draft or cancelled one) with something left."""
     return and_(Invoice.status == "validated", Invoice.kind == "invoice", Invoice.total_incl_tax > Invoice.amount_paid)
-
-
-def level_reached_expr():
-    """The highest reminder level made for the invoice (NULL when none), as a correlated subquery."""
-    return (
-        select(func.max(Reminder.level))
-        .where(Reminder.invoice_id == Invoice.id, Reminder.status.in_(COUNTED_REMINDER_STATUSES))
-        .correlate(Invoice)
-        .scalar_subquery()
-    )
 
 
 def due_by_currency(*where) -> list[tuple[str, int, object]]:
@@ -65,3 +58,49 @@ def like_pattern(text: str) -> str:
 def page_args(args, drop=("page",)) -> dict[str, str]:
     """The non-empty query arguments, without `drop`: to build pager and sort links."""
     return {k: v for k, v in args.items() if k not in drop and v not in ("", None)}
+
+
+@dataclass
+class ListPage:
+    """A page of a list, with what the pager needs (like Flask-SQLAlchemy's Pagination)."""
+
+    page: int
+    per_page: int
+    total: int
+    items: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.page = min(max(1, self.page), max(1, self.pages))
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+# The distinct currencies by walking the currency index (a few index seeks, not a scan of every invoice).
+_CURRENCIES_SQL = text(
+    "WITH RECURSIVE c(code) AS ("
+    " SELECT MIN(currency) FROM invoices"
+    " UNION ALL SELECT (SELECT MIN(currency) FROM invoices WHERE currency > c.code) FROM c WHERE c.code IS NOT NULL)"
+    " SELECT code FROM c WHERE code IS NOT NULL"
+)
+
+
+def currencies_in_use() -> list[str]:
+    return list(db.session.scalars(_CURRENCIES_SQL))

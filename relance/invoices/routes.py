@@ -8,7 +8,7 @@ from flask import Response, abort, flash, g, redirect, request, send_file, url_f
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import aliased, selectinload
 from werkzeug.utils import secure_filename
 
 from relance.auth import role_required
@@ -16,8 +16,9 @@ from relance.extensions import db
 from relance.invoices import bp
 from relance.invoices.forms import CURRENCIES, InvoiceForm, PaymentForm, choices
 from relance.invoices.queries import (
-    COUNTED_REMINDER_STATUSES,
-    level_reached_expr,
+    COUNTED_REMINDER_STATUS,
+    ListPage,
+    currencies_in_use,
     like_pattern,
     open_clause,
     page_args,
@@ -56,28 +57,40 @@ def _list_filters(args) -> dict:
     }
 
 
-def _list_statement(f: dict, today: date):
-    stmt = select(Invoice).join(Invoice.customer).options(contains_eager(Invoice.customer))
+def _list_conditions(f: dict, today: date) -> list:
+    """WHERE terms that the covering index ix_invoices_list answers (customers and reminders via id subqueries)."""
+    conditions = []
     if f["q"]:
         pattern = like_pattern(f["q"])
-        stmt = stmt.where(or_(Invoice.number.ilike(pattern, escape="\\"), Customer.name.ilike(pattern, escape="\\"),
-                              Customer.code.ilike(pattern, escape="\\")))
+        numbered = aliased(Invoice)
+        conditions.append(or_(
+            Invoice.id.in_(select(numbered.id).where(numbered.number.ilike(pattern, escape="\\"))),
+            Invoice.customer_id.in_(select(Customer.id).where(or_(Customer.name.ilike(pattern, escape="\\"),
+                                                                  Customer.code.ilike(pattern, escape="\\")))),
+        ))
     if f["status"] == "open":
-        stmt = stmt.where(open_clause())
+        conditions.append(open_clause())
     elif f["status"]:
-        stmt = stmt.where(Invoice.status == f["status"])
+        conditions.append(Invoice.status == f["status"])
     if f["overdue"]:
-        stmt = stmt.where(open_clause(), Invoice.due_date < today)
+        conditions += [open_clause(), Invoice.due_date < today]
+    counted = Reminder.status == COUNTED_REMINDER_STATUS
     if f["level"] == "none":
-        stmt = stmt.where(level_reached_expr().is_(None))
+        conditions.append(Invoice.id.not_in(select(Reminder.invoice_id).where(counted)))
     elif f["level"]:
-        stmt = stmt.where(level_reached_expr() == int(f["level"]))
+        conditions.append(Invoice.id.in_(
+            select(Reminder.invoice_id).where(counted).group_by(Reminder.invoice_id)
+            .having(func.max(Reminder.level) == int(f["level"]))))
     if f["currency"]:
-        stmt = stmt.where(Invoice.currency == f["currency"])
+        conditions.append(Invoice.currency == f["currency"])
     if f["customer"]:
-        stmt = stmt.where(Customer.code == f["customer"])
+        conditions.append(Invoice.customer_id.in_(select(Customer.id).where(Customer.code == f["customer"])))
+    return conditions
+
+
+def _list_order(sort: str, today: date) -> tuple:
     late = and_(open_clause(), Invoice.due_date < today)
-    order = {
+    return {
         "due": (Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
         "-due": (Invoice.due_date.is_(None), Invoice.due_date.desc(), Invoice.id.desc()),
         # Most days late first: late invoices by oldest due date, then the others.
@@ -85,8 +98,22 @@ def _list_statement(f: dict, today: date):
         "remaining": (case((open_clause(), 0), else_=1), remaining_expr().desc(), Invoice.id.asc()),
         "number": (Invoice.number.asc(),),
         "-issue": (Invoice.issue_date.desc(), Invoice.id.desc()),
-    }[f["sort"]]
-    return stmt.order_by(*order)
+    }[sort]
+
+
+def invoice_page(f: dict, today: date, page: int) -> ListPage:
+    """One page of the list: the count and the page's ids from the covering index, then the invoices by id."""
+    conditions = _list_conditions(f, today)
+    total = db.session.scalar(select(func.count()).select_from(Invoice).where(*conditions))
+    result = ListPage(page=page, per_page=PER_PAGE, total=total)
+    ids = db.session.scalars(
+        select(Invoice.id).where(*conditions).order_by(*_list_order(f["sort"], today))
+        .limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)
+    ).all() if total else []
+    loaded = {i.id: i for i in db.session.scalars(
+        select(Invoice).where(Invoice.id.in_(ids)).options(selectinload(Invoice.customer)))} if ids else {}
+    result.items = [loaded[i] for i in ids]
+    return result
 
 
 def levels_of(invoice_ids: list[int]) -> dict[int, int]:
@@ -94,7 +121,7 @@ def levels_of(invoice_ids: list[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(Reminder.invoice_id, func.max(Reminder.level))
-        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status.in_(COUNTED_REMINDER_STATUSES))
+        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status == COUNTED_REMINDER_STATUS)
         .group_by(Reminder.invoice_id)
     ).all()
     return dict(rows)
@@ -105,12 +132,10 @@ def levels_of(invoice_ids: list[int]) -> dict[int, int]:
 def index():
     today = _today()
     filters = _list_filters(request.args)
-    pagination = db.paginate(_list_statement(filters, today), page=request.args.get("page", 1, type=int),
-                             per_page=PER_PAGE, error_out=False)
-    currencies = db.session.scalars(select(Invoice.currency).distinct().order_by(Invoice.currency)).all()
+    pagination = invoice_page(filters, today, request.args.get("page", 1, type=int))
     return render(
         "invoices/index.html", "invoices/_rows.html",
-        pagination=pagination, f=filters, today=today, currencies=currencies,
+        pagination=pagination, f=filters, today=today, currencies=currencies_in_use(),
         levels=levels_of([i.id for i in pagination.items]), link_args=page_args(request.args),
     )
 

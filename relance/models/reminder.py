@@ -119,6 +119,8 @@ class Reminder(db.Model):
     __table_args__ = (
         Index("ix_reminders_invoice_id_level", "invoice_id", "level"),
         Index("ix_reminders_status", "status"),
+        # "Level reached" (max level of the sent reminders, per invoice) read from the index alone.
+        Index("ix_reminders_status_invoice_id_level", "status", "invoice_id", "level"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
