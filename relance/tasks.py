@@ -86,3 +86,43 @@ def send_mass_run(run_id: int) -> dict:
     if report.retry:
         send_reminders.schedule((report.retry,), delay=report.retry_delay)
     return report.count()
+
+
+# --- automatic reminders: the daily run at the company's hour (services/autorun.py) ------------------------------
+
+from huey import crontab  # noqa: E402
+
+
+@task()
+def run_auto_task(day: str) -> dict:
+    """Perform (or join, or finish) the automatic run of a date given as YYYY-MM-DD."""
+    from datetime import date
+
+    from relance.extensions import db
+    from relance.services import autorun
+
+    run = autorun.run_auto(db.session, date.fromisoformat(day))
+    return {"run": run.id, "status": run.status, "sent": run.sent, "failed": run.failed}
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def auto_run_tick() -> str | None:
+    """Every 5 minutes: when the company's send hour has come in its time zone and today's run is not complete,
+    run it (every consumer's scheduler enqueues this; the calls cooperate and send each reminder once)."""
+    if _app is None:
+        raise RuntimeError("relance.tasks.init_app() was not called")
+    with _app.app_context():
+        from datetime import UTC, datetime
+
+        from relance.extensions import db
+        from relance.services import autorun
+        from relance.services import settings as settings_service
+
+        settings = settings_service.load(db.session)
+        on = autorun.due_run_date(datetime.now(UTC), settings.auto_hour, settings.auto_timezone,
+                                  autorun.last_completed(db.session))
+        db.session.commit()
+        if on is None:
+            return None
+        autorun.run_auto(db.session, on)
+        return on.isoformat()

@@ -17,9 +17,9 @@ from pathlib import Path
 from babel import Locale
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.models.base import utcnow
@@ -157,7 +157,9 @@ def claim(session: Session, ids: Iterable[int], worker: str, now: datetime | Non
         return []
     now = now or utcnow()
     stale = now - timedelta(seconds=int(current_app.config.get("SEND_CLAIM_TIMEOUT", DEFAULT_CLAIM_TIMEOUT)))
-    free = or_(Reminder.claimed_by.is_(None), Reminder.claimed_at < stale)
+    # a stale claim is taken again, unless its email was being handed to the server (message_id recorded,
+    # no outcome): that one is "in doubt" and never sent again automatically
+    free = or_(Reminder.claimed_by.is_(None), and_(Reminder.claimed_at < stale, Reminder.message_id.is_(None)))
     taken: list[int] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
@@ -232,6 +234,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
             error = str(_l("Gave up after %(n)s attempts: %(error)s", n=reminder.attempts, error=error))
         if status == "retry":
             reminder.error = str(_l("Temporary failure, will retry: %(error)s", error=error))
+            reminder.message_id = None  # not in doubt: the server did not take it
             report.retry.append(reminder.id)
             report.retry_delay = max(report.retry_delay, backoff(reminder.attempts))
         else:
@@ -284,7 +287,13 @@ def _send_emails(rows: list[Reminder], settings, finish) -> None:
                            list="; ".join(f"{a}: {t}" for a, t in outcome.refused.items())))
         finish(reminder, outcome.status, error, outcome.message_id)
 
-    mailer.send_batch(current_app.config, outgoing, record)
+    def handing_over(out: mailer.Outgoing, message_id: str) -> None:
+        """Recorded before the server may take the message: a crash now leaves the row "in doubt"."""
+        reminder = by_id[out.ref]
+        reminder.message_id = message_id
+        object_session(reminder).commit()
+
+    mailer.send_batch(current_app.config, outgoing, record, handing_over)
 
 
 def _l_filename(reminder: Reminder, invoice: Invoice) -> str:

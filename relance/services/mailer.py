@@ -140,12 +140,15 @@ class FileOutbox:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
 
-    def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None):
+    def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None,
+                   before_send: Callable[[Outgoing, str], None] | None = None):
         self.folder.mkdir(parents=True, exist_ok=True)
         outcomes = []
         for out in messages:
             msg = build_message(out)
             message_id = msg["Message-ID"]
+            if before_send:
+                before_send(out, message_id)
             token = re.sub(r"[^A-Za-z0-9]+", "", message_id)[:40]
             path = self.folder / f"{safe_filename(str(out.ref), 'message')}-{token}.eml"
             tmp = path.with_suffix(".tmp")
@@ -202,8 +205,12 @@ class SmtpOutbox:
                 self.smtp.close()
             self.smtp = None
 
-    def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None):
-        """Send in order; after a dropped connection or a 421, the rest of the batch is left for a retry."""
+    def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None,
+                   before_send: Callable[[Outgoing, str], None] | None = None):
+        """Send in order; after a dropped connection or a 421, the rest of the batch is left for a retry.
+
+        `before_send(out, message_id)` is called just before a message is handed to the server (the caller
+        records that the message may now have left: see dunning's "in doubt" rows)."""
         outcomes: list[Outcome] = []
 
         def record(outcome: Outcome) -> None:
@@ -222,6 +229,8 @@ class SmtpOutbox:
                 try:
                     if self.smtp is None:
                         self.open()
+                    if before_send:
+                        before_send(out, message_id)
                     refused = self.smtp.send_message(msg, from_addr=self.envelope_from or out.sender,
                                                      to_addrs=list(out.to) + list(out.cc))
                     record(Outcome(out.ref, "sent", message_id=message_id,
@@ -268,5 +277,6 @@ def outbox_from_config(config) -> SmtpOutbox | FileOutbox:
     )
 
 
-def send_batch(config, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None):
-    return outbox_from_config(config).send_batch(messages, on_outcome)
+def send_batch(config, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None,
+               before_send: Callable[[Outgoing, str], None] | None = None):
+    return outbox_from_config(config).send_batch(messages, on_outcome, before_send)
