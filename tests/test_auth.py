@@ -65,3 +65,13 @@ def test_error_pages(client, auth):
     assert response.status_code == 404 and "Page introuvable" in response.get_data(as_text=True)
     fragment = client.get("/no-such-page", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<html" not in fragment and "Page introuvable" in fragment
+
+
+def test_deactivation_ends_an_open_session(client, auth):
+    from relance.models import User
+
+    auth.login("agent")
+    assert client.get("/").status_code == 200
+    db.session.query(User).filter_by(email="agent@test.example").one().active = False
+    db.session.commit()
+    assert client.get("/").status_code == 302

@@ -17,7 +17,8 @@ from relance.services import throttle
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None  # deactivation ends open sessions
 
 
 def _safe_next(target: str | None) -> str:
