@@ -36,22 +36,23 @@ def clean_address(raw: str) -> str | None:
         return None
 
 
-def split_addresses(raw: str | None) -> tuple[list[str], list[str]]:
+@lru_cache(maxsize=65536)
+def split_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(valid, invalid) addresses of a field that may hold several separated by commas or semicolons."""
     valid, invalid = [], []
     for part in re.split(r"[,;]", raw or ""):
         if part.strip():
             address = clean_address(part)
             (valid if address else invalid).append(address or part.strip())
-    return valid, invalid
+    return tuple(valid), tuple(invalid)
 
 
-def _first_valid(sources: Iterable[tuple[str, str | None]], reasons: list[str]) -> tuple[str, ...]:
+def _first_valid(sources: Iterable[tuple[object, str | None]], reasons: list[str]) -> tuple[str, ...]:
     for label, raw in sources:
         valid, invalid = split_addresses(raw)
         for address in invalid:
             reasons.append(str(_l("Invalid email address %(address)r (%(source)s) ignored.",
-                                  address=address, source=label)))
+                                  address=address, source=str(label))))
         if valid:
             return tuple(dict.fromkeys(valid))
     return ()
@@ -62,20 +63,20 @@ def choose(*, followup_contact: str | None, billing_contact: str | None, custome
            default_sender: str | None, user: str | None = None, company: str | None = None) -> Recipients:
     """The rules above, on plain addresses (used by the set-based schedule and by `for_invoice`)."""
     reasons: list[str] = []
-    to = _first_valid([(str(_l("invoice follow-up contact")), followup_contact),
-                       (str(_l("billing contact")), billing_contact),
-                       (str(_l("customer email")), customer)], reasons)
+    to = _first_valid([(_l("invoice follow-up contact"), followup_contact),
+                       (_l("billing contact"), billing_contact),
+                       (_l("customer email"), customer)], reasons)
     if not to:
         reasons.append(str(_l("No valid email address for this customer: the reminder cannot go by email.")))
     cc: tuple[str, ...] = ()
     if copy_to_sales:
-        cc = _first_valid([(str(_l("reminder follow-up user")), followup_user),
-                           (str(_l("sales representatives")), ",".join(sales_reps)),
-                           (str(_l("invoice creator")), creator)], reasons)
+        cc = _first_valid([(_l("reminder follow-up user"), followup_user),
+                           (_l("sales representatives"), ",".join(sales_reps)),
+                           (_l("invoice creator"), creator)], reasons)
         cc = tuple(a for a in cc if a not in to)
-    sender_list = _first_valid([(str(_l("default sender setting")), default_sender),
-                                (str(_l("user making the reminder")), user),
-                                (str(_l("company email")), company)], reasons)
+    sender_list = _first_valid([(_l("default sender setting"), default_sender),
+                                (_l("user making the reminder"), user),
+                                (_l("company email"), company)], reasons)
     if not sender_list:
         reasons.append(str(_l("No sender address: set the default sender in the settings.")))
     return Recipients(to, cc, sender_list[0] if sender_list else "", tuple(reasons))

@@ -141,13 +141,17 @@ class Facts:
     creator: str | None
     max_rank: int | None  # highest level done
     last_date: date | None  # date of the last reminder done
-    manual_next: date | None  # "next reminder date" of the last reminder when it was made by hand
     recent_manual: bool  # a reminder made by hand in the last N hours
     notice_date: date | None  # first formal notice done
+    # "next reminder date" of the last reminder when it was made by hand (the query applies it, not returned)
+    manual_next: date | None = None
 
     @property
     def remaining(self) -> Decimal:
         return Decimal(self.total) - Decimal(self.amount_paid)
+
+
+_ROW_FIELDS = [name for name in Facts.__dataclass_fields__ if name != "manual_next"]
 
 
 def default_now(on: date, settings) -> datetime:
@@ -217,103 +221,136 @@ def earliest_date(facts: Facts, level: ReminderLevel, rules: _Rules) -> date:
     return max(dates)
 
 
-def exclusions(facts: Facts, level: ReminderLevel, rules: _Rules) -> list[tuple[str, str]]:
-    """(code, reason) of every exclusion that applies to the invoice at that level."""
+def exclusions(facts: Facts, level: ReminderLevel, rules: _Rules) -> list[tuple[str, tuple]]:
+    """(code, arguments of its reason) of every exclusion that applies to the invoice at that level."""
     settings, found = rules.settings, []
     if rules.automatic:
         if facts.invoice_no_auto:
-            found.append(("invoice_no_auto", _("The invoice is marked \"no automatic reminders\".")))
+            found.append(("invoice_no_auto", ()))
         if facts.customer_no_auto:
-            found.append(("customer_no_auto", _("The customer is marked \"no automatic reminders\".")))
+            found.append(("customer_no_auto", ()))
         if not level.automatic:
-            found.append(("manual_level", _("Level %(rank)s is not automatic: make it by hand.", rank=level.rank)))
+            found.append(("manual_level", (level.rank,)))
         if facts.recent_manual:
-            found.append(("recent_manual", _("A reminder was made by hand in the last %(hours)s hours.",
-                                             hours=settings.manual_cancels_hours)))
+            found.append(("recent_manual", (settings.manual_cancels_hours,)))
     if facts.paused_until and facts.paused_until >= rules.on:
-        found.append(("paused", _("Reminders to this customer are paused until %(day)s.",
-                                  day=facts.paused_until.isoformat())))
+        found.append(("paused", (facts.paused_until.isoformat(),)))
     if settings.skip_direct_debit and facts.direct_debit:
-        found.append(("direct_debit", _("The customer pays by direct debit.")))
+        found.append(("direct_debit", ()))
     if settings.skip_consumer_penalties and facts.customer_kind == "consumer" and level.penalty_kind != "none":
-        found.append(("consumer_penalty", _("Level %(rank)s has a penalty and the customer is a consumer.",
-                                            rank=level.rank)))
+        found.append(("consumer_penalty", (level.rank,)))
     if facts.remaining < settings.min_amount:
-        found.append(("below_minimum", _("The remaining due is below the minimum amount (%(amount)s).",
-                                         amount=settings.min_amount)))
+        found.append(("below_minimum", (str(settings.min_amount),)))
     return found
+
+
+def reason_text(code: str, args: tuple) -> str:
+    """The words of an exclusion, in the current locale."""
+    if code == "invoice_no_auto":
+        return _("The invoice is marked \"no automatic reminders\".")
+    if code == "customer_no_auto":
+        return _("The customer is marked \"no automatic reminders\".")
+    if code == "manual_level":
+        return _("Level %(rank)s is not automatic: make it by hand.", rank=args[0])
+    if code == "recent_manual":
+        return _("A reminder was made by hand in the last %(hours)s hours.", hours=args[0])
+    if code == "paused":
+        return _("Reminders to this customer are paused until %(day)s.", day=args[0])
+    if code == "direct_debit":
+        return _("The customer pays by direct debit.")
+    if code == "consumer_penalty":
+        return _("Level %(rank)s has a penalty and the customer is a consumer.", rank=args[0])
+    return _("The remaining due is below the minimum amount (%(amount)s).", amount=args[0])
 
 
 # --- the set-based selection --------------------------------------------------------------------------------
 
 def _selection(rules: _Rules):
-    """One SELECT: open invoices whose next level's date has come, with every fact the rules need."""
+    """One SELECT: open invoices whose next level's date has come, with every fact the rules need.
+
+    Inside, open invoices are joined to their done reminders and grouped (highest level, last date, ...);
+    outside, the timing rules filter them and only the survivors are joined to customers, contacts and users.
+    The "last reminder was made by hand with a next date" rule looks at the last reminder only for the few
+    invoices where some manual next date is still ahead.
+    """
     on, settings = rules.on, rules.settings
     since = rules.now - timedelta(hours=settings.manual_cancels_hours)
     notice_ranks = [level.rank for level in rules.levels if level.formal_notice] or [-1]
-    r = select(
-        Reminder.invoice_id, Reminder.level, Reminder.reminder_date, Reminder.user_id, Reminder.next_date,
-        Reminder.created_at,
-        func.row_number().over(partition_by=Reminder.invoice_id,
-                               order_by=(Reminder.reminder_date.desc(), Reminder.id.desc())).label("rn"),
-    ).where(Reminder.status.in_(DONE_STATUSES)).subquery("done")
-    agg = select(
-        r.c.invoice_id,
-        func.max(r.c.level).label("max_rank"),
-        func.max(r.c.reminder_date).label("last_date"),
-        func.max(case((and_(r.c.rn == 1, r.c.user_id.is_not(None)), r.c.next_date))).label("manual_next"),
-        func.max(case((and_(r.c.user_id.is_not(None), r.c.created_at > since, r.c.created_at <= rules.now), 1),
-                      else_=0)).label("recent_manual"),
-        func.min(case((r.c.level.in_(notice_ranks), r.c.reminder_date))).label("notice_date"),
-    ).group_by(r.c.invoice_id).subquery("agg")
-
-    done_rank = func.coalesce(agg.c.max_rank, -1)
-    whens = [(and_(done_rank < rank, Invoice.due_date >= on) if rank == 0 else done_rank < rank, rank)
-             for rank in rules.ranks]
-    next_rank_expr = case(*whens, else_=null()) if whens else null()
-    fc, bc = aliased(Contact), aliased(Contact)
-    fu, cr = aliased(User), aliased(User)
-    candidates = (
+    r = aliased(Reminder)
+    manual = r.user_id.is_not(None)
+    grouped = (
         select(
-            Invoice.id.label("invoice_id"), Invoice.number.label("number"), Invoice.customer_id,
-            Customer.code.label("customer_code"), Customer.name.label("customer_name"),
-            Customer.kind.label("customer_kind"), Customer.language.label("customer_language"),
-            Customer.email.label("customer_email"), Customer.no_auto_reminders.label("customer_no_auto"),
-            Customer.paused_until, Customer.direct_debit, Invoice.no_auto_reminders.label("invoice_no_auto"),
-            Invoice.due_date, Invoice.currency, Invoice.total_incl_tax.label("total"), Invoice.amount_paid,
-            fc.email.label("followup_contact"), bc.email.label("billing_contact"),
-            fu.email.label("followup_user"), cr.email.label("creator"),
-            agg.c.max_rank, agg.c.last_date, agg.c.manual_next, agg.c.recent_manual, agg.c.notice_date,
-            next_rank_expr.label("next_rank"),
+            Invoice.id.label("invoice_id"), Invoice.number, Invoice.customer_id, Invoice.due_date, Invoice.currency,
+            Invoice.total_incl_tax.label("total"), Invoice.amount_paid,
+            Invoice.no_auto_reminders.label("invoice_no_auto"), Invoice.followup_contact_id,
+            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id,
+            func.max(r.level).label("max_rank"),
+            func.max(r.reminder_date).label("last_date"),
+            func.max(case((manual, r.next_date))).label("max_manual_next"),
+            func.max(case((and_(manual, r.created_at > since, r.created_at <= rules.now), 1), else_=0))
+            .label("recent_manual"),
+            func.min(case((r.level.in_(notice_ranks), r.reminder_date))).label("notice_date"),
         )
-        .join(Customer, Customer.id == Invoice.customer_id)
-        .outerjoin(agg, agg.c.invoice_id == Invoice.id)
-        .outerjoin(fc, fc.id == Invoice.followup_contact_id)
-        .outerjoin(bc, bc.id == Invoice.billing_contact_id)
-        .outerjoin(fu, fu.id == Invoice.followup_user_id)
-        .outerjoin(cr, cr.id == Invoice.creator_id)
+        .outerjoin(r, and_(r.invoice_id == Invoice.id, r.status.in_(DONE_STATUSES)))
         .where(Invoice.status == "validated", Invoice.kind == "invoice", Invoice.due_date.is_not(None),
                Invoice.total_incl_tax > Invoice.amount_paid)
-        .subquery("candidates")
+        .group_by(Invoice.id)
+        .subquery("grouped")
     )
-    c = candidates.c
+    g = grouped.c
+    done_rank = func.coalesce(g.max_rank, -1)
     timing = []
-    for level in rules.levels:  # the level's date has come: its start date is on or before a threshold
+    for level in rules.levels:  # the next level is this one and its date has come (start <= a threshold)
+        above_done = done_rank < level.rank
+        below = [lower.rank for lower in rules.levels if lower.rank < level.rank]
+        is_next = and_(above_done, *[done_rank >= rank for rank in below if rank > 0])
+        if level.rank == 0:
+            is_next = and_(is_next, g.due_date >= literal(on, Date))
+        elif 0 in below:  # level 0 is passed over once the due date has gone by
+            is_next = and_(is_next, or_(done_rank >= 0, g.due_date < literal(on, Date)))
         threshold = literal(parse_delay(level.delay).latest_start(on), Date)
-        start = func.coalesce(c.last_date, c.due_date) if level.basis == "previous" else c.due_date
-        timing.append(and_(c.next_rank == level.rank, start <= threshold))
-    gap_limit = on - timedelta(days=settings.min_days_between)
-    query = select(candidates).where(
-        or_(*timing) if timing else literal(False),
-        or_(c.last_date.is_(None), c.last_date <= literal(gap_limit, Date)),
-        or_(c.manual_next.is_(None), c.manual_next <= literal(on, Date)),
-    ).order_by(c.due_date, c.number)
-    return query
+        start = func.coalesce(g.last_date, g.due_date) if level.basis == "previous" else g.due_date
+        timing.append((and_(is_next, start <= threshold), level.rank))
+    next_rank_expr = case(*timing, else_=null()) if timing else null()
+    latest = aliased(Reminder)
+    latest_manual_next = (
+        select(case((latest.user_id.is_not(None), latest.next_date)))
+        .where(latest.invoice_id == g.invoice_id, latest.status.in_(DONE_STATUSES))
+        .order_by(latest.reminder_date.desc(), latest.id.desc()).limit(1).scalar_subquery()
+    )
+    fc, bc = aliased(Contact), aliased(Contact)
+    fu, cr = aliased(User), aliased(User)
+    on_literal = literal(on, Date)
+    return (
+        select(
+            g.invoice_id, g.number, g.customer_id, Customer.code.label("customer_code"),
+            Customer.name.label("customer_name"), Customer.kind.label("customer_kind"),
+            Customer.language.label("customer_language"), Customer.email.label("customer_email"),
+            Customer.no_auto_reminders.label("customer_no_auto"), Customer.paused_until, Customer.direct_debit,
+            g.invoice_no_auto, g.due_date, g.currency, g.total, g.amount_paid,
+            fc.email.label("followup_contact"), bc.email.label("billing_contact"),
+            fu.email.label("followup_user"), cr.email.label("creator"),
+            g.max_rank, g.last_date, g.recent_manual, g.notice_date, next_rank_expr.label("next_rank"),
+        )
+        .join(Customer, Customer.id == g.customer_id)
+        .outerjoin(fc, fc.id == g.followup_contact_id)
+        .outerjoin(bc, bc.id == g.billing_contact_id)
+        .outerjoin(fu, fu.id == g.followup_user_id)
+        .outerjoin(cr, cr.id == g.creator_id)
+        .where(
+            or_(*[condition for condition, _rank in timing]) if timing else literal(False),
+            or_(g.last_date.is_(None),
+                g.last_date <= literal(on - timedelta(days=settings.min_days_between), Date)),
+            or_(g.max_manual_next.is_(None), g.max_manual_next <= on_literal,
+                func.coalesce(latest_manual_next, on_literal) <= on_literal),
+        )
+        .order_by(g.due_date, g.number)
+    )
 
 
 def _facts_from_row(row) -> tuple[Facts, int]:
     data = row._mapping
-    values = {name: data[name] for name in Facts.__dataclass_fields__}
+    values = {name: data[name] for name in _ROW_FIELDS}
     values["recent_manual"] = bool(values["recent_manual"])
     return Facts(**values), data["next_rank"]
 
@@ -336,12 +373,15 @@ def due_reminders(session: Session, on: date, now: datetime | None = None, autom
 def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -> Schedule:
     result = Schedule(rules.on)
     due: list[tuple[Facts, ReminderLevel]] = []
+    words: dict[tuple, str] = {}
     for facts, rank in selected:
         level = rules.level(rank)
         found = exclusions(facts, level, rules)
         if found:
-            code, reason = found[0]
-            result.skipped.append(Skipped(facts.invoice_id, facts.number, facts.customer_code, rank, code, reason))
+            if found[0] not in words:
+                words[found[0]] = reason_text(*found[0])
+            result.skipped.append(Skipped(facts.invoice_id, facts.number, facts.customer_code, rank, found[0][0],
+                                          words[found[0]]))
         else:
             due.append((facts, level))
     if not due:
@@ -351,13 +391,24 @@ def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -
     reps = _sales_reps(session, {f.customer_id for f, _ in due}) if settings.copy_to_sales else {}
     texts = _text_languages(session)
     rates = load_rates(session, settings.company_country)
+    languages: dict[tuple, tuple[str, str | None]] = {}
     for facts, level in due:
         result.due.append(_due_reminder(facts, level, rules, payments.get(facts.invoice_id, ()),
-                                        reps.get(facts.customer_id, ()), texts, rates))
+                                        reps.get(facts.customer_id, ()), texts, rates, languages))
     return result
 
 
-def _due_reminder(facts: Facts, level: ReminderLevel, rules: _Rules, payments, reps, texts, rates) -> DueReminder:
+def _language(level: ReminderLevel, channels, wanted: str, rules: _Rules, texts) -> tuple[str, str | None]:
+    available = set.intersection(*(texts.get((level.rank, ch), set()) for ch in channels))
+    language, reason = choose_language(available, wanted, rules.settings.default_language)
+    if language is None:
+        return rules.settings.default_language, _("Level %(rank)s has no text for %(channels)s.", rank=level.rank,
+                                                  channels=", ".join(channels))
+    return language, reason
+
+
+def _due_reminder(facts: Facts, level: ReminderLevel, rules: _Rules, payments, reps, texts, rates,
+                  languages: dict) -> DueReminder:
     settings, on = rules.settings, rules.on
     notice = facts.notice_date or (on if level.formal_notice else None)
     claim = compute_claim(total=facts.total, amount_paid=facts.amount_paid, payments=payments,
@@ -370,12 +421,10 @@ def _due_reminder(facts: Facts, level: ReminderLevel, rules: _Rules, payments, r
         copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
         company=settings.company_email)
     channels = channels_of(level)
-    available = set.intersection(*(texts.get((level.rank, ch), set()) for ch in channels))
-    language, language_reason = choose_language(available, facts.customer_language, settings.default_language)
-    if language is None:
-        language = settings.default_language
-        language_reason = _("Level %(rank)s has no text for %(channels)s.", rank=level.rank,
-                            channels=", ".join(channels))
+    key = (level.rank, facts.customer_language)
+    if key not in languages:
+        languages[key] = _language(level, channels, facts.customer_language, rules, texts)
+    language, language_reason = languages[key]
     reasons = tuple(r for r in (*claim.reasons, *who.reasons, language_reason) if r)
     return DueReminder(
         invoice_id=facts.invoice_id, invoice_number=facts.number, customer_id=facts.customer_id,
@@ -544,7 +593,7 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
     if earliest > on:
         lines.append(_("Not due yet: the next reminder (level %(rank)s) will be on %(day)s.", rank=rank,
                        day=when.isoformat()))
-        lines.extend(reason for _code, reason in found)
+        lines.extend(reason_text(*item) for item in found)
         return Explanation("waiting", tuple(lines), rank, when)
     if rules.automatic and settings.business_days and not is_business_day(on, settings.business_country):
         lines.append(_("%(day)s is not a business day: the reminder will be sent on %(next)s.",
@@ -552,7 +601,7 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
         return Explanation("waiting", tuple(lines), rank, when)
     if found:
         lines.append(_("Level %(rank)s would be due, but it is not sent:", rank=rank))
-        lines.extend(reason for _code, reason in found)
+        lines.extend(reason_text(*item) for item in found)
         return Explanation("skipped", tuple(lines), rank, None)
     lines.append(_("Due: level %(rank)s today (%(channels)s).", rank=rank, channels=", ".join(channels_of(level))))
     return Explanation("due", tuple(lines), rank, on)
