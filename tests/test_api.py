@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -145,7 +146,7 @@ def test_invoice_upsert_and_batch_with_field_paths(app, client, agent):
     error = response.get_json()["error"]
     assert error["message"] == "The request has errors; nothing was saved."
     assert error["fields"] == [
-        {"path": "items[1].due_date", "message": "The due date 2026-01-01 is before the issue date 2026-01-10."},
+        {"path": "items[1].due_date", "message": "The due date Jan 1, 2026 is before the issue date Jan 10, 2026."},
         {"path": "items[2].currency", "message": '"EUX" is not an ISO 4217 currency code (like EUR, USD, CHF).'},
         {"path": "items[2].customer_code", "message": 'Unknown customer code "NOPE": import the customers first.'}]
     assert counts() == before
@@ -174,7 +175,15 @@ def test_bad_bodies(app, client, agent):
     response = client.post(f"{API}/customers", headers=agent, json={"items": []})
     assert response.get_json()["error"]["fields"] == [{"path": "items", "message": "At least 1 item is needed."}]
     response = client.delete(f"{API}/customers/C1", headers=agent)
-    assert response.status_code == 405 and set(response.headers["Allow"].split(", ")) >= {"GET", "PUT"}
+    assert response.status_code == 405 and set(response.headers["Allow"].split(", ")) == {
+        "GET", "HEAD", "OPTIONS", "PUT"}
+    # /invoices/X/payments is the payments of X, never an invoice numbered "X/payments"
+    for method in ("PUT", "DELETE"):
+        response = client.open(f"{API}/invoices/X/payments", method=method, headers=agent, json={})
+        assert response.status_code == 405
+        assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    response = client.options(f"{API}/invoices/X/reminders", headers=agent)
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
     assert counts()["Customer"] == 0
 
 
@@ -196,7 +205,7 @@ def test_payments_partial_full_and_refused(app, client, agent):
          "This payment (same date, amount and reference) is already recorded."),
         (url, {"date": "2026-02-02", "amount": 999.51}, "amount", "Overpayment: invoice FA/1 totals €1,200.00, "
          "€200.50 is already paid, this payment of €999.51 would exceed it by €0.01."),
-        (url, {"date": "2099-01-01", "amount": 1}, "date", "The payment date 2099-01-01 is in the future."),
+        (url, {"date": "2099-01-01", "amount": 1}, "date", "The payment date Jan 1, 2099 is in the future."),
         (url, {"date": "2026-02-02", "amount": 0}, "amount", "A payment amount must be more than zero."),
         (f"{API}/invoices/FX/payments", {"date": "2026-02-02", "amount": 1}, "",
          'Invoice "FX" is cancelled: no payment can be recorded on it.'),
@@ -260,7 +269,7 @@ def test_openapi_document_matches_the_routes(app, client):
     routed = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi":
-            path = rule.rule.removeprefix(API).replace("<path:", "{").replace(">", "}")
+            path = re.sub(r"<\w+:(\w+)>", r"{\1}", rule.rule.removeprefix(API))
             routed |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
     for rule in app.url_map.iter_rules():

@@ -270,13 +270,13 @@ def _invoice(number: str) -> Invoice:
     return invoice
 
 
-@bp.get("/invoices/<path:number>")
+@bp.get("/invoices/<invoice_number:number>")
 @api_role("viewer")
 def invoice(number: str):
     return jsonify(invoice_json(_invoice(number)))
 
 
-@bp.put("/invoices/<path:number>")
+@bp.put("/invoices/<invoice_number:number>")
 @api_role("agent")
 def put_invoice(number: str):
     number = _key(number, "number")
@@ -298,14 +298,14 @@ def post_invoices():
 # --- payments and reminders ---------------------------------------------------------------------------------
 
 
-@bp.get("/invoices/<path:number>/payments")
+@bp.get("/invoices/<invoice_number:number>/payments")
 @api_role("viewer")
 def payments(number: str):
     invoice = _invoice(number)
     return jsonify({"items": [payment_json(p, invoice.number) for p in invoice.payments]})
 
 
-@bp.post("/invoices/<path:number>/payments")
+@bp.post("/invoices/<invoice_number:number>/payments")
 @api_role("agent")
 def post_payment(number: str):
     invoice = _invoice(number)
@@ -341,7 +341,7 @@ def post_payments():
     return _batch_result(plan, [invoice_json(found[n]) for n in numbers])
 
 
-@bp.get("/invoices/<path:number>/reminders")
+@bp.get("/invoices/<invoice_number:number>/reminders")
 @api_role("viewer")
 def reminders(number: str):
     invoice = _invoice(number)

@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, SelectField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Regexp
+from wtforms.validators import AnyOf, DataRequired, Regexp
 
 KIND_CHOICES = [SelectChoice("customers", _l("Customers")), SelectChoice("invoices", _l("Invoices")),
                 SelectChoice("payments", _l("Payments"))]
@@ -15,5 +15,5 @@ class UploadForm(FlaskForm):
 
 
 class ConfirmForm(FlaskForm):
-    kind = SelectField(choices=KIND_CHOICES, validators=[DataRequired()])
+    kind = HiddenField(validators=[AnyOf(["customers", "invoices", "payments"])])
     token = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{20,64}$")])

@@ -135,6 +135,11 @@ class RowError:
     value: str = ""
     field: str | None = None  # canonical column name (API path)
 
+    @property
+    def text(self) -> str:
+        """The message as plain text (a lazy string would reach Jinja as markup, unescaped)."""
+        return str(self.message)
+
     def __str__(self) -> str:
         where = []
         if self.line is not None:
@@ -167,6 +172,10 @@ class ImportPlan:
     ignored_columns: list[str] = field(default_factory=list)
     columns: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)  # column -> header as written in the file
+    raw: dict[int, dict] = field(default_factory=dict, repr=False)  # line -> cells as written
+
+    def cell(self, line: int, column: str) -> str:
+        return str(self.raw.get(line, {}).get(column) or "")
 
     def add_error(self, line, column, message, value="", field_name=None) -> None:
         self.error_count += 1
@@ -215,6 +224,18 @@ class Money:
         from flask_babel import format_currency
 
         return format_currency(self.amount, self.currency)
+
+
+class Day:
+    """A date shown in the reader's language when the message is rendered."""
+
+    def __init__(self, value: date):
+        self.value = value
+
+    def __str__(self) -> str:
+        from flask_babel import format_date
+
+        return format_date(self.value, "medium")
 
 
 class InvalidValue(ValueError):
@@ -615,6 +636,7 @@ def plan_records(session: Session, kind: str, rows: list[tuple[int, dict]], toda
             else:
                 first_line[key] = line
         parsed.append((line, values, failed))
+        plan.raw[line] = raw
     {"customers": _plan_customers, "invoices": _plan_invoices, "payments": _plan_payments}[kind](
         session, parsed, plan, labels, today)
     if not plan.ok:
@@ -686,7 +708,7 @@ def _plan_invoices(session, parsed, plan, labels, today) -> None:
                 if kind != "credit_note":
                     plan.add_error(line, label(column), _l(
                         '"%(value)s" is negative: only a credit note may have negative totals.',
-                        value=values[column]), str(values[column]), column)
+                        value=plan.cell(line, column)), plan.cell(line, column), column)
                     failed = True
                 values[column] = -values[column]  # a credit note's totals are stored positive
         if failed:
@@ -695,20 +717,19 @@ def _plan_invoices(session, parsed, plan, labels, today) -> None:
         if values.get("due_date") and values["due_date"] < values["issue_date"]:
             plan.add_error(line, label("due_date"), _l(
                 "The due date %(due)s is before the issue date %(issue)s.",
-                due=values["due_date"].isoformat(), issue=values["issue_date"].isoformat()),
-                values["due_date"].isoformat(), "due_date")
+                due=Day(values["due_date"]), issue=Day(values["issue_date"])), plan.cell(line, "due_date"), "due_date")
             continue
         if values["total_excl_tax"] > values["total_incl_tax"]:
             plan.add_error(line, label("total_excl_tax"), _l(
                 "The total excluding tax (%(excl)s) is larger than the total including tax (%(incl)s).",
                 excl=Money(values["total_excl_tax"], cur), incl=Money(values["total_incl_tax"], cur)),
-                str(values["total_excl_tax"]), "total_excl_tax")
+                plan.cell(line, "total_excl_tax"), "total_excl_tax")
             continue
         if current and values["total_incl_tax"] < current["amount_paid"]:
             plan.add_error(line, label("total_incl_tax"), _l(
                 "The total including tax (%(total)s) is less than the payments already recorded (%(paid)s).",
                 total=Money(values["total_incl_tax"], cur), paid=Money(current["amount_paid"], cur)),
-                str(values["total_incl_tax"]), "total_incl_tax")
+                plan.cell(line, "total_incl_tax"), "total_incl_tax")
             continue
         if (current and values.get("status") == "validated" and kind == "invoice" and current["amount_paid"]
                 and current["amount_paid"] >= values["total_incl_tax"]):
@@ -762,12 +783,12 @@ def _plan_payments(session, parsed, plan, labels, today) -> None:
             failed = True
         if values.get("amount") is not None and values["amount"] <= 0 and "amount" in values:
             plan.add_error(line, label("amount"), _l("A payment amount must be more than zero."),
-                           str(values["amount"]), "amount")
+                           plan.cell(line, "amount"), "amount")
             failed = True
         if values.get("date") and values["date"] > today:
             plan.add_error(line, label("date"), _l(
-                "The payment date %(date)s is in the future.", date=values["date"].isoformat()),
-                values["date"].isoformat(), "date")
+                "The payment date %(date)s is in the future.", date=Day(values["date"])), plan.cell(line, "date"),
+                "date")
             failed = True
         if failed:
             continue
