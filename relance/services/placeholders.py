@@ -185,8 +185,8 @@ def validate_template(subject: str, body: str) -> None:
     errors: dict[str, str] = {}
     for field_name, text in (("subject", subject), ("body", body)):
         if not (text or "").strip():
-            errors[field_name] = str(_l("The %(field)s cannot be empty.",
-                                        field=_l("subject") if field_name == "subject" else _l("body")))
+            errors[field_name] = str(_l("The subject cannot be empty.") if field_name == "subject"
+                                     else _l("The body cannot be empty."))
             continue
         unknown = unknown_variables(text)
         if unknown:
