@@ -331,9 +331,9 @@ def test_bad_input_saves_nothing(app, runner, existing, tmp_path, case):
     ("binary file", b"code;name\nA;B\n\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 5,
      "The file contains binary data (byte 0x00): it is not a CSV text file."),
     ("PDF file", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", 1,
-     "This is a PDF file, not a CSV text file. Save it as CSV (separator ; or ,) first."),
+     "This file is a PDF document, not CSV text. Save it as CSV (separator ; or ,) first."),
     ("Excel workbook", b"PK\x03\x04\x14\x00\x06\x00", 1,
-     "This is a Excel/ZIP file, not a CSV text file. Save it as CSV (separator ; or ,) first."),
+     "This file is an Excel workbook (.xlsx) or a ZIP, not CSV text. Save it as CSV (separator ; or ,) first."),
     ("neither UTF-8 nor Windows-1252", b"code;name\nA;B\nC;\x81\x8d\n", 3,
      "Byte 0x81 can't be read as UTF-8 or Windows-1252: save the file as UTF-8 CSV."),
 ])

@@ -284,11 +284,11 @@ def decode(data: bytes, plan: ImportPlan, size: int | None = None) -> str | None
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         plan.add_error(1, None, _l("The file is empty: it needs a header line and at least one row."))
         return None
-    for signature, what in ((b"%PDF", "PDF"), (b"PK\x03\x04", "Excel/ZIP"), (b"\xd0\xcf\x11\xe0", "Excel 97")):
+    for signature, what in ((b"%PDF", _l("a PDF document")), (b"PK\x03\x04", _l("an Excel workbook (.xlsx) or a ZIP")),
+                            (b"\xd0\xcf\x11\xe0", _l("an Excel 97 workbook (.xls)"))):
         if data.startswith(signature):
             plan.add_error(1, None, _l(
-                "This is a %(what)s file, not a CSV text file. Save it as CSV (separator ; or ,) first.",
-                what=what))
+                "This file is %(what)s, not CSV text. Save it as CSV (separator ; or ,) first.", what=what))
             return None
     nul = data.find(b"\x00")
     if nul >= 0:
