@@ -91,28 +91,32 @@ def letter_html(data: LetterData, numbered: bool = False) -> str:
 
 # --- HTML -> PDF (no app needed: runs in pool workers) ----------------------------------------------------
 
-_css = None
+_shared = None
 
 
-def _stylesheet():
-    global _css
-    if _css is None:
+def _shared_objects():
+    """The stylesheet and font configuration, made once per process (parsing them is a third of a letter)."""
+    global _shared
+    if _shared is None:
         from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+        from weasyprint.urls import URLFetcher
 
-        _css = CSS(filename=str(PRINT_CSS))
-    return _css
+        fonts = FontConfiguration()
+        _shared = (CSS(filename=str(PRINT_CSS), font_config=fonts), fonts,
+                   URLFetcher(allowed_protocols=["data"]))
+    return _shared
 
 
 def html_to_pdf(html: str, numbered_html: str | None = None) -> bytes:
     """Render with WeasyPrint (only data: URLs are fetched); a letter longer than one page is rendered
     again from `numbered_html` (the same letter with page numbers)."""
     from weasyprint import HTML
-    from weasyprint.urls import URLFetcher
 
-    fetcher = URLFetcher(allowed_protocols=["data"])
-    document = HTML(string=html, url_fetcher=fetcher).render(stylesheets=[_stylesheet()])
+    css, fonts, fetcher = _shared_objects()
+    document = HTML(string=html, url_fetcher=fetcher).render(stylesheets=[css], font_config=fonts)
     if len(document.pages) > 1 and numbered_html is not None:
-        document = HTML(string=numbered_html, url_fetcher=fetcher).render(stylesheets=[_stylesheet()])
+        document = HTML(string=numbered_html, url_fetcher=fetcher).render(stylesheets=[css], font_config=fonts)
     return document.write_pdf()
 
 
