@@ -365,21 +365,38 @@ def _filter_args(args) -> dict:
     return {k: v for k, v in args.items() if k in MASS_FILTER_ARGS and v not in ("", None)}
 
 
+def _row_texts(levels) -> dict:
+    """What every row repeats, translated and built once per page (50 rows x a dozen labels and URLs)."""
+    from flask_babel import get_locale
+
+    language = str(get_locale() or "fr")
+    return {
+        "row_url": url_for("reminders.mass_row", invoice_id=0), "invoice_url": url_for("invoices.show", invoice_id=0),
+        "customer_url": url_for("customers.show", customer_id=0),
+        "level_options": [(lvl.rank, f"{lvl.rank} · {lvl.name(language)}") for lvl in levels],
+        "level_n": _("level %(rank)s"), "next_on": _("next %(date)s"), "level_for": _("Level for %(number)s"),
+        "incl_penalty": _("incl. %(amount)s penalty"), "by_letter": _("%(number)s by letter"),
+        "by_email": _("%(number)s by email"),
+        "no_email": _("No email address for this customer: send a letter or add the address."),
+    }
+
+
 def _source():
     return request.form if request.method == "POST" else request.args
 
 
-def _mass_context(today: date, **extra) -> dict:
+def _mass_context(today: date, with_filters: bool = False, **extra) -> dict:
     source = _source()
     f = _mass_filters(source)
     levels = active_levels(db.session)
     pagination = _mass_page(f, today, source.get("page", 1, type=int))
-    currencies = db.session.scalars(select(Invoice.currency).where(open_clause()).distinct()
-                                    .order_by(Invoice.currency)).all()
+    currencies = [] if g.htmx and not with_filters else db.session.scalars(  # the filter form's choices
+        select(Invoice.currency).where(open_clause()).distinct().order_by(Invoice.currency)).all()
     context = {
         "f": f, "levels": levels, "pagination": pagination, "currencies": currencies, "today": today,
         "rows": mass.build_rows(db.session, current_user.id, pagination.items, levels, today),
         "counts": mass.counts(db.session, current_user.id), "args": _filter_args(source), "problems": [],
+        "t": _row_texts(levels),
     }
     context.update(extra)
     return context
@@ -447,7 +464,7 @@ def mass_row(invoice_id: int):
             flash(error, "error")
         return redirect(url_for("reminders.mass_page", **_filter_args(request.form)), code=303)
     row = mass.build_rows(db.session, current_user.id, [invoice], levels, today)[0]
-    response = render("reminders/_mass_row.html", status=status, row=row, levels=levels, row_error=error)
+    response = render("reminders/_mass_row.html", status=status, row=row, t=_row_texts(levels), row_error=error)
     response.headers["HX-Trigger"] = COUNT_CHANGED
     return response
 
@@ -508,7 +525,7 @@ def mass_run():
         items, dropped = mass.checked_selection(db.session, current_user.id, [lvl.rank for lvl in levels])
     except mass.SelectionError as exc:
         db.session.rollback()
-        context = _mass_context(today, run_error=str(exc.message), problems=exc.problems)
+        context = _mass_context(today, with_filters=True, run_error=str(exc.message), problems=exc.problems)
         return render("reminders/mass.html", "reminders/_mass_page.html", status=422, **context)
     run = start_mass_run(items, today)
     for note in dropped:
