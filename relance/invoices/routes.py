@@ -88,7 +88,11 @@ def _list_conditions(f: dict, today: date) -> list:
     return conditions
 
 
-def _list_order(sort: str, today: date) -> tuple:
+def _list_order(sort: str, today: date, overdue_only: bool = False) -> tuple:
+    if overdue_only and sort in ("due", "late", "-due"):
+        # Every row has a due date and is late: plain due date order, which the index gives without sorting.
+        direction = Invoice.due_date.desc() if sort == "-due" else Invoice.due_date.asc()
+        return direction, Invoice.id.desc() if sort == "-due" else Invoice.id.asc()
     late = and_(open_clause(), Invoice.due_date < today)
     return {
         "due": (Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
@@ -104,12 +108,10 @@ def _list_order(sort: str, today: date) -> tuple:
 def invoice_page(f: dict, today: date, page: int) -> ListPage:
     """One page of the list: the count and the page's ids from the covering index, then the invoices by id."""
     conditions = _list_conditions(f, today)
+    ordered = select(Invoice.id).where(*conditions).order_by(*_list_order(f["sort"], today, f["overdue"]))
     total = db.session.scalar(select(func.count()).select_from(Invoice).where(*conditions))
     result = ListPage(page=page, per_page=PER_PAGE, total=total)
-    ids = db.session.scalars(
-        select(Invoice.id).where(*conditions).order_by(*_list_order(f["sort"], today))
-        .limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)
-    ).all() if total else []
+    ids = db.session.scalars(ordered.limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)).all() if total else []
     loaded = {i.id: i for i in db.session.scalars(
         select(Invoice).where(Invoice.id.in_(ids)).options(selectinload(Invoice.customer)))} if ids else {}
     result.items = [loaded[i] for i in ids]
