@@ -172,6 +172,9 @@ def test_formula_text_is_stored_as_text_and_shown_escaped(app, en, client, auth)
     assert plan.ok
     assert fields(customer("F1"), "name city") == (formula, "<script>alert(1)</script>")
     auth.login("agent")
+    page = client.get(f"/customers/{customer('F1').id}").get_data(as_text=True)  # later shown as text
+    assert "=cmd|&#39; /C calc&#39;!A0" in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)" not in page
     response = client.post("/imports/", data={"kind": "customers", "file": (__import__("io").BytesIO(
         b"code;name;city\nF1;\"=HYPERLINK(\"\"http://x\"\")\";<b>x</b>\n"), "f.csv")})
     html = response.get_data(as_text=True)
