@@ -12,14 +12,16 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.utils import make_msgid
 from pathlib import Path
 
 from babel import Locale
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.models.base import utcnow
@@ -227,7 +229,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     settings = settings_service.load(session)
     max_attempts = int(current_app.config.get("SEND_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
 
-    def finish(reminder: Reminder, status: str, error: str = "", message_id: str = "") -> None:
+    def finish(reminder: Reminder, status: str, error: str = "", message_id: str = "", commit: bool = True) -> None:
         reminder.attempts = (reminder.attempts or 0) + 1
         if status == "retry" and reminder.attempts >= max_attempts:
             status = "failed"
@@ -246,16 +248,20 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
         reminder.claimed_by, reminder.claimed_at = None, None
         if on_progress:
             on_progress(reminder)
-        session.commit()
+        if commit:
+            session.commit()
 
     emails = [r for r in rows if r.channel == "email"]
     letter_rows = [r for r in rows if r.channel == "letter"]
-    _send_emails(emails, settings, finish)
+    _send_emails(session, emails, settings, finish)
     _make_letters(session, letter_rows, settings, finish, processes, letter_sink)
     return report
 
 
-def _send_emails(rows: list[Reminder], settings, finish) -> None:
+def _send_emails(session: Session, rows: list[Reminder], settings, finish) -> None:
+    """Send over one SMTP connection, in groups: each group's Message-IDs are recorded (one commit) before
+    the server may take them, and the group's outcomes are committed together (two commits per group
+    instead of two per message; a crash leaves at most one group "in doubt", never sent again)."""
     by_id: dict[int, Reminder] = {}
     outgoing: list[mailer.Outgoing] = []
     for reminder in rows:
@@ -275,6 +281,7 @@ def _send_emails(rows: list[Reminder], settings, finish) -> None:
             to=list(reminder.recipients), cc=list(reminder.cc or []), subject=reminder.subject,
             text=reminder.body, language=reminder.language,
             attachments=[mailer.Attachment(_l_filename(reminder, invoice), pdf)],
+            message_id=make_msgid(domain=reminder.sender.rpartition("@")[2] or "localhost"),
         ))
     if not outgoing:
         return
@@ -285,15 +292,29 @@ def _send_emails(rows: list[Reminder], settings, finish) -> None:
         if outcome.status == "sent" and outcome.refused:
             error = str(_l("Refused by the server: %(list)s",
                            list="; ".join(f"{a}: {t}" for a, t in outcome.refused.items())))
-        finish(reminder, outcome.status, error, outcome.message_id)
+        finish(reminder, outcome.status, error, outcome.message_id, commit=False)
 
-    def handing_over(out: mailer.Outgoing, message_id: str) -> None:
-        """Recorded before the server may take the message: a crash now leaves the row "in doubt"."""
-        reminder = by_id[out.ref]
-        reminder.message_id = message_id
-        object_session(reminder).commit()
+    def handing_over(group: list[mailer.Outgoing]) -> None:
+        """Recorded before the server may take the messages (on its own connection, committed at once, so
+        the session's objects stay loaded): a crash now leaves these rows "in doubt", never sent again."""
+        with session.get_bind().connect() as conn:
+            conn.execute(update(Reminder).where(Reminder.id == bindparam("rid")).values(message_id=bindparam("mid")),
+                         [{"rid": out.ref, "mid": out.message_id} for out in group])
+            conn.commit()
+        for out in group:
+            set_committed_value(by_id[out.ref], "message_id", out.message_id)
 
-    mailer.send_batch(current_app.config, outgoing, record, handing_over)
+    outbox = mailer.outbox_from_config(current_app.config)
+    size = max(1, int(current_app.config.get("SEND_GROUP_SIZE", 25)))
+    try:
+        for start in range(0, len(outgoing), size):
+            group = outgoing[start:start + size]
+            if not outbox.broken:
+                handing_over(group)
+            outbox.send_batch(group, record, close=False)
+            session.commit()
+    finally:
+        outbox.close()
 
 
 def _l_filename(reminder: Reminder, invoice: Invoice) -> str:

@@ -8,6 +8,7 @@ The outcome of every message is one of:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import smtplib
@@ -15,15 +16,21 @@ import ssl
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.headerregistry import Address
+from email import message_from_bytes
+from email.header import Header
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate, make_msgid
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.policy import default as default_policy
+from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
 from markupsafe import Markup, escape
 
 OUTCOMES = ("sent", "retry", "failed")
+CRLF = compat32.clone(linesep="\r\n")
 URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 
 
@@ -110,25 +117,58 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
-def build_message(out: Outgoing) -> EmailMessage:
-    """text/plain + text/html alternative (same text), then the attachments; UTF-8, RFC 2047 headers."""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(display_name=out.sender_name, addr_spec=out.sender) if out.sender_name else out.sender
+def _header(value: str) -> str | Header:
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _compose(out: Outgoing, message_id: str) -> MIMEMultipart:
+    """multipart/mixed: [multipart/alternative: text/plain, text/html (same text)], then one token part per
+    attachment. Built with the email package's legacy classes: three times faster than EmailMessage."""
+    msg = MIMEMultipart("mixed")
+    msg["From"] = formataddr((out.sender_name, out.sender), charset="utf-8") if out.sender_name else out.sender
     msg["To"] = ", ".join(out.to)
     if out.cc:
         msg["Cc"] = ", ".join(out.cc)
     msg["Reply-To"] = out.sender
-    msg["Subject"] = out.subject
+    msg["Subject"] = _header(out.subject)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = out.message_id or make_msgid(domain=_domain(out.sender))
+    msg["Message-ID"] = message_id
     msg["Content-Language"] = out.language
-    msg.set_content(out.text, charset="utf-8")
-    msg.add_alternative(text_to_html(out.text, out.language), subtype="html", charset="utf-8")
-    for attachment in out.attachments:
+    body = MIMEMultipart("alternative")
+    body.attach(MIMEText(out.text, "plain", "utf-8"))
+    body.attach(MIMEText(text_to_html(out.text, out.language), "html", "utf-8"))
+    msg.attach(body)
+    for index, attachment in enumerate(out.attachments):
         maintype, _, subtype = attachment.mimetype.partition("/")
-        msg.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
-                           filename=safe_filename(attachment.filename))
+        part = MIMEBase(maintype, subtype)
+        part.set_payload(_token(index).decode())
+        part["Content-Transfer-Encoding"] = "base64"
+        part.add_header("Content-Disposition", "attachment", filename=safe_filename(attachment.filename))
+        msg.attach(part)
     return msg
+
+
+def _token(index: int) -> bytes:
+    return f"relance-attachment-{index}-placeholder".encode()
+
+
+def message_bytes(out: Outgoing) -> tuple[bytes, str]:
+    """The message as sent (CRLF lines) and its Message-ID. The email package writes a large attachment
+    line by line, so each attachment is base64-encoded here and spliced in place of its token."""
+    message_id = out.message_id or make_msgid(domain=_domain(out.sender))
+    raw = _compose(out, message_id).as_bytes(policy=CRLF)
+    for index, attachment in enumerate(out.attachments):
+        token = _token(index)
+        encoded = base64.encodebytes(attachment.content).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+        if raw.count(token) != 1:
+            raise ValueError("attachment placeholder not found once in the message")
+        raw = raw.replace(token, encoded)
+    return raw, message_id
+
+
+def build_message(out: Outgoing) -> EmailMessage:
+    """The message as the recipient's mail program reads it (parsed back from `message_bytes`)."""
+    return message_from_bytes(message_bytes(out)[0], policy=default_policy)
 
 
 # --- transports ----------------------------------------------------------------------------------------
@@ -140,25 +180,29 @@ class FileOutbox:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
 
+    broken = ""
+
     def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None,
-                   before_send: Callable[[Outgoing, str], None] | None = None):
+                   before_send: Callable[[Outgoing, str], None] | None = None, close: bool = True):
         self.folder.mkdir(parents=True, exist_ok=True)
         outcomes = []
         for out in messages:
-            msg = build_message(out)
-            message_id = msg["Message-ID"]
+            raw, message_id = message_bytes(out)
             if before_send:
                 before_send(out, message_id)
             token = re.sub(r"[^A-Za-z0-9]+", "", message_id)[:40]
             path = self.folder / f"{safe_filename(str(out.ref), 'message')}-{token}.eml"
             tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(msg.as_bytes())
+            tmp.write_bytes(raw)
             tmp.replace(path)
             outcome = Outcome(out.ref, "sent", message_id=message_id, path=str(path))
             outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
         return outcomes
+
+    def close(self) -> None:
+        pass
 
 
 def _server_text(code: int, message: bytes | str) -> str:
@@ -176,6 +220,7 @@ class SmtpOutbox:
         self.user, self.password, self.timeout = user, password, timeout
         self.ca_file, self.envelope_from = ca_file, envelope_from
         self.smtp: smtplib.SMTP | None = None
+        self.broken = ""  # why the connection was given up (the rest is left for a retry)
 
     def _context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca_file)
@@ -206,11 +251,13 @@ class SmtpOutbox:
             self.smtp = None
 
     def send_batch(self, messages: Iterable[Outgoing], on_outcome: Callable[[Outcome], None] | None = None,
-                   before_send: Callable[[Outgoing, str], None] | None = None):
+                   before_send: Callable[[Outgoing, str], None] | None = None, close: bool = True):
         """Send in order; after a dropped connection or a 421, the rest of the batch is left for a retry.
 
         `before_send(out, message_id)` is called just before a message is handed to the server (the caller
-        records that the message may now have left: see dunning's "in doubt" rows)."""
+        records that the message may now have left: see dunning's "in doubt" rows). With `close=False` the
+        connection stays open for the next call (a batch sent in groups); a broken one is remembered in
+        `self.broken` and the next calls leave everything for a retry."""
         outcomes: list[Outcome] = []
 
         def record(outcome: Outcome) -> None:
@@ -218,21 +265,19 @@ class SmtpOutbox:
             if on_outcome:
                 on_outcome(outcome)
 
-        broken = ""
+        broken = self.broken
         try:
             for out in messages:
                 if broken:
                     record(Outcome(out.ref, "retry", error=broken))
                     continue
-                msg = build_message(out)
-                message_id = msg["Message-ID"]
+                raw, message_id = message_bytes(out)
                 try:
                     if self.smtp is None:
                         self.open()
                     if before_send:
                         before_send(out, message_id)
-                    refused = self.smtp.send_message(msg, from_addr=self.envelope_from or out.sender,
-                                                     to_addrs=list(out.to) + list(out.cc))
+                    refused = self.smtp.sendmail(self.envelope_from or out.sender, list(out.to) + list(out.cc), raw)
                     record(Outcome(out.ref, "sent", message_id=message_id,
                                    refused={a: _server_text(*r) for a, r in refused.items()}))
                 except smtplib.SMTPRecipientsRefused as exc:
@@ -255,7 +300,9 @@ class SmtpOutbox:
                     self._drop()
                     record(Outcome(out.ref, "retry", message_id, broken))
         finally:
-            self.close()
+            self.broken = broken
+            if close:
+                self.close()
         return outcomes
 
     def _drop(self) -> None:
