@@ -25,16 +25,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import holidays
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import Date, and_, bindparam, case, func, literal, null, or_, select
+from sqlalchemy import Date, DateTime, and_, bindparam, case, func, literal, null, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from relance.models import (
+    REMINDER_STATUSES,
     Contact,
     Customer,
     Invoice,
@@ -115,7 +117,7 @@ class Schedule:
 
 # --- facts shared by the set-based query and the reference ----------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Facts:
     """What the rules need about one open invoice (columns of the query, or gathered one by one)."""
 
@@ -148,10 +150,7 @@ class Facts:
 
     @property
     def remaining(self) -> Decimal:
-        return Decimal(self.total) - Decimal(self.amount_paid)
-
-
-_ROW_FIELDS = [name for name in Facts.__dataclass_fields__ if name != "manual_next"]
+        return self.total - self.amount_paid
 
 
 def default_now(on: date, settings) -> datetime:
@@ -179,6 +178,28 @@ def next_business_day(day: date, country: str) -> date:
 
 
 @dataclass(frozen=True)
+class Level:
+    """A read-only copy of a ReminderLevel for one run (no ORM access per invoice)."""
+
+    rank: int
+    names: dict
+    delay: str
+    basis: str
+    automatic: bool
+    channels: str
+    penalty_kind: str
+    penalty_value: Decimal
+    formal_notice: bool
+
+    @classmethod
+    def of(cls, level: Level) -> Level:
+        return cls(level.rank, dict(level.names or {}), level.delay, level.basis, level.automatic, level.channels,
+                   level.penalty_kind, level.penalty_value, level.formal_notice)
+
+    name = ReminderLevel.name
+
+
+@dataclass(frozen=True)
 class _Rules:
     """The settings and levels of one run, read once."""
 
@@ -186,19 +207,23 @@ class _Rules:
     now: datetime
     automatic: bool
     settings: object
-    levels: tuple[ReminderLevel, ...]
+    levels: tuple[Level, ...]
 
     @property
     def ranks(self) -> list[int]:
         return [level.rank for level in self.levels]
 
-    def level(self, rank: int) -> ReminderLevel:
-        return next(level for level in self.levels if level.rank == rank)
+    def level(self, rank: int) -> Level:
+        return self._by_rank[rank]
+
+    @cached_property
+    def _by_rank(self) -> dict[int, Level]:
+        return {level.rank: level for level in self.levels}
 
 
 def _rules(session: Session, on: date, now: datetime | None, automatic: bool) -> _Rules:
-    settings = settings_service.load(session)
-    levels = tuple(active_levels(session))
+    settings = SimpleNamespace(**settings_service.load(session).as_dict())  # plain attributes: read per row
+    levels = tuple(Level.of(level) for level in active_levels(session))
     return _Rules(on, now or default_now(on, settings), automatic, settings, levels)
 
 
@@ -210,7 +235,7 @@ def next_rank(max_rank: int | None, due_date: date, rules: _Rules) -> int | None
     return None
 
 
-def earliest_date(facts: Facts, level: ReminderLevel, rules: _Rules) -> date:
+def earliest_date(facts: Facts, level: Level, rules: _Rules) -> date:
     """When the level may be made: its date, the minimum gap and a manual next date (no business-day move)."""
     base = facts.last_date if level.basis == "previous" and facts.last_date else facts.due_date
     dates = [parse_delay(level.delay).apply(base)]
@@ -221,7 +246,7 @@ def earliest_date(facts: Facts, level: ReminderLevel, rules: _Rules) -> date:
     return max(dates)
 
 
-def exclusions(facts: Facts, level: ReminderLevel, rules: _Rules) -> list[tuple[str, tuple]]:
+def exclusions(facts: Facts, level: Level, rules: _Rules) -> list[tuple[str, tuple]]:
     """(code, arguments of its reason) of every exclusion that applies to the invoice at that level."""
     settings, found = rules.settings, []
     if rules.automatic:
@@ -265,7 +290,23 @@ def reason_text(code: str, args: tuple) -> str:
 
 # --- the set-based selection --------------------------------------------------------------------------------
 
+_STATEMENTS: dict[tuple, object] = {}
+
+
 def _selection(rules: _Rules):
+    """The statement (built once per level configuration) and its parameters for this run."""
+    key = tuple((level.rank, level.basis, level.formal_notice) for level in rules.levels)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = _statement(rules.levels)
+    on, settings = rules.on, rules.settings
+    params = {"on": on, "now": rules.now, "since": rules.now - timedelta(hours=settings.manual_cancels_hours),
+              "gap_limit": on - timedelta(days=settings.min_days_between)}
+    for level in rules.levels:
+        params[f"threshold_{level.rank}"] = parse_delay(level.delay).latest_start(on)
+    return _STATEMENTS[key], params
+
+
+def _statement(levels: tuple[Level, ...]):
     """One SELECT: open invoices whose next level's date has come, with every fact the rules need.
 
     Inside, open invoices are joined to their done reminders and grouped (highest level, last date, ...);
@@ -273,25 +314,24 @@ def _selection(rules: _Rules):
     The "last reminder was made by hand with a next date" rule looks at the last reminder only for the few
     invoices where some manual next date is still ahead.
     """
-    on, settings = rules.on, rules.settings
-    since = rules.now - timedelta(hours=settings.manual_cancels_hours)
-    notice_ranks = [level.rank for level in rules.levels if level.formal_notice] or [-1]
+    on = bindparam("on", type_=Date)
+    since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
+    notice_ranks = [level.rank for level in levels if level.formal_notice] or [-1]
     r = aliased(Reminder)
     manual = r.user_id.is_not(None)
+    # "not failed nor cancelled" is "pending or sent", and lets SQLite walk the (invoice_id, level) index
+    done = r.status.not_in(sorted(set(REMINDER_STATUSES) - set(DONE_STATUSES)))
     grouped = (
         select(
-            Invoice.id.label("invoice_id"), Invoice.number, Invoice.customer_id, Invoice.due_date, Invoice.currency,
-            Invoice.total_incl_tax.label("total"), Invoice.amount_paid,
-            Invoice.no_auto_reminders.label("invoice_no_auto"), Invoice.followup_contact_id,
-            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id,
+            Invoice.id.label("invoice_id"), Invoice.due_date,
             func.max(r.level).label("max_rank"),
             func.max(r.reminder_date).label("last_date"),
             func.max(case((manual, r.next_date))).label("max_manual_next"),
-            func.max(case((and_(manual, r.created_at > since, r.created_at <= rules.now), 1), else_=0))
+            func.max(case((and_(manual, r.created_at > since, r.created_at <= now), 1), else_=0))
             .label("recent_manual"),
             func.min(case((r.level.in_(notice_ranks), r.reminder_date))).label("notice_date"),
         )
-        .outerjoin(r, and_(r.invoice_id == Invoice.id, r.status.in_(DONE_STATUSES)))
+        .outerjoin(r, and_(r.invoice_id == Invoice.id, done))
         .where(Invoice.status == "validated", Invoice.kind == "invoice", Invoice.due_date.is_not(None),
                Invoice.total_incl_tax > Invoice.amount_paid)
         .group_by(Invoice.id)
@@ -300,15 +340,15 @@ def _selection(rules: _Rules):
     g = grouped.c
     done_rank = func.coalesce(g.max_rank, -1)
     timing = []
-    for level in rules.levels:  # the next level is this one and its date has come (start <= a threshold)
+    for level in levels:  # the next level is this one and its date has come (start <= a threshold)
         above_done = done_rank < level.rank
-        below = [lower.rank for lower in rules.levels if lower.rank < level.rank]
+        below = [lower.rank for lower in levels if lower.rank < level.rank]
         is_next = and_(above_done, *[done_rank >= rank for rank in below if rank > 0])
         if level.rank == 0:
-            is_next = and_(is_next, g.due_date >= literal(on, Date))
+            is_next = and_(is_next, g.due_date >= on)
         elif 0 in below:  # level 0 is passed over once the due date has gone by
-            is_next = and_(is_next, or_(done_rank >= 0, g.due_date < literal(on, Date)))
-        threshold = literal(parse_delay(level.delay).latest_start(on), Date)
+            is_next = and_(is_next, or_(done_rank >= 0, g.due_date < on))
+        threshold = bindparam(f"threshold_{level.rank}", type_=Date)
         start = func.coalesce(g.last_date, g.due_date) if level.basis == "previous" else g.due_date
         timing.append((and_(is_next, start <= threshold), level.rank))
     next_rank_expr = case(*timing, else_=null()) if timing else null()
@@ -320,39 +360,33 @@ def _selection(rules: _Rules):
     )
     fc, bc = aliased(Contact), aliased(Contact)
     fu, cr = aliased(User), aliased(User)
-    on_literal = literal(on, Date)
     return (
-        select(
-            g.invoice_id, g.number, g.customer_id, Customer.code.label("customer_code"),
-            Customer.name.label("customer_name"), Customer.kind.label("customer_kind"),
-            Customer.language.label("customer_language"), Customer.email.label("customer_email"),
-            Customer.no_auto_reminders.label("customer_no_auto"), Customer.paused_until, Customer.direct_debit,
-            g.invoice_no_auto, g.due_date, g.currency, g.total, g.amount_paid,
-            fc.email.label("followup_contact"), bc.email.label("billing_contact"),
-            fu.email.label("followup_user"), cr.email.label("creator"),
+        select(  # in the order of the Facts fields, then next_rank
+            g.invoice_id, Invoice.number, Invoice.customer_id, Customer.code, Customer.name, Customer.kind,
+            Customer.language, Customer.email, Customer.no_auto_reminders, Customer.paused_until,
+            Customer.direct_debit, Invoice.no_auto_reminders, g.due_date, Invoice.currency,
+            Invoice.total_incl_tax, Invoice.amount_paid, fc.email, bc.email, fu.email, cr.email,
             g.max_rank, g.last_date, g.recent_manual, g.notice_date, next_rank_expr.label("next_rank"),
         )
-        .join(Customer, Customer.id == g.customer_id)
-        .outerjoin(fc, fc.id == g.followup_contact_id)
-        .outerjoin(bc, bc.id == g.billing_contact_id)
-        .outerjoin(fu, fu.id == g.followup_user_id)
-        .outerjoin(cr, cr.id == g.creator_id)
+        .join(Invoice, Invoice.id == g.invoice_id)
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .outerjoin(fc, fc.id == Invoice.followup_contact_id)
+        .outerjoin(bc, bc.id == Invoice.billing_contact_id)
+        .outerjoin(fu, fu.id == Invoice.followup_user_id)
+        .outerjoin(cr, cr.id == Invoice.creator_id)
         .where(
             or_(*[condition for condition, _rank in timing]) if timing else literal(False),
-            or_(g.last_date.is_(None),
-                g.last_date <= literal(on - timedelta(days=settings.min_days_between), Date)),
-            or_(g.max_manual_next.is_(None), g.max_manual_next <= on_literal,
-                func.coalesce(latest_manual_next, on_literal) <= on_literal),
+            or_(g.last_date.is_(None), g.last_date <= bindparam("gap_limit", type_=Date)),
+            or_(g.max_manual_next.is_(None), g.max_manual_next <= on, func.coalesce(latest_manual_next, on) <= on),
         )
-        .order_by(g.due_date, g.number)
+        .order_by(g.due_date, Invoice.number)
     )
 
 
 def _facts_from_row(row) -> tuple[Facts, int]:
-    data = row._mapping
-    values = {name: data[name] for name in _ROW_FIELDS}
-    values["recent_manual"] = bool(values["recent_manual"])
-    return Facts(**values), data["next_rank"]
+    facts = Facts(*row[:-1])  # the columns come in the order of the fields
+    facts.recent_manual = bool(facts.recent_manual)
+    return facts, row[-1]
 
 
 def schedule(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> Schedule:
@@ -360,7 +394,8 @@ def schedule(session: Session, on: date, now: datetime | None = None, automatic:
     rules = _rules(session, on, now, automatic)
     if automatic and rules.settings.business_days and not is_business_day(on, rules.settings.business_country):
         return Schedule(on, note=_("%(day)s is not a business day: nothing is sent.", day=on.isoformat()))
-    selected = [_facts_from_row(row) for row in session.execute(_selection(rules))]
+    statement, params = _selection(rules)
+    selected = [_facts_from_row(row) for row in session.execute(statement, params)]
     return _build(session, selected, rules)
 
 
@@ -372,7 +407,7 @@ def due_reminders(session: Session, on: date, now: datetime | None = None, autom
 
 def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -> Schedule:
     result = Schedule(rules.on)
-    due: list[tuple[Facts, ReminderLevel]] = []
+    due: list[tuple[Facts, Level]] = []
     words: dict[tuple, str] = {}
     for facts, rank in selected:
         level = rules.level(rank)
@@ -398,7 +433,7 @@ def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -
     return result
 
 
-def _language(level: ReminderLevel, channels, wanted: str, rules: _Rules, texts) -> tuple[str, str | None]:
+def _language(level: Level, channels, wanted: str, rules: _Rules, texts) -> tuple[str, str | None]:
     available = set.intersection(*(texts.get((level.rank, ch), set()) for ch in channels))
     language, reason = choose_language(available, wanted, rules.settings.default_language)
     if language is None:
@@ -407,7 +442,7 @@ def _language(level: ReminderLevel, channels, wanted: str, rules: _Rules, texts)
     return language, reason
 
 
-def _due_reminder(facts: Facts, level: ReminderLevel, rules: _Rules, payments, reps, texts, rates,
+def _due_reminder(facts: Facts, level: Level, rules: _Rules, payments, reps, texts, rates,
                   languages: dict) -> DueReminder:
     settings, on = rules.settings, rules.on
     notice = facts.notice_date or (on if level.formal_notice else None)
