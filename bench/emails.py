@@ -4,7 +4,8 @@
 
 Makes the reminders (texts rendered, recipients chosen) first, then times `dunning.send(ids)`: claiming the
 rows, building each MIME message (plain + HTML + the PDF), sending over one SMTP connection and recording each
-outcome. Prints one line: `emails emails=... msgs_s=... failed=... received=...`.
+outcome. Prints one line: `emails emails=... msgs_s=... failed=... received=...` (plus this process's
+CPU time per message and the machine's load average, since a busy machine slows the wall clock).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ controller = Controller(Counter(), hostname="127.0.0.1", port=int(sys.argv[1]))
 controller.start()
 print("ready", flush=True)
 sys.stdin.readline()
-print(Counter.count, flush=True)
+print(Counter.count, time.process_time(), flush=True)
 controller.stop()
 """
 
@@ -105,16 +106,20 @@ def main() -> None:
             with app.app_context():
                 db.create_all()
                 ids = setup(args.emails, tmp / "files")
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 report = dunning.send(ids)
-                elapsed = time.perf_counter() - start
+                elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         server.stdin.write("\n")
         server.stdin.flush()
-        received = int(server.stdout.readline())
+        received, server_cpu = server.stdout.readline().split()
+        received, server_cpu = int(received), float(server_cpu)
     finally:
         server.kill()
     print(f"emails emails={args.emails} msgs_s={len(report.sent) / elapsed:.0f} failed={len(report.failed)} "
-          f"retry={len(report.retry)} received={received} seconds={elapsed:.2f}")
+          f"retry={len(report.retry)} received={received} seconds={elapsed:.2f} "
+          f"cpu_ms_per_msg={cpu * 1000 / max(1, len(ids)):.1f} "
+          f"server_cpu_ms_per_msg={server_cpu * 1000 / max(1, received):.1f} "
+          f"load={os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -253,8 +253,14 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
 
     emails = [r for r in rows if r.channel == "email"]
     letter_rows = [r for r in rows if r.channel == "letter"]
-    _send_emails(session, emails, settings, finish)
-    _make_letters(session, letter_rows, settings, finish, processes, letter_sink)
+    # the claimed rows are ours until released: no need to reload each one after every commit
+    real = session() if callable(session) else session  # the scoped session's current Session
+    expire, real.expire_on_commit = real.expire_on_commit, False
+    try:
+        _send_emails(session, emails, settings, finish)
+        _make_letters(session, letter_rows, settings, finish, processes, letter_sink)
+    finally:
+        real.expire_on_commit = expire
     return report
 
 
