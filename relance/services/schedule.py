@@ -306,6 +306,19 @@ def _selection(rules: _Rules):
     return _STATEMENTS[key], params
 
 
+def _due_date_bound(levels: tuple[Level, ...], on) -> list:
+    """A condition on the due date alone that every selectable invoice meets, so that the others are not even
+    joined to their reminders: some level's date has come (only when every level counts from the due date)."""
+    if not levels or any(level.basis != "due_date" for level in levels):
+        return []
+    options = []
+    for level in levels:
+        threshold = bindparam(f"threshold_{level.rank}", type_=Date)
+        options.append(and_(Invoice.due_date >= on, Invoice.due_date <= threshold) if level.rank == 0
+                       else Invoice.due_date <= threshold)
+    return [or_(*options)]
+
+
 def _statement(levels: tuple[Level, ...]):
     """One SELECT: open invoices whose next level's date has come, with every fact the rules need.
 
@@ -333,7 +346,7 @@ def _statement(levels: tuple[Level, ...]):
         )
         .outerjoin(r, and_(r.invoice_id == Invoice.id, done))
         .where(Invoice.status == "validated", Invoice.kind == "invoice", Invoice.due_date.is_not(None),
-               Invoice.total_incl_tax > Invoice.amount_paid)
+               Invoice.total_incl_tax > Invoice.amount_paid, *_due_date_bound(levels, on))
         .group_by(Invoice.id)
         .subquery("grouped")
     )
