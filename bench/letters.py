@@ -6,12 +6,14 @@ Builds a company, customers (one in ten with 30 overdue invoices, so its letter 
 uploaded one-page invoice PDF per invoice, then sends two runs of letter reminders through
 `dunning.send_run` (texts, letters, invoice merge, saved copies, streamed merged PDF, progress on the Run
 row): first with one process, then with a process pool. Prints one line:
-`letters letters=... pages=... p1_pages_s=... p2_pages_s=... speedup=... peak_rss_mb=... pages_ok=...`.
+`letters letters=... pages=... p1_pages_s=... p2_pages_s=... speedup=... peak_rss_mb=... pages_ok=...`
+(plus pages per CPU-second of each pass and the load average: on a busy machine the wall clock says little).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -87,10 +89,16 @@ def setup(count: int, files: Path) -> tuple[list[int], list[int]]:
     return runs
 
 
-def timed_run(run_id: int, processes: int, files: Path) -> tuple[int, float, bool]:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the pool's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_run(run_id: int, processes: int, files: Path) -> tuple[int, float, bool, float]:
+    start, cpu = time.perf_counter(), cpu_seconds()
     report = dunning.send_run(run_id, processes=processes)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     run = db.session.get(Run, run_id)
     merged = PdfReader(files / run.letters_pdf_path)
     expected = 0
@@ -98,7 +106,7 @@ def timed_run(run_id: int, processes: int, files: Path) -> tuple[int, float, boo
         pages = len(PdfReader(files / reminder.pdf_path).pages)
         expected += pages + pages % 2
     ok = len(report.sent) == len(run.reminders) and len(merged.pages) == expected and run.done == run.total
-    return len(merged.pages), elapsed, ok
+    return len(merged.pages), elapsed, ok, cpu
 
 
 def main() -> None:
@@ -113,14 +121,15 @@ def main() -> None:
         with app.app_context():
             db.create_all()
             runs = setup(args.letters, tmp / "files")
-            pages1, t1, ok1 = timed_run(runs[0], 1, tmp / "files")
-            pages2, t2, ok2 = timed_run(runs[1], args.processes, tmp / "files")
+            pages1, t1, ok1, cpu1 = timed_run(runs[0], 1, tmp / "files")
+            pages2, t2, ok2, cpu2 = timed_run(runs[1], args.processes, tmp / "files")
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     p1, p2 = pages1 / t1, pages2 / t2
     print(f"letters letters={args.letters} pages={pages1} p1_pages_s={p1:.1f} p2_pages_s={p2:.1f} "
           f"speedup={p2 / p1:.2f} peak_rss_mb={rss:.0f} processes={args.processes} "
-          f"pages_ok={'true' if ok1 and ok2 and pages1 == pages2 else 'false'}")
+          f"pages_ok={'true' if ok1 and ok2 and pages1 == pages2 else 'false'} "
+          f"p1_cpu_pages_s={pages1 / cpu1:.1f} p2_cpu_pages_s={pages2 / cpu2:.1f} load={os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
