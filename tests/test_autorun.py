@@ -326,3 +326,25 @@ def test_lateness(company):
     db.session.commit()
     assert autorun.is_late(db.session, settings, now)
     assert not autorun.is_late(db.session, settings, datetime(2026, 2, 2, 10, tzinfo=UTC))
+
+
+def test_a_crash_can_leave_at_most_one_email_in_doubt(company, app):
+    """While the server takes a message, only that one row carries a Message-ID without an outcome."""
+    from sqlalchemy import create_engine
+
+    for _ in range(5):
+        invoice()
+    watcher = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    seen = []
+    original = company.handler.handle_DATA
+
+    async def handle_data(server, session, envelope):
+        with watcher.connect() as conn:
+            seen.append(conn.execute(select(func.count()).select_from(Reminder).where(
+                Reminder.status == "pending", Reminder.message_id.is_not(None))).scalar())
+        return await original(server, session, envelope)
+
+    company.handler.handle_DATA = handle_data
+    run = autorun.run_auto(db.session, date(2026, 2, 2))
+    watcher.dispose()
+    assert run.sent == 5 and seen == [1] * 5

@@ -214,29 +214,65 @@ def run_auto(session: Session, on: date, now: datetime | None = None, *, send: b
 
 
 def make_reminders(session: Session, run: Run, now: datetime, settings) -> int:
-    """Pending rows for every due reminder of the run's date not made yet; returns how many were made."""
+    """Pending rows for every due reminder of the run's date not made yet; returns how many this call made.
+
+    PostgreSQL: callers at once share the work, each taking the invoices no other caller holds (advisory
+    locks, skipped when taken), then waiting for the ones it skipped and making what is still missing.
+    SQLite has one writer: chunks are made one after the other under its write lock.
+    """
     on = run.run_date
     todo = plan(session, on, now, settings)
     if not run.skipped_reasons:
         session.execute(update(Run).where(Run.id == run.id).values(skipped_reasons=dict(todo.skipped)))
         session.commit()
     levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
+    items = {due.invoice_id: (due, channels) for due, channels in todo.items}
+    order = list(items)
+    chunks = [order[i:i + PLAN_CHUNK] for i in range(0, len(order), PLAN_CHUNK)]
     made = 0
-    for start in range(0, len(todo.items), PLAN_CHUNK):
-        chunk = todo.items[start:start + PLAN_CHUNK]
-        _lock_day(session, on)
-        have = _made_today(session, on, [due.invoice_id for due, _ in chunk])
-        for due, channels in chunk:
-            if due.invoice_id in have:
-                continue
-            invoice = session.get(Invoice, due.invoice_id)
-            for channel in channels:
-                reminder = dunning.create_reminder(session, invoice, levels[due.level], channel, on,
-                                                   settings=settings)
-                if reminder.run_id is None:
-                    reminder.run_id = run.id
-                made += 1
-        session.commit()
+    if session.get_bind().dialect.name != "postgresql":
+        for chunk in chunks:
+            _lock_day(session, on)
+            made += _make(session, run, [items[i] for i in chunk], levels, settings)
+        return made
+    skipped: list[int] = []
+    for chunk in chunks:
+        mine = _lock_invoices(session, chunk, wait=False)
+        skipped += [i for i in chunk if i not in mine]
+        made += _make(session, run, [items[i] for i in chunk if i in mine], levels, settings)
+    for start in range(0, len(skipped), PLAN_CHUNK):
+        chunk = skipped[start:start + PLAN_CHUNK]
+        _lock_invoices(session, chunk, wait=True)
+        made += _make(session, run, [items[i] for i in chunk], levels, settings)
+    return made
+
+
+def _lock_invoices(session: Session, ids: list[int], wait: bool) -> set[int]:
+    """PostgreSQL advisory locks on invoices until the transaction ends: the ones taken (all when waiting)."""
+    keys = {(LOCK_CLASS << 32) | i: i for i in sorted(ids)}
+    if wait:
+        for key in keys:  # in order: two waiters never deadlock
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        return set(ids)
+    taken = session.scalars(text("SELECT k FROM unnest(CAST(:keys AS bigint[])) AS t(k) "
+                                 "WHERE pg_try_advisory_xact_lock(k)"), {"keys": list(keys)})
+    return {keys[k] for k in taken}
+
+
+def _make(session: Session, run: Run, entries, levels, settings) -> int:
+    """Rows for the entries whose invoice has no automatic reminder on the run's date yet; commits."""
+    on, made = run.run_date, 0
+    have = _made_today(session, on, [due.invoice_id for due, _ in entries])
+    for due, channels in entries:
+        if due.invoice_id in have:
+            continue
+        invoice = session.get(Invoice, due.invoice_id)
+        for channel in channels:
+            reminder = dunning.create_reminder(session, invoice, levels[due.level], channel, on, settings=settings)
+            if reminder.run_id is None:
+                reminder.run_id = run.id
+            made += 1
+    session.commit()
     return made
 
 
@@ -281,7 +317,7 @@ def send_pending(session: Session, run_ids: list[int]) -> dict[str, int]:
             return dict(totals)
         random.shuffle(candidates)  # callers at once take different rows
         batch = sorted(candidates[:SEND_BATCH])
-        report = dunning.send(batch, session=session)
+        report = dunning.send(batch, session=session, group_size=1)  # a crash leaves at most one in doubt
         tried.update(report.retry)
         totals.update(report.count())
 
@@ -444,7 +480,7 @@ def send_one(session: Session, invoice: Invoice, on: date, now: datetime | None 
     rows = [dunning.create_reminder(session, invoice, level, channel, on, settings=settings)
             for channel in check.channels]
     session.commit()
-    dunning.send([r.id for r in rows], session=session)
+    dunning.send([r.id for r in rows], session=session, group_size=1)
     for row in rows:
         session.refresh(row)
     return rows

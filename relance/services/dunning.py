@@ -205,8 +205,11 @@ def backoff(attempts: int) -> int:
 
 def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: datetime | None = None,
          processes: int = 1, on_progress: Callable[[Reminder], None] | None = None,
-         letter_sink: Callable[[Reminder, bytes], None] | None = None) -> SendReport:
+         letter_sink: Callable[[Reminder, bytes], None] | None = None, group_size: int | None = None) -> SendReport:
     """Send the pending reminders among `reminder_ids` (emails over SMTP in one batch, letters to PDF).
+
+    `group_size` (default: the SEND_GROUP_SIZE setting) bounds how many emails a crash can leave "in doubt";
+    the automatic run uses 1.
 
     Safe to call twice or from two workers at once: only the rows this call claimed are sent. Each outcome
     is committed as soon as it is known. `letter_sink(reminder, pdf)` receives every letter built (the mass
@@ -257,14 +260,14 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     real = session() if callable(session) else session  # the scoped session's current Session
     expire, real.expire_on_commit = real.expire_on_commit, False
     try:
-        _send_emails(session, emails, settings, finish)
+        _send_emails(session, emails, settings, finish, group_size)
         _make_letters(session, letter_rows, settings, finish, processes, letter_sink)
     finally:
         real.expire_on_commit = expire
     return report
 
 
-def _send_emails(session: Session, rows: list[Reminder], settings, finish) -> None:
+def _send_emails(session: Session, rows: list[Reminder], settings, finish, group_size: int | None = None) -> None:
     """Send over one SMTP connection, in groups: each group's Message-IDs are recorded (one commit) before
     the server may take them, and the group's outcomes are committed together (two commits per group
     instead of two per message; a crash leaves at most one group "in doubt", never sent again)."""
@@ -311,7 +314,7 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish) -> No
             set_committed_value(by_id[out.ref], "message_id", out.message_id)
 
     outbox = mailer.outbox_from_config(current_app.config)
-    size = max(1, int(current_app.config.get("SEND_GROUP_SIZE", 25)))
+    size = max(1, int(group_size or current_app.config.get("SEND_GROUP_SIZE", 25)))
     try:
         for start in range(0, len(outgoing), size):
             group = outgoing[start:start + size]
