@@ -52,6 +52,7 @@ class RateTable:
         pairs = sorted(rows)
         self.starts = [start for start, _ in pairs]
         self.rates = [Decimal(rate) for _, rate in pairs]
+        self._half_years: dict[date, Decimal | None] = {}
 
     def rate_on(self, day: date) -> Decimal | None:
         index = bisect_right(self.starts, day) - 1
@@ -59,7 +60,10 @@ class RateTable:
 
     def for_half_year(self, day: date) -> Decimal | None:
         """The rate valid on 1 Jan / 1 Jul of the half-year containing `day`."""
-        return self.rate_on(half_year_start(day))
+        start = half_year_start(day)
+        if start not in self._half_years:
+            self._half_years[start] = self.rate_on(start)
+        return self._half_years[start]
 
 
 def load_rates(session: Session, country: str) -> dict[str, RateTable]:

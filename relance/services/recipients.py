@@ -47,12 +47,23 @@ def split_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(valid), tuple(invalid)
 
 
-def _first_valid(sources: Iterable[tuple[object, str | None]], reasons: list[str]) -> tuple[str, ...]:
+LABELS = {
+    "followup_contact": _l("invoice follow-up contact"), "billing_contact": _l("billing contact"),
+    "customer": _l("customer email"), "followup_user": _l("reminder follow-up user"),
+    "sales_reps": _l("sales representatives"), "creator": _l("invoice creator"),
+    "default_sender": _l("default sender setting"), "user": _l("user making the reminder"),
+    "company": _l("company email"),
+}
+
+
+def _first_valid(sources: Iterable[tuple[str, str | None]], reasons: list[str]) -> tuple[str, ...]:
     for label, raw in sources:
+        if not raw:
+            continue
         valid, invalid = split_addresses(raw)
         for address in invalid:
             reasons.append(str(_l("Invalid email address %(address)r (%(source)s) ignored.",
-                                  address=address, source=str(label))))
+                                  address=address, source=str(LABELS[label]))))
         if valid:
             return tuple(dict.fromkeys(valid))
     return ()
@@ -63,20 +74,17 @@ def choose(*, followup_contact: str | None, billing_contact: str | None, custome
            default_sender: str | None, user: str | None = None, company: str | None = None) -> Recipients:
     """The rules above, on plain addresses (used by the set-based schedule and by `for_invoice`)."""
     reasons: list[str] = []
-    to = _first_valid([(_l("invoice follow-up contact"), followup_contact),
-                       (_l("billing contact"), billing_contact),
-                       (_l("customer email"), customer)], reasons)
+    to = _first_valid((("followup_contact", followup_contact), ("billing_contact", billing_contact),
+                       ("customer", customer)), reasons)
     if not to:
         reasons.append(str(_l("No valid email address for this customer: the reminder cannot go by email.")))
     cc: tuple[str, ...] = ()
     if copy_to_sales:
-        cc = _first_valid([(_l("reminder follow-up user"), followup_user),
-                           (_l("sales representatives"), ",".join(sales_reps)),
-                           (_l("invoice creator"), creator)], reasons)
+        cc = _first_valid((("followup_user", followup_user), ("sales_reps", ",".join(sales_reps)),
+                           ("creator", creator)), reasons)
         cc = tuple(a for a in cc if a not in to)
-    sender_list = _first_valid([(_l("default sender setting"), default_sender),
-                                (_l("user making the reminder"), user),
-                                (_l("company email"), company)], reasons)
+    sender_list = _first_valid((("default_sender", default_sender), ("user", user), ("company", company)),
+                               reasons)
     if not sender_list:
         reasons.append(str(_l("No sender address: set the default sender in the settings.")))
     return Recipients(to, cc, sender_list[0] if sender_list else "", tuple(reasons))
