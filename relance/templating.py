@@ -8,7 +8,9 @@ from decimal import Decimal
 from flask import Flask, Response, current_app, g, make_response, render_template
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from relance.services.formatting import format_money
 
@@ -35,6 +37,16 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     response = make_response(render_template(template, **context), status)
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+def _escaped_html(self) -> Markup:
+    return escape(str(self))
+
+
+# Flask-Babel's lazy strings claim to be safe HTML (__html__ returns the raw text), so a lazy message holding
+# user data (`_l("Line %(n)d: %(code)s", code=...)`) would reach the page unescaped. Translations hold no
+# markup: escape them like any other text.
+LazyString.__html__ = _escaped_html
 
 
 def init_app(app: Flask) -> None:

@@ -75,3 +75,12 @@ def test_deactivation_ends_an_open_session(client, auth):
     db.session.query(User).filter_by(email="agent@test.example").one().active = False
     db.session.commit()
     assert client.get("/").status_code == 302
+
+
+def test_lazy_messages_with_user_data_are_escaped(app):
+    from flask import render_template_string
+    from flask_babel import lazy_gettext
+
+    with app.test_request_context():
+        html = render_template_string("{{ m }}", m=lazy_gettext("Unknown channel %(channel)s.", channel="<b>x</b>"))
+    assert html == "Unknown channel &lt;b&gt;x&lt;/b&gt;."
