@@ -56,7 +56,12 @@ def set_language():
 
 @bp.route("/healthz")
 def healthz():
-    """Public liveness probe: database reachable and when the last automatic run ended."""
+    """Public liveness probe: database reachable and when the last automatic run ended ("late": none finished
+    in the last 26 hours, the worker or its schedule is down)."""
+    from relance.services import autorun
+    from relance.services import settings as settings_service
+
     db.session.execute(select(1))
     last = db.session.scalar(select(func.max(Run.finished_at)).where(Run.kind == "auto"))
-    return jsonify({"status": "ok", "last_auto_run": last.isoformat() if last else None})
+    late = autorun.is_late(db.session, settings_service.load(db.session))
+    return jsonify({"status": "late" if late else "ok", "last_auto_run": last.isoformat() if last else None})
