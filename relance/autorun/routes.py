@@ -72,7 +72,8 @@ def run(run_id: int):
     reminders = db.session.scalars(query.options(selectinload(Reminder.invoice)).order_by(Reminder.id)
                                    .offset((page - 1) * REMINDERS_PER_PAGE).limit(REMINDERS_PER_PAGE)).all()
     return render("autorun/run.html", run=item, reminders=reminders, counts=autorun.counts(db.session, run_id),
-                  filter_status=status, page_no=page, pages=max(1, -(-total // REMINDERS_PER_PAGE)), labels=autorun.SKIP_LABELS)
+                  filter_status=status, page_no=page, pages=max(1, -(-total // REMINDERS_PER_PAGE)),
+                  labels=autorun.SKIP_LABELS)
 
 
 @bp.route("/runs/<int:run_id>/letters.pdf")
