@@ -120,7 +120,8 @@ def company(app, smtp_server):  # noqa: F811
 
 def invoice(due=date(2026, 1, 15), **kw) -> Invoice:
     customer_kw = {k[9:]: kw.pop(k) for k in list(kw) if k.startswith("customer_")}
-    customer = make_customer(email=f"client{next(_n)}@customer.example", **customer_kw)
+    customer_kw.setdefault("email", f"client{next(_n)}@customer.example")
+    customer = make_customer(**customer_kw)
     inv = make_invoice(customer, due=due, **kw)
     db.session.commit()
     return inv
@@ -154,6 +155,16 @@ def test_run_sends_due_reminders_once_and_records_the_run(company):
     assert len(company.messages) == 1
     assert db.session.scalar(select(func.count()).select_from(Run)) == 1
     assert b.number not in received_by_invoice(company)
+
+
+def test_customer_without_email_is_skipped_with_its_reason_not_failed_daily(company):
+    nobody = invoice(due=date(2026, 1, 15), customer_email="")
+    for on in (date(2026, 2, 2), date(2026, 2, 3)):
+        run = autorun.run_auto(db.session, on)
+        assert (run.sent, run.failed) == (0, 0)
+        assert run.skipped_reasons.get("no_email_address") == 1
+    assert db.session.scalar(select(func.count()).select_from(Reminder).where(Reminder.invoice_id == nobody.id)) == 0
+    assert company.messages == []
 
 
 def test_missed_ten_days_catches_up_one_level_per_invoice(company):

@@ -87,6 +87,7 @@ def rows_by_status() -> dict[str, int]:
     return dict(db.session.execute(select(Reminder.status, func.count()).group_by(Reminder.status)).all())
 
 
+@pytest.mark.timeout(1200)
 def test_four_consumers_and_a_manual_trigger_send_each_reminder_once(world):
     app, smtp, env, consumers, numbers = world
     wait_started(consumers)
@@ -112,6 +113,7 @@ def test_four_consumers_and_a_manual_trigger_send_each_reminder_once(world):
     print(f"\n{INVOICES} reminders by {CONSUMERS} consumers + 1 trigger in {elapsed:.1f}s")
 
 
+@pytest.mark.timeout(1200)
 def test_a_consumer_killed_in_the_middle_then_a_second_run(world):
     app, smtp, env, consumers, numbers = world
     wait_started(consumers)

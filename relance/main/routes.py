@@ -9,6 +9,7 @@ from relance.auth import role_required
 from relance.extensions import db
 from relance.main import bp
 from relance.models import ReminderLevel, Run
+from relance.services import autorun
 from relance.services import dashboard as dashboard_service
 from relance.templating import render
 
@@ -24,7 +25,6 @@ def dashboard():
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     midnight = datetime.combine(today, time.min, tz).astimezone(UTC).replace(tzinfo=None)
     failed_total, failed = dashboard_service.failed_reminders(db.session)
-    last_run = db.session.scalar(select(Run).where(Run.kind == "auto").order_by(Run.id.desc()).limit(1))
     levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
     return render(
         "main/dashboard.html",
@@ -35,8 +35,8 @@ def dashboard():
         today_counts=dashboard_service.reminders_today(db.session, midnight),
         failed_total=failed_total,
         failed=failed,
-        last_run=last_run,
         today=today,
+        auto=autorun.dashboard_data(db.session),
     )
 
 

@@ -49,6 +49,7 @@ SKIP_LABELS = {
     "consumer_penalty": _l("consumer on a penalty level"),
     "below_minimum": _l("below the minimum amount"),
     "letters_off": _l("automatic letters are off"),
+    "no_email_address": _l("no email address for the customer"),
 }
 
 
@@ -145,6 +146,9 @@ def plan(session: Session, on: date, now: datetime, settings=None) -> Plan:
         channels = tuple(c for c in due.channels if c != "letter" or settings.auto_letters)
         if len(channels) < len(due.channels):
             out.skipped["letters_off"] += 1
+        if "email" in channels and not due.to:  # skipped with its reason, not a new failed email every day
+            channels = tuple(c for c in channels if c != "email")
+            out.skipped["no_email_address"] += 1
         if channels:
             out.items.append((due, channels))
     return out
