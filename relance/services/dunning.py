@@ -443,16 +443,20 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
                 current_app.logger.exception("letter %s", reminder.id)
                 finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=exc)))
 
-    for reminder_id, pdf, error in letters.render_many(jobs(), processes=processes):
+    # Outcomes are committed every few letters: a crash before a commit only means those letters are made
+    # again once their claim times out (nothing has left the building yet).
+    every = max(1, int(current_app.config.get("SEND_GROUP_SIZE", 25)))
+    for count, (reminder_id, pdf, error) in enumerate(letters.render_many(jobs(), processes=processes), 1):
         reminder = by_id[reminder_id]
         if pdf is None:
-            finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=error)))
-            continue
-        if settings.save_letter_copy:
-            reminder.pdf_path = save_letter(reminder, pdf)
-        if sink:
-            sink(reminder, pdf)
-        finish(reminder, "sent")
+            finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=error)), commit=False)
+        else:
+            if settings.save_letter_copy:
+                reminder.pdf_path = save_letter(reminder, pdf)
+            if sink:
+                sink(reminder, pdf)
+            finish(reminder, "sent", commit=count % every == 0)
+    session.commit()
 
 
 # --- a run (mass reminder or automatic run) --------------------------------------------------------------
