@@ -46,8 +46,7 @@ def _invoice(invoice_id) -> Invoice | None:
         if invoice is not None:
             return invoice
     return db.session.scalar(select(Invoice).where(
-        Invoice.status == "validated", Invoice.kind == "invoice", Invoice.due_date.is_not(None),
-        Invoice.total_incl_tax > Invoice.amount_paid).order_by(Invoice.due_date.desc(), Invoice.id.desc()).limit(1))
+        Invoice.is_open, Invoice.due_date.is_not(None)).order_by(Invoice.due_date.desc(), Invoice.id.desc()).limit(1))
 
 
 def _preview(level: ReminderLevel, channel: str, language: str, subject: str, body: str,

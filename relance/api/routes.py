@@ -256,9 +256,7 @@ def invoices():
         if name in params:
             query = query.where(getattr(Invoice, name) == params[name])
     if "open" in params:
-        is_open = (Invoice.status == "validated") & (Invoice.kind == "invoice") & (
-            Invoice.total_incl_tax > Invoice.amount_paid)
-        query = query.where(is_open if params["open"] else ~is_open)
+        query = query.where(Invoice.is_open if params["open"] else ~Invoice.is_open)
     return _page(query, invoice_json, params)
 
 

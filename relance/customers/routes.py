@@ -15,7 +15,7 @@ from relance.auth import role_required
 from relance.customers import bp
 from relance.customers.forms import ContactForm, CustomerForm, choices
 from relance.extensions import db
-from relance.invoices.queries import due_by_currency, due_by_customer, like_pattern, open_clause, page_args
+from relance.invoices.queries import due_by_currency, due_by_customer, like_pattern, page_args
 from relance.models import Contact, Customer, Invoice, Reminder, User
 from relance.templating import render
 
@@ -48,7 +48,7 @@ def index():
         stmt = stmt.where(or_(*(column.ilike(pattern, escape="\\") for column in
                                 (Customer.name, Customer.code, Customer.email, Customer.city))))
     if filters["unpaid"]:
-        stmt = stmt.where(exists().where(Invoice.customer_id == Customer.id, open_clause()))
+        stmt = stmt.where(exists().where(Invoice.customer_id == Customer.id, Invoice.is_open))
     if filters["excluded"]:
         stmt = stmt.where(Customer.no_auto_reminders.is_(True))
     if filters["paused"]:
@@ -130,7 +130,7 @@ def _tab_context(customer: Customer, tab: str) -> dict:
         context["invoices"] = db.session.scalars(
             select(Invoice)
             .where(Invoice.customer_id == customer.id)
-            .order_by(case((open_clause(), 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date,
+            .order_by(case((Invoice.is_open, 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date,
                       Invoice.id)
         ).all()
     elif tab == "reminders":

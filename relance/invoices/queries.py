@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import func, select, text
 
 from relance.extensions import db
 from relance.models import Invoice
@@ -14,20 +14,11 @@ from relance.models import Invoice
 COUNTED_REMINDER_STATUS = "sent"
 
 
-def remaining_expr():
-    return Invoice.total_incl_tax - Invoice.amount_paid
-
-
-def open_clause():
-    """Counts as due: a validated invoice (never a credit note, draft or cancelled one) with something left."""
-    return and_(Invoice.status == "validated", Invoice.kind == "invoice", Invoice.total_incl_tax > Invoice.amount_paid)
-
-
 def due_by_currency(*where) -> list[tuple[str, int, object]]:
     """[(currency, open invoice count, remaining due)] of the open invoices matching `where`."""
     return db.session.execute(
-        select(Invoice.currency, func.count(), func.sum(remaining_expr()))
-        .where(open_clause(), *where)
+        select(Invoice.currency, func.count(), func.sum(Invoice.remaining_due))
+        .where(Invoice.is_open, *where)
         .group_by(Invoice.currency)
         .order_by(Invoice.currency)
     ).all()
@@ -39,8 +30,8 @@ def due_by_customer(customer_ids: list[int]) -> dict[int, list[tuple[str, int, o
     if not customer_ids:
         return result
     rows = db.session.execute(
-        select(Invoice.customer_id, Invoice.currency, func.count(), func.sum(remaining_expr()))
-        .where(open_clause(), Invoice.customer_id.in_(customer_ids))
+        select(Invoice.customer_id, Invoice.currency, func.count(), func.sum(Invoice.remaining_due))
+        .where(Invoice.is_open, Invoice.customer_id.in_(customer_ids))
         .group_by(Invoice.customer_id, Invoice.currency)
         .order_by(Invoice.customer_id, Invoice.currency)
     ).all()

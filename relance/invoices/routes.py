@@ -20,9 +20,7 @@ from relance.invoices.queries import (
     ListPage,
     currencies_in_use,
     like_pattern,
-    open_clause,
     page_args,
-    remaining_expr,
 )
 from relance.models import INVOICE_STATUSES, Contact, Customer, Invoice, Reminder, User
 from relance.services import invoice_pdf
@@ -69,11 +67,11 @@ def _list_conditions(f: dict, today: date) -> list:
                                                                   Customer.code.ilike(pattern, escape="\\")))),
         ))
     if f["status"] == "open":
-        conditions.append(open_clause())
+        conditions.append(Invoice.is_open)
     elif f["status"]:
         conditions.append(Invoice.status == f["status"])
     if f["overdue"]:
-        conditions += [open_clause(), Invoice.due_date < today]
+        conditions += [Invoice.is_open, Invoice.due_date < today]
     counted = Reminder.status == COUNTED_REMINDER_STATUS
     if f["level"] == "none":
         conditions.append(Invoice.id.not_in(select(Reminder.invoice_id).where(counted)))
@@ -93,13 +91,13 @@ def _list_order(sort: str, today: date, overdue_only: bool = False) -> tuple:
         # Every row has a due date and is late: plain due date order, which the index gives without sorting.
         direction = Invoice.due_date.desc() if sort == "-due" else Invoice.due_date.asc()
         return direction, Invoice.id.desc() if sort == "-due" else Invoice.id.asc()
-    late = and_(open_clause(), Invoice.due_date < today)
+    late = and_(Invoice.is_open, Invoice.due_date < today)
     return {
         "due": (Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
         "-due": (Invoice.due_date.is_(None), Invoice.due_date.desc(), Invoice.id.desc()),
         # Most days late first: late invoices by oldest due date, then the others.
         "late": (case((late, 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
-        "remaining": (case((open_clause(), 0), else_=1), remaining_expr().desc(), Invoice.id.asc()),
+        "remaining": (case((Invoice.is_open, 0), else_=1), Invoice.remaining_due.desc(), Invoice.id.asc()),
         "number": (Invoice.number.asc(),),
         "-issue": (Invoice.issue_date.desc(), Invoice.id.desc()),
     }[sort]

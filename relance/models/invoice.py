@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, and_
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relance.extensions import db
@@ -58,14 +59,24 @@ class Invoice(db.Model):
     creator: Mapped[User | None] = relationship(foreign_keys=[creator_id])
     followup_user: Mapped[User | None] = relationship(foreign_keys=[followup_user_id])
 
-    @property
+    @hybrid_property
     def remaining_due(self) -> Decimal:
         return (self.total_incl_tax or ZERO) - (self.amount_paid or ZERO)
 
-    @property
+    @remaining_due.inplace.expression
+    @classmethod
+    def _remaining_due_expression(cls):
+        return cls.total_incl_tax - cls.amount_paid
+
+    @hybrid_property
     def is_open(self) -> bool:
-        """Counts as due: a validated invoice (not a credit note) with something left to pay."""
+        """Counts as due: a validated invoice (never a credit note, draft or cancelled) with something left."""
         return self.status == "validated" and self.kind == "invoice" and self.remaining_due > 0
+
+    @is_open.inplace.expression
+    @classmethod
+    def _is_open_expression(cls):
+        return and_(cls.status == "validated", cls.kind == "invoice", cls.total_incl_tax > cls.amount_paid)
 
     def days_late(self, on: date) -> int:
         return max(0, (on - self.due_date).days) if self.due_date else 0

@@ -16,7 +16,7 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from relance.auth import role_required
 from relance.extensions import db
-from relance.invoices.queries import ListPage, like_pattern, open_clause, page_args
+from relance.invoices.queries import ListPage, like_pattern, page_args
 from relance.invoices.routes import _list_conditions, _list_filters, _list_order
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.reminders import bp
@@ -76,7 +76,7 @@ def _followup_filters(args) -> tuple[dict, list[str]]:
 
 
 def _followup_statement(f: dict):
-    stmt = (select(Reminder).join(Reminder.invoice).join(Invoice.customer).where(open_clause())
+    stmt = (select(Reminder).join(Reminder.invoice).join(Invoice.customer).where(Invoice.is_open)
             .options(contains_eager(Reminder.invoice).contains_eager(Invoice.customer), selectinload(Reminder.user)))
     if f["level"]:
         stmt = stmt.where(Reminder.level == int(f["level"]))
@@ -162,7 +162,7 @@ def _next_date_default(settings, today: date) -> date:
 def _invoice_choices(customer: Customer | None, invoice: Invoice | None, q: str) -> list[Invoice]:
     """The unpaid invoices offered: the customer's, or the ones matching the search (at most 50)."""
     stmt = (select(Invoice).join(Invoice.customer).options(contains_eager(Invoice.customer))
-            .where(open_clause(), Invoice.due_date.is_not(None)))
+            .where(Invoice.is_open, Invoice.due_date.is_not(None)))
     if customer is not None:
         stmt = stmt.where(Invoice.customer_id == customer.id)
     elif q:
@@ -391,7 +391,7 @@ def _mass_context(today: date, with_filters: bool = False, **extra) -> dict:
     levels = active_levels(db.session)
     pagination = _mass_page(f, today, source.get("page", 1, type=int))
     currencies = [] if g.htmx and not with_filters else db.session.scalars(  # the filter form's choices
-        select(Invoice.currency).where(open_clause()).distinct().order_by(Invoice.currency)).all()
+        select(Invoice.currency).where(Invoice.is_open).distinct().order_by(Invoice.currency)).all()
     context = {
         "f": f, "levels": levels, "pagination": pagination, "currencies": currencies, "today": today,
         "rows": mass.build_rows(db.session, current_user.id, pagination.items, levels, today),

@@ -27,13 +27,12 @@ class CurrencyAging:
 
 
 def open_invoice_filter():
-    remaining = Invoice.total_incl_tax - Invoice.amount_paid
-    return (Invoice.status == "validated", Invoice.kind == "invoice", remaining > 0, Invoice.due_date.is_not(None))
+    return (Invoice.is_open, Invoice.due_date.is_not(None))
 
 
 def aging(session: Session, today: date) -> list[CurrencyAging]:
     """Remaining due of open invoices per currency and lateness bucket, in one grouped query."""
-    remaining = Invoice.total_incl_tax - Invoice.amount_paid
+    remaining = Invoice.remaining_due
     whens = []
     for key, low, high in BUCKETS:
         if low is None:

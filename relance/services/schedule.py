@@ -345,8 +345,7 @@ def _statement(levels: tuple[Level, ...]):
             func.min(case((r.level.in_(notice_ranks), r.reminder_date))).label("notice_date"),
         )
         .outerjoin(r, and_(r.invoice_id == Invoice.id, done))
-        .where(Invoice.status == "validated", Invoice.kind == "invoice", Invoice.due_date.is_not(None),
-               Invoice.total_incl_tax > Invoice.amount_paid, *_due_date_bound(levels, on))
+        .where(Invoice.is_open, Invoice.due_date.is_not(None), *_due_date_bound(levels, on))
         .group_by(Invoice.id)
         .subquery("grouped")
     )

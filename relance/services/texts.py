@@ -280,9 +280,8 @@ class Rendered:
 
 def overdue_lines(session: Session, customer_id: int, on: date) -> tuple[placeholders.OverdueLine, ...]:
     """The customer's open invoices already due on `on`, oldest first (one query)."""
-    query = (select(Invoice).where(Invoice.customer_id == customer_id, Invoice.status == "validated",
-                                   Invoice.kind == "invoice", Invoice.due_date.is_not(None),
-                                   Invoice.due_date < on, Invoice.total_incl_tax > Invoice.amount_paid)
+    query = (select(Invoice).where(Invoice.customer_id == customer_id, Invoice.is_open,
+                                   Invoice.due_date.is_not(None), Invoice.due_date < on)
              .order_by(Invoice.due_date, Invoice.number))
     return tuple(placeholders.OverdueLine(i.number, i.issue_date, i.due_date, i.remaining_due, i.currency,
                                           i.days_late(on)) for i in session.scalars(query))
