@@ -14,7 +14,9 @@ import re
 import smtplib
 import ssl
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import Header
@@ -205,6 +207,25 @@ class FileOutbox:
         pass
 
 
+def _built_ahead(messages: Iterable[Outgoing]) -> Iterator[tuple[Outgoing, bytes, str]]:
+    """(message, its bytes, its Message-ID), the next one being built in a thread while the server handles
+    the current one (the socket wait releases the GIL)."""
+    pending: deque = deque()
+    source = iter(messages)
+    with ThreadPoolExecutor(1, thread_name_prefix="mime") as builder:
+        def ahead() -> None:
+            out = next(source, None)
+            if out is not None:
+                pending.append((out, builder.submit(message_bytes, out)))
+
+        ahead()
+        while pending:
+            out, future = pending.popleft()
+            ahead()
+            raw, message_id = future.result()
+            yield out, raw, message_id
+
+
 def _server_text(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else str(message)
     return f"{code} {text}".strip()
@@ -267,11 +288,10 @@ class SmtpOutbox:
 
         broken = self.broken
         try:
-            for out in messages:
+            for out, raw, message_id in _built_ahead(messages):
                 if broken:
                     record(Outcome(out.ref, "retry", error=broken))
                     continue
-                raw, message_id = message_bytes(out)
                 try:
                     if self.smtp is None:
                         self.open()
