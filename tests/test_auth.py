@@ -83,4 +83,4 @@ def test_lazy_messages_with_user_data_are_escaped(app):
 
     with app.test_request_context():
         html = render_template_string("{{ m }}", m=lazy_gettext("Unknown channel %(channel)s.", channel="<b>x</b>"))
-    assert html == "Unknown channel &lt;b&gt;x&lt;/b&gt;."
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html
