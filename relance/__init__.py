@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import refresh
 from flask_login import current_user
 
@@ -18,7 +18,7 @@ def select_locale() -> str:
         return session["language"]
     if current_user and current_user.is_authenticated and current_user.language in languages:
         return current_user.language
-    return request.accept_languages.best_match(languages) or "fr"
+    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def create_app(config: dict | None = None) -> Flask:

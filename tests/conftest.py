@@ -74,6 +74,8 @@ def _build_app(db_url: str, tmp_path: Path, **overrides):
         "HUEY_IMMEDIATE": True,
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": "localhost",
+        # Messages in English unless a test asks for French (Accept-Language: fr, or a browser in fr-FR).
+        "BABEL_DEFAULT_LOCALE": "en",
     }
     config.update(overrides)
     return create_app(config)

@@ -21,7 +21,7 @@ def test_seeded_french_rates_are_listed(app, client, auth):
     install_defaults(db.session)
     db.session.commit()
     auth.login("manager")
-    html = client.get("/admin/rates").get_data(as_text=True)
+    html = client.get("/admin/rates", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "12,15" in html and "BCE + 10 points" in html and "2,62" in html
 
 

@@ -7,8 +7,9 @@ from tests.factories import make_user
 def test_wrong_password_and_unknown_user_get_the_same_message(client):
     make_user(email="known@example.com", password="right password")
     db.session.commit()
-    wrong = client.post("/login", data={"email": "known@example.com", "password": "nope"})
-    unknown = client.post("/login", data={"email": "nobody@example.com", "password": "nope"})
+    french = {"Accept-Language": "fr-FR,fr;q=0.9"}
+    wrong = client.post("/login", data={"email": "known@example.com", "password": "nope"}, headers=french)
+    unknown = client.post("/login", data={"email": "nobody@example.com", "password": "nope"}, headers=french)
     assert wrong.status_code == unknown.status_code == 401
     for response in (wrong, unknown):
         assert "E-mail inconnu ou mot de passe incorrect." in response.get_data(as_text=True)
@@ -44,13 +45,15 @@ def test_session_cookie_flags(client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_language_from_browser_then_user_then_switch(client, auth):
-    assert 'lang="fr"' in client.get("/login").get_data(as_text=True)
+def test_language_from_browser_then_user_then_switch(app, client, auth):
+    french = client.get("/login", headers={"Accept-Language": "fr-FR,fr;q=0.9"}).get_data(as_text=True)
+    assert 'lang="fr"' in french and "Connexion à Relance" in french
     english = client.get("/login", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
     assert 'lang="en"' in english and "Log in to Relance" in english
-    assert "Connexion à Relance" in client.get("/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    other = client.get("/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert f'lang="{app.config["BABEL_DEFAULT_LOCALE"]}"' in other  # neither: the configured default (fr)
     auth.login("viewer")
-    assert "Tableau de bord" in client.get("/").get_data(as_text=True)
+    assert "Tableau de bord" in client.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     client.post("/language", data={"language": "en", "next": "/"})
     page = client.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "Dashboard" in page and "Tableau de bord" not in page
@@ -62,8 +65,9 @@ def test_language_from_browser_then_user_then_switch(client, auth):
 def test_error_pages(client, auth):
     auth.login("viewer")
     response = client.get("/no-such-page")
-    assert response.status_code == 404 and "Page introuvable" in response.get_data(as_text=True)
-    fragment = client.get("/no-such-page", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
+    fragment = client.get("/no-such-page", headers={"HX-Request": "true", "Accept-Language": "fr"}).get_data(
+        as_text=True)
     assert "<html" not in fragment and "Page introuvable" in fragment
 
 

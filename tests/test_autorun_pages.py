@@ -56,7 +56,7 @@ def test_test_page_explains_and_sends_once(app, client, auth, setup):
     missing = client.get("/auto/test?invoice=NOPE&date=2026-02-02")
     assert missing.status_code == 422 and "NOPE" in missing.get_data(as_text=True)
     bad_date = client.get("/auto/test?invoice=1&date=2-2-2026")
-    assert bad_date.status_code == 422 and "AAAA-MM-JJ" in bad_date.get_data(as_text=True)
+    assert bad_date.status_code == 422 and "YYYY-MM-DD" in bad_date.get_data(as_text=True)
     today = autorun.local_today(settings_service.load(db.session))
     page = client.get(f"/auto/test?invoice={invoice.id}&date={today.isoformat()}").get_data(as_text=True)
     assert 'data-status="due"' in page and 'action="/auto/test/send"' in page and "<b>Dubois</b>" not in page

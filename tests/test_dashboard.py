@@ -62,7 +62,7 @@ def test_dashboard_page(app, client, auth):
                             error="550 <mailbox> unavailable"))
     db.session.commit()
     auth.login("viewer")
-    html = client.get("/").get_data(as_text=True)
+    html = client.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "<svg" in html and "Plus de 90 jours" in html
     assert "550 &lt;mailbox&gt; unavailable" in html
     assert "1 relance a échoué" in html

@@ -101,4 +101,4 @@ def test_save_level_saves_nothing_on_bad_input(app):
         2, Decimal("10.00"), True, ("email", "letter"))
     with pytest.raises(LevelError) as info:
         save_level(db.session, {**GOOD, "delay": "+45 days"})
-    assert "existe déjà" in info.value.errors["rank"]  # messages in the company language
+    assert "already exists" in info.value.errors["rank"]

@@ -152,4 +152,4 @@ def test_render_for_invoice_in_the_customer_language_with_fallback(app):
     german = make_customer(language="de")
     other = make_invoice(german, total="100.00", due=date(2026, 1, 15))
     rendered = render_for_invoice(db.session, other, level, "email", date(2026, 3, 3), settings)
-    assert rendered.language == "fr" and "langue de la société" in rendered.reasons[0]
+    assert rendered.language == "fr" and "company language" in rendered.reasons[0]
