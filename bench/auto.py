@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from tests.pgschema import drop_pg_schema, reset_pg_schema  # noqa: E402
 
 RUN_DAY = date(2026, 2, 2)
 SCHEMA = "relance_bench_auto"
@@ -53,22 +53,7 @@ for _ in pending:  # a task of a killed consumer never answers
 """
 
 
-def schema_url(url: str, schema: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    query = dict(parsed.query)
-    query["options"] = f"-csearch_path={schema}"
-    return parsed.set(query=query).render_as_string(hide_password=False)
-
-
-def reset_schema(url: str, schema: str) -> str:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    return schema_url(url, schema)
+reset_schema = reset_pg_schema
 
 
 def make_app(db_url: str, instance: Path, smtp_port: int):
@@ -223,10 +208,7 @@ def main() -> None:
     print(f"auto invoices={args.invoices} consumers={args.consumers} sent={len(smtp.messages)} "
           f"duplicates={duplicates} missing={missing} task_errors={len(errors)} seconds={elapsed:.1f} "
           f"per_s={len(smtp.messages) / elapsed:.1f}")
-    engine = create_engine(args.db)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-    engine.dispose()
+    drop_pg_schema(args.db, SCHEMA)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from relance import create_app
 from relance.extensions import db
 from tests.factories import make_user
+from tests.pgschema import drop_pg_schema, reset_pg_schema
 
 PG_URL = os.environ.get("RELANCE_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL")
@@ -33,33 +33,11 @@ def need_service(value: str | None, what: str) -> str:
     pytest.skip(message)
 
 
-def pg_url_with_schema(url: str, schema: str) -> str:
-    """The same database, with search_path set to our own schema (created and dropped by the tests)."""
-    parsed = make_url(url)
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    query = dict(parsed.query)
-    query["options"] = f"-csearch_path={schema}"
-    return parsed.set(query=query).render_as_string(hide_password=False)
-
-
-def reset_pg_schema(url: str, schema: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def pg_schema_url():
     url = need_service(PG_URL, "PostgreSQL (RELANCE_TEST_DATABASE_URL)")
-    reset_pg_schema(url, PG_SCHEMA)
-    yield pg_url_with_schema(url, PG_SCHEMA)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'))
-    engine.dispose()
+    yield reset_pg_schema(url, PG_SCHEMA)
+    drop_pg_schema(url, PG_SCHEMA)
 
 
 _pg_tables_created = False

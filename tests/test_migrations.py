@@ -9,7 +9,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from relance.extensions import db
-from tests.conftest import PG_URL, _build_app, need_service, pg_url_with_schema, reset_pg_schema
+from tests.conftest import PG_URL, _build_app, need_service
+from tests.pgschema import pg_url_with_schema, reset_pg_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
