@@ -1,5 +1,6 @@
 """All models, importable from relance.models."""
 
+from relance.models import reminder_state  # noqa: F401 (its triggers are created with the tables)
 from relance.models.customer import CONTACT_ROLES, CUSTOMER_KINDS, Contact, Customer, customer_sales_reps
 from relance.models.invoice import INVOICE_KINDS, INVOICE_STATUSES, Invoice, Payment
 from relance.models.mass import MassSelection

@@ -23,9 +23,10 @@ class Invoice(db.Model):
     __table_args__ = (
         Index("ix_invoices_status_due_date", "status", "due_date"),
         Index("ix_invoices_customer_id_status", "customer_id", "status"),
-        # The invoices list: filters and sorts answered from this covering index (bench/list.py).
+        # The invoices list (bench/list.py) and the reminder engine's candidates (bench/due.py): filters and
+        # sorts answered from this covering index.
         Index("ix_invoices_list", "status", "kind", "due_date", "currency", "total_incl_tax", "amount_paid",
-              "customer_id", "issue_date"),
+              "customer_id", "issue_date", "reminder_level", "last_reminder_date"),
         Index("ix_invoices_currency", "currency"),
     )
 
@@ -46,6 +47,10 @@ class Invoice(db.Model):
     creator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     followup_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     no_auto_reminders: Mapped[bool] = mapped_column(default=False)
+    # Highest level and latest date of its pending or sent reminders: kept by database triggers
+    # (relance/models/reminder_state.py), read by the reminder engine.
+    reminder_level: Mapped[int | None]
+    last_reminder_date: Mapped[date | None]
     pdf_path: Mapped[str | None] = mapped_column(String(255))  # relative to FILES_PATH
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

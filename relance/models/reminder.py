@@ -117,7 +117,8 @@ class Reminder(db.Model):
 
     __tablename__ = "reminders"
     __table_args__ = (
-        Index("ix_reminders_invoice_id_level", "invoice_id", "level"),
+        # An invoice's done reminders (the reminder state triggers, the engine) read from the index alone.
+        Index("ix_reminders_invoice_state", "invoice_id", "status", "level", "reminder_date"),
         Index("ix_reminders_status", "status"),
         # "Level reached" (max level of the sent reminders, per invoice) read from the index alone.
         Index("ix_reminders_status_invoice_id_level", "status", "invoice_id", "level"),

@@ -36,7 +36,6 @@ from sqlalchemy import Date, DateTime, and_, bindparam, case, func, literal, nul
 from sqlalchemy.orm import Session, aliased
 
 from relance.models import (
-    REMINDER_STATUSES,
     Contact,
     Customer,
     Invoice,
@@ -143,10 +142,10 @@ class Facts:
     creator: str | None
     max_rank: int | None  # highest level done
     last_date: date | None  # date of the last reminder done
-    recent_manual: bool  # a reminder made by hand in the last N hours
-    notice_date: date | None  # first formal notice done
-    # "next reminder date" of the last reminder when it was made by hand (the query applies it, not returned)
-    manual_next: date | None = None
+    # from the invoice's done reminders, for the selected invoices only (`reduce_done`)
+    recent_manual: bool = False  # a reminder made by hand in the last N hours
+    notice_date: date | None = None  # first formal notice done
+    manual_next: date | None = None  # "next reminder date" of the last reminder when it was made by hand
 
     @property
     def remaining(self) -> Decimal:
@@ -212,6 +211,10 @@ class _Rules:
     @property
     def ranks(self) -> list[int]:
         return [level.rank for level in self.levels]
+
+    @cached_property
+    def notice_ranks(self) -> frozenset[int]:
+        return frozenset(level.rank for level in self.levels if level.formal_notice)
 
     def level(self, rank: int) -> Level:
         return self._by_rank[rank]
@@ -306,93 +309,90 @@ def _selection(rules: _Rules):
     return _STATEMENTS[key], params
 
 
-def _due_date_bound(levels: tuple[Level, ...], on) -> list:
-    """A condition on the due date alone that every selectable invoice meets, so that the others are not even
-    joined to their reminders: some level's date has come (only when every level counts from the due date)."""
-    if not levels or any(level.basis != "due_date" for level in levels):
-        return []
-    options = []
-    for level in levels:
-        threshold = bindparam(f"threshold_{level.rank}", type_=Date)
-        options.append(and_(Invoice.due_date >= on, Invoice.due_date <= threshold) if level.rank == 0
-                       else Invoice.due_date <= threshold)
-    return [or_(*options)]
-
-
 def _statement(levels: tuple[Level, ...]):
     """One SELECT: open invoices whose next level's date has come, with every fact the rules need.
 
-    Inside, open invoices are joined to their done reminders and grouped (highest level, last date, ...);
-    outside, the timing rules filter them and only the survivors are joined to customers, contacts and users.
-    The "last reminder was made by hand with a next date" rule looks at the last reminder only for the few
-    invoices where some manual next date is still ahead.
+    First the timing rules keep the candidates among the open invoices, from the reminder state the database
+    keeps on each invoice (highest level done, last reminder date: relance/models/reminder_state.py); only the
+    candidates are joined to their reminders for the facts that concern few of them (recent manual reminder,
+    formal notice date, manual next date), then to customers, contacts and users. The "last reminder was made by
+    hand with a next date" rule looks at the last reminder only where some manual next date is still ahead.
     """
     on = bindparam("on", type_=Date)
     since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
-    notice_ranks = [level.rank for level in levels if level.formal_notice] or [-1]
-    r = aliased(Reminder)
-    manual = r.user_id.is_not(None)
-    # "not failed nor cancelled" is "pending or sent", and lets SQLite walk the (invoice_id, level) index
-    done = r.status.not_in(sorted(set(REMINDER_STATUSES) - set(DONE_STATUSES)))
-    grouped = (
-        select(
-            Invoice.id.label("invoice_id"), Invoice.due_date,
-            func.max(r.level).label("max_rank"),
-            func.max(r.reminder_date).label("last_date"),
-            func.max(case((manual, r.next_date))).label("max_manual_next"),
-            func.max(case((and_(manual, r.created_at > since, r.created_at <= now), 1), else_=0))
-            .label("recent_manual"),
-            func.min(case((r.level.in_(notice_ranks), r.reminder_date))).label("notice_date"),
-        )
-        .outerjoin(r, and_(r.invoice_id == Invoice.id, done))
-        .where(Invoice.is_open, Invoice.due_date.is_not(None), *_due_date_bound(levels, on))
-        .group_by(Invoice.id)
-        .subquery("grouped")
-    )
-    g = grouped.c
-    done_rank = func.coalesce(g.max_rank, -1)
+    done_rank, last = func.coalesce(Invoice.reminder_level, -1), Invoice.last_reminder_date
     timing = []
     for level in levels:  # the next level is this one and its date has come (start <= a threshold)
         above_done = done_rank < level.rank
         below = [lower.rank for lower in levels if lower.rank < level.rank]
         is_next = and_(above_done, *[done_rank >= rank for rank in below if rank > 0])
         if level.rank == 0:
-            is_next = and_(is_next, g.due_date >= on)
+            is_next = and_(is_next, Invoice.due_date >= on)
         elif 0 in below:  # level 0 is passed over once the due date has gone by
-            is_next = and_(is_next, or_(done_rank >= 0, g.due_date < on))
+            is_next = and_(is_next, or_(done_rank >= 0, Invoice.due_date < on))
         threshold = bindparam(f"threshold_{level.rank}", type_=Date)
-        start = func.coalesce(g.last_date, g.due_date) if level.basis == "previous" else g.due_date
+        start = func.coalesce(last, Invoice.due_date) if level.basis == "previous" else Invoice.due_date
         timing.append((and_(is_next, start <= threshold), level.rank))
-    next_rank_expr = case(*timing, else_=null()) if timing else null()
+    candidates = (
+        select(Invoice.id.label("invoice_id"), Invoice.due_date, Invoice.reminder_level.label("max_rank"),
+               last.label("last_date"), (case(*timing, else_=null()) if timing else null()).label("next_rank"))
+        .where(Invoice.is_open, Invoice.due_date.is_not(None),
+               or_(*[condition for condition, _rank in timing]) if timing else literal(False),
+               or_(last.is_(None), last <= bindparam("gap_limit", type_=Date)))
+        .cte("candidates").prefix_with("MATERIALIZED")  # found first, from the invoices index alone
+    )
+    c = candidates.c
+    r = aliased(Reminder)
+    manual = r.user_id.is_not(None)
+    notice_ranks = [level.rank for level in levels if level.formal_notice] or [-1]
+    facts = (
+        select(c.invoice_id, c.due_date, c.max_rank, c.last_date, c.next_rank,
+               func.max(case((manual, r.next_date))).label("max_manual_next"),
+               func.max(case((and_(manual, r.created_at > since, r.created_at <= now), 1), else_=0))
+               .label("recent_manual"),
+               func.min(case((r.level.in_(notice_ranks), r.reminder_date))).label("notice_date"))
+        .outerjoin(r, and_(r.invoice_id == c.invoice_id, r.status.in_(DONE_STATUSES)))
+        .group_by(c.invoice_id, c.due_date, c.max_rank, c.last_date, c.next_rank)
+        .subquery("facts")
+    )
+    f = facts.c
     latest = aliased(Reminder)
     latest_manual_next = (
         select(case((latest.user_id.is_not(None), latest.next_date)))
-        .where(latest.invoice_id == g.invoice_id, latest.status.in_(DONE_STATUSES))
+        .where(latest.invoice_id == f.invoice_id, latest.status.in_(DONE_STATUSES))
         .order_by(latest.reminder_date.desc(), latest.id.desc()).limit(1).scalar_subquery()
     )
     fc, bc = aliased(Contact), aliased(Contact)
     fu, cr = aliased(User), aliased(User)
     return (
         select(  # in the order of the Facts fields, then next_rank
-            g.invoice_id, Invoice.number, Invoice.customer_id, Customer.code, Customer.name, Customer.kind,
+            f.invoice_id, Invoice.number, Invoice.customer_id, Customer.code, Customer.name, Customer.kind,
             Customer.language, Customer.email, Customer.no_auto_reminders, Customer.paused_until,
-            Customer.direct_debit, Invoice.no_auto_reminders, g.due_date, Invoice.currency,
+            Customer.direct_debit, Invoice.no_auto_reminders, f.due_date, Invoice.currency,
             Invoice.total_incl_tax, Invoice.amount_paid, fc.email, bc.email, fu.email, cr.email,
-            g.max_rank, g.last_date, g.recent_manual, g.notice_date, next_rank_expr.label("next_rank"),
+            f.max_rank, f.last_date, f.recent_manual, f.notice_date, f.next_rank,
         )
-        .join(Invoice, Invoice.id == g.invoice_id)
+        .join(Invoice, Invoice.id == f.invoice_id)
         .join(Customer, Customer.id == Invoice.customer_id)
         .outerjoin(fc, fc.id == Invoice.followup_contact_id)
         .outerjoin(bc, bc.id == Invoice.billing_contact_id)
         .outerjoin(fu, fu.id == Invoice.followup_user_id)
         .outerjoin(cr, cr.id == Invoice.creator_id)
-        .where(
-            or_(*[condition for condition, _rank in timing]) if timing else literal(False),
-            or_(g.last_date.is_(None), g.last_date <= bindparam("gap_limit", type_=Date)),
-            or_(g.max_manual_next.is_(None), g.max_manual_next <= on, func.coalesce(latest_manual_next, on) <= on),
-        )
-        .order_by(g.due_date, Invoice.number)
+        .where(or_(f.max_manual_next.is_(None), f.max_manual_next <= on, func.coalesce(latest_manual_next, on) <= on))
+        .order_by(f.due_date, Invoice.number)
     )
+
+
+def reduce_done(facts: Facts, done, rules: _Rules) -> Facts:
+    """Fill in the facts that come from the invoice's done reminders (rows or Reminder objects)."""
+    last = max(done, key=lambda r: (r.reminder_date, r.id), default=None)
+    since = rules.now - timedelta(hours=rules.settings.manual_cancels_hours)
+    facts.max_rank = max((r.level for r in done), default=None)
+    facts.last_date = last.reminder_date if last else None
+    facts.manual_next = last.next_date if last and last.user_id is not None else None
+    facts.recent_manual = any(r.user_id is not None and since < r.created_at <= rules.now for r in done)
+    facts.notice_date = min((r.reminder_date for r in done if r.level in rules.notice_ranks), default=None)
+    return facts
 
 
 def _facts_from_row(row) -> tuple[Facts, int]:
@@ -527,11 +527,8 @@ def facts_for(session: Session, invoice: Invoice, rules: _Rules) -> Facts:
     """The facts of one invoice, gathered the plain way (its reminders loaded and reduced in Python)."""
     done = list(session.scalars(select(Reminder).where(Reminder.invoice_id == invoice.id,
                                                        Reminder.status.in_(DONE_STATUSES))))
-    last = max(done, key=lambda r: (r.reminder_date, r.id), default=None)
-    since = rules.now - timedelta(hours=rules.settings.manual_cancels_hours)
-    notice_ranks = {level.rank for level in rules.levels if level.formal_notice}
     customer = invoice.customer
-    return Facts(
+    facts = Facts(
         invoice_id=invoice.id, number=invoice.number, customer_id=customer.id, customer_code=customer.code,
         customer_name=customer.name, customer_kind=customer.kind, customer_language=customer.language,
         customer_email=customer.email, customer_no_auto=customer.no_auto_reminders,
@@ -542,12 +539,9 @@ def facts_for(session: Session, invoice: Invoice, rules: _Rules) -> Facts:
         billing_contact=invoice.billing_contact.email if invoice.billing_contact else None,
         followup_user=invoice.followup_user.email if invoice.followup_user else None,
         creator=invoice.creator.email if invoice.creator else None,
-        max_rank=max((r.level for r in done), default=None),
-        last_date=last.reminder_date if last else None,
-        manual_next=last.next_date if last and last.user_id is not None else None,
-        recent_manual=any(r.user_id is not None and since < r.created_at <= rules.now for r in done),
-        notice_date=min((r.reminder_date for r in done if r.level in notice_ranks), default=None),
+        max_rank=None, last_date=None,
     )
+    return reduce_done(facts, done, rules)
 
 
 def reference_schedule(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> Schedule:

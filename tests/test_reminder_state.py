@@ -1,0 +1,62 @@
+"""The reminder state each invoice carries (highest level done, last reminder date), kept by the database
+triggers whatever writes the reminders: ORM inserts, bulk UPDATEs, deletes, moves between invoices."""
+
+from datetime import date
+
+from sqlalchemy import delete, select, text, update
+
+from relance.extensions import db
+from relance.models import Invoice, Reminder, reminder_state
+from tests.factories import make_invoice
+
+
+def state(invoice) -> tuple:
+    return tuple(db.session.execute(select(Invoice.reminder_level, Invoice.last_reminder_date)
+                                    .where(Invoice.id == invoice.id)).one())
+
+
+def add(invoice, level, day, status="sent", key=None) -> Reminder:
+    reminder = Reminder(key=key or f"{invoice.id}:{level}:{day}", invoice=invoice, level=level, channel="email",
+                        reminder_date=day, status=status)
+    db.session.add(reminder)
+    db.session.flush()
+    return reminder
+
+
+def test_state_follows_every_change_of_the_reminders(app):
+    a, b = make_invoice(number="A"), make_invoice(number="B")
+    db.session.flush()
+    assert state(a) == (None, None)
+    first = add(a, 1, date(2026, 3, 1))
+    assert state(a) == (1, date(2026, 3, 1))
+    second = add(a, 2, date(2026, 3, 20), status="pending")
+    assert state(a) == (2, date(2026, 3, 20))
+    add(a, 3, date(2026, 4, 1), status="failed")  # failed and cancelled reminders do not count
+    assert state(a) == (2, date(2026, 3, 20))
+    db.session.execute(update(Reminder).where(Reminder.id == second.id).values(status="cancelled"))
+    assert state(a) == (1, date(2026, 3, 1))
+    db.session.execute(update(Reminder).where(Reminder.id == first.id).values(invoice_id=b.id))
+    assert state(a) == (None, None)
+    assert state(b) == (1, date(2026, 3, 1))
+    db.session.execute(update(Reminder).where(Reminder.id == first.id).values(reminder_date=date(2026, 3, 5)))
+    assert state(b) == (1, date(2026, 3, 5))
+    db.session.execute(delete(Reminder).where(Reminder.id == first.id))
+    assert state(b) == (None, None)
+
+
+def test_claiming_a_reminder_does_not_touch_the_invoice(app):
+    invoice = make_invoice(number="A")
+    db.session.flush()
+    reminder = add(invoice, 1, date(2026, 3, 1), status="pending")
+    db.session.execute(text("UPDATE invoices SET reminder_level = 7 WHERE id = :id"), {"id": invoice.id})
+    db.session.execute(update(Reminder).where(Reminder.id == reminder.id).values(claimed_by="worker"))
+    assert state(invoice)[0] == 7  # the trigger only watches invoice, level, status and date
+
+
+def test_backfill_recomputes_every_invoice(app):
+    invoice = make_invoice(number="A")
+    db.session.flush()
+    add(invoice, 2, date(2026, 3, 1))
+    db.session.execute(text("UPDATE invoices SET reminder_level = NULL, last_reminder_date = NULL"))
+    db.session.execute(text(reminder_state.BACKFILL))
+    assert state(invoice) == (2, date(2026, 3, 1))
