@@ -161,3 +161,16 @@ def test_file_outbox(tmp_path, invoice_pdf):
     assert msg["Subject"] == "Relance facture FA-0042 — échéance dépassée"
     assert msg["Message-ID"] == outcome.message_id
     assert next(msg.iter_attachments()).get_filename() == "Facture_FA_0042_ete.pdf"
+
+
+def test_lines_starting_with_a_dot_arrive_intact(smtp_server):  # noqa: F811
+    """Our DATA does the dot-stuffing itself (fast): the server must get back exactly the bytes we meant."""
+    raw = b"Subject: dots\r\n\r\n.one dot\r\n..two dots\r\nmiddle . dot\r\n.\r\nlast line\r\n"
+    outbox = smtp_outbox(smtp_server)
+    outbox.open()
+    try:
+        assert outbox.smtp.sendmail("compta@vendor.example", ["client@customer.example"], raw) == {}
+        outbox.smtp.sendmail("compta@vendor.example", ["client@customer.example"], b".starts with a dot")
+    finally:
+        outbox.close()
+    assert [r.raw for r in smtp_server.received] == [raw, b".starts with a dot\r\n"]
