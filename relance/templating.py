@@ -13,6 +13,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from relance.services.formatting import format_money
+from relance.services.levels import delay_text
 
 ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
 
@@ -52,6 +53,7 @@ LazyString.__html__ = _escaped_html
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["short_date"] = short_date
+    app.jinja_env.filters["delay_text"] = delay_text
 
     @app.context_processor
     def _globals():

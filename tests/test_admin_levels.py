@@ -57,6 +57,7 @@ def test_inline_change_is_saved_and_audited(client, auth, levels):
 
 BAD = [
     ({"delay": "15 jours"}, "delay", "is not a delay"),
+    ({"delay": "+15 dias"}, "delay", "is not a delay"),
     ({"delay": "+3 days"}, "delay", "The level before the due date needs a delay of 0 or less"),  # on level 0
     ({"name_fr": "", "name_en": " "}, "names", "Give the level a name"),
     ({"basis": "weekly"}, "basis", "The basis must be one of"),

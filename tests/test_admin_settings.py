@@ -41,6 +41,8 @@ def test_settings_page_shows_every_group(app, client, auth):
         if name != "company_logo":
             assert f'name="{name}"' in html, name
     assert 'name="logo"' in html and 'enctype="multipart/form-data"' in html
+    french = client.get("/admin/settings", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert 'name="next_reminder_delay" required type="text" value="+15 jours"' in french
 
 
 def test_good_settings_are_saved_all_at_once_and_audited(app, client, auth):

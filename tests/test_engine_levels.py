@@ -26,18 +26,37 @@ from relance.services.levels import (
 @pytest.mark.parametrize("text, count, unit", [
     ("+15 days", 15, "day"), ("-5 days", -5, "day"), ("+2 weeks", 2, "week"), ("+1 month", 1, "month"),
     ("+1 day", 1, "day"), ("+0 days", 0, "day"), ("+ 15 days", 15, "day"), (" +3 Months ", 3, "month"),
+    ("+15 jours", 15, "day"), ("-1 jour", -1, "day"), ("+2 semaines", 2, "week"), ("+1 mois", 1, "month"),
+    ("+6 Mois", 6, "month"),
 ])
 def test_parse_delay_accepts_the_documented_forms(text, count, unit):
     assert parse_delay(text) == Delay(count, unit)
 
 
-@pytest.mark.parametrize("text", ["15 days", "+15", "+15 jours", "+1.5 days", "15d", "", "+15 days later", "--5 days",
-                                  "+ 15  days", "+99999 days", None])
+@pytest.mark.parametrize("text", ["15 days", "+15", "+15 jrs", "+2 fortnights", "+1.5 days", "15d", "",
+                                  "+15 days later", "--5 days", "+ 15  days", "+99999 days", None])
 def test_parse_delay_refuses_anything_else_with_the_accepted_forms(text):
     with pytest.raises(DelayError) as info:
         parse_delay(text)
-    assert ACCEPTED_DELAYS in str(info.value)
+    assert str(ACCEPTED_DELAYS) in str(info.value)
     assert repr(text) in str(info.value)
+
+
+@pytest.mark.parametrize("stored, english, french", [
+    ("+15 days", "+15 days", "+15 jours"), ("-1 day", "-1 day", "-1 jour"), ("+2 weeks", "+2 weeks", "+2 semaines"),
+    ("+1 month", "+1 month", "+1 mois"), ("+0 days", "+0 days", "+0 jour"), ("odd", "odd", "odd"),
+])
+def test_delays_are_shown_in_the_reader_language(app, stored, english, french):
+    from flask_babel import force_locale
+
+    from relance.services.levels import delay_text
+
+    with force_locale("en"):
+        assert delay_text(stored) == english
+    with force_locale("fr"):
+        assert delay_text(stored) == french
+    if stored != "odd":
+        assert str(parse_delay(french)) == stored  # what is shown can be typed back
 
 
 def test_delay_apply_days_weeks_and_clamped_months():
@@ -71,6 +90,7 @@ def test_validate_level_cleans_values():
 
 @pytest.mark.parametrize("change, field, words", [
     ({"delay": "30 jours"}, "delay", "+15 days"),
+    ({"delay": "+30 dias"}, "delay", "+15 days"),
     ({"penalty_value": "150"}, "penalty_value", "100"),
     ({"penalty_kind": "fixed", "penalty_value": "-40"}, "penalty_value", "negative"),
     ({"penalty_value": "ten"}, "penalty_value", "number"),

@@ -19,7 +19,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from relance.models import RATE_KINDS, ROLES
-from relance.services.levels import DelayError, parse_delay
+from relance.services.levels import DelayError, delay_text, parse_delay
 
 LANGUAGES = [("fr", _l("French")), ("en", _l("English"))]
 NOT_COUNTRIES = {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"}  # babel "territories" that are no country
@@ -334,6 +334,8 @@ class SettingsForm(FlaskForm):
             value = values[name]
             if name == "indemnity_by_country":
                 field.data = format_indemnities(value)
+            elif name == "next_reminder_delay":
+                field.data = delay_text(value)
             elif isinstance(field, BooleanField):
                 field.data = bool(value)
             else:

@@ -1,6 +1,8 @@
-"""Reminder levels: the delay language ("+15 days", "-5 days", "+2 weeks", "+1 month") and level validation.
+"""Reminder levels: the delay language ("+15 days", "-5 days", "+2 weeks", "+1 month", or in French "+15 jours",
+"-5 jours", "+2 semaines", "+1 mois") and level validation.
 
 `parse_delay` is strict: anything but a sign, a whole number and a unit is refused with the accepted forms.
+Delays are stored in English (`str(Delay)`) and shown in the reader's language (`Delay.text()`).
 `validate_level` checks a whole level (as plain values) and returns the cleaned values or raises
 `LevelError` with one message per field, so a form saves everything or nothing.
 """
@@ -14,6 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,8 +24,10 @@ from relance.models import DELAY_BASES, LEVEL_CHANNELS, PENALTY_KINDS, ReminderL
 
 # A reminder in one of these states counts as done (a failed or cancelled one does not).
 DONE_STATUSES = ("pending", "sent")
-ACCEPTED_DELAYS = "+15 days, -5 days, +1 day, +2 weeks, +1 month, +0 days"
-_DELAY_RE = re.compile(r"^([+-]) ?(\d{1,4}) (day|days|week|weeks|month|months)$")
+ACCEPTED_DELAYS = _l("+15 days, -5 days, +1 day, +2 weeks, +1 month, +0 days")
+UNITS = {"day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month", "months": "month",
+         "jour": "day", "jours": "day", "semaine": "week", "semaines": "week", "mois": "month"}
+_DELAY_RE = re.compile(r"^([+-]) ?(\d{1,4}) ([a-z]+)$")
 CENTS = Decimal("0.01")
 
 
@@ -66,6 +71,25 @@ class Delay:
         size = abs(self.count)
         return f"{'-' if self.count < 0 else '+'}{size} {self.unit}{'' if size == 1 else 's'}"
 
+    def text(self) -> str:
+        """In the current language: "+15 jours", "-1 week"."""
+        size = abs(self.count)
+        if self.unit == "day":
+            words = ngettext("%(num)s day", "%(num)s days", size)
+        elif self.unit == "week":
+            words = ngettext("%(num)s week", "%(num)s weeks", size)
+        else:
+            words = ngettext("%(num)s month", "%(num)s months", size)
+        return f"{'-' if self.count < 0 else '+'}{words}"
+
+
+def delay_text(text: str) -> str:
+    """A stored delay in the current language (the text itself when it is not a delay)."""
+    try:
+        return parse_delay(text).text()
+    except DelayError:
+        return text or ""
+
 
 def add_months(start: date, months: int) -> date:
     """Calendar months; the day is clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
@@ -75,13 +99,14 @@ def add_months(start: date, months: int) -> date:
 
 
 def parse_delay(text: str) -> Delay:
-    """'+15 days' -> Delay(15, 'day'); '-5 days', '+2 weeks', '+1 month', '+ 15 days' (Dolibarr style) too."""
+    """'+15 days' -> Delay(15, 'day'); '-5 days', '+2 weeks', '+1 month', '+ 15 days' (Dolibarr style), and the
+    French words ('+15 jours', '+2 semaines', '+1 mois') too."""
     match = _DELAY_RE.match((text or "").strip().lower()) if isinstance(text, str) else None
-    if not match:
+    if not match or match.group(3) not in UNITS:
         raise DelayError(text)
     sign, number, unit = match.groups()
     count = int(number) * (-1 if sign == "-" else 1)
-    return Delay(count, unit.rstrip("s"))
+    return Delay(count, UNITS[unit])
 
 
 class LevelError(ValueError):

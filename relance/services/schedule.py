@@ -48,7 +48,7 @@ from relance.models import (
 )
 from relance.services import recipients as recipients_service
 from relance.services import settings as settings_service
-from relance.services.levels import DONE_STATUSES, active_levels, channels_of, parse_delay
+from relance.services.levels import DONE_STATUSES, active_levels, channels_of, delay_text, parse_delay
 from relance.services.penalties import compute_claim, load_rates
 from relance.services.texts import choose_language
 
@@ -613,7 +613,7 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
     base = facts.last_date if level.basis == "previous" and facts.last_date else facts.due_date
     level_date = parse_delay(level.delay).apply(base)
     lines.append(_("Next level: %(rank)s (%(name)s), %(delay)s from %(base)s = %(day)s.", rank=rank,
-                   name=level.name(settings.default_language), delay=level.delay,
+                   name=level.name(settings.default_language), delay=delay_text(level.delay),
                    base=_("the last reminder") if base != facts.due_date else _("the due date"),
                    day=level_date.isoformat()))
     if facts.last_date:
