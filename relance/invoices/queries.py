@@ -4,14 +4,88 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy.orm import aliased
 
 from relance.extensions import db
-from relance.models import Invoice
+from relance.invoices.forms import CURRENCIES
+from relance.models import INVOICE_STATUSES, Customer, Invoice, Reminder
 
 # "Level reached" is the highest level of the reminders really sent (not pending, failed or cancelled ones).
 COUNTED_REMINDER_STATUS = "sent"
+SORTS = ("due", "-due", "late", "remaining", "number", "-issue")
+LEVELS = ("none", "0", "1", "2", "3")
+
+
+# --- the invoices list's filters, conditions and order (also the mass reminder page's) -------------------------
+
+def list_filters(args) -> dict:
+    """The list's filters from the query string (unknown values are ignored)."""
+    def one_of(name, allowed):
+        value = args.get(name, "")
+        return value if value in allowed else ""
+
+    return {
+        "q": args.get("q", "").strip(),
+        "status": one_of("status", (*INVOICE_STATUSES, "open")),
+        "overdue": args.get("overdue") == "1",
+        "level": one_of("level", LEVELS),
+        "currency": one_of("currency", CURRENCIES),
+        "customer": args.get("customer", "").strip(),
+        "sort": one_of("sort", SORTS) or "due",
+    }
+
+
+def list_conditions(f: dict, today: date) -> list:
+    """WHERE terms that the covering index ix_invoices_list answers (customers and reminders via id subqueries)."""
+    conditions = []
+    if f["q"]:
+        pattern = like_pattern(f["q"])
+        numbered = aliased(Invoice)
+        conditions.append(or_(
+            Invoice.id.in_(select(numbered.id).where(numbered.number.ilike(pattern, escape="\\"))),
+            Invoice.customer_id.in_(select(Customer.id).where(or_(Customer.name.ilike(pattern, escape="\\"),
+                                                                  Customer.code.ilike(pattern, escape="\\")))),
+        ))
+    if f["status"] == "open":
+        conditions.append(Invoice.is_open)
+    elif f["status"]:
+        conditions.append(Invoice.status == f["status"])
+    if f["overdue"]:
+        conditions += [Invoice.is_open, Invoice.due_date < today]
+    counted = Reminder.status == COUNTED_REMINDER_STATUS
+    if f["level"] == "none":
+        conditions.append(Invoice.id.not_in(select(Reminder.invoice_id).where(counted)))
+    elif f["level"]:
+        conditions.append(Invoice.id.in_(
+            select(Reminder.invoice_id).where(counted).group_by(Reminder.invoice_id)
+            .having(func.max(Reminder.level) == int(f["level"]))))
+    if f["currency"]:
+        conditions.append(Invoice.currency == f["currency"])
+    if f["customer"]:
+        conditions.append(Invoice.customer_id.in_(select(Customer.id).where(Customer.code == f["customer"])))
+    return conditions
+
+
+def list_order(sort: str, today: date, overdue_only: bool = False) -> tuple:
+    """ORDER BY terms of a sort key (one of SORTS)."""
+    if overdue_only and sort in ("due", "late", "-due"):
+        # Every row has a due date and is late: plain due date order, which the index gives without sorting.
+        direction = Invoice.due_date.desc() if sort == "-due" else Invoice.due_date.asc()
+        return direction, Invoice.id.desc() if sort == "-due" else Invoice.id.asc()
+    late = and_(Invoice.is_open, Invoice.due_date < today)
+    return {
+        "due": (Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
+        "-due": (Invoice.due_date.is_(None), Invoice.due_date.desc(), Invoice.id.desc()),
+        # Most days late first: late invoices by oldest due date, then the others.
+        "late": (case((late, 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
+        "remaining": (case((Invoice.is_open, 0), else_=1), Invoice.remaining_due.desc(), Invoice.id.asc()),
+        "number": (Invoice.number.asc(),),
+        "-issue": (Invoice.issue_date.desc(), Invoice.id.desc()),
+    }[sort]
+
 
 
 def due_by_currency(*where) -> list[tuple[str, int, object]]:

@@ -7,30 +7,30 @@ from datetime import date
 from flask import Response, abort, flash, g, redirect, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.utils import secure_filename
 
 from relance.auth import role_required
 from relance.extensions import db
 from relance.invoices import bp
-from relance.invoices.forms import CURRENCIES, InvoiceForm, PaymentForm, choices
+from relance.invoices.forms import InvoiceForm, PaymentForm, choices
 from relance.invoices.queries import (
     COUNTED_REMINDER_STATUS,
     ListPage,
     currencies_in_use,
-    like_pattern,
+    list_conditions,
+    list_filters,
+    list_order,
     page_args,
 )
-from relance.models import INVOICE_STATUSES, Contact, Customer, Invoice, Reminder, User
+from relance.models import Contact, Customer, Invoice, Reminder, User
 from relance.services import invoice_pdf
 from relance.services.invoice_pdf import PdfUploadError
 from relance.services.payments import PaymentError, record_payment
 from relance.templating import render
 
 PER_PAGE = 50
-SORTS = ("due", "-due", "late", "remaining", "number", "-issue")
-LEVELS = ("none", "0", "1", "2", "3")
 
 
 def _today() -> date:
@@ -39,74 +39,10 @@ def _today() -> date:
 
 # --- list ----------------------------------------------------------------------------------------------------------
 
-def _list_filters(args) -> dict:
-    def one_of(name, allowed):
-        value = args.get(name, "")
-        return value if value in allowed else ""
-
-    return {
-        "q": args.get("q", "").strip(),
-        "status": one_of("status", (*INVOICE_STATUSES, "open")),
-        "overdue": args.get("overdue") == "1",
-        "level": one_of("level", LEVELS),
-        "currency": one_of("currency", CURRENCIES),
-        "customer": args.get("customer", "").strip(),
-        "sort": one_of("sort", SORTS) or "due",
-    }
-
-
-def _list_conditions(f: dict, today: date) -> list:
-    """WHERE terms that the covering index ix_invoices_list answers (customers and reminders via id subqueries)."""
-    conditions = []
-    if f["q"]:
-        pattern = like_pattern(f["q"])
-        numbered = aliased(Invoice)
-        conditions.append(or_(
-            Invoice.id.in_(select(numbered.id).where(numbered.number.ilike(pattern, escape="\\"))),
-            Invoice.customer_id.in_(select(Customer.id).where(or_(Customer.name.ilike(pattern, escape="\\"),
-                                                                  Customer.code.ilike(pattern, escape="\\")))),
-        ))
-    if f["status"] == "open":
-        conditions.append(Invoice.is_open)
-    elif f["status"]:
-        conditions.append(Invoice.status == f["status"])
-    if f["overdue"]:
-        conditions += [Invoice.is_open, Invoice.due_date < today]
-    counted = Reminder.status == COUNTED_REMINDER_STATUS
-    if f["level"] == "none":
-        conditions.append(Invoice.id.not_in(select(Reminder.invoice_id).where(counted)))
-    elif f["level"]:
-        conditions.append(Invoice.id.in_(
-            select(Reminder.invoice_id).where(counted).group_by(Reminder.invoice_id)
-            .having(func.max(Reminder.level) == int(f["level"]))))
-    if f["currency"]:
-        conditions.append(Invoice.currency == f["currency"])
-    if f["customer"]:
-        conditions.append(Invoice.customer_id.in_(select(Customer.id).where(Customer.code == f["customer"])))
-    return conditions
-
-
-def _list_order(sort: str, today: date, overdue_only: bool = False) -> tuple:
-    if overdue_only and sort in ("due", "late", "-due"):
-        # Every row has a due date and is late: plain due date order, which the index gives without sorting.
-        direction = Invoice.due_date.desc() if sort == "-due" else Invoice.due_date.asc()
-        return direction, Invoice.id.desc() if sort == "-due" else Invoice.id.asc()
-    late = and_(Invoice.is_open, Invoice.due_date < today)
-    return {
-        "due": (Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
-        "-due": (Invoice.due_date.is_(None), Invoice.due_date.desc(), Invoice.id.desc()),
-        # Most days late first: late invoices by oldest due date, then the others.
-        "late": (case((late, 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date.asc(), Invoice.id.asc()),
-        "remaining": (case((Invoice.is_open, 0), else_=1), Invoice.remaining_due.desc(), Invoice.id.asc()),
-        "number": (Invoice.number.asc(),),
-        "-issue": (Invoice.issue_date.desc(), Invoice.id.desc()),
-    }[sort]
-
-
 def invoice_page(f: dict, today: date, page: int) -> ListPage:
     """One page of the list: the count and the page's ids from the covering index, then the invoices by id."""
-    conditions = _list_conditions(f, today)
-    ordered = select(Invoice.id).where(*conditions).order_by(*_list_order(f["sort"], today, f["overdue"]))
+    conditions = list_conditions(f, today)
+    ordered = select(Invoice.id).where(*conditions).order_by(*list_order(f["sort"], today, f["overdue"]))
     total = db.session.scalar(select(func.count()).select_from(Invoice).where(*conditions))
     result = ListPage(page=page, per_page=PER_PAGE, total=total)
     ids = db.session.scalars(ordered.limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)).all() if total else []
@@ -131,7 +67,7 @@ def levels_of(invoice_ids: list[int]) -> dict[int, int]:
 @role_required("viewer")
 def index():
     today = _today()
-    filters = _list_filters(request.args)
+    filters = list_filters(request.args)
     pagination = invoice_page(filters, today, request.args.get("page", 1, type=int))
     return render(
         "invoices/index.html", "invoices/_rows.html",

@@ -16,8 +16,7 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from relance.auth import role_required
 from relance.extensions import db
-from relance.invoices.queries import ListPage, like_pattern, page_args
-from relance.invoices.routes import _list_conditions, _list_filters, _list_order
+from relance.invoices.queries import ListPage, like_pattern, list_conditions, list_filters, list_order, page_args
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.reminders import bp
 from relance.reminders.forms import ReminderForm
@@ -331,14 +330,14 @@ COUNT_CHANGED = '{"selectionChanged": {"target": "#mass-count"}}'  # the row tha
 
 
 def _mass_filters(args) -> dict:
-    f = _list_filters(args)
+    f = list_filters(args)
     f["status"] = "open"
     return f
 
 
 def _mass_conditions(f: dict, today: date) -> list:
     """The invoices list's filters (same meaning), limited to unpaid invoices with a due date."""
-    return [*_list_conditions(f, today), Invoice.due_date.is_not(None)]
+    return [*list_conditions(f, today), Invoice.due_date.is_not(None)]
 
 
 def _mass_page(f: dict, today: date, page: int) -> ListPage:
@@ -346,7 +345,7 @@ def _mass_page(f: dict, today: date, page: int) -> ListPage:
     conditions = _mass_conditions(f, today)
     result = ListPage(page=page, per_page=PER_PAGE,
                       total=db.session.scalar(select(func.count()).select_from(Invoice).where(*conditions)))
-    ids = db.session.scalars(select(Invoice.id).where(*conditions).order_by(*_list_order(f["sort"], today))
+    ids = db.session.scalars(select(Invoice.id).where(*conditions).order_by(*list_order(f["sort"], today))
                              .limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)).all()
     loaded = {i.id: i for i in db.session.scalars(
         select(Invoice).where(Invoice.id.in_(ids)).options(
