@@ -172,3 +172,16 @@ def test_admin_home_lists_the_sections_of_the_role(app, client, auth):
     auth.logout()
     auth.login("agent")
     assert client.get("/admin/").status_code == 403
+
+
+def test_audit_log_pages_keep_the_filter(app, client, auth):
+    from relance.services import audit
+
+    auth.login("admin")
+    for n in range(55):
+        audit.record(db.session, None, "update", "settings", None, {"n": n}, {"n": n + 1})
+    db.session.commit()
+    html = client.get("/admin/audit?entity=settings").get_data(as_text=True)
+    assert "Page 1 of 2" in html and 'href="/admin/audit?entity=settings&amp;page=2" rel="next">Older' in html
+    html = client.get("/admin/audit?entity=settings&page=2").get_data(as_text=True)
+    assert "Page 2 of 2" in html and 'rel="prev">Newer' in html and 'rel="next"' not in html

@@ -129,3 +129,14 @@ def test_healthz_says_late_when_no_run_finished_for_a_day(client, setup):
     db.session.add(Run(kind="auto", run_date=ON + timedelta(days=1), status="done", finished_at=utcnow()))
     db.session.commit()
     assert client.get("/healthz").get_json()["status"] == "ok"
+
+
+def test_runs_list_pages(client, auth, setup):
+    for n in range(51):
+        db.session.add(Run(kind="auto", run_date=ON - timedelta(days=n), status="done", finished_at=utcnow()))
+    db.session.commit()
+    auth.login("manager")
+    html = client.get("/auto/").get_data(as_text=True)
+    assert "Page 1 of 2" in html and 'href="/auto/?page=2" rel="next"' in html
+    html = client.get("/auto/?page=2").get_data(as_text=True)
+    assert "Page 2 of 2" in html and 'href="/auto/?page=1" rel="prev"' in html
