@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from relance.extensions import db
-from relance.models import Contact, Customer, Invoice, Reminder
+from relance.models import AuditLog, Contact, Customer, Invoice, Reminder
 from tests.conftest import csrf_token_from
 from tests.factories import make_customer, make_invoice, make_user
 
@@ -195,6 +195,14 @@ def test_edit_customer_and_contacts(client, auth, customer):
     other = make_customer()
     db.session.commit()
     assert client.post(f"/customers/{other.id}/contacts/{customer.contacts[0].id}/delete").status_code == 404
+
+    log = [(r.action, r.entity, r.before, r.after) for r in db.session.scalars(
+        select(AuditLog).where(AuditLog.entity.in_(("customer", "contact"))).order_by(AuditLog.id))]
+    assert log[0][:2] == ("update", "customer") and log[0][3]["name"] == "Acme Renamed"
+    assert "code" not in log[0][3]  # only what changed
+    assert [entry[:2] for entry in log[1:]] == [("create", "contact"), ("update", "contact"), ("delete", "contact")]
+    assert log[2][2:] == ({"name": "Garnier", "role": "followup"}, {"name": "Garnier-Roux", "role": "billing"})
+    assert log[3][2]["email"] == "hugo@acme.example" and log[3][3] is None
 
 
 def test_invoices_tab_unpaid_first_and_due_per_currency(client, auth, customer):

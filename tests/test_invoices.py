@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from relance.extensions import db
-from relance.models import Invoice, Payment, Reminder
+from relance.models import AuditLog, Invoice, Payment, Reminder
 from tests.conftest import csrf_token_from
 from tests.factories import make_customer, make_invoice, make_user
 
@@ -63,6 +63,7 @@ def test_viewer_reads_and_cannot_change_anything(client, auth, invoice):
     files = text(client.get(f"/invoices/{invoice.id}/files"))
     assert "Generate the invoice PDF" in files and 'enctype="multipart/form-data"' not in files
     for path, data in ((f"/invoices/{invoice.id}/payments", {"amount": "10", "date": "2026-02-01"}),
+                       (f"/invoices/{invoice.id}/payments/1/delete", {}),
                        (f"/invoices/{invoice.id}/no-auto-reminders", {"no_auto_reminders": "1"}),
                        (f"/invoices/{invoice.id}/edit", {"number": "X"}),
                        (f"/invoices/{invoice.id}/pdf", {}),
@@ -200,6 +201,36 @@ def test_record_payment_htmx_and_plain(client, auth, invoice):
     assert "Record a payment" not in page and ">paid<" in page
 
 
+def test_remove_a_payment_made_by_mistake(client, auth, invoice):
+    auth.login("agent")
+    client.post(f"/invoices/{invoice.id}/payments", data={"amount": "1200.00", "date": "2026-02-01", "reference": "X"})
+    db.session.expire_all()
+    assert invoice.status == "paid"
+    payment = invoice.payments[0]
+    page = text(client.get(f"/invoices/{invoice.id}"))
+    assert f"/invoices/{invoice.id}/payments/{payment.id}/delete" in page and "hx-confirm" in page
+    other = make_invoice(number="FA-OTHER")
+    db.session.commit()
+    assert client.post(f"/invoices/{other.id}/payments/{payment.id}/delete", headers=HX).status_code == 404
+    response = client.post(f"/invoices/{invoice.id}/payments/{payment.id}/delete", headers=HX)
+    assert response.status_code == 200
+    html = text(response)
+    assert "Payment of 1200.00 EUR removed." in html and "€1,200.00" in html and "Record a payment" in html
+    db.session.expire_all()
+    assert invoice.payments == [] and invoice.amount_paid == 0 and invoice.status == "validated" and invoice.is_open
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.entity == "payment").order_by(AuditLog.id)).all()
+    assert [(r.action, r.entity_id) for r in rows] == [("create", str(payment.id)), ("delete", str(payment.id))]
+    assert rows[1].before == {"invoice_id": invoice.id, "date": "2026-02-01", "amount": "1200.00", "reference": "X"}
+
+
+def test_invoice_changes_are_audited(client, auth, invoice):
+    auth.login("agent")
+    client.post(f"/invoices/{invoice.id}/no-auto-reminders", data={"no_auto_reminders": "1"}, headers=HX)
+    row = db.session.scalar(select(AuditLog).where(AuditLog.entity == "invoice"))
+    assert (row.action, row.before, row.after) == ("update", {"no_auto_reminders": False}, {"no_auto_reminders": True})
+    assert row.user.email == "agent@test.example"
+
+
 @pytest.mark.parametrize(
     ("setup", "data", "message"),
     [
@@ -269,6 +300,12 @@ def test_create_and_edit_invoice(client, auth, invoice):
     db.session.expire_all()
     assert new.due_date is None and new.kind == "credit_note"
     assert "ACME" in text(client.get("/invoices/new?customer=ACME"))
+    created, edited = db.session.scalars(select(AuditLog).where(AuditLog.entity_id == str(new.id))
+                                         .order_by(AuditLog.id)).all()
+    assert (created.action, created.entity, created.after["number"], created.after["total_incl_tax"]) == (
+        "create", "invoice", "FA-NEW", "1200.00")
+    assert (edited.action, edited.before, edited.after) == (
+        "update", {"due_date": "2026-02-10", "kind": "invoice"}, {"due_date": None, "kind": "credit_note"})
 
 
 def test_invoice_form_bad_inputs(client, auth, invoice):

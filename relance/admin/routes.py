@@ -39,10 +39,13 @@ SECTIONS = [
 ]
 
 ENTITY_LABELS = {"settings": _l("Settings"), "level": _l("Reminder level"), "template": _l("Reminder text"),
-                 "user": _l("User"), "token": _l("API token"), "rate": _l("Legal interest rate")}
+                 "user": _l("User"), "token": _l("API token"), "rate": _l("Legal interest rate"),
+                 "customer": _l("Customer"), "contact": _l("Contact"), "invoice": _l("Invoice"),
+                 "payment": _l("Payment"), "customers": _l("Customers import"), "invoices": _l("Invoices import"),
+                 "payments": _l("Payments import")}
 ACTION_LABELS = {"create": _l("created"), "update": _l("changed"), "delete": _l("deleted"),
                  "revoke": _l("revoked"), "reset_password": _l("password reset"), "revert": _l("reverted"),
-                 "reorder": _l("reordered")}
+                 "reorder": _l("reordered"), "import": _l("imported"), "send_auto_now": _l("sent now")}
 
 
 def sections_for(user) -> list[tuple]:

@@ -17,6 +17,7 @@ from relance.customers.forms import ContactForm, CustomerForm, choices
 from relance.extensions import db
 from relance.invoices.queries import due_by_currency, due_by_customer, like_pattern, page_args
 from relance.models import Contact, Customer, Invoice, Reminder, User
+from relance.services import audit
 from relance.templating import render
 
 PER_PAGE = 50
@@ -87,6 +88,24 @@ def _code_taken(code: str, customer: Customer | None) -> bool:
     return other is not None and (customer is None or other != customer.id)
 
 
+AUDITED = ("code", "name", "email", "phone", "address", "postcode", "city", "country", "language", "kind",
+           "direct_debit", "no_auto_reminders", "paused_until", "pause_reason")
+CONTACT_AUDITED = ("customer_id", "first_name", "name", "email", "phone", "role")
+
+
+def _snapshot(customer: Customer) -> dict:
+    return {**audit.snapshot(customer, AUDITED), "sales_reps": sorted(u.email for u in customer.sales_reps)}
+
+
+def _record(action: str, entity: str, entity_id, before: dict | None, after: dict | None) -> None:
+    """Audit a change of a customer or a contact (only the fields that changed)."""
+    if before is not None and after is not None:
+        before, after = audit.changes(before, after)
+        if not after:
+            return
+    audit.record(db.session, current_user, action, entity, entity_id, before, after)
+
+
 def _apply(form: CustomerForm, customer: Customer) -> None:
     customer.code = form.code.data.strip()
     customer.name = form.name.data.strip()
@@ -116,6 +135,8 @@ def new():
             customer = Customer()
             _apply(form, customer)
             db.session.add(customer)
+            db.session.flush()
+            _record("create", "customer", customer.id, None, _snapshot(customer))
             db.session.commit()
             flash(_("Customer %(name)s created.", name=customer.name), "success")
             return redirect(url_for("customers.show", customer_id=customer.id))
@@ -179,7 +200,9 @@ def update(customer_id: int):
         if _code_taken(form.code.data.strip(), customer):
             form.code.errors.append(_("A customer with this code already exists."))
         else:
+            before = _snapshot(customer)
             _apply(form, customer)
+            _record("update", "customer", customer.id, before, _snapshot(customer))
             db.session.commit()
             flash(_("Customer %(name)s saved.", name=customer.name), "success")
             return redirect(url_for("customers.show", customer_id=customer.id))
@@ -195,6 +218,8 @@ def add_contact(customer_id: int):
         contact = Contact()
         form.populate_obj(contact)
         customer.contacts.append(contact)
+        db.session.flush()
+        _record("create", "contact", contact.id, None, audit.snapshot(contact, CONTACT_AUDITED))
         db.session.commit()
         flash(_("Contact %(name)s added.", name=contact.full_name), "success")
         return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
@@ -215,7 +240,9 @@ def edit_contact(customer_id: int, contact_id: int):
     contact = _contact_or_404(customer, contact_id)
     form = ContactForm(obj=contact)
     if form.validate_on_submit():
+        before = audit.snapshot(contact, CONTACT_AUDITED)
         form.populate_obj(contact)
+        _record("update", "contact", contact.id, before, audit.snapshot(contact, CONTACT_AUDITED))
         db.session.commit()
         flash(_("Contact %(name)s saved.", name=contact.full_name), "success")
         return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
@@ -232,6 +259,7 @@ def delete_contact(customer_id: int, contact_id: int):
     for column in (Invoice.billing_contact_id, Invoice.followup_contact_id):
         db.session.execute(sa.update(Invoice).where(column == contact.id).values({column: None}))
     name = contact.full_name
+    _record("delete", "contact", contact.id, audit.snapshot(contact, CONTACT_AUDITED), None)
     db.session.delete(contact)
     db.session.commit()
     flash(_("Contact %(name)s removed.", name=name), "success")

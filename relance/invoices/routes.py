@@ -24,13 +24,17 @@ from relance.invoices.queries import (
     list_order,
     page_args,
 )
-from relance.models import Contact, Customer, Invoice, Reminder, User
-from relance.services import invoice_pdf
+from relance.models import Contact, Customer, Invoice, Payment, Reminder, User
+from relance.services import audit, invoice_pdf
 from relance.services.invoice_pdf import PdfUploadError
-from relance.services.payments import PaymentError, record_payment
+from relance.services.payments import PaymentError, delete_payment, record_payment
 from relance.templating import render
 
 PER_PAGE = 50
+AUDITED = ("number", "customer_id", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax",
+           "status", "kind", "billing_contact_id", "followup_contact_id", "followup_user_id", "no_auto_reminders",
+           "pdf_path")
+PAYMENT_AUDITED = ("invoice_id", "date", "amount", "reference")
 
 
 def _today() -> date:
@@ -176,6 +180,7 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
     if any(f.errors for f in form):
         return None
     creating = invoice is None
+    before = {} if creating else audit.snapshot(invoice, AUDITED)
     if creating:
         invoice = Invoice(creator_id=current_user.id)
         db.session.add(invoice)
@@ -196,6 +201,11 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
     if pdf_data is not None:
         old = invoice_pdf.invoice_pdf_path(invoice)
         invoice.pdf_path = invoice_pdf.store_pdf(pdf_data)
+    db.session.flush()
+    old_values, new_values = audit.changes(before, audit.snapshot(invoice, AUDITED))
+    if creating or new_values:
+        audit.record(db.session, current_user, "create" if creating else "update", "invoice", invoice.id,
+                     None if creating else old_values, new_values)
     db.session.commit()
     if old is not None:
         old.unlink(missing_ok=True)
@@ -243,6 +253,8 @@ def add_payment(invoice_id: int):
             db.session.rollback()
             getattr(form, exc.field).errors.append(exc.message)
         else:
+            audit.record(db.session, current_user, "create", "payment", payment.id, None,
+                         audit.snapshot(payment, PAYMENT_AUDITED))
             db.session.commit()
             message = _("Payment of %(amount)s recorded.", amount=f"{payment.amount:.2f} {invoice.currency}")
             if g.htmx:
@@ -253,11 +265,33 @@ def add_payment(invoice_id: int):
                  payment_refused=not _can_take_payment(invoice))
 
 
+@bp.route("/<int:invoice_id>/payments/<int:payment_id>/delete", methods=["POST"])
+@role_required("agent")
+def remove_payment(invoice_id: int, payment_id: int):
+    invoice = _invoice_or_404(invoice_id)
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.invoice_id != invoice.id:
+        abort(404)
+    before = audit.snapshot(payment, PAYMENT_AUDITED)
+    delete_payment(db.session, payment)
+    audit.record(db.session, current_user, "delete", "payment", payment_id, before, None)
+    db.session.commit()
+    message = _("Payment of %(amount)s removed.", amount=f"{payment.amount:.2f} {invoice.currency}")
+    if g.htmx:
+        return _show(invoice, "details", fragment="invoices/_payments.html", saved_message=message)
+    flash(message, "success")
+    return redirect(url_for("invoices.show", invoice_id=invoice.id))
+
+
 @bp.route("/<int:invoice_id>/no-auto-reminders", methods=["POST"])
 @role_required("agent")
 def set_no_auto(invoice_id: int):
     invoice = _invoice_or_404(invoice_id)
+    before = invoice.no_auto_reminders
     invoice.no_auto_reminders = "1" in request.form.getlist("no_auto_reminders")
+    if before != invoice.no_auto_reminders:
+        audit.record(db.session, current_user, "update", "invoice", invoice.id, {"no_auto_reminders": before},
+                     {"no_auto_reminders": invoice.no_auto_reminders})
     db.session.commit()
     if not g.htmx:
         flash(_("Automatic reminders are off for this invoice.") if invoice.no_auto_reminders

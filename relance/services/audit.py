@@ -24,6 +24,11 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The audited fields of a row, as JSON can store them."""
+    return {name: jsonable(getattr(obj, name)) for name in fields}
+
+
 def changes(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Only the keys whose value differs, as (before, after)."""
     keys = [k for k in after if jsonable(before.get(k)) != jsonable(after.get(k))]

@@ -1,4 +1,4 @@
-"""Record a payment on an invoice (partial or full) and keep Invoice.amount_paid equal to the payments' sum.
+"""Record (or remove) a payment on an invoice and keep Invoice.amount_paid equal to the payments' sum.
 
 The session is passed in and the caller commits, so a refused payment leaves nothing half-saved.
 """
@@ -83,6 +83,19 @@ def record_payment(session: Session, invoice: Invoice, amount, on: date, referen
         invoice.status = "paid"
     session.flush()
     return payment
+
+
+def delete_payment(session: Session, payment: Payment) -> Invoice:
+    """Remove a payment recorded by mistake; a paid invoice that is no longer settled is due again. The caller
+    commits."""
+    invoice = payment.invoice
+    invoice.payments.remove(payment)
+    session.delete(payment)
+    sync_amount_paid(invoice)
+    if invoice.status == "paid" and invoice.remaining_due > ZERO:
+        invoice.status = "validated"
+    session.flush()
+    return invoice
 
 
 def sync_amount_paid(invoice: Invoice) -> None:
