@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from flask_login import current_user
 
@@ -31,6 +32,8 @@ def create_app(config: dict | None = None) -> Flask:
     login.init_app(app)
     login.login_view = "auth.login"
     login.login_message_category = "info"
+    login.login_message = _l("Please log in to access this page.")
+    login.localize_callback = str  # the lazy message in the reader's language, flashed as plain text
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: app.config["TIMEZONE"])
     csrf.init_app(app)
 

@@ -88,3 +88,10 @@ def test_lazy_messages_with_user_data_are_escaped(app):
     with app.test_request_context():
         html = render_template_string("{{ m }}", m=lazy_gettext("Unknown channel %(channel)s.", channel="<b>x</b>"))
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html
+
+
+def test_the_please_log_in_message_is_in_the_reader_language(client):
+    for language, words in (("fr", "Connectez-vous pour accéder à cette page."),
+                            ("en", "Please log in to access this page.")):
+        response = client.get("/invoices/", headers={"Accept-Language": language}, follow_redirects=True)
+        assert words in response.get_data(as_text=True)
