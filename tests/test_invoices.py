@@ -215,7 +215,7 @@ def test_remove_a_payment_made_by_mistake(client, auth, invoice):
     response = client.post(f"/invoices/{invoice.id}/payments/{payment.id}/delete", headers=HX)
     assert response.status_code == 200
     html = text(response)
-    assert "Payment of 1200.00 EUR removed." in html and "€1,200.00" in html and "Record a payment" in html
+    assert "Payment of €1,200.00 removed." in html and "€1,200.00" in html and "Record a payment" in html
     db.session.expire_all()
     assert invoice.payments == [] and invoice.amount_paid == 0 and invoice.status == "validated" and invoice.is_open
     rows = db.session.scalars(select(AuditLog).where(AuditLog.entity == "payment").order_by(AuditLog.id)).all()

@@ -54,6 +54,11 @@ def test_search_open_invoice_and_record_partial_payment(live_server, page):
     page.reload()
     assert "749,50" in page.locator("#remaining-due").inner_text()
 
+    page.once("dialog", lambda dialog: dialog.accept())  # "Remove the payment of ...?"
+    page.click("#payments .payment button")
+    page.wait_for_function("document.querySelector('#remaining-due').innerText.includes('200,00')")
+    assert page.locator("#payments .payment").count() == 0 and "supprimé" in page.locator("#payments").inner_text()
+
 
 def test_inline_no_auto_switch_saves_with_the_csrf_header(live_server, page):
     invoice_id = seed(live_server)

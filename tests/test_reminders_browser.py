@@ -108,8 +108,12 @@ def test_mass_page_end_to_end(live_server, page, data, smtp):
     login(live_server, page)
     page.goto(f"{live_server.url}/reminders/mass")
     assert page.locator("#mass-list tbody tr").count() == 8
-    page.fill("#mass-customer", "ACME")  # filter like the invoices list (htmx swaps the rows)
-    page.press("#mass-customer", "Enter")
+    page.fill("#mass-q", "ACME")  # typed search, no Enter: htmx swaps the rows
+    page.wait_for_function("document.querySelectorAll('#mass-list tbody tr').length === 6")
+    assert "q=ACME" in page.url
+    page.fill("#mass-q", "")
+    page.wait_for_function("document.querySelectorAll('#mass-list tbody tr').length === 8")
+    page.fill("#mass-customer", "ACME")  # the customer code filter, as typed
     page.wait_for_function("document.querySelectorAll('#mass-list tbody tr').length === 6")
     first, second, third = data["invoices"][:3]
     row = page.locator(f"#mass-row-{first}")

@@ -28,7 +28,7 @@ from relance.models import Contact, Customer, Invoice, Payment, Reminder, User
 from relance.services import audit, invoice_pdf
 from relance.services.invoice_pdf import PdfUploadError
 from relance.services.payments import PaymentError, delete_payment, record_payment
-from relance.templating import render
+from relance.templating import money, render
 
 PER_PAGE = 50
 AUDITED = ("number", "customer_id", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax",
@@ -256,7 +256,7 @@ def add_payment(invoice_id: int):
             audit.record(db.session, current_user, "create", "payment", payment.id, None,
                          audit.snapshot(payment, PAYMENT_AUDITED))
             db.session.commit()
-            message = _("Payment of %(amount)s recorded.", amount=f"{payment.amount:.2f} {invoice.currency}")
+            message = _("Payment of %(amount)s recorded.", amount=money(payment.amount, invoice.currency))
             if g.htmx:
                 return _show(invoice, "details", fragment="invoices/_payments.html", saved_message=message)
             flash(message, "success")
@@ -276,7 +276,7 @@ def remove_payment(invoice_id: int, payment_id: int):
     delete_payment(db.session, payment)
     audit.record(db.session, current_user, "delete", "payment", payment_id, before, None)
     db.session.commit()
-    message = _("Payment of %(amount)s removed.", amount=f"{payment.amount:.2f} {invoice.currency}")
+    message = _("Payment of %(amount)s removed.", amount=money(payment.amount, invoice.currency))
     if g.htmx:
         return _show(invoice, "details", fragment="invoices/_payments.html", saved_message=message)
     flash(message, "success")
