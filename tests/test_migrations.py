@@ -41,3 +41,41 @@ def test_upgrade_downgrade_upgrade_and_models_agree(empty_db_url, tmp_path):
         upgrade()
         assert _differences() == []
         db.engine.dispose()
+
+
+def test_upgrade_fills_the_reminder_state_of_existing_invoices(empty_db_url, tmp_path):
+    """An installed database (first revision, with reminders) gets its invoices' reminder state on upgrade, and
+    the triggers keep it from then on."""
+    from sqlalchemy import text
+
+    app = _build_app(empty_db_url, tmp_path)
+    with app.app_context():
+        upgrade(revision="214fe86ae347")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO customers (id, code, name, email, phone, address, postcode, city, country, language, "
+                "kind, no_auto_reminders, pause_reason, direct_debit, created_at) VALUES (1, 'C1', 'Acme', '', '', "
+                "'', '', '', 'FR', 'fr', 'business', false, '', false, '2026-01-01 00:00:00')"))
+            for invoice_id in (1, 2):
+                conn.execute(text(
+                    "INSERT INTO invoices (id, number, customer_id, issue_date, currency, total_excl_tax, "
+                    "total_incl_tax, amount_paid, status, kind, no_auto_reminders, created_at, updated_at) VALUES "
+                    f"({invoice_id}, 'FA{invoice_id}', 1, '2026-01-01', 'EUR', 100, 120, 0, 'validated', 'invoice', "
+                    "false, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            for key, level, day, status in (("a", 1, "2026-02-01", "sent"), ("b", 2, "2026-02-20", "sent"),
+                                            ("c", 3, "2026-03-10", "failed")):
+                conn.execute(text(
+                    "INSERT INTO reminders (key, invoice_id, level, channel, note, reminder_date, status, language, "
+                    "sender, recipients, cc, subject, body, penalty, interest, indemnity, total_claimed, error, "
+                    f"attempts, created_at) VALUES ('{key}', 1, {level}, 'email', '', '{day}', '{status}', 'fr', '', "
+                    "'[]', '[]', '', '', 0, 0, 0, 0, '', 0, '2026-01-01 00:00:00')"))
+        upgrade()
+        with db.engine.begin() as conn:
+            state = "SELECT id, reminder_level, CAST(last_reminder_date AS VARCHAR(10)) FROM invoices ORDER BY id"
+            assert [tuple(r) for r in conn.execute(text(state))] == [(1, 2, "2026-02-20"), (2, None, None)]
+            conn.execute(text("UPDATE reminders SET status = 'cancelled' WHERE key = 'b'"))
+            assert [tuple(r) for r in conn.execute(text(state))] == [(1, 1, "2026-02-01"), (2, None, None)]
+        downgrade(revision="214fe86ae347")  # the triggers go with the columns
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE reminders SET status = 'sent' WHERE key = 'c'"))
+        db.engine.dispose()
