@@ -313,10 +313,10 @@ def _statement(levels: tuple[Level, ...]):
     """One SELECT: open invoices whose next level's date has come, with every fact the rules need.
 
     First the timing rules keep the candidates among the open invoices, from the reminder state the database
-    keeps on each invoice (highest level done, last reminder date: relance/models/reminder_state.py); only the
-    candidates are joined to their reminders for the facts that concern few of them (recent manual reminder,
-    formal notice date, manual next date), then to customers, contacts and users. The "last reminder was made by
-    hand with a next date" rule looks at the last reminder only where some manual next date is still ahead.
+    keeps on each invoice (highest level done, last reminder date: relance/models/reminder_state.py), read from
+    the invoices index alone; then, for the candidates only, a few index lookups in their reminders (a recent
+    manual reminder, the formal notice date, a manual next date still ahead: it holds the invoice only when the
+    last reminder set it) and the joins to customers, contacts and users.
     """
     on = bindparam("on", type_=Date)
     since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
@@ -342,44 +342,39 @@ def _statement(levels: tuple[Level, ...]):
         .cte("candidates").prefix_with("MATERIALIZED")  # found first, from the invoices index alone
     )
     c = candidates.c
-    r = aliased(Reminder)
+
+    def done_of(alias):  # the candidate's done reminders (one index lookup per candidate)
+        return and_(alias.invoice_id == c.invoice_id, alias.status.in_(DONE_STATUSES))
+
+    r, latest = aliased(Reminder), aliased(Reminder)
     manual = r.user_id.is_not(None)
     notice_ranks = [level.rank for level in levels if level.formal_notice] or [-1]
-    facts = (
-        select(c.invoice_id, c.due_date, c.max_rank, c.last_date, c.next_rank,
-               func.max(case((manual, r.next_date))).label("max_manual_next"),
-               func.max(case((and_(manual, r.created_at > since, r.created_at <= now), 1), else_=0))
-               .label("recent_manual"),
-               func.min(case((r.level.in_(notice_ranks), r.reminder_date))).label("notice_date"))
-        .outerjoin(r, and_(r.invoice_id == c.invoice_id, r.status.in_(DONE_STATUSES)))
-        .group_by(c.invoice_id, c.due_date, c.max_rank, c.last_date, c.next_rank)
-        .subquery("facts")
-    )
-    f = facts.c
-    latest = aliased(Reminder)
+    recent_manual = select(r.id).where(done_of(r), manual, r.created_at > since, r.created_at <= now).exists()
+    notice_date = select(func.min(r.reminder_date)).where(done_of(r), r.level.in_(notice_ranks)).scalar_subquery()
+    manual_next_ahead = select(r.id).where(done_of(r), manual, r.next_date > on).exists()
     latest_manual_next = (
-        select(case((latest.user_id.is_not(None), latest.next_date)))
-        .where(latest.invoice_id == f.invoice_id, latest.status.in_(DONE_STATUSES))
+        select(case((latest.user_id.is_not(None), latest.next_date))).where(done_of(latest))
         .order_by(latest.reminder_date.desc(), latest.id.desc()).limit(1).scalar_subquery()
     )
     fc, bc = aliased(Contact), aliased(Contact)
     fu, cr = aliased(User), aliased(User)
     return (
         select(  # in the order of the Facts fields, then next_rank
-            f.invoice_id, Invoice.number, Invoice.customer_id, Customer.code, Customer.name, Customer.kind,
+            c.invoice_id, Invoice.number, Invoice.customer_id, Customer.code, Customer.name, Customer.kind,
             Customer.language, Customer.email, Customer.no_auto_reminders, Customer.paused_until,
-            Customer.direct_debit, Invoice.no_auto_reminders, f.due_date, Invoice.currency,
+            Customer.direct_debit, Invoice.no_auto_reminders, c.due_date, Invoice.currency,
             Invoice.total_incl_tax, Invoice.amount_paid, fc.email, bc.email, fu.email, cr.email,
-            f.max_rank, f.last_date, f.recent_manual, f.notice_date, f.next_rank,
+            c.max_rank, c.last_date, recent_manual, notice_date, c.next_rank,
         )
-        .join(Invoice, Invoice.id == f.invoice_id)
+        .join(Invoice, Invoice.id == c.invoice_id)
         .join(Customer, Customer.id == Invoice.customer_id)
         .outerjoin(fc, fc.id == Invoice.followup_contact_id)
         .outerjoin(bc, bc.id == Invoice.billing_contact_id)
         .outerjoin(fu, fu.id == Invoice.followup_user_id)
         .outerjoin(cr, cr.id == Invoice.creator_id)
-        .where(or_(f.max_manual_next.is_(None), f.max_manual_next <= on, func.coalesce(latest_manual_next, on) <= on))
-        .order_by(f.due_date, Invoice.number)
+        # a manual next date still ahead holds the invoice only when it is the last reminder's
+        .where(or_(~manual_next_ahead, func.coalesce(latest_manual_next, on) <= on))
+        .order_by(c.due_date, Invoice.number)
     )
 
 
