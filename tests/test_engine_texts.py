@@ -153,3 +153,24 @@ def test_render_for_invoice_in_the_customer_language_with_fallback(app):
     other = make_invoice(german, total="100.00", due=date(2026, 1, 15))
     rendered = render_for_invoice(db.session, other, level, "email", date(2026, 3, 3), settings)
     assert rendered.language == "fr" and "company language" in rendered.reasons[0]
+
+
+@pytest.mark.parametrize("language, country, expected, day, money", [
+    ("en", "GB", "en_GB", "16/12/2025", "£1,200.50"), ("en", "US", "en_US", "12/16/25", "£1,200.50"),
+    ("en", "FR", "en_FR", "16/12/2025", "1\u202f200,50\xa0£"),
+    ("fr", "BE", "fr_BE", "16/12/25", "1\u202f200,50\xa0£GB"),
+    ("fr", None, "fr", "16/12/2025", "1\u202f200,50\xa0£GB"), ("en", "XX", "en", "12/16/25", "£1,200.50"),
+    ("en", "", "en", "12/16/25", "£1,200.50"),
+])
+def test_money_and_dates_follow_the_reader_country(language, country, expected, day, money):
+    from relance.services.formatting import format_day, format_locale, format_money
+
+    locale = format_locale(language, country)
+    assert locale == expected
+    assert format_day(date(2025, 12, 16), locale, "short") == day
+    assert format_money(D("1200.50"), "GBP", locale) == money
+
+
+def test_a_text_uses_the_formats_of_the_customer_country():
+    ctx = context("en", locale="en_GB")
+    assert placeholders.render_text("__DATE_ECHEANCE__ __DETTE__", ctx) == "15 January 2026 1,000.00"

@@ -43,9 +43,10 @@ def levels(app):
     return {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
 
 
-def letter_for(levels, rank=1, language="fr", street="12 rue de la République", extra_invoices=0, **kw):
+def letter_for(levels, rank=1, language="fr", street="12 rue de la République", extra_invoices=0, country=None,
+               **kw):
     customer = make_customer(name=kw.pop("name", "Garage Dubois"), address=street, postcode="69002", city="Lyon",
-                             language=language, country="FR" if language == "fr" else "GB", **kw)
+                             language=language, country=country or ("FR" if language == "fr" else "GB"), **kw)
     invoice = make_invoice(customer, total="1200.00", due=date(2026, 1, 15),
                            currency="EUR" if language == "fr" else "GBP")
     for n in range(extra_invoices):
@@ -103,8 +104,18 @@ def test_english_letter_amounts(app, levels):
     reminder = letter_for(levels, language="en", name="Harper & Sons Ltd", street="14 King Street")
     dunning.send([reminder.id])
     text = norm(pdf_of(app, reminder).pages[0].extract_text())
-    assert "£1,200.00" in text and "March 3, 2026" in text and "UNITED KINGDOM" in text
-    assert format_money(reminder.total_claimed, "GBP", "en") in text
+    # a customer in the United Kingdom reads British formats: 3 March 2026, 15/01/2026 (not 1/15/26)
+    assert "£1,200.00" in text and "3 March 2026" in text and "UNITED KINGDOM" in text
+    assert "15/01/2026" in text and "1/15/26" not in text and "15 January 2026" in reminder.body
+    assert format_money(reminder.total_claimed, "GBP", "en_GB") in text
+
+
+def test_english_letter_to_a_us_customer_uses_us_formats(app, levels):
+    reminder = letter_for(levels, language="en", name="Acme Corp", street="1 Main Street", country="US")
+    assert "January 15, 2026" in reminder.body  # the text's variables too
+    dunning.send([reminder.id])
+    text = norm(pdf_of(app, reminder).pages[0].extract_text())
+    assert "March 3, 2026" in text and "1/15/26" in text
 
 
 def test_formal_notice_long_address_and_thirty_invoices(app, levels):

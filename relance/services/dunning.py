@@ -27,6 +27,7 @@ from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.models.base import utcnow
 from relance.services import letters, mailer, placeholders, recipients, texts
 from relance.services import settings as settings_service
+from relance.services.formatting import format_locale
 from relance.services.invoice_pdf import _logo_data_url, invoice_pdf_bytes
 from relance.services.invoice_pdf import resolve as resolve_file
 
@@ -366,6 +367,7 @@ def letter_data(session: Session, reminder: Reminder, settings=None) -> letters.
         payment_url=_payment_url(settings.payment_url_pattern, invoice, customer), payment_reference=invoice.number,
         signature="" if signature.strip() and signature.strip() in reminder.body else signature,
         formal_notice=bool(level and level.formal_notice), reference=f"{customer.code} / {invoice.number}",
+        locale=format_locale(language, customer.country),
     )
 
 

@@ -70,6 +70,7 @@ class LetterData:
     signature: str = ""
     formal_notice: bool = False
     reference: str = ""
+    locale: str = ""  # money and date formats of the customer's country (the language's when empty)
 
 
 def body_from_text(text: str) -> Markup:
@@ -83,10 +84,11 @@ def body_from_text(text: str) -> Markup:
 
 def letter_html(data: LetterData, numbered: bool = False) -> str:
     """The letter's HTML in the customer's language (needs an app context)."""
-    with force_locale(data.language):
+    formats = data.locale or data.language  # en_GB: English words (the en catalogue), British dates
+    with force_locale(formats):
         return render_template("pdf/letter.html", letter=data, numbered=numbered,
                                has_table='class="invoices"' in str(data.body_html),
-                               long_date=lambda day: format_day(day, data.language))
+                               long_date=lambda day: format_day(day, formats))
 
 
 # --- HTML -> PDF (no app needed: runs in pool workers) ----------------------------------------------------

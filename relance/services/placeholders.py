@@ -60,6 +60,11 @@ class Context:
     deadline: date | None = None
     company: dict = field(default_factory=dict)  # name, address, iban, bic ...
     overdue: tuple[OverdueLine, ...] = ()
+    locale: str = ""  # the formats of the reader's country (formatting.format_locale); the language's when empty
+
+    @property
+    def formats(self) -> str:
+        return self.locale or self.language
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,9 @@ def _interest_detail(ctx: Context) -> str:
         return _("no statutory interest")
     parts = [
         _("%(rate)s %% a year on %(base)s from %(start)s to %(end)s (%(days)s days)",
-          rate=format_decimal(p.rate, format="#,##0.00", locale=ctx.language),
-          base=format_money(p.base, ctx.currency, ctx.language),
-          start=format_day(p.start, ctx.language), end=format_day(p.end, ctx.language), days=p.days)
+          rate=format_decimal(p.rate, format="#,##0.00", locale=ctx.formats),
+          base=format_money(p.base, ctx.currency, ctx.formats),
+          start=format_day(p.start, ctx.formats), end=format_day(p.end, ctx.formats), days=p.days)
         for p in claim.interest_periods
     ]
     return "; ".join(parts)
@@ -92,14 +97,14 @@ def _interest_detail(ctx: Context) -> str:
 
 def _penalty_value(ctx: Context) -> str:
     if ctx.penalty_kind == "percent":
-        return format_decimal(ctx.penalty_value, format="#,##0.##", locale=ctx.language)
-    return _number(ctx.penalty_value, ctx.language)
+        return format_decimal(ctx.penalty_value, format="#,##0.##", locale=ctx.formats)
+    return _number(ctx.penalty_value, ctx.formats)
 
 
 def _penalty_type(ctx: Context) -> str:
     if ctx.penalty_kind == "percent":
         return "%"
-    return get_currency_symbol(ctx.currency, locale=ctx.language)
+    return get_currency_symbol(ctx.currency, locale=ctx.formats)
 
 
 def _payment_url(ctx: Context) -> str:
@@ -124,7 +129,7 @@ _VARIABLES = [
     Variable("__TOTAL_TTC__", _l("Invoice total incl. tax, without currency (follow it with __MONEY__)"),
              lambda c: c.total_incl_tax, "amount"),
     Variable("__MONEY__", _l("Currency symbol of the invoice"),
-             lambda c: get_currency_symbol(c.currency, locale=c.language)),
+             lambda c: get_currency_symbol(c.currency, locale=c.formats)),
     Variable("__DATE_ECHEANCE__", _l("Due date of the invoice"), lambda c: c.due_date, "date"),
     Variable("__DETTE__", _l("Remaining due, without currency"), lambda c: c.claim.remaining_due, "amount"),
     Variable("__MAJORATION__", _l("Penalty of the level as configured (amount or percentage)"), _penalty_value),
@@ -197,7 +202,7 @@ def validate_template(subject: str, body: str) -> None:
 
 
 def _format(variable: Variable, value: object, ctx: Context, html: bool) -> str:
-    language = ctx.language
+    language = ctx.formats
     if variable.kind == "table":
         return _table_html(value, language) if html else _table_text(value, language)
     if value is None or value == "":

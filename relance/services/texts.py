@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from relance.models import CHANNELS, Invoice, ReminderLevel, Template, TemplateVersion, User
 from relance.models.base import utcnow
 from relance.services import placeholders
+from relance.services.formatting import format_locale
 from relance.services.penalties import Claim, claim_for_invoice
 
 LANGUAGES = ("fr", "en")
@@ -305,7 +306,7 @@ def context_for(session: Session, invoice: Invoice, level: ReminderLevel, on: da
         signature=(user.signature if user else "") or "", payment_url=settings.payment_url_pattern,
         deadline=on + timedelta(days=settings.notice_deadline_days),
         company={key: settings[f"company_{key}"] for key in ("name", "address", "postcode", "city", "iban", "bic")},
-        overdue=overdue,
+        overdue=overdue, locale=format_locale(language, customer.country),
     )
 
 
