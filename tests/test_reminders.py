@@ -290,3 +290,10 @@ def test_every_reminder_post_checks_csrf(client, data):
     row = {f"level-{data['second'].id}": "1", f"letter-{data['second'].id}": "1"}
     assert client.post(url, data=row, headers=HX).status_code == 400
     assert client.post(url, data=row, headers={**HX, "X-CSRFToken": header_token}).status_code == 200
+
+
+def test_french_labels_tell_a_date_range_from_an_email_sender(client, auth, data):
+    auth.login("agent")
+    html = client.get("/reminders/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert '<label for="fu-from">Du</label>' in html and '<label for="fu-to">Au</label>' in html
+    assert "Destinataires" not in html

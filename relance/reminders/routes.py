@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from flask import Response, abort, flash, g, redirect, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
@@ -64,7 +65,7 @@ def _followup_filters(args) -> tuple[dict, list[str]]:
         "customer": (args.get("customer") or "").strip(),
         "date_from": None, "date_to": None,
     }
-    for key, label in (("date_from", _("From")), ("date_to", _("To"))):
+    for key, label in (("date_from", pgettext("date range", "From")), ("date_to", pgettext("date range", "To"))):
         raw = (args.get(key) or "").strip()
         if raw:
             try:
