@@ -33,7 +33,7 @@ lint: install
 ## Extract strings, update the catalogs and compile them.
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --no-location --sort-output --omit-header .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --omit-header --ignore-obsolete
 	-$(BIN)/python scripts/merge_translations.py
 	$(BIN)/pybabel compile -d translations
 

@@ -86,7 +86,7 @@ def _interest_detail(ctx: Context) -> str:
     if not claim.interest_periods:
         return _("no statutory interest")
     parts = [
-        _("%(rate)s %% a year on %(base)s from %(start)s to %(end)s (%(days)s days)",
+        _("%(rate)s%% a year on %(base)s from %(start)s to %(end)s, %(days)s days",
           rate=format_decimal(p.rate, format="#,##0.00", locale=ctx.formats),
           base=format_money(p.base, ctx.currency, ctx.formats),
           start=format_day(p.start, ctx.formats), end=format_day(p.end, ctx.formats), days=p.days)
