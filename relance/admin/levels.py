@@ -80,9 +80,7 @@ def update_level(level_id: int):
     before = _as_dict(level)
     for key in FIELDS:
         setattr(level, key, cleaned[key])
-    old, new = audit.changes(before, _as_dict(level))
-    if new:
-        audit.record(db.session, current_user, "update", "level", level.id, old, new)
+    new = audit.record_changes(db.session, current_user, "update", "level", level.id, before, _as_dict(level))
     db.session.commit()
     if g.get("htmx"):
         return render("admin/_level.html", **_context(level=level, saved=bool(new)))

@@ -107,9 +107,7 @@ def edit_user(user_id: int):
             user.email, user.name = form.email.data.lower(), form.name.data.strip()
             user.role, user.language = form.role.data, form.language.data or None
             user.signature, user.active = form.signature.data or "", active
-            old, new = audit.changes(before, _user_dict(user))
-            if new:
-                audit.record(db.session, current_user, "update", "user", user.id, old, new)
+            new = audit.record_changes(db.session, current_user, "update", "user", user.id, before, _user_dict(user))
             db.session.commit()
             flash(_("User %(name)s saved.", name=user.name) if new else _("Nothing was changed."), "success")
             return redirect(url_for("admin.users"))

@@ -97,15 +97,6 @@ def _snapshot(customer: Customer) -> dict:
     return {**audit.snapshot(customer, AUDITED), "sales_reps": sorted(u.email for u in customer.sales_reps)}
 
 
-def _record(action: str, entity: str, entity_id, before: dict | None, after: dict | None) -> None:
-    """Audit a change of a customer or a contact (only the fields that changed)."""
-    if before is not None and after is not None:
-        before, after = audit.changes(before, after)
-        if not after:
-            return
-    audit.record(db.session, current_user, action, entity, entity_id, before, after)
-
-
 def _apply(form: CustomerForm, customer: Customer) -> None:
     customer.code = form.code.data.strip()
     customer.name = form.name.data.strip()
@@ -136,7 +127,7 @@ def new():
             _apply(form, customer)
             db.session.add(customer)
             db.session.flush()
-            _record("create", "customer", customer.id, None, _snapshot(customer))
+            audit.record(db.session, current_user, "create", "customer", customer.id, None, _snapshot(customer))
             db.session.commit()
             flash(_("Customer %(name)s created.", name=customer.name), "success")
             return redirect(url_for("customers.show", customer_id=customer.id))
@@ -202,7 +193,8 @@ def update(customer_id: int):
         else:
             before = _snapshot(customer)
             _apply(form, customer)
-            _record("update", "customer", customer.id, before, _snapshot(customer))
+            audit.record_changes(db.session, current_user, "update", "customer", customer.id, before,
+                                 _snapshot(customer))
             db.session.commit()
             flash(_("Customer %(name)s saved.", name=customer.name), "success")
             return redirect(url_for("customers.show", customer_id=customer.id))
@@ -219,7 +211,8 @@ def add_contact(customer_id: int):
         form.populate_obj(contact)
         customer.contacts.append(contact)
         db.session.flush()
-        _record("create", "contact", contact.id, None, audit.snapshot(contact, CONTACT_AUDITED))
+        audit.record(db.session, current_user, "create", "contact", contact.id, None,
+                     audit.snapshot(contact, CONTACT_AUDITED))
         db.session.commit()
         flash(_("Contact %(name)s added.", name=contact.full_name), "success")
         return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
@@ -242,7 +235,8 @@ def edit_contact(customer_id: int, contact_id: int):
     if form.validate_on_submit():
         before = audit.snapshot(contact, CONTACT_AUDITED)
         form.populate_obj(contact)
-        _record("update", "contact", contact.id, before, audit.snapshot(contact, CONTACT_AUDITED))
+        audit.record_changes(db.session, current_user, "update", "contact", contact.id, before,
+                             audit.snapshot(contact, CONTACT_AUDITED))
         db.session.commit()
         flash(_("Contact %(name)s saved.", name=contact.full_name), "success")
         return redirect(url_for("customers.show", customer_id=customer.id) + "#contacts")
@@ -259,7 +253,8 @@ def delete_contact(customer_id: int, contact_id: int):
     for column in (Invoice.billing_contact_id, Invoice.followup_contact_id):
         db.session.execute(sa.update(Invoice).where(column == contact.id).values({column: None}))
     name = contact.full_name
-    _record("delete", "contact", contact.id, audit.snapshot(contact, CONTACT_AUDITED), None)
+    audit.record(db.session, current_user, "delete", "contact", contact.id,
+                 audit.snapshot(contact, CONTACT_AUDITED), None)
     db.session.delete(contact)
     db.session.commit()
     flash(_("Contact %(name)s removed.", name=name), "success")

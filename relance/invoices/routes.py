@@ -180,7 +180,7 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
     if any(f.errors for f in form):
         return None
     creating = invoice is None
-    before = {} if creating else audit.snapshot(invoice, AUDITED)
+    before = None if creating else audit.snapshot(invoice, AUDITED)
     if creating:
         invoice = Invoice(creator_id=current_user.id)
         db.session.add(invoice)
@@ -202,10 +202,12 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
         old = invoice_pdf.invoice_pdf_path(invoice)
         invoice.pdf_path = invoice_pdf.store_pdf(pdf_data)
     db.session.flush()
-    old_values, new_values = audit.changes(before, audit.snapshot(invoice, AUDITED))
-    if creating or new_values:
-        audit.record(db.session, current_user, "create" if creating else "update", "invoice", invoice.id,
-                     None if creating else old_values, new_values)
+    if creating:
+        audit.record(db.session, current_user, "create", "invoice", invoice.id, None,
+                     audit.changes({}, audit.snapshot(invoice, AUDITED))[1])
+    else:
+        audit.record_changes(db.session, current_user, "update", "invoice", invoice.id, before,
+                             audit.snapshot(invoice, AUDITED))
     db.session.commit()
     if old is not None:
         old.unlink(missing_ok=True)

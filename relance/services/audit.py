@@ -55,3 +55,12 @@ def record(
     )
     session.add(row)
     return row
+
+
+def record_changes(session: Session, user: User | None, action: str, entity: str, entity_id: Any,
+                   before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Audit only the fields whose value changed (none changed: nothing recorded); returns the changed values."""
+    old, new = changes(before, after)
+    if new:
+        record(session, user, action, entity, entity_id, old, new)
+    return new
