@@ -57,12 +57,17 @@ def index():
                   settings=settings, labels=autorun.SKIP_LABELS)
 
 
-@bp.route("/runs/<int:run_id>")
-@role_required("manager")
-def run(run_id: int):
+def _auto_run_or_404(run_id: int) -> Run:
     item = db.session.get(Run, run_id)
     if item is None or item.kind != autorun.KIND:
         abort(404)
+    return item
+
+
+@bp.route("/runs/<int:run_id>")
+@role_required("manager")
+def run(run_id: int):
+    item = _auto_run_or_404(run_id)
     page = _page()
     status = request.args.get("status", "")
     query = select(Reminder).where(Reminder.run_id == run_id)
@@ -80,9 +85,7 @@ def run(run_id: int):
 @role_required("agent")
 def letters(run_id: int):
     """The run's letters merged into one PDF to print (built again when the file is missing)."""
-    item = db.session.get(Run, run_id)
-    if item is None or item.kind != autorun.KIND:
-        abort(404)
+    item = _auto_run_or_404(run_id)
     root = Path(current_app.config["FILES_PATH"]).resolve()
     path = (root / item.letters_pdf_path).resolve() if item.letters_pdf_path else None
     if path is None or not path.is_relative_to(root) or not path.is_file():

@@ -243,6 +243,14 @@ def edit(invoice_id: int):
 
 # --- payments and the inline "no automatic reminders" switch -------------------------------------------------------
 
+def _payments_changed(invoice: Invoice, message: str):
+    """After a payment was added or removed: the amounts card with the message (htmx), else the page."""
+    if g.htmx:
+        return _show(invoice, "details", fragment="invoices/_payments.html", saved_message=message)
+    flash(message, "success")
+    return redirect(url_for("invoices.show", invoice_id=invoice.id))
+
+
 @bp.route("/<int:invoice_id>/payments", methods=["POST"])
 @role_required("agent")
 def add_payment(invoice_id: int):
@@ -258,11 +266,8 @@ def add_payment(invoice_id: int):
             audit.record(db.session, current_user, "create", "payment", payment.id, None,
                          audit.snapshot(payment, PAYMENT_AUDITED))
             db.session.commit()
-            message = _("Payment of %(amount)s recorded.", amount=money(payment.amount, invoice.currency))
-            if g.htmx:
-                return _show(invoice, "details", fragment="invoices/_payments.html", saved_message=message)
-            flash(message, "success")
-            return redirect(url_for("invoices.show", invoice_id=invoice.id))
+            return _payments_changed(invoice, _("Payment of %(amount)s recorded.",
+                                                 amount=money(payment.amount, invoice.currency)))
     return _show(invoice, "details", status=422, fragment="invoices/_payments.html", payment_form=form,
                  payment_refused=not _can_take_payment(invoice))
 
@@ -278,11 +283,8 @@ def remove_payment(invoice_id: int, payment_id: int):
     delete_payment(db.session, payment)
     audit.record(db.session, current_user, "delete", "payment", payment_id, before, None)
     db.session.commit()
-    message = _("Payment of %(amount)s removed.", amount=money(payment.amount, invoice.currency))
-    if g.htmx:
-        return _show(invoice, "details", fragment="invoices/_payments.html", saved_message=message)
-    flash(message, "success")
-    return redirect(url_for("invoices.show", invoice_id=invoice.id))
+    return _payments_changed(invoice, _("Payment of %(amount)s removed.",
+                                        amount=money(payment.amount, invoice.currency)))
 
 
 @bp.route("/<int:invoice_id>/no-auto-reminders", methods=["POST"])
