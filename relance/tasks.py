@@ -112,14 +112,13 @@ def auto_run_tick() -> str | None:
     if _app is None:
         raise RuntimeError("relance.tasks.init_app() was not called")
     with _app.app_context():
-        from datetime import UTC, datetime
-
+        from relance import clock
         from relance.extensions import db
         from relance.services import autorun
         from relance.services import settings as settings_service
 
         settings = settings_service.load(db.session)
-        on = autorun.due_run_date(datetime.now(UTC), settings.auto_hour, settings.auto_timezone,
+        on = autorun.due_run_date(clock.now(), settings.auto_hour, settings.auto_timezone,
                                   autorun.last_completed(db.session))
         db.session.commit()
         if on is None:

@@ -16,6 +16,10 @@ from relance.services.formatting import format_money
 from relance.services.levels import delay_text
 
 ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
+# every reminder status (models.REMINDER_STATUSES), in its order, with its badge
+REMINDER_STATUS_LABELS = {"pending": _l("pending"), "sent": _l("sent"), "to_post": _l("to post"),
+                          "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled")}
+REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err"}
 
 
 def money(amount: Decimal | None, currency: str = "EUR") -> str:
@@ -62,4 +66,6 @@ def init_app(app: Flask) -> None:
             "has_role": lambda role: current_user.is_authenticated and current_user.has_role(role),
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "url_rules": current_app.view_functions,
+            "reminder_status_labels": REMINDER_STATUS_LABELS,
+            "reminder_status_badges": REMINDER_STATUS_BADGES,
         }

@@ -73,3 +73,11 @@ def make_payment(invoice: Invoice, amount: Decimal | str, on: date) -> Payment:
     invoice.amount_paid = sum((p.amount for p in invoice.payments), Decimal("0.00"))
     db.session.flush()
     return payment
+
+
+def company_today() -> date:
+    """Today as the app sees it (the company's time zone setting, Europe/Paris by default), not the machine's."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/Paris")).date()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -61,7 +61,7 @@ def test_without_a_valid_token_every_operation_answers_401(app, client):
     db.session.commit()
     tokens += [f"Bearer {clear}", f"Bearer {inactive_clear}"]
     ops = list(operations(client))
-    assert len(ops) == 12
+    assert len(ops) == 14
     for method, url in ops:
         for value in tokens:
             headers = {"Authorization": value} if value else {}
@@ -183,6 +183,8 @@ def test_bad_bodies(app, client, agent):
         assert response.status_code == 405
         assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
     response = client.options(f"{API}/invoices/X/reminders", headers=agent)
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    response = client.options(f"{API}/invoices/X/eligibility", headers=agent)
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
     assert counts()["Customer"] == 0
 
@@ -254,7 +256,8 @@ def test_reminders_of_an_invoice(app, client, viewer):
                             subject="Reminder", total_claimed=Decimal("1258.77"), sent_at=datetime(2026, 2, 20, 8)))
     db.session.commit()
     items = client.get(f"{API}/invoices/FA-9/reminders", headers=viewer).get_json()["items"]
-    assert items == [{"id": items[0]["id"], "level": 1, "channel": "email", "status": "sent",
+    assert items == [{"id": items[0]["id"], "level": 1, "level_name": "1", "formal_notice": False,
+                      "override_reason": "", "channel": "email", "status": "sent",
                       "reminder_date": "2026-02-20", "next_date": "2026-03-07", "automatic": True,
                       "recipients": ["a@b.example"], "subject": "Reminder", "total_claimed": "1258.77",
                       "sent_at": "2026-02-20T08:00:00Z", "error": ""}]
@@ -275,3 +278,42 @@ def test_openapi_document_matches_the_routes(app, client):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi":
             assert app.view_functions[rule.endpoint].required_role in ("viewer", "agent"), rule.endpoint
+
+
+def test_reminder_by_api_asks_the_rulebook_and_an_idempotency_key_makes_one(app, client, agent, viewer):
+    from relance import clock
+    from relance.services.defaults import install_defaults
+
+    install_defaults(db.session)
+    today = clock.today()
+    invoice = make_invoice(make_customer("C1", email="compta@c1.example"), number="FA/7", total="500.00",
+                           due=today - timedelta(days=20))
+    db.session.commit()
+    verdict = client.get(f"{API}/invoices/FA%2F7/eligibility", headers=viewer).get_json()
+    assert verdict["may_send"] and verdict["level"] == verdict["next_level"] == 1 and verdict["refusals"] == []
+    skipped = client.get(f"{API}/invoices/FA%2F7/eligibility?level=3&channel=letter", headers=viewer).get_json()
+    assert not skipped["may_send"] and [r["code"] for r in skipped["refusals"]] == ["level_skipped"]
+    headers = {**agent, "Idempotency-Key": "erp-42"}
+    made = client.post(f"{API}/invoices/FA%2F7/reminders", headers=headers, json={"level": 1, "channel": "letter"})
+    assert made.status_code == 201, made.get_json()
+    first = made.get_json()["reminder"]
+    assert first["level_name"] == "Première relance" and first["status"] == "to_post"
+    again = client.post(f"{API}/invoices/FA%2F7/reminders", headers=headers, json={"level": 1, "channel": "letter"})
+    assert again.status_code == 200 and again.get_json()["reminder"]["id"] == first["id"]
+    # without the key, the same level and channel again: refused with the reason, nothing made
+    refused = client.post(f"{API}/invoices/FA%2F7/reminders", headers=agent, json={"level": 1, "channel": "letter"})
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["fields"][0]["path"] == "override_reason"
+    assert "already sent by letter" in refused.get_json()["error"]["fields"][0]["message"]
+    assert db.session.scalar(select(func.count()).select_from(Reminder)) == 1
+    anyway = client.post(f"{API}/invoices/FA%2F7/reminders", headers=agent, json={
+        "level": 1, "channel": "letter", "override_reason": "Lost in the post, sent again"})
+    assert anyway.status_code == 201 and anyway.get_json()["reminder"]["override_reason"] == (
+        "Lost in the post, sent again")
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "override")) == 1
+    paid = make_invoice(make_customer("C2"), number="FA-PAID", total="10.00", paid="10.00", status="paid")
+    db.session.commit()
+    response = client.post(f"{API}/invoices/FA-PAID/reminders", headers=agent, json={
+        "level": 1, "channel": "letter", "override_reason": "try"})
+    assert response.status_code == 422 and "is paid" in response.get_json()["error"]["fields"][0]["message"]
+    assert paid.id and db.session.scalar(select(func.count()).select_from(Reminder)) == 2

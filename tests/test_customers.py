@@ -8,7 +8,7 @@ from sqlalchemy import select
 from relance.extensions import db
 from relance.models import AuditLog, Contact, Customer, Invoice, Reminder
 from tests.conftest import csrf_token_from
-from tests.factories import make_customer, make_invoice, make_user
+from tests.factories import company_today, make_customer, make_invoice, make_user
 
 HX = {"HX-Request": "true"}
 
@@ -63,7 +63,7 @@ def test_agent_sees_edit_forms(client, auth, customer):
 
 
 def test_list_search_filters_and_htmx_fragment(client, auth):
-    today = date.today()
+    today = company_today()
     unpaid = make_customer(code="U1", name="Unpaid Bakery")
     make_invoice(unpaid, total="300.00", due=today - timedelta(days=10))
     paid = make_customer(code="P1", name="Paid Garage")
@@ -114,7 +114,8 @@ def test_list_sort_and_pagination(client, auth):
 
 def test_script_name_is_escaped_everywhere(client, auth):
     evil = "<script>alert(1)</script>"
-    customer = make_customer(code="EVIL", name=evil, pause_reason=evil, paused_until=date.today() + timedelta(days=3))
+    customer = make_customer(code="EVIL", name=evil, pause_reason=evil,
+                             paused_until=company_today() + timedelta(days=3))
     invoice = make_invoice(customer, number="FA-EVIL")
     db.session.add(Reminder(key="evil-1", invoice=invoice, level=1, channel="email", reminder_date=date(2026, 2, 1),
                             note=evil, status="sent"))
@@ -206,7 +207,7 @@ def test_edit_customer_and_contacts(client, auth, customer):
 
 
 def test_invoices_tab_unpaid_first_and_due_per_currency(client, auth, customer):
-    today = date.today()
+    today = company_today()
     make_invoice(customer, number="PAID-1", total="50.00", paid="50.00", status="paid", due=today - timedelta(days=90))
     make_invoice(customer, number="OPEN-EUR", total="300.00", paid="100.00", due=today - timedelta(days=5))
     make_invoice(customer, number="OPEN-USD", total="80.00", currency="USD", due=today + timedelta(days=5))

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from relance.extensions import db
-from relance.models import Reminder, ReminderLevel
+from relance.models import AuditLog, Reminder, ReminderLevel
 from relance.services import dunning, texts
 from relance.services import settings as settings_service
 from relance.services.defaults import install_defaults
@@ -261,9 +261,20 @@ def test_manual_reminder_keys(app, company):
     one = dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user, note="Called, no answer",
                                   next_date=date(2026, 3, 20), key=key)
     two = dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user, key=key)
-    three = dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user)
+    with pytest.raises(dunning.ReminderRefused) as refused:  # the same level and channel again: only overridden
+        dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user)
+    assert refused.value.verdict.codes == ("already_sent",) and refused.value.verdict.may_override
+    with pytest.raises(dunning.ReminderRefused):  # an override needs a person
+        dunning.create_reminder(db.session, invoice, company[1], "letter", ON, override="again")
+    three = dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user,
+                                    override="The customer asked for a second copy")
     db.session.commit()
     assert one.id == two.id != three.id
+    assert one.override_reason == "" and three.override_reason == "The customer asked for a second copy"
+    logged = db.session.scalars(select(AuditLog).where(AuditLog.action == "override")).one()
+    assert logged.entity_id == str(three.id) and logged.user_id == user.id
+    assert logged.after["reason"] == "The customer asked for a second copy"
+    assert logged.before["refused"][0]["code"] == "already_sent"
     assert one.note == "Called, no answer" and one.next_date == date(2026, 3, 20) and one.user_id == user.id
     with pytest.raises(dunning.ReminderError) as error:
         dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user, next_date=date(2026, 1, 1))

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from relance.extensions import db
 from relance.models import AuditLog, Invoice, Payment, Reminder
 from tests.conftest import csrf_token_from
-from tests.factories import make_customer, make_invoice, make_user
+from tests.factories import company_today, make_customer, make_invoice, make_user
 
 HX = {"HX-Request": "true"}
-TODAY = date.today()
+TODAY = company_today()
 
 
 def text(response) -> str:

@@ -1,11 +1,11 @@
 """In Chromium: search invoices as you type, open one, record a partial payment, see the remaining due change."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from relance.extensions import db
-from tests.factories import make_customer, make_invoice
+from tests.factories import company_today, make_customer, make_invoice
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ def seed(live_server):
     with live_server.app.app_context():
         acme = make_customer(code="ACME", name="Acme Industries")
         other = make_customer(code="OTHER", name="Other Trading")
-        invoice = make_invoice(acme, number="FA-LIVE-001", total="1200.00", due=date.today() - timedelta(days=20))
+        invoice = make_invoice(acme, number="FA-LIVE-001", total="1200.00", due=company_today() - timedelta(days=20))
         for n in range(5):
             make_invoice(other, number=f"FA-OTHER-{n}", total="100.00")
         db.session.commit()

@@ -1,7 +1,7 @@
 """Mass reminder page: rows, the server-side selection (pages, filters, bulk toggles, inline rows), the run (emails
 over a real SMTP server, letters merged into one PDF) and its progress component; bad input."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from io import BytesIO
 
@@ -13,10 +13,10 @@ from relance.extensions import db
 from relance.models import MassSelection, Reminder, ReminderLevel, Run
 from relance.services import mass
 from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice, make_payment
+from tests.factories import company_today, make_customer, make_invoice, make_payment
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
-TODAY = date.today()
+TODAY = company_today()
 HX = {"HX-Request": "true"}
 
 
@@ -36,6 +36,8 @@ def smtp(app, smtp_factory):  # noqa: F811
 
 @pytest.fixture
 def data(app):
+    """55 invoices 11 to 65 days late (level 1 is due at +15 days: FA-005 and later); FA-001 had its first reminder
+    3 days ago (nothing due), FA-050 20 days ago (level 2 due, with a 10 % penalty)."""
     install_defaults(db.session)
     level2 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 2))
     level2.penalty_kind, level2.penalty_value = "percent", Decimal("10")
@@ -49,6 +51,8 @@ def data(app):
     db.session.add(Reminder(key="r1", invoice=invoices[0], level=1, channel="email", status="sent",
                             reminder_date=TODAY - timedelta(days=3), next_date=TODAY + timedelta(days=12),
                             note="Called, no answer"))
+    db.session.add(Reminder(key="r50", invoice=invoices[49], level=1, channel="email", status="sent",
+                            reminder_date=TODAY - timedelta(days=20)))
     db.session.commit()
     return {"acme": acme, "nomail": nomail, "invoices": invoices, "lonely": lonely, "paid": paid}
 
@@ -57,46 +61,64 @@ def selection():
     return {s.invoice_id: (s.level, s.letter, s.email) for s in db.session.scalars(select(MassSelection))}
 
 
-def test_default_level_is_the_one_above_the_last_done_else_level_one():
-    assert mass.default_level([0, 1, 2, 3], None) == 1
-    assert mass.default_level([0, 1, 2, 3], 0) == 1
-    assert mass.default_level([0, 1, 2, 3], 1) == 2
-    assert mass.default_level([0, 1, 2, 3], 3) == 3  # the top level repeats
-    assert mass.default_level([0, 2, 5], None) == 2
+def row_of(html: str, invoice) -> str:
+    return html.split(f'id="mass-row-{invoice.id}"')[1].split("</tr>")[0]
 
 
-def test_page_shows_unpaid_invoices_with_last_reminder_and_preselected_level(client, auth, data):
+def test_page_shows_what_is_due_today_by_default_with_the_engines_level(client, auth, data):
     auth.login("agent")
     html = text(client.get("/reminders/mass?sort=number"))
-    assert "FA-001" in html and "FA-PAID" not in html
-    row = html.split(f'id="mass-row-{data["invoices"][0].id}"')[1].split("</tr>")[0]
-    assert "Called, no answer" in row and "level 1" in row
-    assert '<option value="2" selected>' in row  # level 1 done: level 2 proposed
+    assert "FA-005" in html and "FA-001" not in html and "FA-004" not in html and "FA-PAID" not in html
+    assert "51 results" in html or "Page 1 of 2" in html
+    row = row_of(html, data["invoices"][49])  # FA-050: level 1 sent 20 days ago, level 2 today
+    assert '<option value="2" selected>' in row
     assert "€1,100.00" in row and "€100.00 penalty" in row  # level 2 adds 10 %
-    other = html.split(f'id="mass-row-{data["invoices"][1].id}"')[1].split("</tr>")[0]
-    assert '<option value="1" selected>' in other and "€1,000.00" in other
+    assert '<option value="1" selected>' in row_of(html, data["invoices"][9])
+
+
+def test_rows_not_due_are_greyed_with_the_engines_reason(client, auth, data):
+    auth.login("agent")
+    html = text(client.get("/reminders/mass?sort=number&due=all"))
     assert "Page 1 of 2" in html
+    classes = html.split(f'id="mass-row-{data["invoices"][0].id}" class="')[1].split('"')[0]
+    assert "not-due" in classes
+    row = row_of(html, data["invoices"][0])  # first reminder 3 days ago: nothing preselected, and why
+    assert "Called, no answer" in row and "level 1" in row
+    assert '<option value="" selected>— not due —' in row and row.split("</select>")[0].count("selected>") == 1
+    assert "Not due today:" in row and "at least 7 days between two reminders" in row
+    early = row_of(html, data["invoices"][1])  # 12 days late: level 1 comes at +15 days
+    assert "Level 1 is due on" in early
 
 
 def test_customer_without_email_has_the_email_box_disabled(client, auth, data):
     auth.login("agent")
-    html = text(client.get("/reminders/mass?customer=NOMAIL"))
-    row = html.split(f'id="mass-row-{data["lonely"].id}"')[1].split("</tr>")[0]
+    html = text(client.get("/reminders/mass?customer=NOMAIL&due=all"))
+    row = row_of(html, data["lonely"])
     email_box = row.split(f'name="email-{data["lonely"].id}"')[1].split(">")[0]
     assert "disabled" in email_box and "No email address for this customer" in row
 
 
 def test_inline_row_change_keeps_the_choice_and_answers_the_row(client, auth, data):
     auth.login("agent")
-    invoice = data["invoices"][1]
+    invoice = data["invoices"][9]  # FA-010: level 1 due
     response = client.post(f"/reminders/mass/rows/{invoice.id}", headers=HX,
-                           data={f"level-{invoice.id}": "2", f"letter-{invoice.id}": "1"})
+                           data={f"level-{invoice.id}": "1", f"letter-{invoice.id}": "1"})
     assert response.status_code == 200
     html = text(response)
-    assert html.lstrip().startswith(f'<tr id="mass-row-{invoice.id}" class="selected"') and "€1,100.00" in html
+    assert html.lstrip().startswith(f'<tr id="mass-row-{invoice.id}" class="selected"') and "€1,000.00" in html
+    assert "refused" not in html.split(">")[0]
     assert '"selectionChanged"' in response.headers["HX-Trigger"]
-    assert selection() == {invoice.id: (2, True, False)}
+    assert selection() == {invoice.id: (1, True, False)}
     assert "1 invoice selected" in text(client.get("/reminders/mass/count", headers=HX))
+    # a level the rules refuse: the row says why and offers "send anyway" with a reason
+    response = client.post(f"/reminders/mass/rows/{invoice.id}", headers=HX,
+                           data={f"level-{invoice.id}": "3", f"letter-{invoice.id}": "1"})
+    html = text(response)
+    assert 'class="selected refused"' in html and "Level 1 comes first" in html
+    assert f'name="override-{invoice.id}"' in html and f'name="reason-{invoice.id}"' not in html
+    response = client.post(f"/reminders/mass/rows/{invoice.id}", headers=HX, data={
+        f"level-{invoice.id}": "3", f"letter-{invoice.id}": "1", f"override-{invoice.id}": "1"})
+    assert f'name="reason-{invoice.id}"' in text(response)
     # an email for a customer without address is refused (a tampered request), nothing kept
     lonely = data["lonely"]
     response = client.post(f"/reminders/mass/rows/{lonely.id}", headers=HX,
@@ -105,18 +127,21 @@ def test_inline_row_change_keeps_the_choice_and_answers_the_row(client, auth, da
     response = client.post(f"/reminders/mass/rows/{invoice.id}", headers=HX,
                            data={f"level-{invoice.id}": "9", f"letter-{invoice.id}": "1"})
     assert response.status_code == 422 and "Level 9 does not exist." in text(response)
-    assert selection() == {invoice.id: (2, True, False)}
+    assert selection() == {invoice.id: (3, True, False)}
 
 
-def test_selection_survives_pages_and_filters_and_bulk_acts_on_every_match(client, auth, data):
+def test_selection_survives_pages_and_filters_and_bulk_ticks_only_what_is_due(client, auth, data):
     auth.login("agent")
-    first, last = data["invoices"][0], data["invoices"][-1]
-    response = client.post("/reminders/mass/bulk", data={"action": "emails", "customer": "ACME"})
+    first, fifty, last = data["invoices"][0], data["invoices"][49], data["invoices"][-1]
+    response = client.post("/reminders/mass/bulk", data={"action": "emails", "customer": "ACME", "due": "all"})
     assert response.status_code == 303
-    assert len(selection()) == 55 and all(v[2] for v in selection().values())  # both pages
-    client.post("/reminders/mass/bulk", data={"action": "letters"})
-    assert selection()[data["lonely"].id] == (1, True, False)  # letters for everyone, emails only with an address
-    assert selection()[first.id] == (2, True, True)
+    assert len(selection()) == 51 and all(v[2] for v in selection().values())  # both pages, due ones only
+    assert first.id not in selection() and selection()[fifty.id] == (2, False, True)
+    page = text(client.get("/reminders/mass?customer=ACME&due=all"))
+    assert "By email: 51 invoices ticked. 4 not due today were left out." in page
+    client.post("/reminders/mass/bulk", data={"action": "letters", "due": "all"})
+    assert data["lonely"].id not in selection()  # not due: never ticked by a bulk action
+    assert selection()[fifty.id] == (2, True, True)
     # no JavaScript: the page's rows are posted with the form (untick the last invoice on page 2)
     page2 = text(client.get("/reminders/mass?sort=number&page=2"))
     assert f'name="letter-{last.id}" value="1" checked' in page2
@@ -124,11 +149,11 @@ def test_selection_survives_pages_and_filters_and_bulk_acts_on_every_match(clien
                                               f"level-{last.id}": "3"})
     assert selection()[last.id] == (3, False, False)
     counts = mass.counts(db.session, db.session.scalar(select(MassSelection.user_id).limit(1)))
-    assert counts == {"invoices": 55, "letters": 55, "emails": 54}
+    assert counts == {"invoices": 50, "letters": 50, "emails": 50}
     html = text(client.get("/reminders/mass"))
-    assert "55 invoices selected" in html
-    client.post("/reminders/mass/bulk", data={"action": "none", "q": "FA-00"})  # FA-001 .. FA-009
-    assert mass.counts(db.session, db.session.scalar(select(MassSelection.user_id).limit(1)))["invoices"] == 46
+    assert "50 invoices selected" in html
+    client.post("/reminders/mass/bulk", data={"action": "none", "q": "FA-00"})  # FA-005 .. FA-009
+    assert mass.counts(db.session, db.session.scalar(select(MassSelection.user_id).limit(1)))["invoices"] == 45
 
 
 def test_empty_selection_is_refused_and_nothing_is_sent(client, auth, data):
@@ -136,18 +161,18 @@ def test_empty_selection_is_refused_and_nothing_is_sent(client, auth, data):
     response = client.post("/reminders/mass/run", data={}, headers=HX)
     assert response.status_code == 422 and "Nothing is selected" in text(response)
     assert db.session.scalar(select(func.count()).select_from(Run)) == 0
-    assert db.session.scalar(select(func.count()).select_from(Reminder)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Reminder)) == 2
 
 
 def test_run_sends_emails_merges_letters_and_reports(app, client, auth, data, smtp):
     auth.login("agent")
-    a, b, c = data["invoices"][0], data["invoices"][1], data["invoices"][2]
+    a, b, c = data["invoices"][49], data["invoices"][9], data["invoices"][10]
     client.post(f"/reminders/mass/rows/{a.id}", headers=HX, data={f"level-{a.id}": "2", f"email-{a.id}": "1"})
     client.post(f"/reminders/mass/rows/{b.id}", headers=HX, data={f"level-{b.id}": "1", f"letter-{b.id}": "1"})
     client.post(f"/reminders/mass/rows/{c.id}", headers=HX,
                 data={f"level-{c.id}": "1", f"letter-{c.id}": "1", f"email-{c.id}": "1"})
     # paid in the meantime: left out with a note, not sent
-    d = data["invoices"][3]
+    d = data["invoices"][11]
     client.post(f"/reminders/mass/rows/{d.id}", headers=HX, data={f"level-{d.id}": "1", f"letter-{d.id}": "1"})
     make_payment(d, "1000.00", TODAY)
     d.status = "paid"
@@ -163,13 +188,13 @@ def test_run_sends_emails_merges_letters_and_reports(app, client, auth, data, sm
     assert sorted(m["Subject"].split(":")[0].strip() for m in smtp.messages) == ["Deuxième relance", "Relance"]
     made = db.session.scalars(select(Reminder).where(Reminder.run_id == run.id)).all()
     assert sorted((r.invoice.number, r.level, r.channel) for r in made) == [
-        ("FA-001", 2, "email"), ("FA-002", 1, "letter"), ("FA-003", 1, "email"), ("FA-003", 1, "letter")]
+        ("FA-010", 1, "letter"), ("FA-011", 1, "email"), ("FA-011", 1, "letter"), ("FA-050", 2, "email")]
     assert next(r for r in made if r.level == 2).penalty == Decimal("100.00")
     pdf = client.get(f"/reminders/runs/{run.id}/letters.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     reader = PdfReader(BytesIO(pdf.data))
     content = "".join(page.extract_text() for page in reader.pages)
-    assert "FA-002" in content and "FA-003" in content and len(reader.pages) % 2 == 0
+    assert "FA-010" in content and "FA-011" in content and len(reader.pages) % 2 == 0
     assert selection() == {}  # the selection is emptied once the run is made
     # the status URL (what the component polls) answers the same summary
     assert "4 / 4 done" in text(client.get(f"/reminders/runs/{run.id}", headers=HX))

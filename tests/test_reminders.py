@@ -3,7 +3,7 @@ follow-up page (filters, CSV export), roles and CSRF."""
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,10 +15,10 @@ from relance.models import Reminder, ReminderLevel, Setting
 from relance.services.defaults import install_defaults
 from relance.services.invoice_pdf import resolve
 from tests.conftest import csrf_token_from
-from tests.factories import make_customer, make_invoice, make_user
+from tests.factories import company_today, make_customer, make_invoice, make_user
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
-TODAY = date.today()
+TODAY = company_today()
 HX = {"HX-Request": "true"}
 
 
@@ -148,7 +148,8 @@ def test_letter_reminder_is_made_with_its_pdf(client, auth, data):
 def test_email_reminder_reaches_the_smtp_server(app, client, auth, data, smtp):
     auth.login("agent")
     response = client.post("/reminders/new", data=form_values(data["late"], level=1, by_email=True), headers=HX)
-    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/reminders/"
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == f"/invoices/{data['late'].id}/reminders"  # the invoice's history
     [message] = smtp.messages
     assert message["To"] == "billing@acme.example" and "FA-001" in message["Subject"]
     reminder = db.session.scalar(select(Reminder))

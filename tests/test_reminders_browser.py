@@ -2,7 +2,7 @@
 the customer tab, the mass page end to end (filter, inline level, all emails, deselect, run, progress, merged PDF),
 a customer without email, and the progress component polling its status URL."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,11 +11,11 @@ from sqlalchemy import select
 from relance.extensions import db
 from relance.models import Reminder, ReminderLevel, Run
 from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice
+from tests.factories import company_today, make_customer, make_invoice
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
-TODAY = date.today()
+TODAY = company_today()
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ Texts are data: they are validated and rendered by the engine (`placeholders`, `
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import abort, flash, g, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
+from relance import clock
 from relance.admin import bp
 from relance.admin.levels import CHANNEL_LABELS
 from relance.auth import role_required
@@ -24,10 +23,6 @@ from relance.services.penalties import claim_for_invoice
 from relance.templating import render
 
 LANGUAGE_LABELS = {"fr": "Français", "en": "English"}
-
-
-def _today() -> date:
-    return date.today()
 
 
 def _target(level_id: int, channel: str, language: str) -> tuple[ReminderLevel, Template | None]:
@@ -61,7 +56,7 @@ def _preview(level: ReminderLevel, channel: str, language: str, subject: str, bo
     if invoice is None or invoice.due_date is None:
         return result
     settings = settings_service.load(db.session)
-    on = _today()
+    on = clock.today()
     claim = claim_for_invoice(db.session, invoice, level, on, settings)
     ctx = texts.context_for(db.session, invoice, level, on, settings, language, claim, current_user)
     result.update(subject=placeholders.render_text(subject, ctx).replace("\n", " ").strip(),
@@ -154,7 +149,8 @@ def letter_preview(level_id: int, channel: str, language: str):
     preview = _preview(level, "letter", language, subject, body, invoice)
     claim = claim_for_invoice(db.session, invoice, level, preview["on"], settings_service.load(db.session))
     draft = Reminder(  # never added to the session: only read by letter_data
-        key="preview", invoice=invoice, level=level.rank, channel="letter", user=current_user._get_current_object(),
+        key="preview", invoice=invoice, level=level.rank, level_ref=level, formal_notice=level.formal_notice,
+        level_names=dict(level.names or {}), channel="letter", user=current_user._get_current_object(),
         reminder_date=preview["on"], language=language, subject=preview["subject"], body=preview["text"],
         penalty=claim.penalty, interest=claim.interest or 0, indemnity=claim.indemnity,
         total_claimed=claim.total_claimed)

@@ -11,9 +11,10 @@ csrf.exempt(bp)
 
 class InvoiceNumberConverter(PathConverter):
     """An invoice number may hold a / (FA/2026/001, sent as FA%2F2026%2F001), but /invoices/X/payments and
-    /invoices/X/reminders are the invoice's sub-resources, never an invoice numbered "X/payments"."""
+    /invoices/X/reminders and /invoices/X/eligibility are the invoice's sub-resources, never an invoice numbered
+    "X/payments"."""
 
-    regex = r"[^/].*?(?<!/payments)(?<!/reminders)"
+    regex = r"[^/].*?(?<!/payments)(?<!/reminders)(?<!/eligibility)"
 
 
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("invoice_number", InvoiceNumberConverter))

@@ -46,6 +46,8 @@ def _body(body: dict) -> dict:
 
 def document(server: str) -> dict:
     customer_path, invoice_path = [_path("code")], [_path("number")]
+    _made = {"type": "object", "required": ["reminder", "invoice"],
+             "properties": {"reminder": _ref("Reminder"), "invoice": _ref("Invoice")}}
     paths = {
         "/customers": {
             "get": {"operationId": "listCustomers", "summary": "List customers (by code).",
@@ -105,6 +107,25 @@ def document(server: str) -> dict:
             "get": {"operationId": "listReminders", "summary": "The reminders made for the invoice.",
                     "parameters": invoice_path,
                     "responses": _responses({"200": _json(_items(_ref("Reminder")), "The reminders.")}, "404")},
+            "post": {"operationId": "addReminder",
+                     "summary": "Make a reminder by hand if the rules allow it (see eligibility); sent at once.",
+                     "description": "Refused (422, one field per reason) when the rules refuse it: a level or "
+                                    "channel already sent, too soon after the last reminder, a level skipped, a "
+                                    "paused customer... Give `override_reason` to send anyway what may be "
+                                    "overridden. An `Idempotency-Key` header (at most 64 characters) sent twice "
+                                    "makes one reminder: the second answer (200) is the first reminder.",
+                     "parameters": [*invoice_path, {"name": "Idempotency-Key", "in": "header", "required": False,
+                                                    "schema": {"type": "string", "maxLength": 64}}],
+                     "requestBody": _body(_ref("ReminderInput")),
+                     "responses": _responses({
+                         "201": _json(_made, "Made (and sent, or queued)."),
+                         "200": _json(_made, "Already made with this Idempotency-Key.")}, "400", "403", "404", "422")},
+        },
+        "/invoices/{number}/eligibility": {
+            "get": {"operationId": "getEligibility",
+                    "summary": "Whether the rules send a level (default: the next one) today, and why not.",
+                    "parameters": [*invoice_path, *_query(s.ELIGIBILITY_QUERY)],
+                    "responses": _responses({"200": _json(_ref("Eligibility"), "The verdict.")}, "404", "422")},
         },
         "/payments": {
             "post": {"operationId": "addPayments",
@@ -132,7 +153,8 @@ def document(server: str) -> dict:
                 "Customer": s.CUSTOMER_OUT, "CustomerInput": s.CUSTOMER_PUT, "CustomerItem": s.CUSTOMER_ITEM,
                 "Invoice": s.INVOICE_OUT, "InvoiceInput": s.INVOICE_PUT, "InvoiceItem": s.INVOICE_ITEM,
                 "Payment": s.PAYMENT_OUT, "PaymentInput": s.PAYMENT_IN, "PaymentItem": s.PAYMENT_ITEM,
-                "Reminder": s.REMINDER_OUT, "Error": s.ERROR,
+                "Reminder": s.REMINDER_OUT, "ReminderInput": s.REMINDER_IN, "Eligibility": s.ELIGIBILITY_OUT,
+                "Error": s.ERROR,
             },
         },
     }

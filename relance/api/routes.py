@@ -17,12 +17,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
+from relance import clock
 from relance.api import bp, schema
 from relance.extensions import db
-from relance.models import ApiToken, Customer, Invoice, Payment, Reminder
+from relance.models import ApiToken, Customer, Invoice, Payment, Reminder, ReminderLevel
 from relance.models.base import ZERO, utcnow
 from relance.models.user import hash_token
-from relance.services import importing
+from relance.services import dunning, eligibility, importing
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -153,7 +154,9 @@ def payment_json(p: Payment, number: str) -> dict:
 
 
 def reminder_json(r: Reminder) -> dict:
-    return {"id": r.id, "level": r.level, "channel": r.channel, "status": r.status,
+    return {"id": r.id, "level": r.level, "level_name": r.level_name(r.language or "fr"),
+            "formal_notice": bool(r.formal_notice), "override_reason": r.override_reason or "",
+            "channel": r.channel, "status": r.status,
             "reminder_date": _day(r.reminder_date), "next_date": _day(r.next_date), "automatic": r.automatic,
             "recipients": [str(x) for x in (r.recipients or [])], "subject": r.subject,
             "total_claimed": _money(r.total_claimed), "sent_at": _when(r.sent_at), "error": r.error or ""}
@@ -178,7 +181,7 @@ def _as_text(value) -> str | None:
 
 def _upsert(kind: str, items: list[dict], paths: list[str]) -> importing.ImportPlan:
     rows = [(index, {k: _as_text(v) for k, v in item.items()}) for index, item in enumerate(items)]
-    plan = importing.plan_records(db.session, kind, rows, date.today())
+    plan = importing.plan_records(db.session, kind, rows, clock.today())
     if not plan.ok:
         fields = [(_field_path(paths[e.line], e.field), e.message) for e in plan.errors]
         raise ApiError(422, _l("The request has errors; nothing was saved."), fields)
@@ -310,7 +313,7 @@ def post_payment(number: str):
     data = _body(schema.PAYMENT_IN)
     item = {**data, "invoice_number": invoice.number}
     rows = [(0, {k: _as_text(v) for k, v in item.items()})]
-    plan = importing.plan_records(db.session, "payments", rows, date.today())
+    plan = importing.plan_records(db.session, "payments", rows, clock.today())
     paths = {"invoice_number": "", "date": "date", "amount": "amount", "reference": "reference"}
     if not plan.ok:
         raise ApiError(422, _l("The request has errors; nothing was saved."),
@@ -346,6 +349,72 @@ def reminders(number: str):
     rows = db.session.scalars(select(Reminder).where(Reminder.invoice_id == invoice.id)
                               .order_by(Reminder.reminder_date, Reminder.id))
     return jsonify({"items": [reminder_json(r) for r in rows]})
+
+
+def verdict_json(invoice: Invoice, on, verdict) -> dict:
+    return {"invoice_number": invoice.number, "date": _day(on), "level": verdict.rank, "channel": verdict.channel,
+            "may_send": verdict.ok, "next_level": verdict.proposed, "refusals": [r.as_json() for r in verdict.refusals]}
+
+
+@bp.get("/invoices/<invoice_number:number>/eligibility")
+@api_role("viewer")
+def eligibility_of(number: str):
+    """What the rulebook says of a level (default: the engine's next one) for this invoice today."""
+    invoice = _invoice(number)
+    params = _query(schema.ELIGIBILITY_QUERY)
+    on = clock.today()
+    verdict = eligibility.check(db.session, invoice, params.get("level"), params.get("channel"), on)
+    return jsonify(verdict_json(invoice, on, verdict))
+
+
+@bp.post("/invoices/<invoice_number:number>/reminders")
+@api_role("agent")
+def post_reminder(number: str):
+    """Make a reminder by hand (the rulebook decides; `override_reason` is a person's "send anyway"). The same
+    `Idempotency-Key` header twice makes one reminder: the second answer is the first one's (200)."""
+    invoice = _invoice(number)
+    data = _body(schema.REMINDER_IN)
+    idempotency = request.headers.get("Idempotency-Key", "").strip()
+    if idempotency and (len(idempotency) > 64 or _CONTROL.search(idempotency)):
+        raise ApiError(422, _l("The request has errors."), [("Idempotency-Key", _l("At most 64 characters."))])
+    on = clock.today()
+    level = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == data["level"],
+                                                          ReminderLevel.active))
+    next_date = _date_or_none(data.get("next_date"))
+    if level is None:
+        raise ApiError(422, _l("The request has errors; nothing was saved."),
+                       [("level", _l("Level %(rank)s does not exist.", rank=data["level"]))])
+    if next_date is not None and next_date < on:
+        raise ApiError(422, _l("The request has errors; nothing was saved."),
+                       [("next_date", _l("The next reminder date cannot be in the past."))])
+    key = dunning.manual_key(invoice.id, level.rank, data["channel"], "api-" + idempotency) if idempotency else None
+    existing = db.session.scalar(select(Reminder).where(Reminder.key == key)) if key else None
+    if existing is not None:
+        return jsonify({"reminder": reminder_json(existing), "invoice": invoice_json(invoice)}), 200
+    try:
+        reminder = dunning.create_reminder(
+            db.session, invoice, level, data["channel"], on, user=g.api_user, note=data.get("note", "").strip(),
+            next_date=next_date, override=data.get("override_reason", ""), key=key)
+    except dunning.ReminderRefused as refused:
+        db.session.rollback()
+        raise ApiError(422, _l("The rules refuse this reminder; nothing was made."),
+                       [("override_reason" if r.code not in eligibility.HARD_CODES else "level", r.text)
+                        for r in refused.verdict.refusals]) from None
+    except dunning.ReminderError as exc:
+        db.session.rollback()
+        raise ApiError(422, _l("The request has errors; nothing was saved."), [(exc.field, exc.message)]) from None
+    db.session.commit()
+    if reminder.status == "pending":
+        from relance import tasks
+
+        tasks.send_reminders([reminder.id])
+        db.session.expire_all()
+        reminder = db.session.get(Reminder, reminder.id)
+    return jsonify({"reminder": reminder_json(reminder), "invoice": invoice_json(_invoice(number))}), 201
+
+
+def _date_or_none(value):
+    return date.fromisoformat(value) if value else None
 
 
 @bp.get("/openapi.json")

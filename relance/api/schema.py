@@ -72,6 +72,15 @@ INVOICE_ITEM = obj({"number": CODE, **INVOICE_FIELDS},
                    ["number", "customer_code", "issue_date", "due_date", "total_excl_tax", "total_incl_tax"])
 PAYMENT_IN = obj(PAYMENT_FIELDS, ["date", "amount"])
 PAYMENT_ITEM = obj({"invoice_number": CODE, **PAYMENT_FIELDS}, ["invoice_number", "date", "amount"])
+REMINDER_IN = obj({
+    "level": {"type": "integer", "minimum": 0, "maximum": 99, "description": "The level's rank (0 to 3 by default)."},
+    "channel": {"type": "string", "enum": list(CHANNELS)},
+    "note": text(2000),
+    "next_date": {"type": ["string", "null"], "format": "date", "description": "yyyy-mm-dd: remind again then."},
+    "override_reason": text(2000, description=(
+        "Send anyway what the rules refuse (a level already sent, too soon, ...), with the reason: kept on the "
+        "reminder and in the audit log. Refusals that cannot be overridden (a paid invoice, ...) stay refused.")),
+}, ["level", "channel"])
 
 
 def batch(item: dict) -> dict:
@@ -105,9 +114,12 @@ PAYMENT_OUT = {"type": "object", "required": ["id", "invoice_number", "date", "a
                "properties": {"id": {"type": "integer"}, "invoice_number": {"type": "string"}, "date": DATE,
                               "amount": MONEY_OUT, "reference": {"type": "string"}, "created_at": DATETIME}}
 REMINDER_OUT = {"type": "object", "required": [
-    "id", "level", "channel", "status", "reminder_date", "next_date", "automatic", "recipients", "subject",
-    "total_claimed", "sent_at", "error"], "properties": {
-    "id": {"type": "integer"}, "level": {"type": "integer"}, "channel": {"type": "string", "enum": list(CHANNELS)},
+    "id", "level", "level_name", "formal_notice", "channel", "status", "reminder_date", "next_date", "automatic",
+    "recipients", "subject", "total_claimed", "sent_at", "error", "override_reason"], "properties": {
+    "id": {"type": "integer"}, "level": {"type": "integer", "description": "The level's rank when it was made."},
+    "level_name": {"type": "string", "description": "The level's name when it was made."},
+    "formal_notice": {"type": "boolean"}, "override_reason": {"type": "string"},
+    "channel": {"type": "string", "enum": list(CHANNELS)},
     "status": {"type": "string", "enum": list(REMINDER_STATUSES)}, "reminder_date": DATE,
     "next_date": nullable(DATE), "automatic": {"type": "boolean"},
     "recipients": {"type": "array", "items": {"type": "string"}}, "subject": {"type": "string"},
@@ -232,3 +244,15 @@ def _is_date(value: str) -> bool:
     except ValueError:
         return False
     return True
+REFUSAL_OUT = {"type": "object", "required": ["code", "reason", "overridable"], "properties": {
+    "code": {"type": "string"}, "reason": {"type": "string"}, "overridable": {"type": "boolean"}}}
+ELIGIBILITY_OUT = {"type": "object", "required": ["invoice_number", "date", "level", "channel", "may_send",
+                                                  "next_level", "refusals"], "properties": {
+    "invoice_number": {"type": "string"}, "date": DATE, "level": {"type": ["integer", "null"]},
+    "channel": {"type": ["string", "null"]}, "may_send": {"type": "boolean"},
+    "next_level": {"type": ["integer", "null"], "description": "The level the engine sends next."},
+    "refusals": {"type": "array", "items": REFUSAL_OUT}}}
+ELIGIBILITY_QUERY = {
+    "level": {"type": "integer", "minimum": 0, "maximum": 99, "description": "Default: the engine's next level."},
+    "channel": {"type": "string", "enum": list(CHANNELS)},
+}

@@ -16,9 +16,10 @@ from sqlalchemy.orm import selectinload
 from relance.auth import role_required
 from relance.autorun import bp
 from relance.extensions import db
-from relance.models import Reminder, Run
+from relance.models import REMINDER_STATUSES, Reminder, Run
 from relance.services import audit, autorun
 from relance.services import settings as settings_service
+from relance.services.levels import MADE_STATUSES
 from relance.templating import render
 
 RUNS_PER_PAGE = 50
@@ -71,7 +72,7 @@ def run(run_id: int):
     page = _page()
     status = request.args.get("status", "")
     query = select(Reminder).where(Reminder.run_id == run_id)
-    if status in ("pending", "sent", "failed", "cancelled"):
+    if status in REMINDER_STATUSES:
         query = query.where(Reminder.status == status)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     reminders = db.session.scalars(query.options(selectinload(Reminder.invoice)).order_by(Reminder.id)
@@ -139,7 +140,7 @@ def send_now():
                         "statuses": [r.status for r in rows]})
     db.session.commit()
     for row in rows:
-        if row.status == "sent":
+        if row.status in MADE_STATUSES:
             flash(_("The automatic reminder of %(number)s (%(channel)s) was sent.", number=invoice.number,
                     channel=_("email") if row.channel == "email" else _("letter")), "success")
         else:

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import date
 
 import click
 from email_validator import EmailNotValidError, validate_email
@@ -14,6 +13,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.serving import run_simple
 
+from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
 from relance.models import ROLES, User
@@ -66,7 +66,7 @@ def demo(reset: bool, if_empty: bool) -> None:
             "(everything in it is deleted)"
         )
     try:
-        passwords = create_demo(db.session, date.today())
+        passwords = create_demo(db.session, clock.today())
     except DemoRefused as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()

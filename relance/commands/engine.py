@@ -10,6 +10,7 @@ from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
 from relance.models import Invoice
@@ -18,7 +19,7 @@ from relance.services import schedule as schedule_service
 
 def _day(_ctx, _param, value: str | None) -> date:
     if value is None:
-        return date.today()
+        return clock.today()
     try:
         return date.fromisoformat(value)
     except ValueError:

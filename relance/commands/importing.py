@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from datetime import date
 
 import click
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
 from relance.services import importing
@@ -30,7 +30,7 @@ def import_command(kind: str, path: str, dry_run: bool) -> None:
     with open(path, "rb") as handle:
         data = handle.read(importing.MAX_BYTES + 1)  # a larger file is refused without reading it all
     with current_app.test_request_context(headers={"Accept-Language": _cli_language()}):
-        plan = importing.plan_csv(db.session, kind, data, date.today(), filename=os.path.basename(path),
+        plan = importing.plan_csv(db.session, kind, data, clock.today(), filename=os.path.basename(path),
                                     size=os.path.getsize(path))
         if not plan.ok:
             for error in plan.errors:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -11,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import case, exists, or_, select
 from sqlalchemy.orm import selectinload
 
+from relance import clock
 from relance.auth import role_required
 from relance.customers import bp
 from relance.customers.forms import ContactForm, CustomerForm, choices
@@ -28,10 +27,6 @@ SORTS = {
     "-created": (Customer.created_at.desc(), Customer.id.desc()),
 }
 TABS = ("details", "invoices", "reminders")
-
-
-def _today() -> date:
-    return date.today()
 
 
 @bp.route("/")
@@ -53,12 +48,12 @@ def index():
     if filters["excluded"]:
         stmt = stmt.where(Customer.no_auto_reminders.is_(True))
     if filters["paused"]:
-        stmt = stmt.where(Customer.paused_until >= _today())
+        stmt = stmt.where(Customer.paused_until >= clock.today())
     stmt = stmt.order_by(*SORTS[sort])
     pagination = db.paginate(stmt, page=args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
     return render(
         "customers/index.html", "customers/_rows.html",
-        pagination=pagination, q=q, sort=sort, filters=filters, today=_today(),
+        pagination=pagination, q=q, sort=sort, filters=filters, today=clock.today(),
         due=due_by_customer([c.id for c in pagination.items]), link_args=page_args(args),
     )
 
@@ -136,7 +131,7 @@ def new():
 
 
 def _tab_context(customer: Customer, tab: str) -> dict:
-    context: dict = {"customer": customer, "tab": tab, "today": _today()}
+    context: dict = {"customer": customer, "tab": tab, "today": clock.today()}
     context["due"] = due_by_currency(Invoice.customer_id == customer.id)
     if tab == "invoices":
         context["invoices"] = db.session.scalars(

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from relance import clock
 from relance.auth import role_required
 from relance.extensions import db
 from relance.imports import bp
@@ -142,7 +143,7 @@ def preview():
     upload.stream.seek(0)
     data = upload.stream.read(importing.MAX_BYTES + 1)
     filename = (upload.filename or "").rsplit("/", 1)[-1][:200]
-    plan = importing.plan_csv(db.session, form.kind.data, data, date.today(), filename=filename, size=size)
+    plan = importing.plan_csv(db.session, form.kind.data, data, clock.today(), filename=filename, size=size)
     confirm = None
     if plan.ok:
         confirm = ConfirmForm(kind=form.kind.data, token=_store_pending(data, form.kind.data, filename))
@@ -164,7 +165,7 @@ def confirm():
         flash(_("This preview has expired or was already imported. Upload the file again."), "error")
         return redirect(url_for("imports.index"), 303)
     data, meta = pending
-    plan = importing.plan_csv(db.session, form.kind.data, data, date.today(), filename=meta.get("filename", ""))
+    plan = importing.plan_csv(db.session, form.kind.data, data, clock.today(), filename=meta.get("filename", ""))
     if not plan.ok:  # the database changed since the preview
         _drop_pending(form.token.data)
         return _preview(plan, None, 422, changed_since=True)

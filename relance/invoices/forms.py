@@ -1,4 +1,3 @@
-from datetime import date
 from decimal import Decimal
 
 from babel.numbers import list_currencies
@@ -9,6 +8,7 @@ from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from relance import clock
 from relance.services.payments import PaymentError, parse_amount
 
 
@@ -78,7 +78,7 @@ class InvoiceForm(FlaskForm):
 
 class PaymentForm(FlaskForm):
     amount = MoneyField(_l("Amount"), validators=[InputRequired()])
-    date = DateField(_l("Payment date"), validators=[InputRequired()], default=date.today)
+    date = DateField(_l("Payment date"), validators=[InputRequired()], default=lambda: clock.today())
     reference = StringField(_l("Reference"), validators=[Optional(), Length(max=120)])
 
     def validate_amount(self, field):

@@ -13,8 +13,8 @@ from relance.extensions import db
 from relance.invoices.forms import CURRENCIES
 from relance.models import INVOICE_STATUSES, Customer, Invoice, Reminder
 
-# "Level reached" is the highest level of the reminders really sent (not pending, failed or cancelled ones).
-COUNTED_REMINDER_STATUS = "sent"
+# "Level reached" is the highest level of the reminders that reached the customer (emails sent, letters posted).
+COUNTED_REMINDER_STATUSES = ("sent", "posted")
 SORTS = ("due", "-due", "late", "remaining", "number", "-issue")
 LEVELS = ("none", "0", "1", "2", "3")
 
@@ -55,7 +55,7 @@ def list_conditions(f: dict, today: date) -> list:
         conditions.append(Invoice.status == f["status"])
     if f["overdue"]:
         conditions += [Invoice.is_open, Invoice.due_date < today]
-    counted = Reminder.status == COUNTED_REMINDER_STATUS
+    counted = Reminder.status.in_(COUNTED_REMINDER_STATUSES)
     if f["level"] == "none":
         conditions.append(Invoice.id.not_in(select(Reminder.invoice_id).where(counted)))
     elif f["level"]:

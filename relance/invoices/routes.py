@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.utils import secure_filename
 
+from relance import clock
 from relance.auth import role_required
 from relance.extensions import db
 from relance.invoices import bp
 from relance.invoices.forms import InvoiceForm, PaymentForm, choices
 from relance.invoices.queries import (
-    COUNTED_REMINDER_STATUS,
+    COUNTED_REMINDER_STATUSES,
     ListPage,
     currencies_in_use,
     list_conditions,
@@ -35,10 +36,6 @@ AUDITED = ("number", "customer_id", "issue_date", "due_date", "currency", "total
            "status", "kind", "billing_contact_id", "followup_contact_id", "followup_user_id", "no_auto_reminders",
            "pdf_path")
 PAYMENT_AUDITED = ("invoice_id", "date", "amount", "reference")
-
-
-def _today() -> date:
-    return date.today()
 
 
 # --- list ----------------------------------------------------------------------------------------------------------
@@ -61,7 +58,7 @@ def levels_of(invoice_ids: list[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(Reminder.invoice_id, func.max(Reminder.level))
-        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status == COUNTED_REMINDER_STATUS)
+        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.status.in_(COUNTED_REMINDER_STATUSES))
         .group_by(Reminder.invoice_id)
     ).all()
     return dict(rows)
@@ -70,7 +67,7 @@ def levels_of(invoice_ids: list[int]) -> dict[int, int]:
 @bp.route("/")
 @role_required("viewer")
 def index():
-    today = _today()
+    today = clock.today()
     filters = list_filters(request.args)
     pagination = invoice_page(filters, today, request.args.get("page", 1, type=int))
     return render(
@@ -94,7 +91,7 @@ def _can_take_payment(invoice: Invoice) -> bool:
 
 
 def _show(invoice: Invoice, tab: str, status: int = 200, fragment: str | None = None, **extra):
-    context = {"invoice": invoice, "tab": tab, "today": _today(), "level": levels_of([invoice.id]).get(invoice.id)}
+    context = {"invoice": invoice, "tab": tab, "today": clock.today(), "level": levels_of([invoice.id]).get(invoice.id)}
     if current_user.has_role("agent") and _can_take_payment(invoice):
         context["payment_form"] = extra.pop("payment_form", None) or PaymentForm(formdata=None)
     if tab == "reminders":

@@ -1,10 +1,11 @@
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import current_app, jsonify, redirect, request, session, url_for
+from flask import jsonify, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from relance import clock
 from relance.auth import role_required
 from relance.extensions import db
 from relance.main import bp
@@ -14,15 +15,11 @@ from relance.services import dashboard as dashboard_service
 from relance.templating import render
 
 
-def _today() -> date:
-    return date.today()
-
-
 @bp.route("/")
 @role_required("viewer")
 def dashboard():
-    today = _today()
-    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    today = clock.today()
+    tz = ZoneInfo(clock.company_zone())
     midnight = datetime.combine(today, time.min, tz).astimezone(UTC).replace(tzinfo=None)
     failed_total, failed = dashboard_service.failed_reminders(db.session)
     levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}

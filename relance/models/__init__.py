@@ -10,6 +10,7 @@ from relance.models.reminder import (
     LEVEL_CHANNELS,
     PENALTY_KINDS,
     REMINDER_STATUSES,
+    FormToken,
     Reminder,
     ReminderLevel,
     Run,
@@ -22,7 +23,7 @@ from relance.models.user import ROLES, ApiToken, AuditLog, User, role_rank
 __all__ = [
     "CHANNELS", "CONTACT_ROLES", "CUSTOMER_KINDS", "DELAY_BASES", "INVOICE_KINDS", "INVOICE_STATUSES",
     "LEVEL_CHANNELS", "PENALTY_KINDS", "RATE_KINDS", "REMINDER_STATUSES", "ROLES",
-    "ApiToken", "AuditLog", "Contact", "Customer", "Invoice", "MassSelection", "Payment", "Reminder", "ReminderLevel",
-    "Run", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User", "customer_sales_reps",
+    "ApiToken", "AuditLog", "Contact", "Customer", "FormToken", "Invoice", "MassSelection", "Payment", "Reminder",
+    "ReminderLevel", "Run", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User", "customer_sales_reps",
     "role_rank",
 ]

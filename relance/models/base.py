@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Numeric
@@ -13,8 +13,10 @@ ZERO = Decimal("0.00")
 
 
 def utcnow() -> datetime:
-    """Naive UTC timestamp (stored the same way on SQLite and PostgreSQL)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Naive UTC timestamp (stored the same way on SQLite and PostgreSQL), from the application's clock."""
+    from relance import clock
+
+    return clock.utcnow()
 
 
 def money_column(**kwargs):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKey, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relance.extensions import db
@@ -18,6 +18,9 @@ class MassSelection(db.Model):
     level: Mapped[int]  # the level's rank
     letter: Mapped[bool] = mapped_column(default=False)
     email: Mapped[bool] = mapped_column(default=False)
+    # "send anyway" a level the rules refuse, with the reason typed by the agent
+    override: Mapped[bool] = mapped_column(default=False)
+    override_reason: Mapped[str] = mapped_column(Text, default="")
 
     @property
     def selected(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relance.extensions import db
@@ -17,7 +17,9 @@ CHANNELS = ("email", "letter")
 LEVEL_CHANNELS = ("email", "letter", "both")
 DELAY_BASES = ("due_date", "previous")
 PENALTY_KINDS = ("none", "fixed", "percent")
-REMINDER_STATUSES = ("pending", "sent", "failed", "cancelled")
+# Emails: pending -> sent / failed. Letters: pending -> to_post (printed, to be posted) -> posted, or failed.
+# Either may be cancelled while pending (or to_post).
+REMINDER_STATUSES = ("pending", "sent", "to_post", "posted", "failed", "cancelled")
 RUN_KINDS = ("mass", "auto")
 RUN_STATUSES = ("queued", "running", "done", "failed")
 
@@ -128,7 +130,14 @@ class Reminder(db.Model):
     # invoice + level + channel + date (+ "manual-<n>" for hand-made ones): never sent twice.
     key: Mapped[str] = mapped_column(String(120), unique=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    # the level, and a snapshot of it as it was when the reminder was made (reordering or renaming levels
+    # never relabels the history; an old formal notice rebuilt as PDF still says so)
+    level_id: Mapped[int | None] = mapped_column(ForeignKey("reminder_levels.id", ondelete="SET NULL"))
     level: Mapped[int]  # the level's rank when the reminder was made
+    level_names: Mapped[dict] = mapped_column(JSON, default=dict)
+    formal_notice: Mapped[bool] = mapped_column(default=False)
+    # "send anyway": why a person sent what the rules refused (empty: the rules allowed it)
+    override_reason: Mapped[str] = mapped_column(Text, default="")
     channel: Mapped[str] = mapped_column(String(8))
     note: Mapped[str] = mapped_column(Text, default="")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))  # none: automatic
@@ -159,7 +168,41 @@ class Reminder(db.Model):
     invoice: Mapped[Invoice] = relationship()
     user: Mapped[User | None] = relationship()
     run: Mapped[Run | None] = relationship(back_populates="reminders")
+    level_ref: Mapped[ReminderLevel | None] = relationship()
 
     @property
     def automatic(self) -> bool:
         return self.user_id is None
+
+    def level_name(self, language: str) -> str:
+        """The level's name as it was when the reminder was made."""
+        names = self.level_names or {}
+        return names.get(language) or names.get("fr") or names.get("en") or str(self.level)
+
+    def snapshot_level(self, level: ReminderLevel) -> None:
+        self.level_id, self.level = level.id, level.rank
+        self.level_names, self.formal_notice = dict(level.names or {}), bool(level.formal_notice)
+
+
+class FormToken(db.Model):
+    """A sending form's one-time token: a second submission of the same token answers with the first result."""
+
+    __tablename__ = "form_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+@event.listens_for(Reminder, "before_insert")
+def _snapshot_level(_mapper, connection, reminder: Reminder) -> None:
+    """A reminder written without its level (an import, a test, a script) takes the level of its rank now."""
+    if reminder.level_id is not None or reminder.level is None:
+        return
+    found = connection.execute(select(ReminderLevel.id, ReminderLevel.names, ReminderLevel.formal_notice)
+                               .where(ReminderLevel.rank == reminder.level)).first()
+    if found is not None:
+        reminder.level_id = found.id
+        reminder.level_names = reminder.level_names or dict(found.names or {})
+        reminder.formal_notice = bool(reminder.formal_notice or found.formal_notice)

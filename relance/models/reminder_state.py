@@ -1,9 +1,10 @@
 """Each invoice's reminder state, kept by the database itself.
 
-`invoices.reminder_level` (highest level of its pending or sent reminders) and `invoices.last_reminder_date`
-(their latest date) let the reminder engine pick due invoices without joining every open invoice to its
-reminders. Triggers on `reminders` recompute both for the invoice concerned after every insert, delete or
-change of invoice, level, status or date, whatever writes the row (the app, an import, a person with SQL).
+`invoices.reminder_level` (highest level of its pending, sent, to post or posted reminders) and
+`invoices.last_reminder_date` (their latest date) let the reminder engine pick due invoices without joining
+every open invoice to its reminders. Triggers on `reminders` recompute both for the invoice concerned after every
+insert, delete or change of invoice, level, status or date, whatever writes the row (the app, an import, a person
+with SQL).
 `db.create_all()` installs them with the table; the migrations install them with `install()`.
 """
 
@@ -13,7 +14,7 @@ from sqlalchemy import DDL, event
 
 from relance.models.reminder import Reminder
 
-_DONE = "('pending', 'sent')"  # relance.services.levels.DONE_STATUSES
+_DONE = "('pending', 'sent', 'to_post', 'posted')"  # relance.services.levels.DONE_STATUSES
 
 
 def _refresh(ref: str) -> str:

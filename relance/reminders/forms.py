@@ -15,4 +15,6 @@ class ReminderForm(FlaskForm):
     level = IntegerField(_l("Level"), validators=[InputRequired(message=_l("Choose a level."))])
     next_date = DateField(_l("Next reminder date"), validators=[Optional()])
     by_email = BooleanField(_l("Send by email"))
+    override = BooleanField(_l("Send anyway"))
+    override_reason = TextAreaField(_l("Why send it anyway"), validators=[Length(max=2000)])
     token = HiddenField()

@@ -5,35 +5,31 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from datetime import date, timedelta
 
 from flask import Response, abort, flash, g, redirect, request, send_file, url_for
 from flask_babel import gettext as _
-from flask_babel import pgettext
+from flask_babel import ngettext, pgettext
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
+from relance import clock
 from relance.auth import role_required
 from relance.extensions import db
 from relance.invoices.queries import ListPage, like_pattern, list_conditions, list_filters, list_order, page_args
-from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
+from relance.models import REMINDER_STATUSES, Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.reminders import bp
 from relance.reminders.forms import ReminderForm
-from relance.services import dunning, mass, recipients, texts
+from relance.services import dunning, eligibility, mass, once, recipients, texts
 from relance.services import settings as settings_service
 from relance.services.invoice_pdf import resolve as resolve_file
-from relance.services.levels import DelayError, active_levels, parse_delay
+from relance.services.levels import MADE_STATUSES, DelayError, active_levels, parse_delay
 from relance.templating import render
 
 PER_PAGE = 50
 CHANNEL_CHOICES = ("email", "letter")
-STATUS_CHOICES = ("pending", "sent", "failed", "cancelled")
-
-
-def _today() -> date:
-    return date.today()
+STATUS_CHOICES = REMINDER_STATUSES
 
 
 def _user() -> User:
@@ -146,7 +142,7 @@ def export():
         yield buffer.getvalue()
 
     response = Response(rows(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="reminders-{_today().isoformat()}.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="reminders-{clock.today().isoformat()}.csv"'
     return response
 
 
@@ -176,52 +172,58 @@ def _invoice_choices(customer: Customer | None, invoice: Invoice | None, q: str)
 
 
 def _check(form: ReminderForm, customer: Customer | None, levels: list[ReminderLevel], today: date, settings):
-    """Every rule of the form; returns (invoice, level) or None with the errors on the fields."""
+    """The form's own checks, then the rulebook's verdict; returns (invoice, level, override reason) or None with
+    the errors on the fields."""
     form.validate()
     invoice = db.session.get(Invoice, form.invoice.data) if form.invoice.data is not None else None
     if form.invoice.data is not None and invoice is None:
         form.invoice.errors.append(_("This invoice does not exist."))
-    elif invoice is not None:
-        if customer is not None and invoice.customer_id != customer.id:
-            form.invoice.errors.append(_("Invoice %(number)s does not belong to customer %(customer)s.",
-                                         number=invoice.number, customer=customer.name))
-        elif invoice.kind == "credit_note":
-            form.invoice.errors.append(_("%(number)s is a credit note: credit notes are never reminded.",
-                                         number=invoice.number))
-        elif invoice.status == "paid" or (invoice.status == "validated" and not invoice.is_open):
-            form.invoice.errors.append(_("Invoice %(number)s is paid: there is nothing to remind.",
-                                         number=invoice.number))
-        elif not invoice.is_open:
-            form.invoice.errors.append(_("Invoice %(number)s is not validated (draft or cancelled): it cannot be "
-                                         "reminded.", number=invoice.number))
-        elif invoice.due_date is None:
-            form.invoice.errors.append(_("Invoice %(number)s has no due date: it is never reminded.",
-                                         number=invoice.number))
+    elif invoice is not None and customer is not None and invoice.customer_id != customer.id:
+        form.invoice.errors.append(_("Invoice %(number)s does not belong to customer %(customer)s.",
+                                     number=invoice.number, customer=customer.name))
     level = next((lvl for lvl in levels if lvl.rank == form.level.data), None)
     if form.level.data is not None and level is None:
         form.level.errors.append(_("Level %(rank)s does not exist.", rank=form.level.data))
     if form.next_date.data is not None and form.next_date.data < today:
         form.next_date.errors.append(_("The next reminder date cannot be in the past."))
+    reason = ""
     if invoice is not None and not form.invoice.errors:
+        channel = "email" if form.by_email.data else "letter"
+        verdict = eligibility.check(db.session, invoice, level.rank if level else None, channel, today)
+        hard = [r for r in verdict.refusals if r.hard]
+        if hard:
+            for refusal in hard:
+                on_level = refusal.code in ("unknown_level", "before_due_passed", "no_level")
+                (form.level if on_level else form.invoice).errors.append(refusal.text)
+        elif level is not None and verdict.refusals:
+            reason = (form.override_reason.data or "").strip() if form.override.data else ""
+            if not form.override.data:
+                form.level.errors.append(_("The rules do not send this reminder today: tick \u201csend anyway\u201d "
+                                           "and give a reason, or choose another level."))
+            elif not reason:
+                form.override_reason.errors.append(_("Give the reason for sending it anyway."))
         if form.by_email.data and not mass.invoice_can_email(invoice):
             form.by_email.errors.append(_("No email address for this customer: the reminder cannot go by email."))
-        elif level is not None:
-            channel = "email" if form.by_email.data else "letter"
-            if texts.find_template(db.session, level, channel, invoice.customer.language,
-                                   settings.default_language)[0] is None:
-                form.level.errors.append(_("Level %(rank)s has no %(channel)s text: choose another level or "
-                                           "channel.", rank=level.rank, channel=_(channel)))
+        elif level is not None and texts.find_template(db.session, level, channel, invoice.customer.language,
+                                                       settings.default_language)[0] is None:
+            form.level.errors.append(_("Level %(rank)s has no %(channel)s text: choose another level or "
+                                       "channel.", rank=level.rank, channel=_(channel)))
     if any(field.errors for field in form):
         return None
-    return invoice, level
+    return invoice, level, reason
 
 
 def _form_page(form: ReminderForm, customer: Customer | None, invoice: Invoice | None, levels, q: str = "",
                status: int = 200):
     settings = settings_service.load(db.session)
+    today = clock.today()
+    verdict = None
+    if invoice is not None:
+        channel = "email" if form.by_email.data else "letter"
+        verdict = eligibility.check(db.session, invoice, form.level.data, channel, today)
     context = {
         "form": form, "customer": customer, "invoice": invoice, "levels": levels, "q": q,
-        "choices": _invoice_choices(customer, invoice, q),
+        "choices": _invoice_choices(customer, invoice, q), "verdict": verdict,
         "email_ok": mass.invoice_can_email(invoice) if invoice is not None else True,
         "preview": _preview_context(invoice, form.level.data, bool(form.by_email.data), levels, settings),
     }
@@ -233,15 +235,33 @@ def _preview_context(invoice: Invoice | None, rank, by_email: bool, levels, sett
     if invoice is None or level is None or not invoice.is_open or invoice.due_date is None:
         return {"ready": False}
     channel = "email" if by_email else "letter"
-    rendered = texts.render_for_invoice(db.session, invoice, level, channel, _today(), settings, user=_user())
+    rendered = texts.render_for_invoice(db.session, invoice, level, channel, clock.today(), settings, user=_user())
     who = recipients.for_invoice(invoice, settings, _user()) if by_email else None
     return {"ready": True, "invoice": invoice, "level": level, "channel": channel, "rendered": rendered, "who": who}
+
+
+def _after_send_url(customer: Customer | None, invoice: Invoice) -> str:
+    if customer is not None:
+        return url_for("customers.reminders", customer_id=customer.id)
+    return url_for("invoices.reminders", invoice_id=invoice.id)
+
+
+def _see_other(target: str):
+    """POST/redirect/GET: the browser lands on a page that back and reload never send again."""
+    if g.htmx:
+        return Response(status=204, headers={"HX-Redirect": target})
+    return redirect(target, code=303)
+
+
+def _already_done(first_url: str | None):
+    flash(_("This form was already sent: nothing was sent again. Here is its result."), "warning")
+    return _see_other(first_url or url_for("reminders.index"))
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("agent")
 def new():
-    today = _today()
+    today = clock.today()
     levels = active_levels(db.session)
     settings = settings_service.load(db.session)
     source = request.form if request.method == "POST" else request.args
@@ -254,29 +274,45 @@ def new():
         form.customer.data = customer.id if customer else None
         form.invoice.data = invoice.id if invoice else None
         form.note.data = request.args.get("note", "")
-        form.by_email.data = request.args.get("by_email") in ("y", "1") if "by_email" in request.args else (
+        asked = "by_email" in request.args or "by_email_sent" in request.args  # the box, ticked or not
+        form.by_email.data = request.args.get("by_email") in ("y", "1") if asked else (
             invoice is None or mass.invoice_can_email(invoice))
-        reached = mass.levels_reached(db.session, [invoice.id]).get(invoice.id) if invoice else None
-        form.level.data = mass.default_level([lvl.rank for lvl in levels], reached)
+        chosen = _int(request.args.get("level"))
+        if chosen is None and invoice is not None:  # what the engine would send (its next level)
+            chosen = eligibility.check(db.session, invoice, None, None, today).rank
+        form.level.data = chosen
         form.next_date.data = _next_date_default(settings, today)
-        form.token.data = secrets.token_hex(8)
+        form.token.data = once.new_token()
         return _form_page(form, customer, invoice, levels, q=request.args.get("q", "").strip())
 
     form = ReminderForm()
+    first = once.result(db.session, form.token.data)
+    if first is not None:  # back + submit again, reload, double click: the first result, nothing new
+        return _already_done(first)
     invoice_field = _get(Invoice, form.invoice.data)
+    if request.form.get("action") == "preview":  # no JavaScript: the preview (and the rules' verdict), nothing made
+        return _form_page(form, customer, invoice_field, levels)
     checked = _check(form, customer, levels, today, settings)
-    if checked is None or request.form.get("action") == "preview":
-        return _form_page(form, customer, invoice_field, levels, status=422 if checked is None else 200)
-    invoice, level = checked
+    if checked is None:
+        return _form_page(form, customer, invoice_field, levels, status=422)
+    invoice, level, reason = checked
     channel = "email" if form.by_email.data else "letter"
     try:
+        token = once.use(db.session, form.token.data, current_user.id)
         reminder = dunning.create_reminder(
             db.session, invoice, level, channel, today, user=_user(), note=(form.note.data or "").strip(),
-            next_date=form.next_date.data, key=dunning.manual_key(invoice.id, level.rank, channel, form.token.data))
+            next_date=form.next_date.data, override=reason,
+            key=dunning.manual_key(invoice.id, level.rank, channel, form.token.data))
+    except once.AlreadyUsed:
+        db.session.rollback()
+        return _already_done(once.result(db.session, form.token.data))
     except dunning.ReminderError as exc:
         db.session.rollback()
         getattr(form, exc.field if exc.field in form else "invoice").errors.append(str(exc.message))
         return _form_page(form, customer, invoice, levels, status=422)
+    target = _after_send_url(customer if request.form.get("origin") != "invoice" else None, invoice)
+    if token is not None:
+        token.url = target
     db.session.commit()
     if reminder.status == "pending":
         from relance import tasks
@@ -285,15 +321,7 @@ def new():
         db.session.expire_all()
         reminder = db.session.get(Reminder, reminder.id)
     _flash_outcome(reminder)
-    if customer is not None:
-        target = url_for("customers.reminders", customer_id=customer.id)
-    elif request.form.get("origin") == "invoice":
-        target = url_for("invoices.reminders", invoice_id=invoice.id)
-    else:
-        target = url_for("reminders.index")
-    if g.htmx:
-        return Response(status=204, headers={"HX-Redirect": target})
-    return redirect(target, code=303)
+    return _see_other(target)
 
 
 def _flash_outcome(reminder: Reminder) -> None:
@@ -307,8 +335,8 @@ def _flash_outcome(reminder: Reminder) -> None:
         flash(_("Reminder email for %(number)s is queued: %(error)s", number=reminder.invoice.number,
                 error=reminder.error or _("it will be sent shortly.")), "warning")
     else:
-        flash(_("Reminder letter for %(number)s created: print it from the PDF link in the history.",
-                number=reminder.invoice.number), "success")
+        flash(_("Reminder letter for %(number)s created: print it from the PDF link in the history, then mark it "
+                "posted.", number=reminder.invoice.number), "success")
 
 
 @bp.route("/preview")
@@ -326,19 +354,32 @@ def preview():
 
 # --- mass reminder -----------------------------------------------------------------------------------------------
 
-MASS_FILTER_ARGS = ("q", "overdue", "level", "currency", "customer", "sort", "page")
+MASS_FILTER_ARGS = ("q", "overdue", "level", "currency", "customer", "sort", "page", "due")
+DUE_FILTERS = ("today", "all")
 COUNT_CHANGED = '{"selectionChanged": {"target": "#mass-count"}}'  # the row that asked may be swapped away
 
 
 def _mass_filters(args) -> dict:
     f = list_filters(args)
     f["status"] = "open"
+    f["due"] = args.get("due") if args.get("due") in DUE_FILTERS else "today"
     return f
 
 
 def _mass_conditions(f: dict, today: date) -> list:
-    """The invoices list's filters (same meaning), limited to unpaid invoices with a due date."""
-    return [*list_conditions(f, today), Invoice.due_date.is_not(None)]
+    """The invoices list's filters (same meaning), limited to unpaid invoices with a due date; "due today" keeps
+    the invoices the engine sends today (the same level the automatic run would pick, for a person)."""
+    conditions = [*list_conditions(f, today), Invoice.due_date.is_not(None)]
+    if f["due"] == "today":
+        conditions.append(Invoice.id.in_(bindparam("due_ids", sorted(_due_today(today)), expanding=True)))
+    return conditions
+
+
+def _due_today(today: date) -> dict[int, int]:
+    """{invoice id: level} the engine sends today, once per request."""
+    if "due_today" not in g:
+        g.due_today = eligibility.due_ranks(db.session, today)
+    return g.due_today
 
 
 def _mass_page(f: dict, today: date, page: int) -> ListPage:
@@ -378,6 +419,9 @@ def _row_texts(levels) -> dict:
         "incl_penalty": _("incl. %(amount)s penalty"), "by_letter": _("%(number)s by letter"),
         "by_email": _("%(number)s by email"),
         "no_email": _("No email address for this customer: send a letter or add the address."),
+        "no_level": _("— not due —"), "not_due": _("Not due today:"), "refused": _("The rules refuse this level:"),
+        "send_anyway": _("Send anyway"), "anyway_for": _("Send %(number)s anyway"),
+        "reason_for": _("Why send %(number)s anyway"), "reason_placeholder": _("Reason (kept and audited)"),
     }
 
 
@@ -396,10 +440,17 @@ def _mass_context(today: date, with_filters: bool = False, **extra) -> dict:
         "f": f, "levels": levels, "pagination": pagination, "currencies": currencies, "today": today,
         "rows": mass.build_rows(db.session, current_user.id, pagination.items, levels, today),
         "counts": mass.counts(db.session, current_user.id), "args": _filter_args(source), "problems": [],
-        "t": _row_texts(levels),
+        "t": _row_texts(levels), "token": once.new_token(),
     }
     context.update(extra)
     return context
+
+
+def _row_choice(form, invoice_id: int) -> dict:
+    """One row's fields as posted (level, boxes, "send anyway" and its reason)."""
+    return {"rank": _int(form.get(f"level-{invoice_id}")), "letter": form.get(f"letter-{invoice_id}") == "1",
+            "email": form.get(f"email-{invoice_id}") == "1", "override": form.get(f"override-{invoice_id}") == "1",
+            "reason": form.get(f"reason-{invoice_id}", "")}
 
 
 def _save_page(levels) -> list[str]:
@@ -416,9 +467,7 @@ def _save_page(levels) -> list[str]:
         if invoice is None:
             continue
         try:
-            mass.save_row(db.session, current_user.id, invoice, _int(request.form.get(f"level-{invoice_id}")),
-                          request.form.get(f"letter-{invoice_id}") == "1",
-                          request.form.get(f"email-{invoice_id}") == "1", ranks)
+            mass.save_row(db.session, current_user.id, invoice, ranks=ranks, **_row_choice(request.form, invoice_id))
         except mass.SelectionError as exc:
             problems.append(f"{invoice.number}: {exc.message}" if invoice.number not in str(exc.message)
                             else str(exc.message))
@@ -428,7 +477,7 @@ def _save_page(levels) -> list[str]:
 @bp.route("/mass")
 @role_required("agent")
 def mass_page():
-    return render("reminders/mass.html", "reminders/_mass_list.html", **_mass_context(_today()))
+    return render("reminders/mass.html", "reminders/_mass_list.html", **_mass_context(clock.today()))
 
 
 @bp.route("/mass/count")
@@ -441,8 +490,8 @@ def mass_count():
 @bp.route("/mass/rows/<int:invoice_id>", methods=["POST"])
 @role_required("agent")
 def mass_row(invoice_id: int):
-    """An inline change of one row (level or a box): keep it and answer the row, amounts following the level."""
-    today = _today()
+    """An inline change of one row (level, a box, "send anyway"): keep it and answer the row with the verdict."""
+    today = clock.today()
     levels = active_levels(db.session)
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
@@ -452,9 +501,8 @@ def mass_row(invoice_id: int):
         error, status = _("Invoice %(number)s is no longer unpaid.", number=invoice.number), 422
     else:
         try:
-            mass.save_row(db.session, current_user.id, invoice, _int(request.form.get(f"level-{invoice_id}")),
-                          request.form.get(f"letter-{invoice_id}") == "1",
-                          request.form.get(f"email-{invoice_id}") == "1", [lvl.rank for lvl in levels])
+            mass.save_row(db.session, current_user.id, invoice, ranks=[lvl.rank for lvl in levels],
+                          **_row_choice(request.form, invoice_id))
             db.session.commit()
         except mass.SelectionError as exc:
             db.session.rollback()
@@ -487,19 +535,22 @@ def mass_save():
 @bp.route("/mass/bulk", methods=["POST"])
 @role_required("agent")
 def mass_bulk():
-    """"All letters", "all emails" or "none" over every invoice matching the filters (every page)."""
-    today = _today()
+    """"All letters", "all emails" or "none" over every invoice matching the filters (every page): only the
+    invoices the engine sends today are ticked, at its level."""
+    today = clock.today()
     levels = active_levels(db.session)
     action = request.form.get("action", "")
     if action not in ("letters", "emails", "none"):
         abort(400)
     problems = _save_page(levels)
-    changed = mass.bulk(db.session, current_user.id, _mass_ids(_mass_filters(request.form), today), action,
-                        [lvl.rank for lvl in levels])
+    changed, not_due = mass.bulk(db.session, current_user.id, _mass_ids(_mass_filters(request.form), today), action,
+                                 _due_today(today))
     db.session.commit()
     message = {"letters": _("By letter: %(n)s invoices ticked.", n=changed),
                "emails": _("By email: %(n)s invoices ticked.", n=changed),
                "none": _("%(n)s invoices unticked.", n=changed)}[action]
+    if not_due:
+        message += " " + _("%(n)s not due today were left out.", n=not_due)
     if g.htmx:
         response = render("reminders/_mass_list.html", "reminders/_mass_list.html",
                           **_mass_context(today, notice=message, problems=problems))
@@ -514,23 +565,40 @@ def mass_bulk():
 @bp.route("/mass/run", methods=["POST"])
 @role_required("agent")
 def mass_run():
-    """One POST starts the run: the page's rows are kept, the selection checked, reminders made and sent."""
-    today = _today()
+    """One POST starts the run: the page's rows are kept, the selection checked by the rulebook, reminders made
+    and their sending queued. The form's one-time token makes a second POST land on the first run."""
+    first = once.result(db.session, request.form.get("token"))
+    if first is not None:
+        return _already_done(first)
+    today = clock.today()
     levels = active_levels(db.session)
     problems = _save_page(levels)
     db.session.commit()
     try:
         if problems:
             raise mass.SelectionError(_("The selection cannot be sent:"), problems)
-        items, dropped = mass.checked_selection(db.session, current_user.id, [lvl.rank for lvl in levels])
+        items, dropped = mass.checked_selection(db.session, current_user.id, today)
+        token = once.use(db.session, request.form.get("token"), current_user.id)
+    except once.AlreadyUsed:
+        db.session.rollback()
+        return _already_done(once.result(db.session, request.form.get("token")))
     except mass.SelectionError as exc:
         db.session.rollback()
         context = _mass_context(today, with_filters=True, run_error=str(exc.message), problems=exc.problems)
         return render("reminders/mass.html", "reminders/_mass_page.html", status=422, **context)
-    run = start_mass_run(items, today)
-    for note in dropped:
-        flash(note, "warning")
+    settings = settings_service.load(db.session)
+    run, notes = mass.start_run(db.session, _user(), items, today, _next_date_default(settings, today), settings)
     target = url_for("reminders.run", run_id=run.id)
+    if token is not None:
+        token.url = target
+    db.session.commit()
+    from relance import tasks
+
+    tasks.send_mass_run(run.id)  # the Huey worker (at once in immediate mode)
+    db.session.expire_all()
+    run = db.session.get(Run, run.id)
+    for note in (*dropped, *notes):
+        flash(note, "warning")
     if g.htmx:
         response = render("reminders/run.html", "reminders/_run.html", **_run_context(run))
         response.headers["HX-Push-Url"] = target
@@ -538,27 +606,62 @@ def mass_run():
     return redirect(target, code=303)
 
 
-def start_mass_run(items: list[mass.Item], today: date) -> Run:
-    """Make the run's reminders (pending, texts kept as sent), empty the selection, then queue the sending."""
-    settings = settings_service.load(db.session)
-    by_rank = {lvl.rank: lvl for lvl in active_levels(db.session)}
-    next_date = _next_date_default(settings, today)
-    run = mass.create_run(db.session, _user(), today, len(items))
-    invoices = {i.id: i for i in db.session.scalars(select(Invoice).where(
-        Invoice.id.in_({item.invoice_id for item in items})))}
-    for item in items:
-        reminder = dunning.create_reminder(
-            db.session, invoices[item.invoice_id], by_rank[item.level], item.channel, today, user=_user(),
-            next_date=next_date, settings=settings,
-            key=dunning.manual_key(item.invoice_id, item.level, item.channel, f"run{run.id}"))
-        reminder.run_id = run.id  # set after the row is in the session (a `run=` backref would add it early)
-    mass.clear(db.session, current_user.id)
-    db.session.commit()
-    from relance import tasks
+# --- one reminder: cancel, posted, its letter --------------------------------------------------------------------
 
-    tasks.send_mass_run(run.id)  # the Huey worker (at once in immediate mode)
-    db.session.expire_all()
-    return db.session.get(Run, run.id)
+def _back(default: str) -> str:
+    """The page the action came from (a local path only), else `default`."""
+    target = request.form.get("next", "")
+    safe = target.startswith("/") and not target.startswith("//") and "\\" not in target and target.isprintable()
+    return target if safe else default
+
+
+def _reminder_or_404(reminder_id: int) -> Reminder:
+    reminder = db.session.get(Reminder, reminder_id)
+    if reminder is None:
+        abort(404)
+    return reminder
+
+
+@bp.route("/<int:reminder_id>/cancel", methods=["POST"])
+@role_required("agent")
+def cancel(reminder_id: int):
+    """Cancel a reminder not sent yet (pending) or a letter not posted yet, with a reason (audited)."""
+    reminder = _reminder_or_404(reminder_id)
+    target = _back(url_for("invoices.reminders", invoice_id=reminder.invoice_id))
+    reason = (request.form.get("reason") or "").strip()[:500]
+    if not reason:
+        flash(_("Give the reason for cancelling reminder %(id)s.", id=reminder.id), "error")
+    elif dunning.cancel(db.session, reminder, reason, _user()):
+        flash(_("Reminder %(id)s on %(number)s cancelled.", id=reminder.id, number=reminder.invoice.number),
+              "success")
+    else:
+        flash(_("Reminder %(id)s can no longer be cancelled: it is %(status)s.", id=reminder.id,
+                status=reminder.status), "error")
+    db.session.commit()
+    return redirect(target, code=303)
+
+
+@bp.route("/<int:reminder_id>/posted", methods=["POST"])
+@role_required("agent")
+def posted(reminder_id: int):
+    reminder = _reminder_or_404(reminder_id)
+    if dunning.mark_posted(db.session, [reminder.id], _user()):
+        flash(_("Letter %(id)s on %(number)s marked posted.", id=reminder.id, number=reminder.invoice.number),
+              "success")
+    db.session.commit()
+    return redirect(_back(url_for("invoices.reminders", invoice_id=reminder.invoice_id)), code=303)
+
+
+@bp.route("/<int:reminder_id>/letter.pdf")
+@role_required("viewer")
+def letter(reminder_id: int):
+    """A letter reminder's PDF: the saved copy, else built again from what the reminder kept."""
+    reminder = _reminder_or_404(reminder_id)
+    if reminder.channel != "letter" or reminder.status not in MADE_STATUSES:
+        abort(404)
+    pdf = dunning.letter_pdf(db.session, reminder)
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf",
+                     download_name=f"letter-{reminder.id}-{reminder.invoice.number}.pdf")
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
@@ -572,14 +675,16 @@ def _run_or_404(run_id: int) -> Run:
 
 def _run_context(run: Run) -> dict:
     counts = dict(db.session.execute(
-        select(Reminder.channel, func.count()).where(Reminder.run_id == run.id, Reminder.status == "sent")
+        select(Reminder.channel, func.count()).where(Reminder.run_id == run.id, Reminder.status.in_(MADE_STATUSES))
         .group_by(Reminder.channel)).all())
     failures = db.session.scalars(
         select(Reminder).where(Reminder.run_id == run.id, Reminder.status == "failed")
         .options(selectinload(Reminder.invoice)).order_by(Reminder.id).limit(200)).all()
     finished = run.status in ("done", "failed")
+    to_post = db.session.scalar(select(func.count()).select_from(Reminder).where(
+        Reminder.run_id == run.id, Reminder.channel == "letter", Reminder.status == "to_post"))
     return {"run": run, "finished": finished, "emails_sent": counts.get("email", 0),
-            "letters": counts.get("letter", 0), "failures": failures,
+            "letters": counts.get("letter", 0), "to_post": to_post, "failures": failures,
             "percent": int(100 * run.done / run.total) if run.total else 100,
             "pdf_ready": bool(run.letters_pdf_path and resolve_file(run.letters_pdf_path))}
 
@@ -592,6 +697,18 @@ def run(run_id: int):
     if not context["finished"] and not g.htmx:
         response.headers["Refresh"] = "2"  # the page follows the run without JavaScript too
     return response
+
+
+@bp.route("/runs/<int:run_id>/posted", methods=["POST"])
+@role_required("agent")
+def run_posted(run_id: int):
+    """One click for the whole run: its printed letters are posted."""
+    run = _run_or_404(run_id)
+    ids = db.session.scalars(select(Reminder.id).where(Reminder.run_id == run.id, Reminder.channel == "letter"))
+    count = dunning.mark_posted(db.session, list(ids), _user())
+    db.session.commit()
+    flash(ngettext("%(num)d letter marked posted.", "%(num)d letters marked posted.", count), "success")
+    return redirect(url_for("reminders.run", run_id=run.id), code=303)
 
 
 @bp.route("/runs/<int:run_id>/letters.pdf")

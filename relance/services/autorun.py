@@ -25,11 +25,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from relance import clock
 from relance.models import Invoice, Reminder, ReminderLevel, Run
 from relance.models.base import utcnow
 from relance.services import dunning, letters, texts
 from relance.services import schedule as engine
 from relance.services import settings as settings_service
+from relance.services.levels import MADE_STATUSES
 
 KIND = "auto"
 PLAN_CHUNK = 100  # reminders made per locked transaction
@@ -85,15 +87,12 @@ def due_run_date(now: datetime, hour: int, zone: str, last_run: date | None) -> 
 
 
 def local_today(settings, now: datetime | None = None) -> date:
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return now.astimezone(ZoneInfo(settings.auto_timezone)).date()
+    return clock.local_date(now or clock.now(), settings.auto_timezone)
 
 
 def run_moment(on: date, settings, now: datetime | None = None) -> datetime:
     """The `now` the engine sees for the run of `on` (naive UTC): the real time for today, else the send hour."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     if on == local_today(settings, now):
@@ -334,14 +333,15 @@ def counts(session: Session, run_id: int) -> Counter:
 def finish(session: Session, run: Run) -> bool:
     """Close the run when none of its rows is pending (only one caller does); builds the daily letters PDF."""
     by_status = counts(session, run.id)
+    made = sum(by_status[status] for status in MADE_STATUSES)
     if by_status.get("pending"):
         session.execute(update(Run).where(Run.id == run.id).values(
-            total=sum(by_status.values()), sent=by_status["sent"], failed=by_status["failed"],
-            done=by_status["sent"] + by_status["failed"] + by_status["cancelled"]))
+            total=sum(by_status.values()), sent=made, failed=by_status["failed"],
+            done=made + by_status["failed"] + by_status["cancelled"]))
         session.commit()
         return False
     closed = session.execute(update(Run).where(Run.id == run.id, Run.status != "done").values(
-        status="done", finished_at=utcnow(), total=sum(by_status.values()), sent=by_status["sent"],
+        status="done", finished_at=utcnow(), total=sum(by_status.values()), sent=made,
         failed=by_status["failed"], done=sum(by_status.values()),
         skipped=sum((run.skipped_reasons or {}).values()))).rowcount
     session.commit()
@@ -356,7 +356,7 @@ def finish(session: Session, run: Run) -> bool:
 
 def sent_letters(session: Session, run: Run) -> list[Reminder]:
     return list(session.scalars(select(Reminder).where(Reminder.run_id == run.id, Reminder.channel == "letter",
-                                                       Reminder.status == "sent").order_by(Reminder.id)))
+                                                       Reminder.status.in_(MADE_STATUSES)).order_by(Reminder.id)))
 
 
 def build_letters_pdf(session: Session, run: Run) -> str | None:
@@ -509,7 +509,7 @@ class DashboardData:
 def dashboard_data(session: Session, now: datetime | None = None) -> DashboardData:
     """For the dashboard include (templates/autorun/_dashboard.html)."""
     settings = settings_service.load(session)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     last_date = last_completed(session)
     moment = next_run_at(settings, now, last_date)
     on = moment.date()
@@ -532,7 +532,7 @@ def dashboard_data(session: Session, now: datetime | None = None) -> DashboardDa
 def is_late(session: Session, settings, now: datetime | None = None, hours: int = 26) -> bool:
     """No automatic run finished in the last `hours` hours (with none ever finished: a run started that long
     ago never finished). A new install without any run is not late."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     limit = now.astimezone(UTC).replace(tzinfo=None) - timedelta(hours=hours)

@@ -65,7 +65,7 @@ def level_counts(session: Session) -> dict[int | None, int]:
     """Open invoices by the highest level of reminder sent (None: never reminded)."""
     last = (
         select(Reminder.invoice_id, func.max(Reminder.level).label("level"))
-        .where(Reminder.status == "sent")
+        .where(Reminder.status.in_(("sent", "posted")))  # reached the customer
         .group_by(Reminder.invoice_id)
         .subquery()
     )

@@ -18,18 +18,19 @@ from pathlib import Path
 from babel import Locale
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.models.base import utcnow
-from relance.services import letters, mailer, placeholders, recipients, texts
+from relance.services import audit, eligibility, letters, mailer, placeholders, recipients, texts
 from relance.services import settings as settings_service
 from relance.services.formatting import format_locale
 from relance.services.invoice_pdf import _logo_data_url, invoice_pdf_bytes
 from relance.services.invoice_pdf import resolve as resolve_file
+from relance.services.levels import MADE_STATUSES
 
 LETTERS_DIR = "letters"
 DEFAULT_MAX_ATTEMPTS = 8
@@ -57,12 +58,32 @@ def manual_key(invoice_id: int, rank: int, channel: str, token: str | None = Non
     return f"manual:{invoice_id}:{rank}:{channel}:{token or secrets.token_hex(8)}"[:120]
 
 
+class ReminderRefused(ReminderError):
+    """The rules refuse this reminder (`verdict` says why) and no person overrode them with a reason."""
+
+    def __init__(self, verdict: eligibility.Verdict, message=None):
+        super().__init__("level", message or str(verdict))
+        self.verdict = verdict
+
+
+def lock_invoice(session: Session, invoice_id: int) -> None:
+    """Serialise the makers of one invoice's reminders until the transaction ends (check, then write)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Invoice.id).where(Invoice.id == invoice_id).with_for_update())
+    else:  # any write takes SQLite's single write lock for the rest of the transaction
+        session.execute(update(Run).where(literal(False)).values(status=Run.status))
+
+
 def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, channel: str, on: date, *,
                     user: User | None = None, note: str = "", next_date: date | None = None,
-                    run: Run | None = None, key: str | None = None, settings=None) -> Reminder:
+                    run: Run | None = None, key: str | None = None, settings=None, override: str = "",
+                    rules=None) -> Reminder:
     """A pending reminder with its text rendered now (kept as sent), or the existing one with the same key.
 
-    A reminder that cannot be sent (no text, no recipient, no sender) is stored as failed with the reason.
+    The hard guard of the one rulebook: whoever calls, the reminder is made only when `eligibility` allows it,
+    or when a person (`user`) overrides refusals that may be overridden with a reason (`override`, kept on the
+    reminder and in the audit log); else `ReminderRefused`. A reminder that cannot be sent (no text, no recipient,
+    no sender) is stored as failed with the reason.
     """
     if channel not in ("email", "letter"):
         raise ReminderError("channel", _l("Unknown channel %(channel)s.", channel=channel))
@@ -75,9 +96,16 @@ def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, ch
     existing = session.scalar(select(Reminder).where(Reminder.key == key))
     if existing is not None:
         return existing
+    lock_invoice(session, invoice.id)
+    verdict = eligibility.check(session, invoice, level.rank, channel, on, rules=rules)
+    override = (override or "").strip() if user is not None else ""
+    if verdict.refusals and not (verdict.may_override and override):
+        raise ReminderRefused(verdict)
     settings = settings or settings_service.load(session)
-    reminder = Reminder(key=key, invoice=invoice, level=level.rank, channel=channel, note=note or "",
-                        user=user, run=run, reminder_date=on, next_date=next_date, status="pending")
+    reminder = Reminder(key=key, invoice=invoice, channel=channel, note=note or "", user=user, run=run,
+                        reminder_date=on, next_date=next_date, status="pending",
+                        override_reason=override if verdict.refusals else "")
+    reminder.snapshot_level(level)
     reasons: list[str] = []
     rendered = texts.render_for_invoice(session, invoice, level, channel, on, settings, user=user)
     if rendered is None:
@@ -104,6 +132,10 @@ def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, ch
             session.add(reminder)
     except IntegrityError:  # made at the same moment by another worker
         return session.scalar(select(Reminder).where(Reminder.key == key))
+    if reminder.override_reason:
+        audit.record(session, user, "override", "reminder", reminder.id,
+                     {"refused": [r.as_json() for r in verdict.refusals]},
+                     {"invoice": invoice.number, "level": level.rank, "channel": channel, "reason": override})
     return reminder
 
 
@@ -139,15 +171,35 @@ def missing_for_email(reminder: Reminder) -> str:
     return ""
 
 
-def cancel(session: Session, reminder: Reminder, reason: str = "") -> bool:
-    """Cancel a pending reminder that nobody is sending right now."""
+CANCELLABLE = ("pending", "to_post")
+
+
+def cancel(session: Session, reminder: Reminder, reason: str = "", user: User | None = None) -> bool:
+    """Cancel a pending reminder that nobody is sending right now, or a letter not posted yet; audited."""
+    before = reminder.status
     done = session.execute(
-        update(Reminder).where(Reminder.id == reminder.id, Reminder.status == "pending",
+        update(Reminder).where(Reminder.id == reminder.id, Reminder.status.in_(CANCELLABLE),
                                Reminder.claimed_by.is_(None))
         .values(status="cancelled", error=reason or "")
     ).rowcount
     session.refresh(reminder)
+    if done:
+        audit.record(session, user, "cancel", "reminder", reminder.id, {"status": before},
+                     {"status": "cancelled", "reason": reason})
     return bool(done)
+
+
+def mark_posted(session: Session, reminder_ids: Iterable[int], user: User | None) -> int:
+    """Letters printed and put in the post: "to post" -> "posted" (audited); returns how many changed."""
+    ids = sorted(set(reminder_ids))
+    changed = list(session.scalars(select(Reminder.id).where(Reminder.id.in_(ids), Reminder.channel == "letter",
+                                                             Reminder.status == "to_post")))
+    if changed:
+        session.execute(update(Reminder).where(Reminder.id.in_(changed), Reminder.status == "to_post")
+                        .values(status="posted").execution_options(synchronize_session=False))
+        audit.record(session, user, "posted", "reminder", changed[0] if len(changed) == 1 else None, None,
+                     {"reminders": changed, "count": len(changed)})
+    return len(changed)
 
 
 # --- claiming --------------------------------------------------------------------------------------------
@@ -245,10 +297,10 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
             report.retry_delay = max(report.retry_delay, backoff(reminder.attempts))
         else:
             reminder.status, reminder.error = status, error
-            if status == "sent":
+            if status in MADE_STATUSES:
                 reminder.sent_at = utcnow()
                 reminder.message_id = message_id or reminder.message_id
-            (report.sent if status == "sent" else report.failed).append(reminder.id)
+            (report.sent if status in MADE_STATUSES else report.failed).append(reminder.id)
         reminder.claimed_by, reminder.claimed_at = None, None
         if on_progress:
             on_progress(reminder)
@@ -349,7 +401,6 @@ def letter_data(session: Session, reminder: Reminder, settings=None) -> letters.
                                                   invoice.days_late(reminder.reminder_date)), *overdue)
     logo = resolve_file(settings.company_logo) if settings.company_logo else None
     signature = (reminder.user.signature if reminder.user else "") or settings.company_name
-    level = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == reminder.level))
     principal = reminder.total_claimed - reminder.penalty - reminder.interest - reminder.indemnity
     return letters.LetterData(
         language=language, on=reminder.reminder_date, subject=reminder.subject, body_html=body_html,
@@ -366,7 +417,7 @@ def letter_data(session: Session, reminder: Reminder, settings=None) -> letters.
         indemnity=reminder.indemnity, total=reminder.total_claimed,
         payment_url=_payment_url(settings.payment_url_pattern, invoice, customer), payment_reference=invoice.number,
         signature="" if signature.strip() and signature.strip() in reminder.body else signature,
-        formal_notice=bool(level and level.formal_notice), reference=f"{customer.code} / {invoice.number}",
+        formal_notice=bool(reminder.formal_notice), reference=f"{customer.code} / {invoice.number}",
         locale=format_locale(language, customer.country),
     )
 
@@ -383,7 +434,7 @@ def _payment_url(pattern: str, invoice: Invoice, customer: Customer) -> str:
 def _letter_body(session: Session, reminder: Reminder, settings):
     """The body as HTML: rendered again from the template when that gives the same text as was kept (so the
     invoices table is a real table), else the kept text as paragraphs."""
-    level = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == reminder.level))
+    level = reminder.level_ref
     if level is not None:
         again = texts.render_for_invoice(session, reminder.invoice, level, "letter", reminder.reminder_date,
                                          settings, user=reminder.user, language=reminder.language)
@@ -457,7 +508,7 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
                 reminder.pdf_path = save_letter(reminder, pdf)
             if sink:
                 sink(reminder, pdf)
-            finish(reminder, "sent", commit=count % every == 0)
+            finish(reminder, "to_post", commit=count % every == 0)  # posted when a person says so
     session.commit()
 
 
@@ -470,7 +521,7 @@ def count_outcome(session: Session, reminder: Reminder) -> None:
         return
     run = session.get(Run, reminder.run_id)
     run.done += 1
-    run.sent += reminder.status == "sent"
+    run.sent += reminder.status in MADE_STATUSES
     run.failed += reminder.status == "failed"
 
 
@@ -490,12 +541,12 @@ def send_run(run_id: int, processes: int | None = None, session: Session | None 
                            .where(Reminder.run_id == run_id).order_by(Reminder.id)).all()
     run.total = len(rows)
     run.done = sum(1 for r in rows if r.status != "pending")
-    run.sent = sum(1 for r in rows if r.status == "sent")
+    run.sent = sum(1 for r in rows if r.status in MADE_STATUSES)
     run.failed = sum(1 for r in rows if r.status == "failed")
     session.commit()
     pending = [r.id for r in rows if r.status == "pending"]
     letter_ids = [r.id for r in rows if r.channel == "letter" and r.status == "pending"]
-    earlier_letters = [r.id for r in rows if r.channel == "letter" and r.status == "sent"]
+    earlier_letters = [r.id for r in rows if r.channel == "letter" and r.status in MADE_STATUSES]
     if processes is None:
         processes = letters.pool_size(current_app.config.get("LETTER_PROCESSES")) if len(letter_ids) > 20 else 1
     report = SendReport()

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from relance.models import DELAY_BASES, LEVEL_CHANNELS, PENALTY_KINDS, ReminderLevel
 
 # A reminder in one of these states counts as done (a failed or cancelled one does not).
-DONE_STATUSES = ("pending", "sent")
+DONE_STATUSES = ("pending", "sent", "to_post", "posted")
+# Made: an email accepted by the server, a letter printed (to post) or posted.
+MADE_STATUSES = ("sent", "to_post", "posted")
 ACCEPTED_DELAYS = _l("+15 days, -5 days, +1 day, +2 weeks, +1 month, +0 days")
 UNITS = {"day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month", "months": "month",
          "jour": "day", "jours": "day", "semaine": "week", "semaines": "week", "mois": "month"}

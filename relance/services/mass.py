@@ -17,8 +17,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from relance.models import Contact, Customer, Invoice, MassSelection, Reminder, ReminderLevel, Run, User
-from relance.services import recipients
-from relance.services.levels import DONE_STATUSES
+from relance.services import eligibility, recipients
 from relance.services.penalties import level_penalty
 
 CHANNELS = ("letter", "email")
@@ -33,15 +32,6 @@ class SelectionError(ValueError):
         self.problems = list(problems)
 
 
-def default_level(ranks: Sequence[int], reached: int | None) -> int | None:
-    """The level above the last one done, else level 1 (else the first level above 0); the top level repeats."""
-    if not ranks:
-        return None
-    if reached is None:
-        return 1 if 1 in ranks else next((r for r in ranks if r > 0), ranks[0])
-    return next((r for r in ranks if r > reached), ranks[-1])
-
-
 def can_email(followup: str | None, billing: str | None, customer: str | None) -> bool:
     """Whether an email can go (the same sources as `recipients.for_invoice`: one valid address is enough)."""
     return any(recipients.split_addresses(raw)[0] for raw in (followup, billing, customer))
@@ -51,16 +41,6 @@ def invoice_can_email(invoice: Invoice) -> bool:
     return can_email(invoice.followup_contact.email if invoice.followup_contact else None,
                      invoice.billing_contact.email if invoice.billing_contact else None,
                      invoice.customer.email)
-
-
-def levels_reached(session: Session, invoice_ids: Iterable[int]) -> dict[int, int]:
-    ids = list(invoice_ids)
-    if not ids:
-        return {}
-    return dict(session.execute(
-        select(Reminder.invoice_id, func.max(Reminder.level))
-        .where(Reminder.invoice_id.in_(ids), Reminder.status.in_(DONE_STATUSES))
-        .group_by(Reminder.invoice_id)).all())
 
 
 def last_reminders(session: Session, invoice_ids: Iterable[int]) -> dict[int, Reminder]:
@@ -75,16 +55,28 @@ def last_reminders(session: Session, invoice_ids: Iterable[int]) -> dict[int, Re
 
 @dataclass
 class Row:
-    """One line of the mass page."""
+    """One line of the mass page: the user's choice and what the rulebook says of it."""
 
     invoice: Invoice
-    reached: int | None
     last: Reminder | None
-    level: ReminderLevel | None
+    level: ReminderLevel | None  # the chosen level (the engine's when nothing was chosen and it is due)
     letter: bool
     email: bool
     email_ok: bool
     days_late: int
+    proposal: eligibility.Verdict  # what the engine would send today (ok: due today)
+    verdict: eligibility.Verdict | None  # the chosen level and ticked channels (None: no level chosen)
+    override: bool = False
+    override_reason: str = ""
+
+    @property
+    def due(self) -> bool:
+        return self.proposal.ok
+
+    @property
+    def refused(self) -> bool:
+        """The chosen level is refused by the rules (it goes only with "send anyway" and a reason)."""
+        return self.verdict is not None and not self.verdict.ok
 
     @property
     def penalty(self) -> Decimal:
@@ -101,26 +93,42 @@ class Row:
         return self.letter or self.email
 
 
+def _verdict(invoice: Invoice, done, rank: int | None, letter: bool, email: bool, rules) -> eligibility.Verdict | None:
+    """The rulebook on a chosen level for the ticked channels (their refusals together)."""
+    if rank is None:
+        return None
+    channels = [c for c, ticked in (("letter", letter), ("email", email)) if ticked] or [None]
+    verdicts = [eligibility.judge(invoice, done, rank, channel, rules) for channel in channels]
+    refusals = tuple(dict.fromkeys(r for v in verdicts for r in v.refusals))
+    first = verdicts[0]
+    return eligibility.Verdict(first.invoice_id, rank, None, first.proposed, refusals, first.not_before)
+
+
 def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], levels: Sequence[ReminderLevel],
-               on: date) -> list[Row]:
-    """Rows for the invoices of one page: level reached, last reminder and the user's choices (3 queries)."""
+               on: date, rules=None) -> list[Row]:
+    """Rows for the invoices of one page: the engine's proposal, the last reminder and the user's choices."""
     ids = [i.id for i in invoices]
-    reached = levels_reached(session, ids)
+    rules = rules or eligibility.day_rules(session, on)
+    done = eligibility.done_reminders(session, ids)
     last = last_reminders(session, ids)
     chosen = {s.invoice_id: s for s in session.scalars(
         select(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(ids)))} \
         if ids else {}
     by_rank = {lvl.rank: lvl for lvl in levels}
-    ranks = [lvl.rank for lvl in levels]
     rows = []
     for invoice in invoices:
         pick = chosen.get(invoice.id)
-        rank = pick.level if pick is not None and pick.level in by_rank else \
-            default_level(ranks, reached.get(invoice.id))
+        proposal = eligibility.judge(invoice, done.get(invoice.id, []), None, None, rules)
+        if pick is not None:
+            rank = pick.level if pick.level in by_rank else None
+        else:
+            rank = proposal.rank if proposal.ok else None
         email_ok = invoice_can_email(invoice)
-        rows.append(Row(invoice, reached.get(invoice.id), last.get(invoice.id), by_rank.get(rank),
-                        bool(pick and pick.letter), bool(pick and pick.email and email_ok), email_ok,
-                        invoice.days_late(on)))
+        letter, email = bool(pick and pick.letter), bool(pick and pick.email and email_ok)
+        rows.append(Row(invoice, last.get(invoice.id), by_rank.get(rank), letter, email, email_ok,
+                        invoice.days_late(on), proposal,
+                        _verdict(invoice, done.get(invoice.id, []), rank, letter, email, rules),
+                        bool(pick and pick.override), pick.override_reason if pick else ""))
     return rows
 
 
@@ -132,50 +140,56 @@ def counts(session: Session, user_id: int) -> dict[str, int]:
     return {"invoices": invoices, "letters": letters, "emails": emails}
 
 
-def save_row(session: Session, user_id: int, invoice: Invoice, rank: int, letter: bool, email: bool,
-             ranks: Sequence[int]) -> None:
+def save_row(session: Session, user_id: int, invoice: Invoice, rank: int | None, letter: bool, email: bool,
+             ranks: Sequence[int], override: bool = False, reason: str = "") -> None:
     """Keep one row's choice (the caller commits). Raises SelectionError for a level or channel not allowed."""
-    if rank not in ranks:
+    if rank is not None and rank not in ranks:
         raise SelectionError(_l("Level %(rank)s does not exist.", rank=rank))
+    if rank is None and (letter or email):
+        raise SelectionError(_l("%(number)s: choose a level.", number=invoice.number))
     if email and not invoice_can_email(invoice):
         raise SelectionError(_l("%(number)s: the customer has no email address, send a letter.",
                                 number=invoice.number))
+    values = {"level": -1 if rank is None else rank, "letter": letter, "email": email, "override": override,
+              "override_reason": (reason or "").strip()[:2000]}
     row = session.get(MassSelection, (user_id, invoice.id))
     if row is None:
-        session.add(MassSelection(user_id=user_id, invoice_id=invoice.id, level=rank, letter=letter, email=email))
+        session.add(MassSelection(user_id=user_id, invoice_id=invoice.id, **values))
     else:
-        row.level, row.letter, row.email = rank, letter, email
+        for key, value in values.items():
+            setattr(row, key, value)
 
 
-def bulk(session: Session, user_id: int, invoice_select, action: str, ranks: Sequence[int]) -> int:
+def bulk(session: Session, user_id: int, invoice_select, action: str, due: dict[int, int]) -> tuple[int, int]:
     """Apply "letters", "emails" or "none" to every invoice of `invoice_select` (a select of Invoice.id).
 
-    Letters / emails tick that box (emails only where an address exists) and keep the other one; none
-    unticks both. Returns how many invoices changed. The caller commits.
+    Letters / emails tick that box (emails only where an address exists) on the invoices the engine sends today
+    (`due`: {invoice id: level}, at that level) and keep the other box; none unticks both. Returns (how many
+    invoices changed, how many were left out because nothing is due for them today). The caller commits.
     """
     if action == "none":
         return session.execute(
             update(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(invoice_select),
                                         (MassSelection.letter | MassSelection.email))
-            .values(letter=False, email=False).execution_options(synchronize_session=False)).rowcount
+            .values(letter=False, email=False).execution_options(synchronize_session=False)).rowcount, 0
     if action not in ("letters", "emails"):
         raise SelectionError(_l("Unknown action."))
     sub = invoice_select.subquery()
     followup, billing = aliased(Contact), aliased(Contact)
-    reached = (select(func.max(Reminder.level))
-               .where(Reminder.invoice_id == Invoice.id, Reminder.status.in_(DONE_STATUSES))
-               .correlate(Invoice).scalar_subquery())
     rows = session.execute(
-        select(Invoice.id, reached, followup.email, billing.email, Customer.email,
-               MassSelection.level, MassSelection.letter, MassSelection.email)
+        select(Invoice.id, followup.email, billing.email, Customer.email,
+               MassSelection.level, MassSelection.letter, MassSelection.email, MassSelection.override)
         .join(sub, sub.c.id == Invoice.id)
         .join(Customer, Customer.id == Invoice.customer_id)
         .outerjoin(followup, followup.id == Invoice.followup_contact_id)
         .outerjoin(billing, billing.id == Invoice.billing_contact_id)
         .outerjoin(MassSelection, (MassSelection.invoice_id == Invoice.id) & (MassSelection.user_id == user_id))
     ).all()
-    new, changed = [], []
-    for invoice_id, level_reached, f_mail, b_mail, c_mail, level, letter, email in rows:
+    new, changed, not_due = [], [], 0
+    for invoice_id, f_mail, b_mail, c_mail, level, letter, email, override in rows:
+        if invoice_id not in due and not override:
+            not_due += 1
+            continue
         if action == "letters":
             if letter:
                 continue
@@ -185,19 +199,28 @@ def bulk(session: Session, user_id: int, invoice_select, action: str, ranks: Seq
                 continue
             email = True
         if level is None:
-            new.append({"user_id": user_id, "invoice_id": invoice_id, "level": default_level(ranks, level_reached),
-                        "letter": bool(letter), "email": bool(email)})
+            new.append({"user_id": user_id, "invoice_id": invoice_id, "level": due[invoice_id],
+                        "letter": bool(letter), "email": bool(email), "override": False, "override_reason": ""})
         else:
             changed.append(invoice_id)
     if new:
         session.execute(insert(MassSelection), new)
     field = MassSelection.letter if action == "letters" else MassSelection.email
-    for start in range(0, len(changed), 1000):
-        session.execute(update(MassSelection)
-                        .where(MassSelection.user_id == user_id,
-                               MassSelection.invoice_id.in_(changed[start:start + 1000]))
-                        .values({field: True}).execution_options(synchronize_session=False))
-    return len(new) + len(changed)
+    by_level: dict[int, list[int]] = {}
+    for invoice_id in changed:
+        by_level.setdefault(due.get(invoice_id, -1), []).append(invoice_id)
+    for rank, ids in by_level.items():
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            session.execute(update(MassSelection)
+                            .where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(chunk))
+                            .values({field: True}).execution_options(synchronize_session=False))
+            if rank >= 0:  # a row not overridden goes at the level the engine sends
+                session.execute(update(MassSelection)
+                                .where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(chunk),
+                                       MassSelection.override.is_(False))
+                                .values(level=rank).execution_options(synchronize_session=False))
+    return len(new) + len(changed), not_due
 
 
 def clear(session: Session, user_id: int) -> None:
@@ -206,16 +229,18 @@ def clear(session: Session, user_id: int) -> None:
 
 @dataclass
 class Item:
-    """One reminder to make in a run: invoice, level rank, channel."""
+    """One reminder to make in a run: invoice, level rank, channel, and the reason of a "send anyway"."""
 
     invoice_id: int
     level: int
     channel: str
+    override: str = ""
 
 
-def checked_selection(session: Session, user_id: int, ranks: Sequence[int]) -> tuple[list[Item], list[str]]:
-    """The reminders the user's selection asks for, and a note per invoice dropped because it is no longer
-    unpaid. Raises SelectionError when nothing is selected or a row asks for something impossible."""
+def checked_selection(session: Session, user_id: int, on: date, rules=None) -> tuple[list[Item], list[str]]:
+    """The reminders the user's selection asks for, each allowed by the rulebook or overridden with a reason, and
+    a note per invoice dropped because it is no longer unpaid. Raises SelectionError when nothing is selected
+    or a row asks for something the rules refuse."""
     rows = session.execute(
         select(MassSelection, Invoice).join(Invoice, Invoice.id == MassSelection.invoice_id)
         .where(MassSelection.user_id == user_id, (MassSelection.letter | MassSelection.email))
@@ -223,25 +248,76 @@ def checked_selection(session: Session, user_id: int, ranks: Sequence[int]) -> t
     if not rows:
         raise SelectionError(_l("Nothing is selected: tick \u201cby letter\u201d or \u201cby email\u201d on at "
                                 "least one invoice."))
+    rules = rules or eligibility.day_rules(session, on)
+    done = eligibility.done_reminders(session, [invoice.id for _pick, invoice in rows])
     items, dropped, problems = [], [], []
     for pick, invoice in rows:
         if not invoice.is_open:
             dropped.append(str(_l("%(number)s is no longer unpaid: left out.", number=invoice.number)))
             continue
-        if pick.level not in ranks:
-            problems.append(str(_l("%(number)s: level %(rank)s does not exist.", number=invoice.number,
-                                   rank=pick.level)))
+        if pick.level not in rules.ranks:
+            problems.append(str(_l("%(number)s: choose a level.", number=invoice.number)))
+            continue
         if pick.email and not invoice_can_email(invoice):
             problems.append(str(_l("%(number)s: the customer has no email address, send a letter.",
                                    number=invoice.number)))
+        reason = (pick.override_reason or "").strip() if pick.override else ""
         for channel in CHANNELS:
-            if getattr(pick, channel):
-                items.append(Item(invoice.id, pick.level, channel))
+            if not getattr(pick, channel):
+                continue
+            verdict = eligibility.judge(invoice, done.get(invoice.id, []), pick.level, channel, rules)
+            if verdict.refusals and not (verdict.may_override and reason):
+                problems.append(refusal_problem(invoice, verdict, channel, pick.override))
+                continue
+            items.append(Item(invoice.id, pick.level, channel, reason if verdict.refusals else ""))
     if problems:
         raise SelectionError(_l("The selection cannot be sent:"), problems)
     if not items:
         raise SelectionError(_l("None of the selected invoices is still unpaid."), dropped)
     return items, dropped
+
+
+def refusal_problem(invoice: Invoice, verdict: eligibility.Verdict, channel: str, override: bool) -> str:
+    """One line of the run's error box: what the rules say, and what the agent can do."""
+    if not verdict.may_override:
+        hint = ""
+    elif override:
+        hint = str(_l("Give the reason of the \u201csend anyway\u201d."))
+    else:
+        hint = str(_l("Choose another level, untick it, or tick \u201csend anyway\u201d and give a reason."))
+    return str(_l("%(number)s (level %(rank)s %(channel)s): %(reasons)s", number=invoice.number,
+                  rank=verdict.rank, channel=eligibility.channel_word(channel), reasons=str(verdict))) + \
+        (" " + hint if hint else "")
+
+
+def start_run(session: Session, user: User, items: list[Item], on: date, next_date: date | None,
+              settings=None) -> tuple[Run, list[str]]:
+    """Make the run's reminders (pending, texts kept as sent; each through the rulebook's guard) and empty the
+    user's selection; the caller commits and queues the sending. Returns the run and a note per reminder the
+    guard refused meanwhile (another person or the automatic run was faster)."""
+    from relance.services import dunning
+
+    run = create_run(session, user, on, len(items))
+    rules = eligibility.day_rules(session, on)
+    invoices = {i.id: i for i in session.scalars(select(Invoice).where(
+        Invoice.id.in_({item.invoice_id for item in items})))}
+    by_rank = {lvl.rank: lvl for lvl in session.scalars(select(ReminderLevel))}
+    notes = []
+    for item in items:
+        invoice = invoices[item.invoice_id]
+        try:
+            reminder = dunning.create_reminder(
+                session, invoice, by_rank[item.level], item.channel, on, user=user, next_date=next_date,
+                settings=settings, override=item.override, rules=rules,
+                key=dunning.manual_key(item.invoice_id, item.level, item.channel, f"run{run.id}"))
+        except dunning.ReminderRefused as refused:
+            notes.append(str(_l("%(number)s: left out: %(reasons)s", number=invoice.number,
+                                reasons=str(refused.verdict))))
+            continue
+        reminder.run_id = run.id  # set after the row is in the session (a `run=` backref would add it early)
+    run.total = len(items) - len(notes)
+    clear(session, user_id=user.id)
+    return run, notes
 
 
 def create_run(session: Session, user: User, on: date, total: int) -> Run:

@@ -220,8 +220,7 @@ def notice_date(session: Session, invoice_id: int) -> date | None:
     """Date of the first formal notice made for an invoice (it starts consumer interest)."""
     return session.scalar(
         select(func.min(Reminder.reminder_date))
-        .join(ReminderLevel, ReminderLevel.rank == Reminder.level)
-        .where(Reminder.invoice_id == invoice_id, ReminderLevel.formal_notice, Reminder.status.in_(DONE_STATUSES))
+        .where(Reminder.invoice_id == invoice_id, Reminder.formal_notice, Reminder.status.in_(DONE_STATUSES))
     )
 
 

@@ -212,10 +212,6 @@ class _Rules:
     def ranks(self) -> list[int]:
         return [level.rank for level in self.levels]
 
-    @cached_property
-    def notice_ranks(self) -> frozenset[int]:
-        return frozenset(level.rank for level in self.levels if level.formal_notice)
-
     def level(self, rank: int) -> Level:
         return self._by_rank[rank]
 
@@ -298,7 +294,7 @@ _STATEMENTS: dict[tuple, object] = {}
 
 def _selection(rules: _Rules):
     """The statement (built once per level configuration) and its parameters for this run."""
-    key = tuple((level.rank, level.basis, level.formal_notice) for level in rules.levels)
+    key = tuple((level.rank, level.basis) for level in rules.levels)
     if key not in _STATEMENTS:
         _STATEMENTS[key] = _statement(rules.levels)
     on, settings = rules.on, rules.settings
@@ -348,9 +344,8 @@ def _statement(levels: tuple[Level, ...]):
 
     r, latest = aliased(Reminder), aliased(Reminder)
     manual = r.user_id.is_not(None)
-    notice_ranks = [level.rank for level in levels if level.formal_notice] or [-1]
     recent_manual = select(r.id).where(done_of(r), manual, r.created_at > since, r.created_at <= now).exists()
-    notice_date = select(func.min(r.reminder_date)).where(done_of(r), r.level.in_(notice_ranks)).scalar_subquery()
+    notice_date = select(func.min(r.reminder_date)).where(done_of(r), r.formal_notice).scalar_subquery()
     manual_next_ahead = select(r.id).where(done_of(r), manual, r.next_date > on).exists()
     latest_manual_next = (
         select(case((latest.user_id.is_not(None), latest.next_date))).where(done_of(latest))
@@ -386,7 +381,7 @@ def reduce_done(facts: Facts, done, rules: _Rules) -> Facts:
     facts.last_date = last.reminder_date if last else None
     facts.manual_next = last.next_date if last and last.user_id is not None else None
     facts.recent_manual = any(r.user_id is not None and since < r.created_at <= rules.now for r in done)
-    facts.notice_date = min((r.reminder_date for r in done if r.level in rules.notice_ranks), default=None)
+    facts.notice_date = min((r.reminder_date for r in done if r.formal_notice), default=None)
     return facts
 
 
@@ -404,6 +399,20 @@ def schedule(session: Session, on: date, now: datetime | None = None, automatic:
     statement, params = _selection(rules)
     selected = [_facts_from_row(row) for row in session.execute(statement, params)]
     return _build(session, selected, rules)
+
+
+def due_ranks(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> dict[int, int]:
+    """{invoice id: level} of the due reminders of `on`, without their amounts and recipients (the mass page)."""
+    rules = _rules(session, on, now, automatic)
+    if automatic and rules.settings.business_days and not is_business_day(on, rules.settings.business_country):
+        return {}
+    statement, params = _selection(rules)
+    found = {}
+    for row in session.execute(statement, params):
+        facts, rank = _facts_from_row(row)
+        if not exclusions(facts, rules.level(rank), rules):
+            found[facts.invoice_id] = rank
+    return found
 
 
 def due_reminders(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> list[DueReminder]:
