@@ -14,6 +14,9 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
+# gettext's plural rule per language, kept whatever Babel's CLDR data says (Babel 2.19 gives French a third
+# "many" form for millions, which no translation here fills)
+PLURAL_FORMS = {"fr": (2, "(n > 1)"), "en": (2, "(n != 1)")}
 
 
 def load_inbox() -> dict:
@@ -28,12 +31,16 @@ def fill(language: str, inbox: dict) -> list[str]:
     with path.open("rb") as fh:
         catalog = read_po(fh, locale=language)
     catalog.fuzzy = False
+    if language in PLURAL_FORMS:
+        catalog._num_plurals, catalog._plural_expr = PLURAL_FORMS[language]
     missing = []
     for message in catalog:
         if not message.id:
             continue
         plural = isinstance(message.id, (list, tuple))
         key = "|".join(message.id) if plural else message.id
+        if plural and isinstance(message.string, tuple):
+            message.string = tuple(message.string[:catalog.num_plurals])
         if language == "en":
             if plural and not all(message.string):
                 message.string = tuple(message.id)

@@ -32,8 +32,8 @@ def data(live_server):
         acme = make_customer(code="ACME", name="Acme Industries", email="billing@acme.example")
         nomail = make_customer(code="NOMAIL", name="Sans Email SARL", email="")
         other = make_customer(code="OTHER", name="Other Ltd")
-        invoices = [make_invoice(acme, number=f"FA-{n:03d}", total="1000.00", due=TODAY - timedelta(days=10 + n))
-                    for n in range(1, 7)]
+        invoices = [make_invoice(acme, number=f"FA-{n:03d}", total="1000.00", due=TODAY - timedelta(days=15 + n))
+                    for n in range(1, 7)]  # level 1 due on each
         lonely = make_invoice(nomail, number="FA-NOMAIL", total="800.00", due=TODAY - timedelta(days=30))
         make_invoice(other, number="FA-OTHER", total="900.00", due=TODAY - timedelta(days=40))
         db.session.commit()
@@ -61,8 +61,14 @@ def test_email_reminder_from_the_invoice_tab_reaches_the_smtp_server(live_server
     assert page.locator("#invoice option:checked").inner_text().startswith("FA-001")
     assert page.locator("#by_email").is_checked()
     page.fill("#note", "Called the accountant, no answer.")
-    page.select_option("#level", "2")  # the preview follows the level (htmx)
+    page.select_option("#level", "2")  # the form and its preview follow the level (htmx)
     page.locator("#reminder-preview", has_text="Deuxième relance").wait_for()
+    page.locator("#reminder-rules", has_text="Level 1 comes first").wait_for()  # the rules refuse level 2 today
+    page.click("button[value=send]")
+    page.locator("#reminder-form .error", has_text="send anyway").wait_for()
+    assert smtp.messages == []
+    page.check("#override")
+    page.fill("#override_reason", "The customer asked for the formal figures at once.")
     page.click("button[value=send]")
     page.wait_for_url(f"**/invoices/{invoice_id}/reminders")
     page.locator(".flash-success", has_text="sent to billing@acme.example").wait_for()
@@ -81,7 +87,7 @@ def test_letter_from_the_customer_tab_has_its_pdf_in_the_history(live_server, pa
     with page.expect_response(lambda r: "/reminders/new?" in r.url):  # the form comes back for that invoice
         page.select_option("#invoice", str(data["invoices"][1]))
     page.locator("#reminder-preview", has_text="FA-002").wait_for()
-    with page.expect_response(lambda r: "/reminders/preview?" in r.url):
+    with page.expect_response(lambda r: "/reminders/new?" in r.url):
         page.uncheck("#by_email")
     page.locator("#reminder-preview dd", has_text="letter").wait_for()
     page.click("button[value=send]")
@@ -120,6 +126,9 @@ def test_mass_page_end_to_end(live_server, page, data, smtp):
     assert "€1,000.00" in row.locator(".with-penalty").inner_text() or "1 000,00" in row.inner_text()
     page.select_option(f"select[name=level-{first}]", "2")  # inline: the row comes back with the penalty
     page.locator(f"#mass-row-{first} .with-penalty", has_text="40").wait_for()
+    page.locator(f"#mass-row-{first} .refused-box", has_text="Level 1 comes first").wait_for()  # and the rules
+    page.select_option(f"select[name=level-{first}]", "1")
+    page.locator(f"#mass-row-{first} .refused-box").wait_for(state="detached")
     page.click("#bulk-emails")
     page.locator("#selected-count", has_text="6").wait_for()
     for invoice_id in (second, third):  # deselect two emails, send them as letters instead
@@ -143,7 +152,7 @@ def test_mass_page_end_to_end(live_server, page, data, smtp):
         made = db.session.scalars(select(Reminder).where(Reminder.run_id.is_not(None))).all()
         assert sorted((r.invoice_id, r.channel) for r in made if r.channel == "letter") == [
             (second, "letter"), (third, "letter")]
-        assert next(r for r in made if r.invoice_id == first).level == 2
+        assert next(r for r in made if r.invoice_id == first).level == 1
 
 
 def test_progress_component_polls_until_the_run_is_over(live_server, page, data):

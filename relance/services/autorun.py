@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from relance import clock
 from relance.models import Invoice, Reminder, ReminderLevel, Run
 from relance.models.base import utcnow
-from relance.services import dunning, letters, texts
+from relance.services import dunning, eligibility, letters, texts
 from relance.services import schedule as engine
 from relance.services import settings as settings_service
 from relance.services.levels import MADE_STATUSES
@@ -266,12 +266,19 @@ def _make(session: Session, run: Run, entries, levels, settings) -> int:
     """Rows for the entries whose invoice has no automatic reminder on the run's date yet; commits."""
     on, made = run.run_date, 0
     have = _made_today(session, on, [due.invoice_id for due, _ in entries])
+    rules = eligibility.day_rules(session, on)
     for due, channels in entries:
         if due.invoice_id in have:
             continue
         invoice = session.get(Invoice, due.invoice_id)
         for channel in channels:
-            reminder = dunning.create_reminder(session, invoice, levels[due.level], channel, on, settings=settings)
+            try:  # the rulebook's guard: a person may have sent it since the engine chose it
+                reminder = dunning.create_reminder(session, invoice, levels[due.level], channel, on,
+                                                   settings=settings, rules=rules)
+            except dunning.ReminderRefused as refused:
+                current_app.logger.warning("automatic run %s: %s level %s %s refused: %s", run.id, invoice.number,
+                                           due.level, channel, refused.verdict)
+                continue
             if reminder.run_id is None:
                 reminder.run_id = run.id
             made += 1
@@ -481,8 +488,12 @@ def send_one(session: Session, invoice: Invoice, on: date, now: datetime | None 
                                          number=invoice.number, day=on.isoformat()))
     level = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == check.due.level))
     _lock_day(session, on)
-    rows = [dunning.create_reminder(session, invoice, level, channel, on, settings=settings)
-            for channel in check.channels]
+    try:
+        rows = [dunning.create_reminder(session, invoice, level, channel, on, settings=settings)
+                for channel in check.channels]
+    except dunning.ReminderRefused as refused:
+        session.rollback()
+        raise AutoRunError("invoice", str(refused.verdict)) from None
     session.commit()
     dunning.send([r.id for r in rows], session=session, group_size=1)
     for row in rows:

@@ -34,6 +34,7 @@ from relance.services.levels import DONE_STATUSES, delay_text, parse_delay
 
 HARD_CODES = ("credit_note", "not_validated", "paid", "no_due_date", "no_level", "unknown_level",
               "before_due_passed")
+TIMING_CODES = ("not_yet", "too_soon", "next_date", "not_business_day")
 CODES = (*HARD_CODES, "already_sent", "level_passed", "level_skipped", "not_yet", "too_soon", "next_date",
          "not_business_day", *engine.SKIP_CODES)
 

@@ -627,26 +627,30 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
     if facts.manual_next:
         lines.append(_("The last reminder, made by hand, set the next reminder date to %(day)s.",
                        day=facts.manual_next.isoformat()))
-    earliest = earliest_date(facts, level, rules)
+    from relance.services import eligibility  # the one rulebook decides; the lines above say why
+
+    verdict = eligibility.judge(invoice, eligibility.done_reminders(session, [invoice.id]).get(invoice.id, []),
+                                rank, None, rules)
+    earliest = verdict.not_before or on
     when = earliest
     if rules.automatic and settings.business_days:
         when = next_business_day(max(earliest, on), settings.business_country)
         if earliest > on and when != earliest:
             lines.append(_("%(day)s is not a business day: moved to %(next)s.", day=earliest.isoformat(),
                            next=when.isoformat()))
-    found = exclusions(facts, level, rules)
+    others = [r.text for r in verdict.refusals if r.code not in eligibility.TIMING_CODES]
     if earliest > on:
         lines.append(_("Not due yet: the next reminder (level %(rank)s) will be on %(day)s.", rank=rank,
                        day=when.isoformat()))
-        lines.extend(reason_text(*item) for item in found)
+        lines.extend(others)
         return Explanation("waiting", tuple(lines), rank, when)
     if rules.automatic and settings.business_days and not is_business_day(on, settings.business_country):
         lines.append(_("%(day)s is not a business day: the reminder will be sent on %(next)s.",
                        day=on.isoformat(), next=when.isoformat()))
         return Explanation("waiting", tuple(lines), rank, when)
-    if found:
+    if verdict.refusals:
         lines.append(_("Level %(rank)s would be due, but it is not sent:", rank=rank))
-        lines.extend(reason_text(*item) for item in found)
+        lines.extend(others)
         return Explanation("skipped", tuple(lines), rank, None)
     lines.append(_("Due: level %(rank)s today (%(channels)s).", rank=rank, channels=", ".join(channels_of(level))))
     return Explanation("due", tuple(lines), rank, on)
