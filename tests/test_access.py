@@ -38,7 +38,8 @@ ACCESS = {
     "reminders.index": "viewer", "reminders.export": "viewer", "reminders.new": "agent", "reminders.preview": "agent",
     "reminders.mass_page": "agent", "reminders.mass_count": "agent", "reminders.mass_row": "agent",
     "reminders.mass_save": "agent", "reminders.mass_bulk": "agent", "reminders.mass_run": "agent",
-    "reminders.run": "agent", "reminders.run_letters": "agent",
+    "reminders.run": "agent", "reminders.run_letters": "agent", "reminders.run_posted": "agent",
+    "reminders.cancel": "agent", "reminders.posted": "agent", "reminders.letter": "viewer",
     # automatic run
     "autorun.index": "manager", "autorun.run": "manager", "autorun.letters": "agent", "autorun.test": "manager",
     "autorun.send_now": "manager", "autorun.dry_run": "manager",

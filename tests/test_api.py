@@ -286,8 +286,8 @@ def test_reminder_by_api_asks_the_rulebook_and_an_idempotency_key_makes_one(app,
 
     install_defaults(db.session)
     today = clock.today()
-    invoice = make_invoice(make_customer("C1", email="compta@c1.example"), number="FA/7", total="500.00",
-                           due=today - timedelta(days=20))
+    make_invoice(make_customer("C1", email="compta@c1.example"), number="FA/7", total="500.00",
+                 due=today - timedelta(days=20))
     db.session.commit()
     verdict = client.get(f"{API}/invoices/FA%2F7/eligibility", headers=viewer).get_json()
     assert verdict["may_send"] and verdict["level"] == verdict["next_level"] == 1 and verdict["refusals"] == []

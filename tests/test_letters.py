@@ -66,7 +66,7 @@ def norm(text: str) -> str:
 
 def pdf_of(app, reminder) -> PdfReader:
     db.session.refresh(reminder)
-    assert reminder.status == "sent", reminder.error
+    assert reminder.status == "to_post", reminder.error  # made and printed: posted when a person says so
     return PdfReader(Path(app.config["FILES_PATH"]) / reminder.pdf_path)
 
 
@@ -147,9 +147,23 @@ def test_copy_setting_off(app, levels):
     reminder = letter_for(levels)
     dunning.send([reminder.id])
     db.session.refresh(reminder)
-    assert reminder.status == "sent" and reminder.pdf_path is None
+    assert reminder.status == "to_post" and reminder.pdf_path is None
     pdf = dunning.letter_pdf(db.session, reminder)  # built again from the row
     assert reminder.invoice.number in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+
+
+def test_copy_setting_off_the_history_still_offers_the_letter(app, client, auth, levels):
+    settings_service.save(db.session, {"save_letter_copy": False})
+    db.session.commit()
+    reminder = letter_for(levels)
+    dunning.send([reminder.id])
+    auth.login("viewer")
+    history = client.get(f"/invoices/{reminder.invoice_id}/reminders").get_data(as_text=True)
+    assert f"/reminders/{reminder.id}/letter.pdf" in history
+    response = client.get(f"/reminders/{reminder.id}/letter.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert reminder.invoice.number in text
 
 
 def pdf_pages(count: int, label: str) -> bytes:

@@ -133,7 +133,7 @@ def test_letter_reminder_is_made_with_its_pdf(client, auth, data):
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/invoices/{data['late'].id}/reminders")
     reminder = db.session.scalar(select(Reminder))
-    assert (reminder.channel, reminder.level, reminder.status) == ("letter", 1, "sent")
+    assert (reminder.channel, reminder.level, reminder.status) == ("letter", 1, "to_post")
     assert reminder.note == "Called the accountant, no answer." and reminder.next_date == TODAY + timedelta(days=10)
     assert reminder.user.email == "agent@test.example"
     pdf = PdfReader(resolve(reminder.pdf_path))

@@ -11,7 +11,11 @@ from relance.commands import relance_cli
 from relance.extensions import db
 
 
-def _day(ctx, param, value: str) -> date:
+def _day(ctx, param, value: str | None) -> date:
+    if value is None:  # the company's today
+        from relance import clock
+
+        return clock.today()
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -19,7 +23,7 @@ def _day(ctx, param, value: str) -> date:
 
 
 @relance_cli.command("run-auto")
-@click.option("--date", "day", required=True, callback=_day, help="The run's date, YYYY-MM-DD.")
+@click.option("--date", "day", callback=_day, help="The run's date, YYYY-MM-DD (default: the company's today).")
 @click.option("--dry-run", is_flag=True, help="List what would be sent, with previews; send nothing.")
 @click.option("--previews", default=20, show_default=True, help="How many rendered previews a dry run shows.")
 def run_auto(day: date, dry_run: bool, previews: int) -> None:

@@ -377,9 +377,10 @@ def _mass_conditions(f: dict, today: date) -> list:
 
 def _due_today(today: date) -> dict[int, int]:
     """{invoice id: level} the engine sends today, once per request."""
-    if "due_today" not in g:
-        g.due_today = eligibility.due_ranks(db.session, today)
-    return g.due_today
+    cache = request.environ.setdefault("relance.due", {})  # per request (tests share one app context)
+    if today not in cache:
+        cache[today] = eligibility.due_ranks(db.session, today)
+    return cache[today]
 
 
 def _mass_page(f: dict, today: date, page: int) -> ListPage:
