@@ -24,7 +24,7 @@ from relance.reminders.forms import ReminderForm
 from relance.services import dunning, eligibility, mass, once, recipients, texts
 from relance.services import settings as settings_service
 from relance.services.invoice_pdf import resolve as resolve_file
-from relance.services.levels import MADE_STATUSES, DelayError, active_levels, parse_delay
+from relance.services.levels import DONE_STATUSES, MADE_STATUSES, DelayError, active_levels, parse_delay
 from relance.templating import render
 
 PER_PAGE = 50
@@ -217,13 +217,16 @@ def _form_page(form: ReminderForm, customer: Customer | None, invoice: Invoice |
                status: int = 200):
     settings = settings_service.load(db.session)
     today = clock.today()
-    verdict = None
+    verdict, made_today = None, []
     if invoice is not None:
         channel = "email" if form.by_email.data else "letter"
         verdict = eligibility.check(db.session, invoice, form.level.data, channel, today)
+        made_today = db.session.scalars(select(Reminder).where(  # back button, reload: say what already left
+            Reminder.invoice_id == invoice.id, Reminder.reminder_date == today,
+            Reminder.status.in_(DONE_STATUSES)).order_by(Reminder.id)).all()
     context = {
         "form": form, "customer": customer, "invoice": invoice, "levels": levels, "q": q,
-        "choices": _invoice_choices(customer, invoice, q), "verdict": verdict,
+        "choices": _invoice_choices(customer, invoice, q), "verdict": verdict, "made_today": made_today,
         "email_ok": mass.invoice_can_email(invoice) if invoice is not None else True,
         "preview": _preview_context(invoice, form.level.data, bool(form.by_email.data), levels, settings),
     }
