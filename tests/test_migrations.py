@@ -79,3 +79,53 @@ def test_upgrade_fills_the_reminder_state_of_existing_invoices(empty_db_url, tmp
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE reminders SET status = 'sent' WHERE key = 'c'"))
         db.engine.dispose()
+
+
+def test_upgrade_gives_old_reminders_their_level_snapshot_and_downgrade_keeps_letters_sent(empty_db_url, tmp_path):
+    """Reminders made before levels were snapshotted point at the level of their rank, with its names and
+    formal-notice flag; the new letter statuses count for the reminder state; a downgrade turns them back to sent."""
+    import json
+
+    from sqlalchemy import text
+
+    app = _build_app(empty_db_url, tmp_path)
+    with app.app_context():
+        upgrade(revision="d9683300ddc4")
+        with db.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO customers (id, code, name, email, phone, address, postcode, city, country, language, "
+                "kind, no_auto_reminders, pause_reason, direct_debit, created_at) VALUES (1, 'C1', 'Acme', '', '', "
+                "'', '', '', 'FR', 'fr', 'business', false, '', false, '2026-01-01 00:00:00')"))
+            conn.execute(text(
+                "INSERT INTO invoices (id, number, customer_id, issue_date, currency, total_excl_tax, "
+                "total_incl_tax, amount_paid, status, kind, no_auto_reminders, created_at, updated_at) VALUES "
+                "(1, 'FA1', 1, '2026-01-01', 'EUR', 100, 120, 0, 'validated', 'invoice', "
+                "false, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            for rank, name, notice in ((1, "Première relance", "false"), (3, "Mise en demeure", "true")):
+                names = json.dumps({"fr": name, "en": name})
+                conn.execute(text(
+                    "INSERT INTO reminder_levels (id, rank, names, delay, basis, automatic, channels, penalty_kind, "
+                    f"penalty_value, formal_notice, active) VALUES ({rank}, {rank}, '{names}', '+15 days', "
+                    f"'due_date', true, 'email', 'none', 0, {notice}, true)"))
+            for key, level, day in (("a", 1, "2026-02-01"), ("b", 3, "2026-03-10"), ("c", 2, "2026-03-20")):
+                conn.execute(text(
+                    "INSERT INTO reminders (key, invoice_id, level, channel, note, reminder_date, status, language, "
+                    "sender, recipients, cc, subject, body, penalty, interest, indemnity, total_claimed, error, "
+                    f"attempts, created_at) VALUES ('{key}', 1, {level}, 'letter', '', '{day}', 'sent', 'fr', '', "
+                    "'[]', '[]', '', '', 0, 0, 0, 0, '', 0, '2026-01-01 00:00:00')"))
+        upgrade()
+        with db.engine.begin() as conn:
+            rows = conn.execute(text("SELECT key, level_id, level_names, formal_notice, override_reason "
+                                     "FROM reminders ORDER BY key")).all()
+            snapshot = [(k, i, json.loads(n) if isinstance(n, str) else n, bool(f), o) for k, i, n, f, o in rows]
+            assert snapshot == [("a", 1, {"fr": "Première relance", "en": "Première relance"}, False, ""),
+                                ("b", 3, {"fr": "Mise en demeure", "en": "Mise en demeure"}, True, ""),
+                                ("c", None, {}, False, "")]  # no level of rank 2: no snapshot to take
+            conn.execute(text("UPDATE reminders SET status = 'to_post' WHERE key = 'b'"))
+            conn.execute(text("UPDATE reminders SET status = 'cancelled' WHERE key = 'c'"))
+            state = "SELECT reminder_level, CAST(last_reminder_date AS VARCHAR(10)) FROM invoices"
+            assert tuple(conn.execute(text(state)).one()) == (3, "2026-03-10")  # a letter to post counts
+        downgrade(revision="d9683300ddc4")
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT status FROM reminders WHERE key = 'b'")).scalar() == "sent"
+        db.engine.dispose()

@@ -50,11 +50,11 @@ def test_verdicts_say_why_and_which_can_be_overridden(app, levels):
     dunning.create_reminder(db.session, invoice, levels[1], "email", on, user=user)
     db.session.commit()
     again = eligibility.check(db.session, invoice, 1, "email", on)
-    assert again.codes == ("already_sent",) and "Level 1 was already sent by email on 2026-04-01." in again.reasons
+    assert again.codes == ("already_sent",) and "Level 1 was already sent by email on Apr 1, 2026." in again.reasons
     assert eligibility.check(db.session, invoice, 1, "letter", on).ok  # the other channel of today's step
     later = eligibility.check(db.session, invoice, 2, "email", on + timedelta(days=3))
     assert set(later.codes) == {"not_yet", "too_soon"}
-    assert "at least 7 days between two reminders, not before 2026-04-08" in str(later)
+    assert "at least 7 days between two reminders, not before Apr 8, 2026" in str(later)
     with pytest.raises(dunning.ReminderRefused):
         dunning.create_reminder(db.session, paid, levels[1], "email", on, user=user, override="I insist")
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -132,6 +133,11 @@ def closed_refusal(invoice: Invoice) -> Refusal | None:
     return None
 
 
+def _day(day: date) -> str:
+    """A date in the reader's language (15 Jan 2026, 15 janv. 2026)."""
+    return format_date(day, "medium")
+
+
 def channel_word(channel: str) -> str:
     return _("by email") if channel == "email" else _("by letter")
 
@@ -165,7 +171,7 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
         last = max(sent_here, key=lambda r: (r.reminder_date, r.id))
         refusals.append(Refusal("already_sent", _(
             "Level %(rank)s was already sent %(channel)s on %(day)s.", rank=rank,
-            channel=channel_word(last.channel), day=last.reminder_date.isoformat())))
+            channel=channel_word(last.channel), day=_day(last.reminder_date))))
     elif facts.max_rank is not None and rank < facts.max_rank:
         refusals.append(Refusal("level_passed", _(
             "Level %(reached)s was already reached: level %(rank)s would go backwards.", reached=facts.max_rank,
@@ -174,13 +180,13 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
         last = max(same, key=lambda r: (r.reminder_date, r.id))
         refusals.append(Refusal("already_sent", _(
             "Level %(rank)s was already sent %(channel)s on %(day)s.", rank=rank,
-            channel=channel_word(last.channel), day=last.reminder_date.isoformat())))
+            channel=channel_word(last.channel), day=_day(last.reminder_date))))
     not_before = None
     if not refusals and not same_step:
         if rank == 0 and facts.due_date < on:
             refusals.append(Refusal("before_due_passed", _(
                 "The due date (%(day)s) has passed: the reminder before the due date no longer applies.",
-                day=facts.due_date.isoformat()), hard=True))
+                day=_day(facts.due_date)), hard=True))
         elif proposed is not None and rank > proposed:
             refusals.append(Refusal("level_skipped", _(
                 "Level %(next)s comes first: level %(rank)s only follows it.", next=proposed, rank=rank)))
@@ -191,7 +197,7 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
     refusals.extend(Refusal(code, engine.reason_text(code, args)) for code, args in found)
     if rules.automatic and settings.business_days and not engine.is_business_day(on, settings.business_country):
         refusals.append(Refusal("not_business_day", _("%(day)s is not a business day: nothing is sent.",
-                                                      day=on.isoformat())))
+                                                      day=_day(on))))
     return Verdict(invoice.id, rank, channel, proposed, tuple(refusals), not_before)
 
 
@@ -202,7 +208,7 @@ def _timing(facts: engine.Facts, level, rules) -> list[Refusal]:
     level_date = parse_delay(level.delay).apply(base)
     if level_date > on:
         found.append(Refusal("not_yet", _("Level %(rank)s is due on %(day)s (%(delay)s from %(base)s).",
-                                          rank=level.rank, day=level_date.isoformat(), delay=delay_text(level.delay),
+                                          rank=level.rank, day=_day(level_date), delay=delay_text(level.delay),
                                           base=_("the last reminder") if base != facts.due_date else
                                           _("the due date"))))
     if facts.last_date:
@@ -210,11 +216,11 @@ def _timing(facts: engine.Facts, level, rules) -> list[Refusal]:
         if gap_end > on:
             found.append(Refusal("too_soon", _(
                 "The last reminder was on %(last)s: at least %(days)s days between two reminders, not before "
-                "%(day)s.", last=facts.last_date.isoformat(), days=rules.settings.min_days_between,
-                day=gap_end.isoformat())))
+                "%(day)s.", last=_day(facts.last_date), days=rules.settings.min_days_between,
+                day=_day(gap_end))))
     if facts.manual_next and facts.manual_next > on:
         found.append(Refusal("next_date", _("The next reminder date set by hand is %(day)s.",
-                                            day=facts.manual_next.isoformat())))
+                                            day=_day(facts.manual_next))))
     return found
 
 
