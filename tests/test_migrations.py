@@ -43,6 +43,22 @@ def test_upgrade_downgrade_upgrade_and_models_agree(empty_db_url, tmp_path):
         db.engine.dispose()
 
 
+def _old_customer_and_invoices(conn, invoice_ids) -> None:
+    """A customer and its invoices written with plain SQL, as an older revision's database holds them."""
+    from sqlalchemy import text
+
+    conn.execute(text(
+        "INSERT INTO customers (id, code, name, email, phone, address, postcode, city, country, language, "
+        "kind, no_auto_reminders, pause_reason, direct_debit, created_at) VALUES (1, 'C1', 'Acme', '', '', "
+        "'', '', '', 'FR', 'fr', 'business', false, '', false, '2026-01-01 00:00:00')"))
+    for invoice_id in invoice_ids:
+        conn.execute(text(
+            "INSERT INTO invoices (id, number, customer_id, issue_date, currency, total_excl_tax, "
+            "total_incl_tax, amount_paid, status, kind, no_auto_reminders, created_at, updated_at) VALUES "
+            f"({invoice_id}, 'FA{invoice_id}', 1, '2026-01-01', 'EUR', 100, 120, 0, 'validated', 'invoice', "
+            "false, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+
+
 def test_upgrade_fills_the_reminder_state_of_existing_invoices(empty_db_url, tmp_path):
     """An installed database (first revision, with reminders) gets its invoices' reminder state on upgrade, and
     the triggers keep it from then on."""
@@ -52,16 +68,7 @@ def test_upgrade_fills_the_reminder_state_of_existing_invoices(empty_db_url, tmp
     with app.app_context():
         upgrade(revision="214fe86ae347")
         with db.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO customers (id, code, name, email, phone, address, postcode, city, country, language, "
-                "kind, no_auto_reminders, pause_reason, direct_debit, created_at) VALUES (1, 'C1', 'Acme', '', '', "
-                "'', '', '', 'FR', 'fr', 'business', false, '', false, '2026-01-01 00:00:00')"))
-            for invoice_id in (1, 2):
-                conn.execute(text(
-                    "INSERT INTO invoices (id, number, customer_id, issue_date, currency, total_excl_tax, "
-                    "total_incl_tax, amount_paid, status, kind, no_auto_reminders, created_at, updated_at) VALUES "
-                    f"({invoice_id}, 'FA{invoice_id}', 1, '2026-01-01', 'EUR', 100, 120, 0, 'validated', 'invoice', "
-                    "false, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            _old_customer_and_invoices(conn, (1, 2))
             for key, level, day, status in (("a", 1, "2026-02-01", "sent"), ("b", 2, "2026-02-20", "sent"),
                                             ("c", 3, "2026-03-10", "failed")):
                 conn.execute(text(
@@ -92,15 +99,7 @@ def test_upgrade_gives_old_reminders_their_level_snapshot_and_downgrade_keeps_le
     with app.app_context():
         upgrade(revision="d9683300ddc4")
         with db.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO customers (id, code, name, email, phone, address, postcode, city, country, language, "
-                "kind, no_auto_reminders, pause_reason, direct_debit, created_at) VALUES (1, 'C1', 'Acme', '', '', "
-                "'', '', '', 'FR', 'fr', 'business', false, '', false, '2026-01-01 00:00:00')"))
-            conn.execute(text(
-                "INSERT INTO invoices (id, number, customer_id, issue_date, currency, total_excl_tax, "
-                "total_incl_tax, amount_paid, status, kind, no_auto_reminders, created_at, updated_at) VALUES "
-                "(1, 'FA1', 1, '2026-01-01', 'EUR', 100, 120, 0, 'validated', 'invoice', "
-                "false, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            _old_customer_and_invoices(conn, (1,))
             for rank, name, notice in ((1, "Première relance", "false"), (3, "Mise en demeure", "true")):
                 names = json.dumps({"fr": name, "en": name})
                 conn.execute(text(
