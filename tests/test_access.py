@@ -42,7 +42,7 @@ ACCESS = {
     "reminders.cancel": "agent", "reminders.posted": "agent", "reminders.letter": "viewer",
     # automatic run
     "autorun.index": "manager", "autorun.run": "manager", "autorun.letters": "agent", "autorun.test": "manager",
-    "autorun.send_now": "manager", "autorun.dry_run": "manager",
+    "autorun.send_now": "manager", "autorun.dry_run": "manager", "autorun.posted": "agent",
 }
 
 

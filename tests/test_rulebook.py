@@ -200,3 +200,26 @@ def test_a_mass_run_s_letters_are_marked_posted_in_one_click(app, client, auth, 
     assert statuses == {"posted"} and len(invoices) == 3
     assert "Every letter of this run is marked posted." in client.get(f"/reminders/runs/{run.id}").get_data(
         as_text=True)
+
+
+def test_the_automatic_run_s_letters_are_marked_posted_in_one_click(app, client, auth, levels):
+    from relance.services import settings as settings_service
+
+    on = date.today()
+    settings_service.save(db.session, {"auto_letters": True})
+    level1 = db.session.get(ReminderLevel, levels[1].id)
+    level1.channels = "letter"
+    customer = make_customer(email="")
+    for n in range(2):
+        make_invoice(customer, due=on - timedelta(days=20 + n))
+    db.session.commit()
+    run = autorun.run_auto(db.session, on)
+    assert {r.status for r in run.reminders} == {"to_post"} and run.sent == 2
+    auth.login("manager")
+    page = client.get(f"/auto/runs/{run.id}").get_data(as_text=True)
+    assert "2 made: 2 sent" in page and "mark the 2 letters posted" in page
+    response = client.post(f"/auto/runs/{run.id}/posted")
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert {r.status for r in db.session.get(Run, run.id).reminders} == {"posted"}
+    assert "mark the" not in client.get(f"/auto/runs/{run.id}").get_data(as_text=True)

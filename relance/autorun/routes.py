@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, request, send_file, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -17,7 +17,7 @@ from relance.auth import role_required
 from relance.autorun import bp
 from relance.extensions import db
 from relance.models import REMINDER_STATUSES, Reminder, Run
-from relance.services import audit, autorun
+from relance.services import audit, autorun, dunning
 from relance.services import settings as settings_service
 from relance.services.levels import MADE_STATUSES
 from relance.templating import render
@@ -80,6 +80,20 @@ def run(run_id: int):
     return render("autorun/run.html", run=item, reminders=reminders, counts=autorun.counts(db.session, run_id),
                   filter_status=status, page_no=page, pages=max(1, -(-total // REMINDERS_PER_PAGE)),
                   labels=autorun.SKIP_LABELS)
+
+
+@bp.route("/runs/<int:run_id>/posted", methods=["POST"])
+@role_required("agent")
+def posted(run_id: int):
+    """The day's letters were printed and posted: one click marks them all posted."""
+    item = _auto_run_or_404(run_id)
+    ids = db.session.scalars(select(Reminder.id).where(Reminder.run_id == item.id, Reminder.channel == "letter"))
+    count = dunning.mark_posted(db.session, list(ids), current_user._get_current_object())
+    db.session.commit()
+    flash(ngettext("%(num)d letter marked posted.", "%(num)d letters marked posted.", count), "success")
+    if current_user.has_role("manager"):
+        return redirect(url_for("autorun.run", run_id=item.id), code=303)
+    return redirect(url_for("main.dashboard"), code=303)
 
 
 @bp.route("/runs/<int:run_id>/letters.pdf")
