@@ -14,7 +14,7 @@ next date, the exclusions), applied to one invoice and one level:
 - the engine's exclusions (paused customer, direct debit, consumer on a penalty level, below the minimum, and
   for the automatic view the no-automatic flags, non-automatic levels, a recent manual reminder, business days).
 The other channel of a level made today (a level sent "by email and letter") belongs to the same step and is
-allowed. So `judge(rank=None)` (the engine's proposal) is allowed exactly when the engine selects the invoice.
+allowed, unless that step went out by an override (then the other channel needs one too). So `judge(rank=None)` (the engine's proposal) is allowed exactly when the engine selects the invoice.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def done_reminders(session: Session, invoice_ids: Iterable[int]) -> dict[int, li
     ids = sorted(set(invoice_ids))
     for start in range(0, len(ids), 5000):
         query = (select(Reminder.id, Reminder.invoice_id, Reminder.level, Reminder.channel, Reminder.reminder_date,
-                        Reminder.user_id, Reminder.next_date, Reminder.created_at, Reminder.formal_notice)
+                        Reminder.user_id, Reminder.next_date, Reminder.created_at, Reminder.formal_notice,
+                        (Reminder.override_reason != "").label("overridden"))
                  .where(Reminder.invoice_id.in_(bindparam("ids", ids[start:start + 5000], expanding=True)),
                         Reminder.status.in_(DONE_STATUSES)))
         for row in session.execute(query):
@@ -165,7 +166,9 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
     level = rules.level(rank)
     refusals: list[Refusal] = []
     same = [r for r in done if r.level == rank]
-    same_step = bool(same) and rank == facts.max_rank and all(r.reminder_date == on for r in same)
+    # the other channel of a level made today joins its step, unless the step went out only by an override
+    same_step = (bool(same) and rank == facts.max_rank and all(r.reminder_date == on for r in same)
+                 and not any(r.overridden for r in same))
     sent_here = [r for r in same if channel is None or r.channel == channel]
     if sent_here and (channel is not None or not same_step):
         last = max(sent_here, key=lambda r: (r.reminder_date, r.id))
