@@ -215,8 +215,11 @@ class World:
         db.session.rollback()
 
 
-@settings(max_examples=int(os.environ.get("RULEBOOK_EXAMPLES", "15")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("RULEBOOK_EXAMPLES", "15"))  # more for a long search
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(action, min_size=4, max_size=14))
 def test_every_path_keeps_the_one_rulebook(app, steps):
     note(f"steps: {steps}")

@@ -14,7 +14,8 @@ next date, the exclusions), applied to one invoice and one level:
 - the engine's exclusions (paused customer, direct debit, consumer on a penalty level, below the minimum, and
   for the automatic view the no-automatic flags, non-automatic levels, a recent manual reminder, business days).
 The other channel of a level made today (a level sent "by email and letter") belongs to the same step and is
-allowed, unless that step went out by an override (then the other channel needs one too). So `judge(rank=None)` (the engine's proposal) is allowed exactly when the engine selects the invoice.
+allowed, unless that step went out by an override (then the other channel needs one too). So `judge(rank=None)`
+(the engine's proposal) is allowed exactly when the engine selects the invoice.
 """
 
 from __future__ import annotations
