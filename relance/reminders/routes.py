@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import date, timedelta
 
-from flask import Response, abort, flash, g, redirect, request, send_file, url_for
+from flask import Response, abort, flash, g, redirect, request, send_file, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext, pgettext
 from flask_login import current_user
@@ -141,7 +141,8 @@ def export():
                 buffer.truncate()
         yield buffer.getvalue()
 
-    response = Response(rows(), mimetype="text/csv")
+    # streamed inside the request's context: the rows are read from the database while the response is sent
+    response = Response(stream_with_context(rows()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="reminders-{clock.today().isoformat()}.csv"'
     return response
 
