@@ -279,3 +279,15 @@ def test_manual_reminder_keys(app, company):
     with pytest.raises(dunning.ReminderError) as error:
         dunning.create_reminder(db.session, invoice, company[1], "letter", ON, user=user, next_date=date(2026, 1, 1))
     assert error.value.field == "next_date"
+
+
+def test_a_customer_at_an_accented_domain_receives_the_reminder(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    invoice = customer_with_invoice(name="Hôtel du Parc", email="hugo.garnier@hôtelduparc.example", rep=False)
+    reminder = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    db.session.commit()
+    dunning.send([reminder.id])
+    assert statuses([reminder.id]) == ["sent"]
+    [received] = smtp_server.received
+    assert received.rcpt_tos == ["hugo.garnier@xn--htelduparc-rbb.example"]
+    assert received.message["To"] == "hugo.garnier@xn--htelduparc-rbb.example"

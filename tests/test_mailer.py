@@ -174,3 +174,16 @@ def test_lines_starting_with_a_dot_arrive_intact(smtp_server):  # noqa: F811
     finally:
         outbox.close()
     assert [r.raw for r in smtp_server.received] == [raw, b".starts with a dot\r\n"]
+
+
+def test_an_accented_domain_travels_in_its_idna_form(smtp_server):  # noqa: F811
+    out = outgoing(1, to=["hugo.garnier@hôtelduparc.example"], cc=[])
+    (outcome,) = smtp_outbox(smtp_server).send_batch([out])
+    assert outcome.status == "sent", outcome.error
+    [received] = smtp_server.received
+    assert received.rcpt_tos == ["hugo.garnier@xn--htelduparc-rbb.example"]
+    assert received.message["To"] == "hugo.garnier@xn--htelduparc-rbb.example"
+    # a non-ASCII name before the @ fails alone, with its reason (this server offers no SMTPUTF8)
+    outcomes = smtp_outbox(smtp_server).send_batch([outgoing(2, to=["jérôme@client.example"], cc=[]), outgoing(3)])
+    assert [o.status for o in outcomes] == ["failed", "sent"]
+    assert "jérôme@client.example: the part before the @ is not ASCII" in outcomes[0].error

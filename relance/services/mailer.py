@@ -29,6 +29,7 @@ from email.policy import default as default_policy
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
+import idna
 from markupsafe import Markup, escape
 
 OUTCOMES = ("sent", "retry", "failed")
@@ -119,6 +120,31 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
+def ascii_address(address: str) -> str:
+    """An address as SMTP and the headers carry it: an internationalised domain in its IDNA (xn--) form."""
+    local, at, domain = (address or "").strip().rpartition("@")
+    if not at or domain.isascii():
+        return (address or "").strip()
+    try:
+        encoded = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return address.strip()
+    return f"{local}@{encoded}"
+
+
+def _addresses(addresses: Iterable[str]) -> list[str]:
+    return [ascii_address(a) for a in addresses]
+
+
+def unsendable(out: Outgoing) -> str:
+    """Why a message cannot be handed to a server that lacks SMTPUTF8 (a non-ASCII name before the @), or ""."""
+    for address in (out.sender, *out.to, *out.cc):
+        if not ascii_address(address).isascii():
+            return (f"{address}: the part before the @ is not ASCII, which this mail server cannot carry "
+                    "(no SMTPUTF8); ask the customer for another address.")
+    return ""
+
+
 def _header(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
@@ -127,11 +153,12 @@ def _compose(out: Outgoing, message_id: str) -> MIMEMultipart:
     """multipart/mixed: [multipart/alternative: text/plain, text/html (same text)], then one token part per
     attachment. Built with the email package's legacy classes: three times faster than EmailMessage."""
     msg = MIMEMultipart("mixed")
-    msg["From"] = formataddr((out.sender_name, out.sender), charset="utf-8") if out.sender_name else out.sender
-    msg["To"] = ", ".join(out.to)
+    sender = ascii_address(out.sender)
+    msg["From"] = formataddr((out.sender_name, sender), charset="utf-8") if out.sender_name else sender
+    msg["To"] = ", ".join(_addresses(out.to))
     if out.cc:
-        msg["Cc"] = ", ".join(out.cc)
-    msg["Reply-To"] = out.sender
+        msg["Cc"] = ", ".join(_addresses(out.cc))
+    msg["Reply-To"] = sender
     msg["Subject"] = _header(out.subject)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id
@@ -317,11 +344,16 @@ class SmtpOutbox:
                     record(Outcome(out.ref, "retry", error=broken))
                     continue
                 try:
+                    problem = unsendable(out)
+                    if problem:
+                        record(Outcome(out.ref, "failed", error=problem))
+                        continue
                     if self.smtp is None:
                         self.open()
                     if before_send:
                         before_send(out, message_id)
-                    refused = self.smtp.sendmail(self.envelope_from or out.sender, list(out.to) + list(out.cc), raw)
+                    refused = self.smtp.sendmail(ascii_address(self.envelope_from or out.sender),
+                                                 _addresses([*out.to, *out.cc]), raw)
                     record(Outcome(out.ref, "sent", message_id=message_id,
                                    refused={a: _server_text(*r) for a, r in refused.items()}))
                 except smtplib.SMTPRecipientsRefused as exc:
