@@ -215,3 +215,48 @@ def test_run_status_polls_while_running_and_without_javascript_refreshes(client,
     assert "every 1s" not in fragment and "Run finished" in fragment
     assert "Refresh" not in client.get(f"/reminders/runs/{run.id}").headers
     assert client.get(f"/reminders/runs/{run.id}/letters.pdf").status_code == 404  # no letters in this run
+
+
+def test_one_invoice_with_a_line_break_in_its_number_fails_alone(app, client, auth, data, smtp):
+    """Input refuses control characters now; one written by SQL fails alone with its reason, the rest goes."""
+    from sqlalchemy import update
+
+    from relance.models import Invoice
+    from relance.services import autorun
+
+    auth.login("agent")
+    bad = data["invoices"][20]
+    db.session.execute(update(Invoice).where(Invoice.id == bad.id).values(number="HDR-1\rBcc: x@evil.example"))
+    db.session.commit()
+    client.post("/reminders/mass/bulk", data={"action": "emails"})
+    db.session.execute(update(MassSelection).where(MassSelection.invoice_id.not_in(  # keep FA-020 .. FA-029
+        [i.id for i in data["invoices"][19:29]])).values(email=False))
+    db.session.commit()
+    assert sum(email for _level, _letter, email in selection().values()) == 10
+    response = client.post("/reminders/mass/run", data={"token": "run-with-a-bad-one"})
+    assert response.status_code == 303
+    run = db.session.scalar(select(Run))
+    db.session.refresh(run)
+    made = db.session.scalars(select(Reminder).where(Reminder.run_id == run.id)).all()
+    assert (run.status, run.total, run.sent, run.failed) == ("done", 10, 9, 1)
+    [failed] = [r for r in made if r.status == "failed"]
+    assert failed.invoice_id == bad.id and "control character" in failed.error
+    assert len(smtp.messages) == 9 and all("evil" not in str(m) for m in smtp.messages)
+    assert not [r for r in made if r.status == "pending"]  # nothing left in doubt
+    # the automatic run of the day, meeting the same invoice, finishes too
+    db.session.execute(update(Reminder).where(Reminder.id == failed.id).values(status="cancelled"))
+    db.session.commit()
+    auto = autorun.run_auto(db.session, TODAY)
+    assert auto.status == "done" and auto.failed == 1 and auto.sent >= 1
+
+
+def test_forms_refuse_control_characters_in_single_line_fields(client, auth, data):
+    auth.login("agent")
+    invoice = data["invoices"][0]
+    response = client.post(f"/invoices/{invoice.id}/edit", data={
+        "number": "HDR-1\rBcc: x@evil.example", "customer_code": "ACME", "issue_date": "2026-01-01",
+        "due_date": "2026-02-01", "currency": "EUR", "total_excl_tax": "100.00", "total_incl_tax": "120.00",
+        "status": "validated", "kind": "invoice"})
+    assert response.status_code == 422 and "Control characters" in text(response)
+    db.session.expire_all()
+    assert db.session.get(type(invoice), invoice.id).number == "FA-001"

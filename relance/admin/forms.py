@@ -12,12 +12,12 @@ from babel import Locale
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from relance.forms import Form
 from relance.models import RATE_KINDS, ROLES
 from relance.services.levels import DelayError, delay_text, parse_delay
 
@@ -142,7 +142,7 @@ def email_address(form, field):
 
 # --- settings -----------------------------------------------------------------------------------------
 
-class SettingsForm(FlaskForm):
+class SettingsForm(Form):
     company_name = StringField(_l("Company name"), validators=[DataRequired(_l("Enter the company name.")),
                                                                Length(max=200)],
                                description=_l("As it must appear at the top of letters and in emails."))
@@ -381,7 +381,7 @@ def _language_check(form, field):
         raise ValidationError(_l("Choose French or English."))
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     email = StringField(_l("Email"), validators=[DataRequired(_l("Enter the email address.")), email_address,
                                                  Length(max=254)],
                         description=_l("The user logs in with this address."))
@@ -398,7 +398,7 @@ class UserForm(FlaskForm):
         description=_l("At least 8 characters. Give it to the user, who can then log in."))
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(_l("Name"), validators=[DataRequired(_l("Give the token a name.")), Length(max=120)],
                        description=_l("What the token is for, like \"Accounting software import\"."))
     user_id = SelectField(_l("Acts as"), validate_choice=False,
@@ -411,7 +411,7 @@ RATE_KIND_CHOICES = [("b2b", _l("Business customers")), ("consumer", _l("Private
 assert [k for k, _label in RATE_KIND_CHOICES] == list(RATE_KINDS)
 
 
-class RateForm(FlaskForm):
+class RateForm(Form):
     country = SelectField(_l("Country"), validate_choice=False)
     kind = SelectField(_l("Customers"), choices=choices(RATE_KIND_CHOICES), validate_choice=False)
     valid_from = StringField(_l("Valid from"), validators=[DataRequired(_l("Enter the date the rate starts."))],

@@ -24,8 +24,7 @@ from relance.models import ApiToken, Customer, Invoice, Payment, Reminder, Remin
 from relance.models.base import ZERO, utcnow
 from relance.models.user import hash_token
 from relance.services import dunning, eligibility, importing
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from relance.services.safe_text import CONTROL as _CONTROL
 
 
 class ApiError(Exception):

@@ -1,8 +1,9 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+
+from relance.forms import Form
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -13,7 +14,7 @@ KIND_CHOICES = [("business", _l("Business")), ("consumer", _l("Consumer"))]
 ROLE_CHOICES = [("billing", _l("Billing")), ("followup", _l("Invoice follow-up"))]
 
 
-class CustomerForm(FlaskForm):
+class CustomerForm(Form):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=64)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=500)])
@@ -41,7 +42,7 @@ class CustomerForm(FlaskForm):
         return valid
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=120)])
     name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=120)])
     email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])

@@ -2,13 +2,13 @@ from decimal import Decimal
 
 from babel.numbers import list_currencies
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from relance import clock
+from relance.forms import Form
 from relance.services.payments import PaymentError, parse_amount
 
 
@@ -40,7 +40,7 @@ class MoneyField(StringField):
         return "" if self.data is None else f"{self.data:.2f}"
 
 
-class InvoiceForm(FlaskForm):
+class InvoiceForm(Form):
     number = StringField(_l("Number"), validators=[DataRequired(), Length(max=64)])
     customer_code = StringField(_l("Customer code"), validators=[DataRequired(), Length(max=64)])
     issue_date = DateField(_l("Issue date"), validators=[InputRequired()])
@@ -76,7 +76,7 @@ class InvoiceForm(FlaskForm):
             raise ValidationError(_l("The total incl. tax cannot be lower than the total excl. tax."))
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(Form):
     amount = MoneyField(_l("Amount"), validators=[InputRequired()])
     date = DateField(_l("Payment date"), validators=[InputRequired()], default=lambda: clock.today())
     reference = StringField(_l("Reference"), validators=[Optional(), Length(max=120)])

@@ -1,10 +1,11 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from relance.forms import Form
 
-class ReminderForm(FlaskForm):
+
+class ReminderForm(Form):
     """A reminder made by hand. Invoice and level are checked by the view (clear messages, never a bare
     "not a valid choice"); `token` makes a double submit create one reminder."""
 

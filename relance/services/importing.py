@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from relance.models import Customer, Invoice, Payment
 from relance.models.base import ZERO
 from relance.services import audit
+from relance.services.safe_text import control_error
 
 KINDS = ("customers", "invoices", "payments")
 LANGUAGES = ("fr", "en")  # the languages of the reminder texts
@@ -480,7 +481,7 @@ def parse_date(raw: str) -> date:
 
 def parse_text(raw: str, column: str) -> str:
     text = raw.strip().replace("\r\n", "\n").replace("\r", "\n")
-    if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text.replace("\n", "")):
+    if control_error(text, multiline=True):
         raise InvalidValue(_l("Control characters are not allowed."))
     if "\n" in text and column not in MULTILINE:
         raise InvalidValue(_l("Line breaks are not allowed in this column."))

@@ -32,6 +32,8 @@ from pathlib import Path
 import idna
 from markupsafe import Markup, escape
 
+from relance.services.safe_text import CONTROL, single_line
+
 OUTCOMES = ("sent", "retry", "failed")
 CRLF = compat32.clone(linesep="\r\n")
 URL_RE = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
@@ -122,9 +124,10 @@ def _domain(address: str) -> str:
 
 def ascii_address(address: str) -> str:
     """An address as SMTP and the headers carry it: an internationalised domain in its IDNA (xn--) form."""
-    local, at, domain = (address or "").strip().rpartition("@")
+    address = single_line(address).strip()
+    local, at, domain = address.rpartition("@")
     if not at or domain.isascii():
-        return (address or "").strip()
+        return address
     try:
         encoded = idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError:
@@ -146,15 +149,19 @@ def unsendable(out: Outgoing) -> str:
 
 
 def _header(value: str) -> str | Header:
+    value = single_line(value)  # a line break would start a new header
     return value if value.isascii() else Header(value, "utf-8")
 
 
 def _compose(out: Outgoing, message_id: str) -> MIMEMultipart:
     """multipart/mixed: [multipart/alternative: text/plain, text/html (same text)], then one token part per
     attachment. Built with the email package's legacy classes: three times faster than EmailMessage."""
+    if CONTROL.search(out.subject or ""):  # e.g. an invoice number holding a line break: never a header injection
+        raise ValueError(f"the subject holds a control character (line break): {out.subject!r}")
     msg = MIMEMultipart("mixed")
     sender = ascii_address(out.sender)
-    msg["From"] = formataddr((out.sender_name, sender), charset="utf-8") if out.sender_name else sender
+    name = single_line(out.sender_name)
+    msg["From"] = formataddr((name, sender), charset="utf-8") if name else sender
     msg["To"] = ", ".join(_addresses(out.to))
     if out.cc:
         msg["Cc"] = ", ".join(_addresses(out.cc))
@@ -216,7 +223,13 @@ class FileOutbox:
         self.folder.mkdir(parents=True, exist_ok=True)
         outcomes = []
         for out in messages:
-            raw, message_id = message_bytes(out)
+            raw, message_id, error = built(out)
+            if error:
+                outcome = Outcome(out.ref, "failed", error=error)
+                outcomes.append(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
+                continue
             if before_send:
                 before_send(out, message_id)
             token = re.sub(r"[^A-Za-z0-9]+", "", message_id)[:40]
@@ -234,23 +247,31 @@ class FileOutbox:
         pass
 
 
-def _built_ahead(messages: Iterable[Outgoing]) -> Iterator[tuple[Outgoing, bytes, str]]:
-    """(message, its bytes, its Message-ID), the next one being built in a thread while the server handles
-    the current one (the socket wait releases the GIL)."""
+def built(out: Outgoing) -> tuple[bytes, str, str]:
+    """(bytes, Message-ID, "") of a message, or (b"", "", why it cannot be built): one bad message fails alone."""
+    try:
+        raw, message_id = message_bytes(out)
+    except Exception as exc:  # noqa: BLE001 (whatever breaks one message must not stop the batch)
+        return b"", "", f"The email could not be built: {type(exc).__name__}: {exc}"
+    return raw, message_id, ""
+
+
+def _built_ahead(messages: Iterable[Outgoing]) -> Iterator[tuple[Outgoing, bytes, str, str]]:
+    """(message, its bytes, its Message-ID, why it could not be built), the next one being built in a thread while
+    the server handles the current one (the socket wait releases the GIL)."""
     pending: deque = deque()
     source = iter(messages)
     with ThreadPoolExecutor(1, thread_name_prefix="mime") as builder:
         def ahead() -> None:
             out = next(source, None)
             if out is not None:
-                pending.append((out, builder.submit(message_bytes, out)))
+                pending.append((out, builder.submit(built, out)))
 
         ahead()
         while pending:
             out, future = pending.popleft()
             ahead()
-            raw, message_id = future.result()
-            yield out, raw, message_id
+            yield out, *future.result()
 
 
 def _server_text(code: int, message: bytes | str) -> str:
@@ -339,7 +360,10 @@ class SmtpOutbox:
 
         broken = self.broken
         try:
-            for out, raw, message_id in _built_ahead(messages):
+            for out, raw, message_id, build_error in _built_ahead(messages):
+                if build_error:
+                    record(Outcome(out.ref, "failed", error=build_error))
+                    continue
                 if broken:
                     record(Outcome(out.ref, "retry", error=broken))
                     continue
