@@ -40,6 +40,7 @@ ACCESS = {
     "reminders.mass_save": "agent", "reminders.mass_bulk": "agent", "reminders.mass_run": "agent",
     "reminders.run": "agent", "reminders.run_letters": "agent", "reminders.run_posted": "agent",
     "reminders.cancel": "agent", "reminders.posted": "agent", "reminders.letter": "viewer",
+    "reminders.show": "viewer", "reminders.mark_sent": "agent",
     # automatic run
     "autorun.index": "manager", "autorun.run": "manager", "autorun.letters": "agent", "autorun.test": "manager",
     "autorun.send_now": "manager", "autorun.dry_run": "manager", "autorun.posted": "agent",

@@ -115,6 +115,7 @@ def test_the_app_at_23_30_utc_on_31_march_lives_on_1_april_in_paris(app, client,
         assert 'value="2026-04-16"' in form  # next reminder: today + 15 days
         export = client.get("/reminders/export.csv")
         assert 'filename="reminders-2026-04-01.csv"' in export.headers["Content-Disposition"]
+        assert export.get_data(as_text=True).startswith("No.,")  # read to the end: the stream closes
         dry = client.get("/auto/dry-run").get_data(as_text=True)
         assert "2026-04-01" in dry
         paused = client.get("/customers/?paused=1", headers={"HX-Request": "true"}).get_data(as_text=True)
@@ -223,3 +224,29 @@ def test_the_automatic_run_s_letters_are_marked_posted_in_one_click(app, client,
     db.session.expire_all()
     assert {r.status for r in db.session.get(Run, run.id).reminders} == {"posted"}
     assert "mark the" not in client.get(f"/auto/runs/{run.id}").get_data(as_text=True)
+
+
+def test_a_reminder_s_page_shows_it_as_it_left_and_an_in_doubt_email_can_be_marked_sent(app, client, auth, levels):
+    on = date.today()
+    invoice = make_invoice(make_customer(email="compta@acme.example", name="<b>Acme</b>"), number="FA-<9>",
+                           due=on - timedelta(days=20))
+    reminder = dunning.create_reminder(db.session, invoice, levels[1], "email", on, user=make_user(role="agent"),
+                                       note="Called <twice>")
+    reminder.status, reminder.message_id, reminder.in_doubt = "failed", "<abc@vendor.example>", True
+    reminder.error = autorun.in_doubt_message(reminder.message_id)
+    db.session.commit()
+    auth.login("viewer")
+    page = client.get(f"/reminders/{reminder.id}").get_data(as_text=True)
+    assert "compta@acme.example" in page and "Invoice-FA-_9.pdf" in page or "Facture-FA-_9.pdf" in page
+    assert "Called &lt;twice&gt;" in page and "<twice>" not in page and "&lt;b&gt;Acme" in page
+    assert 'sandbox srcdoc="' in page and "Mark as sent" not in page  # a viewer reads, an agent acts
+    assert client.post(f"/reminders/{reminder.id}/mark-sent", data={"reason": "x"}).status_code == 403
+    auth.logout()
+    auth.login("agent")
+    assert "Mark as sent" in client.get(f"/reminders/{reminder.id}").get_data(as_text=True)
+    client.post(f"/reminders/{reminder.id}/mark-sent", data={"reason": "Postfix log: status=sent (250 2.0.0 OK)"})
+    db.session.expire_all()
+    done = db.session.get(Reminder, reminder.id)
+    assert (done.status, done.in_doubt) == ("sent", False)
+    logged = db.session.scalar(select(AuditLog).where(AuditLog.action == "mark_sent"))
+    assert logged.after["checked"] == "Postfix log: status=sent (250 2.0.0 OK)"

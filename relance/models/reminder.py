@@ -160,6 +160,8 @@ class Reminder(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(254))
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(default=0)
+    # the worker stopped while handing this email to the server: it may have left, it is never re-sent by itself
+    in_doubt: Mapped[bool] = mapped_column(default=False)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,7 +21,7 @@ from relance.invoices.queries import ListPage, like_pattern, list_conditions, li
 from relance.models import REMINDER_STATUSES, Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.reminders import bp
 from relance.reminders.forms import ReminderForm
-from relance.services import dunning, eligibility, mass, once, recipients, texts
+from relance.services import dunning, eligibility, mailer, mass, once, recipients, texts
 from relance.services import settings as settings_service
 from relance.services.invoice_pdf import resolve as resolve_file
 from relance.services.levels import DONE_STATUSES, MADE_STATUSES, DelayError, active_levels, parse_delay
@@ -625,6 +625,32 @@ def _reminder_or_404(reminder_id: int) -> Reminder:
     if reminder is None:
         abort(404)
     return reminder
+
+
+@bp.route("/<int:reminder_id>")
+@role_required("viewer")
+def show(reminder_id: int):
+    """A reminder exactly as it left: recipients, subject, both bodies, attachment names, the letter's PDF."""
+    reminder = _reminder_or_404(reminder_id)
+    html = mailer.text_to_html(reminder.body, reminder.language) if reminder.channel == "email" else ""
+    attachments = [dunning.attachment_name(reminder)] if reminder.channel == "email" else []
+    return render("reminders/show.html", reminder=reminder, body_html=html, attachments=attachments,
+                  in_doubt=dunning.is_in_doubt(reminder))
+
+
+@bp.route("/<int:reminder_id>/mark-sent", methods=["POST"])
+@role_required("agent")
+def mark_sent(reminder_id: int):
+    """An email "in doubt" (its worker stopped while handing it over) that the mail server's log shows as
+    delivered: a person marks it sent, with what they checked (audited)."""
+    reminder = _reminder_or_404(reminder_id)
+    reason = (request.form.get("reason") or "").strip()[:500]
+    if not reason:
+        flash(_("Say what you checked (the mail server's log) before marking it sent."), "error")
+    elif dunning.mark_sent(db.session, reminder, reason, _user()):
+        flash(_("Reminder %(id)s marked sent.", id=reminder.id), "success")
+    db.session.commit()
+    return redirect(url_for("reminders.show", reminder_id=reminder.id), code=303)
 
 
 @bp.route("/<int:reminder_id>/cancel", methods=["POST"])

@@ -303,7 +303,7 @@ def settle_in_doubt(session: Session, run_ids: list[int]) -> int:
         Reminder.run_id.in_(run_ids), Reminder.status == "pending", Reminder.message_id.is_not(None),
         Reminder.claimed_by.is_not(None), Reminder.claimed_at < _stale_before())).all()
     for row in rows:
-        row.status, row.error = "failed", in_doubt_message(row.message_id)
+        row.status, row.error, row.in_doubt = "failed", in_doubt_message(row.message_id), True
         row.claimed_by = row.claimed_at = None
     session.commit()
     return len(rows)

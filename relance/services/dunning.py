@@ -384,6 +384,28 @@ def _l_filename(reminder: Reminder, invoice: Invoice) -> str:
     return f"{word}-{invoice.number}.pdf"
 
 
+def attachment_name(reminder: Reminder) -> str:
+    """The invoice PDF's file name as the email carries it."""
+    return mailer.safe_filename(_l_filename(reminder, reminder.invoice))
+
+
+def is_in_doubt(reminder: Reminder) -> bool:
+    """An email whose worker stopped while handing it to the server: it may have left, it is never re-sent."""
+    return reminder.channel == "email" and reminder.status == "failed" and reminder.in_doubt
+
+
+def mark_sent(session: Session, reminder: Reminder, checked: str, user: User | None) -> bool:
+    """A person checked the mail server's log: the email "in doubt" did leave (audited)."""
+    if not is_in_doubt(reminder):
+        return False
+    before = {"status": reminder.status, "error": reminder.error}
+    reminder.status, reminder.sent_at, reminder.in_doubt = "sent", reminder.sent_at or utcnow(), False
+    reminder.error = str(_l("Marked sent by a person: %(checked)s", checked=checked))
+    audit.record(session, user, "mark_sent", "reminder", reminder.id, before,
+                 {"status": "sent", "checked": checked})
+    return True
+
+
 # --- letters ---------------------------------------------------------------------------------------------
 
 
