@@ -11,7 +11,7 @@ from relance.extensions import db
 from relance.models import Contact, Customer, Invoice, Payment, Reminder, ReminderLevel, User
 from relance.services import settings as settings_service
 from relance.services.defaults import install_defaults
-from relance.services.schedule import reference_schedule, schedule
+from relance.services.schedule import due_select, reference_schedule, schedule
 
 BASE = date(2026, 3, 2)
 rarely = st.sampled_from([False] * 5 + [True])
@@ -110,5 +110,7 @@ def test_set_based_and_reference_agree(app, data):
         assert fast.due == plain.due
         assert fast.skipped == plain.skipped
         assert fast.note == plain.note
+        if not automatic:  # the mass page's "due today" filter, the same selection written in SQL
+            assert set(db.session.scalars(due_select(db.session, on))) == {d.invoice_id for d in plain.due}
     finally:
         db.session.rollback()

@@ -246,6 +246,11 @@ def check_many(session: Session, invoices: Sequence[Invoice], on: date, ranks: d
     return {i.id: judge(i, done.get(i.id, []), ranks.get(i.id), channel, rules) for i in invoices}
 
 
+def due_select(session: Session, on: date):
+    """A SELECT of the ids of the invoices the engine sends on `on`, for a person (filter and count in SQL)."""
+    return engine.due_select(session, on)
+
+
 def due_ranks(session: Session, on: date, automatic: bool = False) -> dict[int, int]:
     """{invoice id: level} of every invoice the engine sends on `on` (set-based, without the amounts)."""
     return engine.due_ranks(session, on, automatic=automatic)

@@ -415,6 +415,24 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
     return found
 
 
+def due_select(session: Session, on: date):
+    """A SELECT of the ids of the invoices a person would send on `on` (the manual view), for `IN (...)`: the
+    engine's selection with its exclusions written in SQL, so a page can filter and count by it in the database
+    (the property test checks it against the reference)."""
+    rules = _rules(session, on, None, automatic=False)
+    statement, params = _selection(rules)
+    columns = list(statement.order_by(None).params(**params).subquery().c)  # in the order of the Facts fields
+    kind, paused, debit, total, paid, rank = (columns[i] for i in (5, 9, 10, 14, 15, -1))
+    settings = rules.settings
+    conditions = [or_(paused.is_(None), paused < on), total - paid >= settings.min_amount]
+    if settings.skip_direct_debit:
+        conditions.append(debit.is_(False))
+    penalty_ranks = [level.rank for level in rules.levels if level.penalty_kind != "none"]
+    if settings.skip_consumer_penalties and penalty_ranks:
+        conditions.append(or_(kind != "consumer", rank.not_in(penalty_ranks)))
+    return select(columns[0]).where(*conditions)
+
+
 def due_reminders(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> list[DueReminder]:
     return schedule(session, on, now, automatic).due
 
