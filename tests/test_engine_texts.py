@@ -52,7 +52,9 @@ def test_legacy_values_in_french_and_english():
     text = " | ".join(LEGACY)
     fr = placeholders.render_text(text, context("fr")).split(" | ")
     assert fr[:4] == ["FA-2026-0001", "16 décembre 2025", "1\u202f200,00", "€"]
-    assert fr[4:] == ["15 janvier 2026", "1\u202f000,00", "10", "%", "1\u202f320,00", "47", "120,00",
+    # __MAJORATION_TOTAL__: what is to pay now, remaining due 1,000 + penalty 120 (not the total of a part-paid
+    # invoice)
+    assert fr[4:] == ["15 janvier 2026", "1\u202f000,00", "10", "%", "1\u202f120,00", "47", "120,00",
                       "Luc Petit\nComptabilité", "https://pay.example/FA-2026-0001?c=C0001", "Durand", "Claire"]
     en = placeholders.render_text(text, context("en")).split(" | ")
     assert en[:6] == ["FA-2026-0001", "December 16, 2025", "1,200.00", "€", "January 15, 2026", "1,000.00"]

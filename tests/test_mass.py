@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from relance.extensions import db
 from relance.models import MassSelection, Reminder, ReminderLevel, Run
 from relance.services import mass
+from relance.services import settings as settings_service
 from relance.services.defaults import install_defaults
+from relance.services.penalties import claim_for_invoice
 from tests.factories import company_today, make_customer, make_invoice, make_payment
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
@@ -70,9 +72,16 @@ def test_page_shows_what_is_due_today_by_default_with_the_engines_level(client, 
     html = text(client.get("/reminders/mass?sort=number"))
     assert "FA-005" in html and "FA-001" not in html and "FA-004" not in html and "FA-PAID" not in html
     assert "51 results" in html or "Page 1 of 2" in html
-    row = row_of(html, data["invoices"][49])  # FA-050: level 1 sent 20 days ago, level 2 today
+    fifty = data["invoices"][49]
+    row = row_of(html, fifty)  # FA-050: level 1 sent 20 days ago, level 2 today
     assert '<option value="2" selected>' in row
-    assert "€1,100.00" in row and "€100.00 penalty" in row  # level 2 adds 10 %
+    # the total claimed comes from the one claim computation (as in the letter and the email): 10 % penalty,
+    # statutory interest and the 40 € indemnity
+    level2 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 2))
+    claim = claim_for_invoice(db.session, fifty, level2, TODAY, settings_service.load(db.session))
+    assert claim.penalty == Decimal("100.00") and claim.indemnity == Decimal("40.00") and claim.interest > 0
+    assert f"€{claim.total_claimed:,.2f}" in row
+    assert f"incl. €{claim.total_claimed - claim.remaining_due:,.2f} penalty, interest and indemnity" in row
     assert '<option value="1" selected>' in row_of(html, data["invoices"][9])
 
 

@@ -11,7 +11,7 @@ from flask import Response, abort, flash, g, redirect, request, send_file, strea
 from flask_babel import gettext as _
 from flask_babel import ngettext, pgettext
 from flask_login import current_user
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from relance import clock
@@ -375,7 +375,7 @@ def _mass_conditions(f: dict, today: date) -> list:
     the invoices the engine sends today (the same level the automatic run would pick, for a person)."""
     conditions = [*list_conditions(f, today), Invoice.due_date.is_not(None)]
     if f["due"] == "today":
-        conditions.append(Invoice.id.in_(bindparam("due_ids", sorted(_due_today(today)), expanding=True)))
+        conditions.append(Invoice.id.in_(eligibility.due_select(db.session, today)))
     return conditions
 
 
@@ -397,7 +397,7 @@ def _mass_page(f: dict, today: date, page: int) -> ListPage:
     loaded = {i.id: i for i in db.session.scalars(
         select(Invoice).where(Invoice.id.in_(ids)).options(
             selectinload(Invoice.customer), selectinload(Invoice.billing_contact),
-            selectinload(Invoice.followup_contact)))} if ids else {}
+            selectinload(Invoice.followup_contact), selectinload(Invoice.payments)))} if ids else {}
     result.items = [loaded[i] for i in ids]
     return result
 
@@ -421,7 +421,7 @@ def _row_texts(levels) -> dict:
         "customer_url": url_for("customers.show", customer_id=0),
         "level_options": [(lvl.rank, f"{lvl.rank} · {lvl.name(language)}") for lvl in levels],
         "level_n": _("level %(rank)s"), "next_on": _("next %(date)s"), "level_for": _("Level for %(number)s"),
-        "incl_penalty": _("incl. %(amount)s penalty"), "by_letter": _("%(number)s by letter"),
+        "incl_claims": _("incl. %(amount)s penalty, interest and indemnity"), "by_letter": _("%(number)s by letter"),
         "by_email": _("%(number)s by email"),
         "no_email": _("No email address for this customer: send a letter or add the address."),
         "no_level": _("— not due —"), "not_due": _("Not due today:"), "refused": _("The rules refuse this level:"),

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, aliased
 
 from relance.models import Contact, Customer, Invoice, MassSelection, Reminder, ReminderLevel, Run, User
 from relance.services import eligibility, recipients
-from relance.services.penalties import level_penalty
+from relance.services.levels import DONE_STATUSES
+from relance.services.penalties import Claim, compute_claim, load_rates
 
 CHANNELS = ("letter", "email")
 
@@ -78,15 +79,20 @@ class Row:
         """The chosen level is refused by the rules (it goes only with "send anyway" and a reason)."""
         return self.verdict is not None and not self.verdict.ok
 
+    claim: Claim | None = None  # the one claim computation at the chosen level (None: no level chosen)
+
     @property
     def penalty(self) -> Decimal:
-        if self.level is None:
-            return Decimal("0.00")
-        return level_penalty(self.level.penalty_kind, self.level.penalty_value, self.invoice.total_incl_tax)
+        return self.claim.penalty if self.claim else Decimal("0.00")
 
     @property
     def with_penalty(self) -> Decimal:
-        return self.invoice.remaining_due + self.penalty
+        """What the letter and the email claim: remaining due + penalty + interest + indemnity."""
+        return self.claim.total_claimed if self.claim else self.invoice.remaining_due
+
+    @property
+    def extra(self) -> Decimal:
+        return self.with_penalty - self.invoice.remaining_due
 
     @property
     def selected(self) -> bool:
@@ -115,6 +121,8 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], leve
         select(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(ids)))} \
         if ids else {}
     by_rank = {lvl.rank: lvl for lvl in levels}
+    notices = _notice_dates(session, ids)
+    rates = load_rates(session, rules.settings.company_country)
     rows = []
     for invoice in invoices:
         pick = chosen.get(invoice.id)
@@ -125,11 +133,27 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], leve
             rank = proposal.rank if proposal.ok else None
         email_ok = invoice_can_email(invoice)
         letter, email = bool(pick and pick.letter), bool(pick and pick.email and email_ok)
-        rows.append(Row(invoice, last.get(invoice.id), by_rank.get(rank), letter, email, email_ok,
-                        invoice.days_late(on), proposal,
-                        _verdict(invoice, done.get(invoice.id, []), rank, letter, email, rules),
-                        bool(pick and pick.override), pick.override_reason if pick else ""))
+        level = by_rank.get(rank)
+        claim = None if level is None else compute_claim(
+            total=invoice.total_incl_tax, amount_paid=invoice.amount_paid,
+            payments=[(p.date, p.amount) for p in invoice.payments], due_date=invoice.due_date, on=on,
+            customer_kind=invoice.customer.kind, penalty_kind=level.penalty_kind, penalty_value=level.penalty_value,
+            settings=rules.settings, rates=rates,
+            notice_date=notices.get(invoice.id) or (on if level.formal_notice else None))
+        rows.append(Row(invoice, last.get(invoice.id), level, letter, email, email_ok, invoice.days_late(on),
+                        proposal, _verdict(invoice, done.get(invoice.id, []), rank, letter, email, rules),
+                        bool(pick and pick.override), pick.override_reason if pick else "", claim))
     return rows
+
+
+def _notice_dates(session: Session, ids: list[int]) -> dict[int, date]:
+    """Each invoice's first formal notice done (it starts a consumer's interest), in one query."""
+    if not ids:
+        return {}
+    return dict(session.execute(
+        select(Reminder.invoice_id, func.min(Reminder.reminder_date))
+        .where(Reminder.invoice_id.in_(ids), Reminder.formal_notice, Reminder.status.in_(DONE_STATUSES))
+        .group_by(Reminder.invoice_id)).all())
 
 
 def counts(session: Session, user_id: int) -> dict[str, int]:
