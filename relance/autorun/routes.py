@@ -87,8 +87,7 @@ def run(run_id: int):
 def posted(run_id: int):
     """The day's letters were printed and posted: one click marks them all posted."""
     item = _auto_run_or_404(run_id)
-    ids = db.session.scalars(select(Reminder.id).where(Reminder.run_id == item.id, Reminder.channel == "letter"))
-    count = dunning.mark_posted(db.session, list(ids), current_user._get_current_object())
+    count = dunning.mark_run_posted(db.session, item.id, current_user._get_current_object())
     db.session.commit()
     flash(ngettext("%(num)d letter marked posted.", "%(num)d letters marked posted.", count), "success")
     if current_user.has_role("manager"):

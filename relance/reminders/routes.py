@@ -620,18 +620,11 @@ def _back(default: str) -> str:
     return target if safe else default
 
 
-def _reminder_or_404(reminder_id: int) -> Reminder:
-    reminder = db.session.get(Reminder, reminder_id)
-    if reminder is None:
-        abort(404)
-    return reminder
-
-
 @bp.route("/<int:reminder_id>")
 @role_required("viewer")
 def show(reminder_id: int):
     """A reminder exactly as it left: recipients, subject, both bodies, attachment names, the letter's PDF."""
-    reminder = _reminder_or_404(reminder_id)
+    reminder = db.get_or_404(Reminder, reminder_id)
     html = mailer.text_to_html(reminder.body, reminder.language) if reminder.channel == "email" else ""
     attachments = [dunning.attachment_name(reminder)] if reminder.channel == "email" else []
     return render("reminders/show.html", reminder=reminder, body_html=html, attachments=attachments,
@@ -643,7 +636,7 @@ def show(reminder_id: int):
 def mark_sent(reminder_id: int):
     """An email "in doubt" (its worker stopped while handing it over) that the mail server's log shows as
     delivered: a person marks it sent, with what they checked (audited)."""
-    reminder = _reminder_or_404(reminder_id)
+    reminder = db.get_or_404(Reminder, reminder_id)
     reason = (request.form.get("reason") or "").strip()[:500]
     if not reason:
         flash(_("Say what you checked (the mail server's log) before marking it sent."), "error")
@@ -657,7 +650,7 @@ def mark_sent(reminder_id: int):
 @role_required("agent")
 def cancel(reminder_id: int):
     """Cancel a reminder not sent yet (pending) or a letter not posted yet, with a reason (audited)."""
-    reminder = _reminder_or_404(reminder_id)
+    reminder = db.get_or_404(Reminder, reminder_id)
     target = _back(url_for("invoices.reminders", invoice_id=reminder.invoice_id))
     reason = (request.form.get("reason") or "").strip()[:500]
     if not reason:
@@ -675,7 +668,7 @@ def cancel(reminder_id: int):
 @bp.route("/<int:reminder_id>/posted", methods=["POST"])
 @role_required("agent")
 def posted(reminder_id: int):
-    reminder = _reminder_or_404(reminder_id)
+    reminder = db.get_or_404(Reminder, reminder_id)
     if dunning.mark_posted(db.session, [reminder.id], _user()):
         flash(_("Letter %(id)s on %(number)s marked posted.", id=reminder.id, number=reminder.invoice.number),
               "success")
@@ -687,7 +680,7 @@ def posted(reminder_id: int):
 @role_required("viewer")
 def letter(reminder_id: int):
     """A letter reminder's PDF: the saved copy, else built again from what the reminder kept."""
-    reminder = _reminder_or_404(reminder_id)
+    reminder = db.get_or_404(Reminder, reminder_id)
     if reminder.channel != "letter" or reminder.status not in MADE_STATUSES:
         abort(404)
     pdf = dunning.letter_pdf(db.session, reminder)
@@ -735,8 +728,7 @@ def run(run_id: int):
 def run_posted(run_id: int):
     """One click for the whole run: its printed letters are posted."""
     run = _run_or_404(run_id)
-    ids = db.session.scalars(select(Reminder.id).where(Reminder.run_id == run.id, Reminder.channel == "letter"))
-    count = dunning.mark_posted(db.session, list(ids), _user())
+    count = dunning.mark_run_posted(db.session, run.id, _user())
     db.session.commit()
     flash(ngettext("%(num)d letter marked posted.", "%(num)d letters marked posted.", count), "success")
     return redirect(url_for("reminders.run", run_id=run.id), code=303)

@@ -189,6 +189,12 @@ def cancel(session: Session, reminder: Reminder, reason: str = "", user: User | 
     return bool(done)
 
 
+def mark_run_posted(session: Session, run_id: int, user: User | None) -> int:
+    """Every printed letter of a run is posted (one click for a mass run or the day's automatic run)."""
+    return mark_posted(session, session.scalars(select(Reminder.id).where(
+        Reminder.run_id == run_id, Reminder.channel == "letter")).all(), user)
+
+
 def mark_posted(session: Session, reminder_ids: Iterable[int], user: User | None) -> int:
     """Letters printed and put in the post: "to post" -> "posted" (audited); returns how many changed."""
     ids = sorted(set(reminder_ids))
