@@ -8,11 +8,19 @@ from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
-from babel.numbers import format_currency
 
 
 def format_money(amount: Decimal, currency: str, language: str) -> str:
-    return format_currency(amount, currency, locale=language)
+    """Babel's `format_currency` (standard pattern, the currency's digits), with the locale and its pattern
+    parsed once: a page of 50 rows formats 20 amounts a row."""
+    locale, pattern = _money_pattern(language)
+    return pattern.apply(amount, locale, currency=currency, currency_digits=True, decimal_quantization=True)
+
+
+@lru_cache(maxsize=64)
+def _money_pattern(language: str):
+    locale = Locale.parse(language)
+    return locale, locale.currency_formats["standard"]
 
 
 def format_day(value: date, language: str, form: str = "long") -> str:

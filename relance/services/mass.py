@@ -140,8 +140,10 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], leve
             customer_kind=invoice.customer.kind, penalty_kind=level.penalty_kind, penalty_value=level.penalty_value,
             settings=rules.settings, rates=rates,
             notice_date=notices.get(invoice.id) or (on if level.formal_notice else None))
+        same = rank == proposal.rank and not (letter or email)  # the proposal is already the verdict
+        verdict = proposal if same else _verdict(invoice, done.get(invoice.id, []), rank, letter, email, rules)
         rows.append(Row(invoice, last.get(invoice.id), level, letter, email, email_ok, invoice.days_late(on),
-                        proposal, _verdict(invoice, done.get(invoice.id, []), rank, letter, email, rules),
+                        proposal, verdict,
                         bool(pick and pick.override), pick.override_reason if pick else "", claim))
     return rows
 
