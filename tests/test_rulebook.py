@@ -250,3 +250,16 @@ def test_a_reminder_s_page_shows_it_as_it_left_and_an_in_doubt_email_can_be_mark
     assert (done.status, done.in_doubt) == ("sent", False)
     logged = db.session.scalar(select(AuditLog).where(AuditLog.action == "mark_sent"))
     assert logged.after["checked"] == "Postfix log: status=sent (250 2.0.0 OK)"
+
+
+def test_the_mass_page_filter_counts_cents_like_the_engine(app, levels):
+    """SQLite computes the remaining due with floats (0.30 - 0.10 < 0.20 there): the SQL filter rounds to cents."""
+    from relance.services import settings as settings_service
+    from relance.services.schedule import reference_schedule
+
+    on = date(2026, 4, 1)
+    settings_service.save(db.session, {"min_amount": "0.20"})
+    invoice = make_invoice(make_customer(email="a@b.example"), total="0.30", paid="0.10", due=on - timedelta(days=20))
+    db.session.commit()
+    due = {d.invoice_id for d in reference_schedule(db.session, on, automatic=False).due}
+    assert due == {invoice.id} == set(db.session.scalars(eligibility.due_select(db.session, on)))

@@ -218,10 +218,12 @@ class World:
         db.session.rollback()
 
 
-EXAMPLES = int(os.environ.get("RULEBOOK_EXAMPLES", "15"))  # more for a long search
+# The suite runs the same 15 examples every time (CI must not meet a new one by chance); a long search varies them:
+# RULEBOOK_EXAMPLES=150 .venv/bin/pytest tests/test_rulebook_property.py
+EXAMPLES = int(os.environ.get("RULEBOOK_EXAMPLES", "0")) or None
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
+@settings(max_examples=EXAMPLES or 15, derandomize=EXAMPLES is None, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(action, min_size=4, max_size=14))
 def test_every_path_keeps_the_one_rulebook(app, steps):

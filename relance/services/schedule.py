@@ -424,7 +424,8 @@ def due_select(session: Session, on: date):
     columns = list(statement.order_by(None).params(**params).subquery().c)  # in the order of the Facts fields
     kind, paused, debit, total, paid, rank = (columns[i] for i in (5, 9, 10, 14, 15, -1))
     settings = rules.settings
-    conditions = [or_(paused.is_(None), paused < on), total - paid >= settings.min_amount]
+    # rounded to cents: SQLite computes with floats (133.33 - 33.33 is not 100.00 there)
+    conditions = [or_(paused.is_(None), paused < on), func.round(total - paid, 2) >= settings.min_amount]
     if settings.skip_direct_debit:
         conditions.append(debit.is_(False))
     penalty_ranks = [level.rank for level in rules.levels if level.penalty_kind != "none"]
