@@ -2,11 +2,9 @@
 the invoices reminded today and says why; back + submit again and a double click send nothing new; "send anyway"
 with a reason goes out once and is audited."""
 
-import re
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from relance import clock
@@ -97,9 +95,14 @@ def test_back_and_submit_again_and_a_double_click_send_nothing_new(live_server, 
     # a double click on the send button of a fresh form sends once
     page.goto(f"{live_server.url}/reminders/new?invoice={second}")
     page.dblclick("button[value=send]")
-    expect(page).to_have_url(re.compile(f"/invoices/{second}/reminders$"))  # (a navigation may be cut short)
-    page.wait_for_load_state()
+    for _ in range(100):  # the first answer lands on the history (the second one may cut that navigation short)
+        if reminders(live_server, invoice_id=second) and outbox(live_server) == 2:
+            break
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(500)
     assert len(reminders(live_server, invoice_id=second)) == 1 and outbox(live_server) == 2
+    page.goto(f"{live_server.url}/invoices/{second}/reminders")
+    assert page.locator(".reminders-table tbody tr").count() == 1
 
 
 def test_send_anyway_with_a_reason_goes_out_once_and_is_audited(live_server, page, data):
