@@ -24,6 +24,12 @@ RUN_KINDS = ("mass", "auto")
 RUN_STATUSES = ("queued", "running", "done", "failed")
 
 
+def level_label(names: dict | None, language: str, rank: int) -> str:
+    """A level's name in a language, else in French, else in English, else its rank."""
+    names = names or {}
+    return names.get(language) or names.get("fr") or names.get("en") or str(rank)
+
+
 class ReminderLevel(db.Model):
     """Rank 0 = before the due date, 1 = first reminder, 2 = second, 3 = formal notice."""
 
@@ -44,7 +50,7 @@ class ReminderLevel(db.Model):
     templates: Mapped[list[Template]] = relationship(back_populates="level", cascade="all, delete-orphan")
 
     def name(self, language: str) -> str:
-        return self.names.get(language) or self.names.get("fr") or self.names.get("en") or str(self.rank)
+        return level_label(self.names, language, self.rank)
 
     def __repr__(self) -> str:
         return f"<ReminderLevel {self.rank} {self.delay}>"
@@ -178,8 +184,7 @@ class Reminder(db.Model):
 
     def level_name(self, language: str) -> str:
         """The level's name as it was when the reminder was made."""
-        names = self.level_names or {}
-        return names.get(language) or names.get("fr") or names.get("en") or str(self.level)
+        return level_label(self.level_names, language, self.level)
 
     def snapshot_level(self, level: ReminderLevel) -> None:
         self.level_id, self.level = level.id, level.rank
