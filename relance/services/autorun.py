@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, literal, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from relance import clock
@@ -169,8 +169,8 @@ def _lock_day(session: Session, on: date) -> None:
     """Serialise the makers of one day's rows until the transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOCK_CLASS, "b": on.toordinal()})
-    else:  # any write takes SQLite's single write lock for the rest of the transaction
-        session.execute(update(Run).where(literal(False)).values(status=Run.status))
+    else:
+        dunning.sqlite_write_lock(session)
 
 
 def open_run(session: Session, on: date, now: datetime | None = None) -> Run:

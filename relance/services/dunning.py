@@ -66,12 +66,17 @@ class ReminderRefused(ReminderError):
         self.verdict = verdict
 
 
+def sqlite_write_lock(session: Session) -> None:
+    """Take SQLite's single write lock for the rest of the transaction (a write that changes nothing)."""
+    session.execute(update(Run).where(literal(False)).values(status=Run.status))
+
+
 def lock_invoice(session: Session, invoice_id: int) -> None:
     """Serialise the makers of one invoice's reminders until the transaction ends (check, then write)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(Invoice.id).where(Invoice.id == invoice_id).with_for_update())
-    else:  # any write takes SQLite's single write lock for the rest of the transaction
-        session.execute(update(Run).where(literal(False)).values(status=Run.status))
+    else:
+        sqlite_write_lock(session)
 
 
 def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, channel: str, on: date, *,
