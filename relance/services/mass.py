@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from relance.models import Contact, Customer, Invoice, MassSelection, Reminder, ReminderLevel, Run, User
 from relance.services import eligibility, recipients
-from relance.services.levels import DONE_STATUSES
-from relance.services.penalties import Claim, compute_claim, load_rates
+from relance.services.penalties import Claim, compute_claim, load_rates, notice_dates
 
 CHANNELS = ("letter", "email")
 
@@ -69,6 +68,7 @@ class Row:
     verdict: eligibility.Verdict | None  # the chosen level and ticked channels (None: no level chosen)
     override: bool = False
     override_reason: str = ""
+    claim: Claim | None = None  # the one claim computation at the chosen level (None: no level chosen)
 
     @property
     def due(self) -> bool:
@@ -78,8 +78,6 @@ class Row:
     def refused(self) -> bool:
         """The chosen level is refused by the rules (it goes only with "send anyway" and a reason)."""
         return self.verdict is not None and not self.verdict.ok
-
-    claim: Claim | None = None  # the one claim computation at the chosen level (None: no level chosen)
 
     @property
     def penalty(self) -> Decimal:
@@ -121,7 +119,7 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], leve
         select(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(ids)))} \
         if ids else {}
     by_rank = {lvl.rank: lvl for lvl in levels}
-    notices = _notice_dates(session, ids)
+    notices = notice_dates(session, ids)
     rates = load_rates(session, rules.settings.company_country)
     rows = []
     for invoice in invoices:
@@ -146,16 +144,6 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], leve
                         proposal, verdict,
                         bool(pick and pick.override), pick.override_reason if pick else "", claim))
     return rows
-
-
-def _notice_dates(session: Session, ids: list[int]) -> dict[int, date]:
-    """Each invoice's first formal notice done (it starts a consumer's interest), in one query."""
-    if not ids:
-        return {}
-    return dict(session.execute(
-        select(Reminder.invoice_id, func.min(Reminder.reminder_date))
-        .where(Reminder.invoice_id.in_(ids), Reminder.formal_notice, Reminder.status.in_(DONE_STATUSES))
-        .group_by(Reminder.invoice_id)).all())
 
 
 def counts(session: Session, user_id: int) -> dict[str, int]:

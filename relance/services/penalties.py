@@ -216,12 +216,19 @@ def compute_claim(
                  tuple(reasons))
 
 
+def notice_dates(session: Session, invoice_ids: list[int]) -> dict[int, date]:
+    """Each invoice's first formal notice done (it starts consumer interest), in one query."""
+    if not invoice_ids:
+        return {}
+    return dict(session.execute(
+        select(Reminder.invoice_id, func.min(Reminder.reminder_date))
+        .where(Reminder.invoice_id.in_(invoice_ids), Reminder.formal_notice, Reminder.status.in_(DONE_STATUSES))
+        .group_by(Reminder.invoice_id)).all())
+
+
 def notice_date(session: Session, invoice_id: int) -> date | None:
     """Date of the first formal notice made for an invoice (it starts consumer interest)."""
-    return session.scalar(
-        select(func.min(Reminder.reminder_date))
-        .where(Reminder.invoice_id == invoice_id, Reminder.formal_notice, Reminder.status.in_(DONE_STATUSES))
-    )
+    return notice_dates(session, [invoice_id]).get(invoice_id)
 
 
 def claim_for_invoice(session: Session, invoice: Invoice, level: ReminderLevel, on: date, settings,
