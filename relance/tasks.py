@@ -77,6 +77,18 @@ def send_reminders(reminder_ids: list[int]) -> dict:
     return report.count()
 
 
+def queue_send(reminder):
+    """Hand a just-made pending reminder to the worker (at once in immediate mode) and return it as it is now."""
+    from relance.extensions import db
+    from relance.models import Reminder
+
+    if reminder.status != "pending":
+        return reminder
+    send_reminders([reminder.id])  # the worker sends it (and retries a temporary failure)
+    db.session.expire_all()
+    return db.session.get(Reminder, reminder.id)
+
+
 @task()
 def send_mass_run(run_id: int) -> dict:
     """Send a run's reminders and build its merged letters PDF; progress is kept on the Run row."""

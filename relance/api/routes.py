@@ -403,12 +403,9 @@ def post_reminder(number: str):
         db.session.rollback()
         raise ApiError(422, _l("The request has errors; nothing was saved."), [(exc.field, exc.message)]) from None
     db.session.commit()
-    if reminder.status == "pending":
-        from relance import tasks
+    from relance import tasks
 
-        tasks.send_reminders([reminder.id])
-        db.session.expire_all()
-        reminder = db.session.get(Reminder, reminder.id)
+    reminder = tasks.queue_send(reminder)
     return jsonify({"reminder": reminder_json(reminder), "invoice": invoice_json(_invoice(number))}), 201
 
 

@@ -318,12 +318,9 @@ def new():
     if token is not None:
         token.url = target
     db.session.commit()
-    if reminder.status == "pending":
-        from relance import tasks
+    from relance import tasks
 
-        tasks.send_reminders([reminder.id])  # the worker sends it (and retries a temporary failure)
-        db.session.expire_all()
-        reminder = db.session.get(Reminder, reminder.id)
+    reminder = tasks.queue_send(reminder)
     _flash_outcome(reminder)
     return _see_other(target)
 
