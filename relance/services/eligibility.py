@@ -172,19 +172,13 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
                  and not any(r.overridden for r in same))
     sent_here = [r for r in same if channel is None or r.channel == channel]
     if sent_here and (channel is not None or not same_step):
-        last = max(sent_here, key=lambda r: (r.reminder_date, r.id))
-        refusals.append(Refusal("already_sent", _(
-            "Level %(rank)s was already sent %(channel)s on %(day)s.", rank=rank,
-            channel=channel_word(last.channel), day=_day(last.reminder_date))))
+        refusals.append(_already_sent(rank, sent_here))
     elif facts.max_rank is not None and rank < facts.max_rank:
         refusals.append(Refusal("level_passed", _(
             "Level %(reached)s was already reached: level %(rank)s would go backwards.", reached=facts.max_rank,
             rank=rank)))
-    elif same and not same_step:
-        last = max(same, key=lambda r: (r.reminder_date, r.id))
-        refusals.append(Refusal("already_sent", _(
-            "Level %(rank)s was already sent %(channel)s on %(day)s.", rank=rank,
-            channel=channel_word(last.channel), day=_day(last.reminder_date))))
+    elif same and not same_step:  # the level went out by the other channel, on another day or by an override
+        refusals.append(_already_sent(rank, same))
     not_before = None
     if not refusals and not same_step:
         if rank == 0 and facts.due_date < on:
@@ -203,6 +197,12 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
         refusals.append(Refusal("not_business_day", _("%(day)s is not a business day: nothing is sent.",
                                                       day=_day(on))))
     return Verdict(invoice.id, rank, channel, proposed, tuple(refusals), not_before)
+
+
+def _already_sent(rank: int, sent: Sequence) -> Refusal:
+    last = max(sent, key=lambda r: (r.reminder_date, r.id))
+    return Refusal("already_sent", _("Level %(rank)s was already sent %(channel)s on %(day)s.", rank=rank,
+                                     channel=channel_word(last.channel), day=_day(last.reminder_date)))
 
 
 def _timing(facts: engine.Facts, level, rules) -> list[Refusal]:
@@ -236,14 +236,12 @@ def check(session: Session, invoice: Invoice, rank: int | None, channel: str | N
     return judge(invoice, done, rank, channel, rules)
 
 
-def check_many(session: Session, invoices: Sequence[Invoice], on: date, ranks: dict[int, int | None] | None = None,
-               *, channel: str | None = None, automatic: bool = False, rules=None) -> dict[int, Verdict]:
-    """Verdicts for many invoices (their customers loaded) in one query: at `ranks[invoice id]`, else the
-    engine's next level."""
+def check_many(session: Session, invoices: Sequence[Invoice], on: date, *, automatic: bool = False,
+               rules=None) -> dict[int, Verdict]:
+    """The engine's proposal for many invoices (their customers loaded), their reminders read in one query."""
     rules = rules or day_rules(session, on, automatic)
     done = done_reminders(session, [i.id for i in invoices])
-    ranks = ranks or {}
-    return {i.id: judge(i, done.get(i.id, []), ranks.get(i.id), channel, rules) for i in invoices}
+    return {i.id: judge(i, done.get(i.id, []), None, None, rules) for i in invoices}
 
 
 def due_select(session: Session, on: date):

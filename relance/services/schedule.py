@@ -391,28 +391,34 @@ def _facts_from_row(row) -> tuple[Facts, int]:
     return facts, row[-1]
 
 
+def _closed(rules: _Rules) -> str:
+    """Why nothing is sent at all that day (the automatic view on a day that is not a business day), or ""."""
+    settings = rules.settings
+    if rules.automatic and settings.business_days and not is_business_day(rules.on, settings.business_country):
+        return _("%(day)s is not a business day: nothing is sent.", day=rules.on.isoformat())
+    return ""
+
+
+def _selected(session: Session, rules: _Rules) -> list[tuple[Facts, int]]:
+    """The set-based selection: (facts, next level) of every invoice whose next level's date has come."""
+    statement, params = _selection(rules)
+    return [_facts_from_row(row) for row in session.execute(statement, params)]
+
+
 def schedule(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> Schedule:
     """Due and skipped reminders on `on` (set-based). `automatic=False` is the view of a person (mass page)."""
     rules = _rules(session, on, now, automatic)
-    if automatic and rules.settings.business_days and not is_business_day(on, rules.settings.business_country):
-        return Schedule(on, note=_("%(day)s is not a business day: nothing is sent.", day=on.isoformat()))
-    statement, params = _selection(rules)
-    selected = [_facts_from_row(row) for row in session.execute(statement, params)]
-    return _build(session, selected, rules)
+    note = _closed(rules)
+    return Schedule(on, note=note) if note else _build(session, _selected(session, rules), rules)
 
 
 def due_ranks(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> dict[int, int]:
     """{invoice id: level} of the due reminders of `on`, without their amounts and recipients (the mass page)."""
     rules = _rules(session, on, now, automatic)
-    if automatic and rules.settings.business_days and not is_business_day(on, rules.settings.business_country):
+    if _closed(rules):
         return {}
-    statement, params = _selection(rules)
-    found = {}
-    for row in session.execute(statement, params):
-        facts, rank = _facts_from_row(row)
-        if not exclusions(facts, rules.level(rank), rules):
-            found[facts.invoice_id] = rank
-    return found
+    return {facts.invoice_id: rank for facts, rank in _selected(session, rules)
+            if not exclusions(facts, rules.level(rank), rules)}
 
 
 def due_select(session: Session, on: date):
@@ -424,7 +430,7 @@ def due_select(session: Session, on: date):
     columns = list(statement.order_by(None).params(**params).subquery().c)  # in the order of the Facts fields
     kind, paused, debit, total, paid, rank = (columns[i] for i in (5, 9, 10, 14, 15, -1))
     settings = rules.settings
-    # rounded to cents: SQLite computes with floats (133.33 - 33.33 is not 100.00 there)
+    # rounded to cents: SQLite computes with floats (0.30 - 0.10 is less than 0.20 there)
     conditions = [or_(paused.is_(None), paused < on), func.round(total - paid, 2) >= settings.min_amount]
     if settings.skip_direct_debit:
         conditions.append(debit.is_(False))
@@ -570,8 +576,8 @@ def facts_for(session: Session, invoice: Invoice, rules: _Rules) -> Facts:
 def reference_schedule(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> Schedule:
     """The same result as `schedule`, one invoice at a time in Python (for tests and the bench)."""
     rules = _rules(session, on, now, automatic)
-    if automatic and rules.settings.business_days and not is_business_day(on, rules.settings.business_country):
-        return Schedule(on, note=_("%(day)s is not a business day: nothing is sent.", day=on.isoformat()))
+    if _closed(rules):
+        return Schedule(on, note=_closed(rules))
     selected = []
     for invoice in session.scalars(select(Invoice).order_by(Invoice.id)):
         if not invoice.is_open or invoice.due_date is None:
