@@ -217,7 +217,7 @@ def _check(form: ReminderForm, customer: Customer | None, levels: list[ReminderL
 def _form_page(form: ReminderForm, customer: Customer | None, invoice: Invoice | None, levels, q: str = "",
                status: int = 200):
     settings = settings_service.load(db.session)
-    today = clock.today()
+    today = clock.today(zone=settings.auto_timezone)
     verdict, made_today = None, []
     if invoice is not None:
         channel = "email" if form.by_email.data else "letter"
@@ -229,17 +229,17 @@ def _form_page(form: ReminderForm, customer: Customer | None, invoice: Invoice |
         "form": form, "customer": customer, "invoice": invoice, "levels": levels, "q": q,
         "choices": _invoice_choices(customer, invoice, q), "verdict": verdict, "made_today": made_today,
         "email_ok": mass.invoice_can_email(invoice) if invoice is not None else True,
-        "preview": _preview_context(invoice, form.level.data, bool(form.by_email.data), levels, settings),
+        "preview": _preview_context(invoice, form.level.data, bool(form.by_email.data), levels, settings, today),
     }
     return render("reminders/new.html", "reminders/_form.html", status=status, **context)
 
 
-def _preview_context(invoice: Invoice | None, rank, by_email: bool, levels, settings) -> dict:
+def _preview_context(invoice: Invoice | None, rank, by_email: bool, levels, settings, today: date) -> dict:
     level = next((lvl for lvl in levels if lvl.rank == rank), None)
     if invoice is None or level is None or not invoice.is_open or invoice.due_date is None:
         return {"ready": False}
     channel = "email" if by_email else "letter"
-    rendered = texts.render_for_invoice(db.session, invoice, level, channel, clock.today(), settings, user=_user())
+    rendered = texts.render_for_invoice(db.session, invoice, level, channel, today, settings, user=_user())
     who = recipients.for_invoice(invoice, settings, _user()) if by_email else None
     return {"ready": True, "invoice": invoice, "level": level, "channel": channel, "rendered": rendered, "who": who}
 
@@ -265,9 +265,9 @@ def _already_done(first_url: str | None):
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("agent")
 def new():
-    today = clock.today()
     levels = active_levels(db.session)
     settings = settings_service.load(db.session)
+    today = clock.today(zone=settings.auto_timezone)
     source = request.form if request.method == "POST" else request.args
     customer = _get(Customer, source.get("customer"))
     if request.method == "GET":
@@ -348,8 +348,9 @@ def preview():
     customer_id = _int(request.args.get("customer"))
     if invoice is not None and customer_id and invoice.customer_id != customer_id:
         invoice = None
+    settings = settings_service.load(db.session)
     context = _preview_context(invoice, _int(request.args.get("level")), request.args.get("by_email") == "y",
-                               levels, settings_service.load(db.session))
+                               levels, settings, clock.today(zone=settings.auto_timezone))
     return render("reminders/_preview.html", "reminders/_preview.html", preview=context)
 
 
