@@ -1,5 +1,6 @@
-"""The reminder state each invoice carries (highest level done, last reminder date), kept by the database
-triggers whatever writes the reminders: ORM inserts, bulk UPDATEs, deletes, moves between invoices."""
+"""The reminder state each invoice carries (highest level done, last reminder date, the next date a person set
+on the last reminder), kept by the database triggers whatever writes the reminders: ORM inserts, bulk UPDATEs,
+deletes, moves between invoices."""
 
 from datetime import date
 
@@ -7,7 +8,7 @@ from sqlalchemy import delete, select, text, update
 
 from relance.extensions import db
 from relance.models import Invoice, Reminder, reminder_state
-from tests.factories import make_invoice
+from tests.factories import make_invoice, make_user
 
 
 def state(invoice) -> tuple:
@@ -58,5 +59,27 @@ def test_backfill_recomputes_every_invoice(app):
     db.session.flush()
     add(invoice, 2, date(2026, 3, 1))
     db.session.execute(text("UPDATE invoices SET reminder_level = NULL, last_reminder_date = NULL"))
-    db.session.execute(text(reminder_state.BACKFILL))
+    db.session.execute(text(reminder_state.backfill()))
     assert state(invoice) == (2, date(2026, 3, 1))
+
+
+def manual_next(invoice):
+    return db.session.scalar(select(Invoice.manual_next_date).where(Invoice.id == invoice.id))
+
+
+def test_manual_next_date_is_the_last_reminders_when_a_person_made_it(app):
+    invoice, person = make_invoice(number="A"), make_user(role="agent")
+    db.session.flush()
+    first = add(invoice, 1, date(2026, 3, 1))
+    assert manual_next(invoice) is None
+    db.session.execute(update(Reminder).where(Reminder.id == first.id).values(next_date=date(2026, 4, 1)))
+    assert manual_next(invoice) is None  # the automatic run set it: the engine's own dates apply
+    db.session.execute(update(Reminder).where(Reminder.id == first.id).values(user_id=person.id))
+    assert manual_next(invoice) == date(2026, 4, 1)
+    later = add(invoice, 2, date(2026, 3, 10))  # a later automatic reminder: the person's date no longer holds
+    assert manual_next(invoice) is None
+    db.session.execute(update(Reminder).where(Reminder.id == later.id).values(status="cancelled"))
+    assert manual_next(invoice) == date(2026, 4, 1)
+    db.session.execute(text("UPDATE invoices SET manual_next_date = NULL"))
+    db.session.execute(text(reminder_state.backfill()))
+    assert manual_next(invoice) == date(2026, 4, 1)

@@ -65,8 +65,8 @@ def upgrade():
 
     # ### end Alembic commands ###
     op.execute(BACKFILL)
-    reminder_state.install(op.execute, op.get_bind().dialect.name)
-    op.execute(reminder_state.BACKFILL)
+    reminder_state.install(op.execute, op.get_bind().dialect.name, version=1)
+    op.execute(reminder_state.backfill(version=1))
 
 
 def downgrade():
@@ -90,4 +90,4 @@ def downgrade():
 
     op.drop_table('form_tokens')
     # ### end Alembic commands ###
-    reminder_state.install(op.execute, op.get_bind().dialect.name)
+    reminder_state.install(op.execute, op.get_bind().dialect.name, version=1)

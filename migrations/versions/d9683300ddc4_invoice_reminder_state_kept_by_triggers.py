@@ -34,8 +34,8 @@ def upgrade():
 
     # ### end Alembic commands ###
     dialect = op.get_bind().dialect.name
-    reminder_state.install(op.execute, dialect)
-    op.execute(reminder_state.BACKFILL)
+    reminder_state.install(op.execute, dialect, version=1)
+    op.execute(reminder_state.backfill(version=1))
 
 
 def downgrade():

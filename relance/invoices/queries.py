@@ -69,10 +69,11 @@ def list_conditions(f: dict, today: date) -> list:
     return conditions
 
 
-def list_order(sort: str, today: date, overdue_only: bool = False) -> tuple:
-    """ORDER BY terms of a sort key (one of SORTS)."""
-    if overdue_only and sort in ("due", "late", "-due"):
-        # Every row has a due date and is late: plain due date order, which the index gives without sorting.
+def list_order(sort: str, today: date, overdue_only: bool = False, open_dated: bool = False) -> tuple:
+    """ORDER BY terms of a sort key (one of SORTS). `overdue_only`: every row is late; `open_dated`: every row is
+    unpaid with a due date (the mass page). Then "late" is the due date order too."""
+    if (overdue_only or open_dated) and sort in ("due", "late", "-due"):
+        # Every row has a due date: plain due date order, which the index gives without sorting.
         direction = Invoice.due_date.desc() if sort == "-due" else Invoice.due_date.asc()
         return direction, Invoice.id.desc() if sort == "-due" else Invoice.id.asc()
     late = and_(Invoice.is_open, Invoice.due_date < today)
@@ -86,6 +87,16 @@ def list_order(sort: str, today: date, overdue_only: bool = False) -> tuple:
         "-issue": (Invoice.issue_date.desc(), Invoice.id.desc()),
     }[sort]
 
+
+
+def open_currencies() -> list[str]:
+    """The currencies of the unpaid invoices, in order: one index seek per currency (a loose index scan written
+    as a recursive query) instead of reading every open invoice."""
+    seen = select(func.min(Invoice.currency).label("code")).cte("currencies", recursive=True)
+    seen = seen.union_all(select(select(func.min(Invoice.currency)).where(Invoice.currency > seen.c.code)
+                                 .scalar_subquery()).where(seen.c.code.is_not(None)))
+    used = select(Invoice.id).where(Invoice.currency == seen.c.code, Invoice.is_open).exists()
+    return list(db.session.scalars(select(seen.c.code).where(seen.c.code.is_not(None), used).order_by(seen.c.code)))
 
 
 def due_by_currency(*where) -> list[tuple[str, int, object]]:

@@ -26,7 +26,7 @@ class Invoice(db.Model):
         # The invoices list (bench/list.py) and the reminder engine's candidates (bench/due.py): filters and
         # sorts answered from this covering index.
         Index("ix_invoices_list", "status", "kind", "due_date", "currency", "total_incl_tax", "amount_paid",
-              "customer_id", "issue_date", "reminder_level", "last_reminder_date"),
+              "customer_id", "issue_date", "reminder_level", "last_reminder_date", "manual_next_date"),
         Index("ix_invoices_currency", "currency"),
     )
 
@@ -47,10 +47,11 @@ class Invoice(db.Model):
     creator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     followup_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     no_auto_reminders: Mapped[bool] = mapped_column(default=False)
-    # Highest level and latest date of its pending or sent reminders: kept by database triggers
-    # (relance/models/reminder_state.py), read by the reminder engine.
+    # Highest level and latest date of its done reminders, and the next date a person set on the latest: kept by
+    # database triggers (relance/models/reminder_state.py), read by the reminder engine.
     reminder_level: Mapped[int | None]
     last_reminder_date: Mapped[date | None]
+    manual_next_date: Mapped[date | None]
     pdf_path: Mapped[str | None] = mapped_column(String(255))  # relative to FILES_PATH
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

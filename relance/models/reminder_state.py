@@ -1,11 +1,13 @@
 """Each invoice's reminder state, kept by the database itself.
 
-`invoices.reminder_level` (highest level of its pending, sent, to post or posted reminders) and
-`invoices.last_reminder_date` (their latest date) let the reminder engine pick due invoices without joining
-every open invoice to its reminders. Triggers on `reminders` recompute both for the invoice concerned after every
-insert, delete or change of invoice, level, status or date, whatever writes the row (the app, an import, a person
-with SQL).
-`db.create_all()` installs them with the table; the migrations install them with `install()`.
+`invoices.reminder_level` (highest level of its pending, sent, to post or posted reminders),
+`invoices.last_reminder_date` (their latest date) and `invoices.manual_next_date` (the next reminder date a person
+set on the latest of them; NULL when the latest was automatic) let the reminder engine pick due invoices without
+joining every open invoice to its reminders. Triggers on `reminders` recompute them for the invoice concerned after
+every insert, delete or change of invoice, level, status, date, next date or author, whatever writes the row (the
+app, an import, a person with SQL).
+`db.create_all()` installs them with the table; the migrations install them with `install()` (`version` 1: the
+first two columns, as the migrations before manual_next_date made them).
 """
 
 from __future__ import annotations
@@ -17,45 +19,64 @@ from relance.models.reminder import Reminder
 _DONE = "('pending', 'sent', 'to_post', 'posted')"  # relance.services.levels.DONE_STATUSES
 
 
-def _refresh(ref: str) -> str:
+VERSION = 2
+
+
+def _refresh(ref: str, version: int = VERSION) -> str:
     """The UPDATE that recomputes the state of the invoice `ref` (NEW.invoice_id or OLD.invoice_id)."""
     of = f"FROM reminders WHERE invoice_id = {ref} AND status IN {_DONE}"
+    manual_next = (f", manual_next_date = (SELECT CASE WHEN user_id IS NOT NULL THEN next_date END {of} "
+                   "ORDER BY reminder_date DESC, id DESC LIMIT 1)") if version >= 2 else ""
     return (f"UPDATE invoices SET reminder_level = (SELECT max(level) {of}), "
-            f"last_reminder_date = (SELECT max(reminder_date) {of}) WHERE id = {ref};")
+            f"last_reminder_date = (SELECT max(reminder_date) {of}){manual_next} WHERE id = {ref};")
 
 
-_WATCHED = "invoice_id, level, status, reminder_date"
+def _watched(version: int) -> str:
+    return "invoice_id, level, status, reminder_date" + (", next_date, user_id" if version >= 2 else "")
 
-SQLITE = (
-    f"CREATE TRIGGER reminders_state_insert AFTER INSERT ON reminders BEGIN {_refresh('NEW.invoice_id')} END",
-    f"CREATE TRIGGER reminders_state_update AFTER UPDATE OF {_WATCHED} ON reminders BEGIN "
-    f"{_refresh('OLD.invoice_id')} {_refresh('NEW.invoice_id')} END",
-    f"CREATE TRIGGER reminders_state_delete AFTER DELETE ON reminders BEGIN {_refresh('OLD.invoice_id')} END",
-)
+
+def _sqlite(version: int) -> tuple[str, ...]:
+    return (
+        f"CREATE TRIGGER reminders_state_insert AFTER INSERT ON reminders BEGIN "
+        f"{_refresh('NEW.invoice_id', version)} END",
+        f"CREATE TRIGGER reminders_state_update AFTER UPDATE OF {_watched(version)} ON reminders BEGIN "
+        f"{_refresh('OLD.invoice_id', version)} {_refresh('NEW.invoice_id', version)} END",
+        f"CREATE TRIGGER reminders_state_delete AFTER DELETE ON reminders BEGIN "
+        f"{_refresh('OLD.invoice_id', version)} END",
+    )
+
+
 SQLITE_DROP = tuple(f"DROP TRIGGER IF EXISTS reminders_state_{op}" for op in ("insert", "update", "delete"))
 
-POSTGRESQL = (
-    "CREATE FUNCTION reminders_state() RETURNS trigger AS $$ BEGIN "
-    f"IF TG_OP <> 'INSERT' THEN {_refresh('OLD.invoice_id')} END IF; "
-    f"IF TG_OP <> 'DELETE' THEN {_refresh('NEW.invoice_id')} END IF; "
-    "RETURN NULL; END $$ LANGUAGE plpgsql",
-    f"CREATE TRIGGER reminders_state AFTER INSERT OR DELETE OR UPDATE OF {_WATCHED} ON reminders "
-    "FOR EACH ROW EXECUTE FUNCTION reminders_state()",
-)
+
+def _postgresql(version: int) -> tuple[str, ...]:
+    return (
+        "CREATE FUNCTION reminders_state() RETURNS trigger AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' THEN {_refresh('OLD.invoice_id', version)} END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_refresh('NEW.invoice_id', version)} END IF; "
+        "RETURN NULL; END $$ LANGUAGE plpgsql",
+        f"CREATE TRIGGER reminders_state AFTER INSERT OR DELETE OR UPDATE OF {_watched(version)} ON reminders "
+        "FOR EACH ROW EXECUTE FUNCTION reminders_state()",
+    )
+
+
 POSTGRESQL_DROP = ("DROP TRIGGER IF EXISTS reminders_state ON reminders", "DROP FUNCTION IF EXISTS reminders_state()")
 
-BACKFILL = _refresh("invoices.id").replace(" WHERE id = invoices.id", "")
+
+def backfill(version: int = VERSION) -> str:
+    """The UPDATE that recomputes the state of every invoice."""
+    return _refresh("invoices.id", version).replace(" WHERE id = invoices.id", "")
 
 
-def statements(dialect: str, drop: bool = False) -> tuple[str, ...]:
+def statements(dialect: str, drop: bool = False, version: int = VERSION) -> tuple[str, ...]:
     if dialect == "postgresql":
-        return POSTGRESQL_DROP if drop else POSTGRESQL
-    return SQLITE_DROP if drop else SQLITE
+        return POSTGRESQL_DROP if drop else _postgresql(version)
+    return SQLITE_DROP if drop else _sqlite(version)
 
 
-def install(execute, dialect: str) -> None:
+def install(execute, dialect: str, version: int = VERSION) -> None:
     """Create the triggers with `execute(sql)` (a connection's or Alembic's `op.execute`)."""
-    for sql in statements(dialect):
+    for sql in statements(dialect, version=version):
         execute(sql)
 
 

@@ -17,7 +17,15 @@ from sqlalchemy.orm import contains_eager, selectinload
 from relance import clock
 from relance.auth import role_required
 from relance.extensions import db
-from relance.invoices.queries import ListPage, like_pattern, list_conditions, list_filters, list_order, page_args
+from relance.invoices.queries import (
+    ListPage,
+    like_pattern,
+    list_conditions,
+    list_filters,
+    list_order,
+    open_currencies,
+    page_args,
+)
 from relance.models import REMINDER_STATUSES, Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.reminders import bp
 from relance.reminders.forms import ReminderForm
@@ -368,12 +376,20 @@ def _mass_filters(args) -> dict:
     return f
 
 
+def _day_rules(today: date):
+    """The settings and active levels of the day (a person's view), read once per request."""
+    cache = request.environ.setdefault("relance.rules", {})  # per request (tests share one app context)
+    if today not in cache:
+        cache[today] = eligibility.day_rules(db.session, today)
+    return cache[today]
+
+
 def _mass_conditions(f: dict, today: date) -> list:
     """The invoices list's filters (same meaning), limited to unpaid invoices with a due date; "due today" keeps
     the invoices the engine sends today (the same level the automatic run would pick, for a person)."""
     conditions = [*list_conditions(f, today), Invoice.due_date.is_not(None)]
     if f["due"] == "today":
-        conditions.append(Invoice.id.in_(eligibility.due_select(db.session, today)))
+        conditions += eligibility.due_conditions(_day_rules(today))
     return conditions
 
 
@@ -388,7 +404,7 @@ def _due_today(today: date) -> dict[int, int]:
 def _mass_page(f: dict, today: date, page: int) -> ListPage:
     """One page: the count and the page's ids from the index, then the invoices with what the rows show."""
     conditions = _mass_conditions(f, today)
-    order = list_order(f["sort"], today)
+    order = list_order(f["sort"], today, open_dated=True)
     if f["due"] == "today":  # the engine's selection runs once: the page's ids carry the count
         rows = db.session.execute(select(Invoice.id, func.count().over()).where(*conditions).order_by(*order)
                                   .limit(PER_PAGE).offset((max(1, page) - 1) * PER_PAGE)).all()
@@ -448,13 +464,13 @@ def _source():
 def _mass_context(today: date, with_filters: bool = False, **extra) -> dict:
     source = _source()
     f = _mass_filters(source)
-    levels = active_levels(db.session)
+    rules = _day_rules(today)
+    levels = rules.levels
     pagination = _mass_page(f, today, source.get("page", 1, type=int))
-    currencies = [] if g.htmx and not with_filters else db.session.scalars(  # the filter form's choices
-        select(Invoice.currency).where(Invoice.is_open).distinct().order_by(Invoice.currency)).all()
+    currencies = [] if g.htmx and not with_filters else open_currencies()  # the filter form's choices
     context = {
         "f": f, "levels": levels, "pagination": pagination, "currencies": currencies, "today": today,
-        "rows": mass.build_rows(db.session, current_user.id, pagination.items, levels, today),
+        "rows": mass.build_rows(db.session, current_user.id, pagination.items, today, rules),
         "counts": mass.counts(db.session, current_user.id), "args": _filter_args(source), "problems": [],
         "t": _row_texts(levels), "token": once.new_token(),
     }
@@ -508,7 +524,8 @@ def mass_count():
 def mass_row(invoice_id: int):
     """An inline change of one row (level, a box, "send anyway"): keep it and answer the row with the verdict."""
     today = clock.today()
-    levels = active_levels(db.session)
+    rules = _day_rules(today)
+    levels = rules.levels
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
         abort(404)
@@ -527,7 +544,7 @@ def mass_row(invoice_id: int):
         if error:
             flash(error, "error")
         return redirect(url_for("reminders.mass_page", **_filter_args(request.form)), code=303)
-    row = mass.build_rows(db.session, current_user.id, [invoice], levels, today)[0]
+    row = mass.build_rows(db.session, current_user.id, [invoice], today, rules)[0]
     response = render("reminders/_mass_row.html", status=status, row=row, t=_row_texts(levels), row_error=error)
     response.headers["HX-Trigger"] = COUNT_CHANGED
     return response

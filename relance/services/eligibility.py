@@ -244,9 +244,14 @@ def check_many(session: Session, invoices: Sequence[Invoice], on: date, *, autom
     return {i.id: judge(i, done.get(i.id, []), None, None, rules) for i in invoices}
 
 
-def due_select(session: Session, on: date):
+def due_select(session: Session, on: date, rules=None):
     """A SELECT of the ids of the invoices the engine sends on `on`, for a person (filter and count in SQL)."""
-    return engine.due_select(session, on)
+    return engine.due_select(session, on, rules)
+
+
+def due_conditions(rules) -> list:
+    """The same as WHERE terms over `invoices` (a page adds its own filters, counts and orders in one query)."""
+    return engine.due_conditions(rules)
 
 
 def due_ranks(session: Session, on: date, automatic: bool = False) -> dict[int, int]:

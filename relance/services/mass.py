@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from relance.models import Contact, Customer, Invoice, MassSelection, Reminder, ReminderLevel, Run, User
 from relance.services import eligibility, recipients
 from relance.services.penalties import Claim, compute_claim, load_rates, notice_dates
+from relance.services.schedule import Level
 
 CHANNELS = ("letter", "email")
 
@@ -59,7 +60,7 @@ class Row:
 
     invoice: Invoice
     last: Reminder | None
-    level: ReminderLevel | None  # the chosen level (the engine's when nothing was chosen and it is due)
+    level: Level | None  # the chosen level (the engine's when nothing was chosen and it is due)
     letter: bool
     email: bool
     email_ok: bool
@@ -108,8 +109,7 @@ def _verdict(invoice: Invoice, done, rank: int | None, letter: bool, email: bool
     return eligibility.Verdict(first.invoice_id, rank, None, first.proposed, refusals, first.not_before)
 
 
-def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], levels: Sequence[ReminderLevel],
-               on: date, rules=None) -> list[Row]:
+def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], on: date, rules=None) -> list[Row]:
     """Rows for the invoices of one page: the engine's proposal, the last reminder and the user's choices."""
     ids = [i.id for i in invoices]
     rules = rules or eligibility.day_rules(session, on)
@@ -118,7 +118,7 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], leve
     chosen = {s.invoice_id: s for s in session.scalars(
         select(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(ids)))} \
         if ids else {}
-    by_rank = {lvl.rank: lvl for lvl in levels}
+    by_rank = {lvl.rank: lvl for lvl in rules.levels}
     notices = notice_dates(session, ids)
     rates = load_rates(session, rules.settings.company_country)
     rows = []

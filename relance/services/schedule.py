@@ -297,12 +297,16 @@ def _selection(rules: _Rules):
     key = tuple((level.rank, level.basis) for level in rules.levels)
     if key not in _STATEMENTS:
         _STATEMENTS[key] = _statement(rules.levels)
+    return _STATEMENTS[key], _params(rules)
+
+
+def _params(rules: _Rules) -> dict:
     on, settings = rules.on, rules.settings
     params = {"on": on, "now": rules.now, "since": rules.now - timedelta(hours=settings.manual_cancels_hours),
               "gap_limit": on - timedelta(days=settings.min_days_between)}
     for level in rules.levels:
         params[f"threshold_{level.rank}"] = parse_delay(level.delay).latest_start(on)
-    return _STATEMENTS[key], params
+    return params
 
 
 def _statement(levels: tuple[Level, ...]):
@@ -310,31 +314,18 @@ def _statement(levels: tuple[Level, ...]):
 
     First the timing rules keep the candidates among the open invoices, from the reminder state the database
     keeps on each invoice (highest level done, last reminder date: relance/models/reminder_state.py), read from
-    the invoices index alone; then, for the candidates only, a few index lookups in their reminders (a recent
-    manual reminder, the formal notice date, a manual next date still ahead: it holds the invoice only when the
-    last reminder set it) and the joins to customers, contacts and users.
+    the invoices index alone; then, for the candidates only, the next date a person set on the last reminder
+    (kept on the invoice too), a few index lookups in their reminders (a recent manual reminder, the formal
+    notice date) and the joins to customers, contacts and users.
     """
     on = bindparam("on", type_=Date)
     since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
-    done_rank, last = func.coalesce(Invoice.reminder_level, -1), Invoice.last_reminder_date
-    timing = []
-    for level in levels:  # the next level is this one and its date has come (start <= a threshold)
-        above_done = done_rank < level.rank
-        below = [lower.rank for lower in levels if lower.rank < level.rank]
-        is_next = and_(above_done, *[done_rank >= rank for rank in below if rank > 0])
-        if level.rank == 0:
-            is_next = and_(is_next, Invoice.due_date >= on)
-        elif 0 in below:  # level 0 is passed over once the due date has gone by
-            is_next = and_(is_next, or_(done_rank >= 0, Invoice.due_date < on))
-        threshold = bindparam(f"threshold_{level.rank}", type_=Date)
-        start = func.coalesce(last, Invoice.due_date) if level.basis == "previous" else Invoice.due_date
-        timing.append((and_(is_next, start <= threshold), level.rank))
+    timing = _timing(levels, lambda name: bindparam(name, type_=Date))
+    last = Invoice.last_reminder_date
     candidates = (
         select(Invoice.id.label("invoice_id"), Invoice.due_date, Invoice.reminder_level.label("max_rank"),
                last.label("last_date"), (case(*timing, else_=null()) if timing else null()).label("next_rank"))
-        .where(Invoice.is_open, Invoice.due_date.is_not(None),
-               or_(*[condition for condition, _rank in timing]) if timing else literal(False),
-               or_(last.is_(None), last <= bindparam("gap_limit", type_=Date)))
+        .where(*_timing_conditions(timing, bindparam("gap_limit", type_=Date)))
         .cte("candidates").prefix_with("MATERIALIZED")  # found first, from the invoices index alone
     )
     c = candidates.c
@@ -342,15 +333,10 @@ def _statement(levels: tuple[Level, ...]):
     def done_of(alias):  # the candidate's done reminders (one index lookup per candidate)
         return and_(alias.invoice_id == c.invoice_id, alias.status.in_(DONE_STATUSES))
 
-    r, latest = aliased(Reminder), aliased(Reminder)
+    r = aliased(Reminder)
     manual = r.user_id.is_not(None)
     recent_manual = select(r.id).where(done_of(r), manual, r.created_at > since, r.created_at <= now).exists()
     notice_date = select(func.min(r.reminder_date)).where(done_of(r), r.formal_notice).scalar_subquery()
-    manual_next_ahead = select(r.id).where(done_of(r), manual, r.next_date > on).exists()
-    latest_manual_next = (
-        select(case((latest.user_id.is_not(None), latest.next_date))).where(done_of(latest))
-        .order_by(latest.reminder_date.desc(), latest.id.desc()).limit(1).scalar_subquery()
-    )
     fc, bc = aliased(Contact), aliased(Contact)
     fu, cr = aliased(User), aliased(User)
     return (
@@ -367,10 +353,37 @@ def _statement(levels: tuple[Level, ...]):
         .outerjoin(bc, bc.id == Invoice.billing_contact_id)
         .outerjoin(fu, fu.id == Invoice.followup_user_id)
         .outerjoin(cr, cr.id == Invoice.creator_id)
-        # a manual next date still ahead holds the invoice only when it is the last reminder's
-        .where(or_(~manual_next_ahead, func.coalesce(latest_manual_next, on) <= on))
+        # the next date a person set on the last reminder, still ahead, holds the invoice
+        .where(or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on))
         .order_by(c.due_date, Invoice.number)
     )
+
+
+def _timing(levels: tuple[Level, ...], param) -> list[tuple]:
+    """[(the level is the invoice's next one and its date has come, its rank)] over the invoice's own columns
+    (its reminder state); `param(name)` gives the value of "on" and of each level's "threshold_RANK"."""
+    on = param("on")
+    done_rank, last = func.coalesce(Invoice.reminder_level, -1), Invoice.last_reminder_date
+    timing = []
+    for level in levels:  # the next level is this one and its date has come (start <= a threshold)
+        above_done = done_rank < level.rank
+        below = [lower.rank for lower in levels if lower.rank < level.rank]
+        is_next = and_(above_done, *[done_rank >= rank for rank in below if rank > 0])
+        if level.rank == 0:
+            is_next = and_(is_next, Invoice.due_date >= on)
+        elif 0 in below:  # level 0 is passed over once the due date has gone by
+            is_next = and_(is_next, or_(done_rank >= 0, Invoice.due_date < on))
+        start = func.coalesce(last, Invoice.due_date) if level.basis == "previous" else Invoice.due_date
+        timing.append((and_(is_next, start <= param(f"threshold_{level.rank}")), level.rank))
+    return timing
+
+
+def _timing_conditions(timing: list[tuple], gap_limit) -> list:
+    """Open, with a due date, its next level's date come and the minimum gap since the last reminder passed."""
+    last = Invoice.last_reminder_date
+    return [Invoice.is_open, Invoice.due_date.is_not(None),
+            or_(*[condition for condition, _rank in timing]) if timing else literal(False),
+            or_(last.is_(None), last <= gap_limit)]
 
 
 def reduce_done(facts: Facts, done, rules: _Rules) -> Facts:
@@ -421,23 +434,34 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
             if not exclusions(facts, rules.level(rank), rules)}
 
 
-def due_select(session: Session, on: date):
-    """A SELECT of the ids of the invoices a person would send on `on` (the manual view), for `IN (...)`: the
-    engine's selection with its exclusions written in SQL, so a page can filter and count by it in the database
-    (the property test checks it against the reference)."""
-    rules = _rules(session, on, None, automatic=False)
-    statement, params = _selection(rules)
-    columns = list(statement.order_by(None).params(**params).subquery().c)  # in the order of the Facts fields
-    kind, paused, debit, total, paid, rank = (columns[i] for i in (5, 9, 10, 14, 15, -1))
-    settings = rules.settings
-    # rounded to cents: SQLite computes with floats (0.30 - 0.10 is less than 0.20 there)
-    conditions = [or_(paused.is_(None), paused < on), func.round(total - paid, 2) >= settings.min_amount]
+def due_conditions(rules: _Rules) -> list:
+    """WHERE terms over `invoices` alone that keep the invoices a person would send on `rules.on` (the manual
+    view): the engine's timing, the next date a person set, and its exclusions, written on the invoice's own
+    columns (its reminder state) and id subqueries of customers. A page adds them to its own filters and counts,
+    orders and pages in one query (the property tests check them against the reference)."""
+    on, settings = rules.on, rules.settings
+    params = _params(rules)
+    timing = _timing(rules.levels, lambda name: literal(params[name], Date))
+    customers = select(Customer.id)
+    conditions = [
+        *_timing_conditions(timing, literal(params["gap_limit"], Date)),
+        or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on),
+        Invoice.customer_id.not_in(customers.where(Customer.paused_until >= on)),
+        # rounded to cents: SQLite computes with floats (0.30 - 0.10 is less than 0.20 there)
+        func.round(Invoice.total_incl_tax - Invoice.amount_paid, 2) >= settings.min_amount,
+    ]
     if settings.skip_direct_debit:
-        conditions.append(debit.is_(False))
+        conditions.append(Invoice.customer_id.not_in(customers.where(Customer.direct_debit.is_not(False))))
     penalty_ranks = [level.rank for level in rules.levels if level.penalty_kind != "none"]
-    if settings.skip_consumer_penalties and penalty_ranks:
-        conditions.append(or_(kind != "consumer", rank.not_in(penalty_ranks)))
-    return select(columns[0]).where(*conditions)
+    if settings.skip_consumer_penalties and penalty_ranks and timing:
+        conditions.append(or_(Invoice.customer_id.not_in(customers.where(Customer.kind == "consumer")),
+                              case(*timing, else_=null()).not_in(penalty_ranks)))
+    return conditions
+
+
+def due_select(session: Session, on: date, rules: _Rules | None = None):
+    """A SELECT of the ids of the invoices a person would send on `on` (`due_conditions`)."""
+    return select(Invoice.id).where(*due_conditions(rules or _rules(session, on, None, automatic=False)))
 
 
 def due_reminders(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> list[DueReminder]:
