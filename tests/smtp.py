@@ -2,9 +2,10 @@
 
 Use the fixtures by importing them into a test module: `from tests.smtp import smtp_server, smtp_factory`.
 `smtp_server.configure(app)` points the app's SMTP_* settings at it; `smtp_server.messages` holds what
-arrived, parsed with the `email` package. Faults: `server.handler.answers` (a list of SMTP answers given to
-the next DATA commands, e.g. ["421 4.3.0 Try again later"]), `server.handler.drop_after = 3` (the connection
-is closed when a 4th MAIL FROM arrives, once).
+arrived, parsed with the `email` package. `smtp_factory(smtputf8=True)` offers SMTPUTF8 (internationalised
+addresses); `received[n].mail_options` are the MAIL FROM options the client gave. Faults:
+`server.handler.answers` (a list of SMTP answers given to the next DATA commands, e.g. ["421 4.3.0 Try again
+later"]), `server.handler.drop_after = 3` (the connection is closed when a 4th MAIL FROM arrives, once).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import ssl
 import subprocess
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
@@ -31,6 +32,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -67,7 +69,8 @@ class FaultyHandler:
         with self.lock:
             if self.answers:
                 return self.answers.pop(0)
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content),
+                                          list(envelope.mail_options)))
         return "250 Message accepted for delivery"
 
 
@@ -95,11 +98,12 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 
 
 class SmtpServer:
-    def __init__(self, security: str = "none", auth: bool = False, cert: tuple[Path, Path] | None = None):
+    def __init__(self, security: str = "none", auth: bool = False, cert: tuple[Path, Path] | None = None,
+                 smtputf8: bool = False):
         self.security, self.auth, self.cert = security, auth, cert
         self.handler = FaultyHandler()
         self.port = free_port()
-        kwargs = {}
+        kwargs = {"enable_SMTPUTF8": smtputf8}
         if security != "none":
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(cert[0]), str(cert[1]))
@@ -153,12 +157,12 @@ def smtp_certificate(tmp_path_factory):
 
 @pytest.fixture
 def smtp_factory(request):
-    """smtp_factory(security="starttls", auth=True) starts a server, stopped at the end of the test."""
+    """smtp_factory(security="starttls", auth=True, smtputf8=False) starts a server, stopped at the end of the test."""
     servers = []
 
-    def start(security: str = "none", auth: bool = False) -> SmtpServer:
+    def start(security: str = "none", auth: bool = False, smtputf8: bool = False) -> SmtpServer:
         cert = request.getfixturevalue("smtp_certificate") if security != "none" else None
-        server = SmtpServer(security, auth, cert).start()
+        server = SmtpServer(security, auth, cert, smtputf8).start()
         servers.append(server)
         return server
 

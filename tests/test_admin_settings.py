@@ -74,10 +74,11 @@ def test_good_settings_are_saved_all_at_once_and_audited(app, client, auth):
 BAD = [
     ("company_name", "  ", "Enter the company name."),
     ("company_country", "ZZ", "Choose a country from the list."),
-    ("company_email", "compta-at-dupont", "not a valid email address"),
+    ("company_email", "compta-at-dupont", '"compta-at-dupont" is not a valid email address.'),
+    ("company_email", "compta@dupont.example; direction@dupont.example", "is not a valid email address."),
     ("company_iban", "FR76 3000 6000 0112 3456 7890 188", "This IBAN is not valid"),
     ("company_bic", "BNP", "A BIC has 8 or 11"),
-    ("sender_email", "relances@", "not a valid email address"),
+    ("sender_email", "relances@", '"relances@" is not a valid email address.'),
     ("next_reminder_delay", "15 jours", 'Write the delay like "+15 days"'),
     ("next_reminder_delay", "-5 days", "The next reminder must be after today"),
     ("payment_url_pattern", "https://pay.example/f/", "must contain {number}"),
@@ -109,6 +110,15 @@ def test_each_bad_value_is_refused_with_its_message_and_nothing_saved(app, clien
     assert f'href="#field-{field}"' in html  # the summary names the field
     assert db.session.scalar(select(func.count()).select_from(Setting)) == 0
     assert db.session.scalar(select(func.count()).select_from(AuditLog)) == 0
+
+
+def test_internationalised_addresses_are_valid_and_kept_as_typed(app, client, auth):
+    auth.login("manager")
+    response = client.post("/admin/settings", data=good_form(company_email=" Compta@Hôtelduparc.example ",
+                                                             sender_email="relançes@dupont.example"))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    s = settings_service.load(db.session)
+    assert (s.company_email, s.sender_email) == ("Compta@Hôtelduparc.example", "relançes@dupont.example")
 
 
 def test_logo_upload_is_stored_under_files_path(app, client, auth):

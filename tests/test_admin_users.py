@@ -38,7 +38,9 @@ def test_admin_creates_a_user_who_can_log_in(app, client, auth):
 
 
 BAD_USER = [
-    ("email", "claire", "This is not a valid email address"),
+    ("email", "claire", "&#34;claire&#34; is not a valid email address."),
+    ("email", "claire@dupont.example, paul@dupont.example",
+     "&#34;claire@dupont.example, paul@dupont.example&#34; is not a valid email address."),
     ("email", "admin@test.example", "A user with this email already exists."),
     ("name", "", "Enter the name."),
     ("role", "superuser", "Choose a role from the list."),
@@ -46,6 +48,14 @@ BAD_USER = [
     ("password", "court", "at least 8 characters"),
     ("password", "", "Enter a password of at least 8 characters."),
 ]
+
+
+def test_an_internationalised_user_address_is_valid(app, client, auth):
+    auth.login("admin")
+    response = client.post("/admin/users/new", data=new_user_form(email=" Jürgen@Hôtelduparc.example "))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    # trimmed, then lower-cased like every login (the login page compares without case)
+    assert db.session.scalar(select(User.email).where(User.name == "Claire Martin")) == "jürgen@hôtelduparc.example"
 
 
 @pytest.mark.parametrize(("field", "value", "message"), BAD_USER, ids=[f"{f}={v!r}" for f, v, _m in BAD_USER])

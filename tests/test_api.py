@@ -317,3 +317,27 @@ def test_reminder_by_api_asks_the_rulebook_and_an_idempotency_key_makes_one(app,
         "level": 1, "channel": "letter", "override_reason": "try"})
     assert response.status_code == 422 and "is paid" in response.get_json()["error"]["fields"][0]["message"]
     assert paid.id and db.session.scalar(select(func.count()).select_from(Reminder)) == 2
+
+
+def test_customer_email_addresses_are_checked_one_by_one(app, client, agent):
+    """The web forms' and the CSV import's rule: each address valid, internationalised ones too, kept as typed."""
+    body = {"name": "Hôtel du Parc", "email": " Hugo.Garnier@hôtelduparc.example; jürgen@mueller.example "}
+    response = client.put(f"{API}/customers/HDP", headers=agent, json=body)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["email"] == "Hugo.Garnier@hôtelduparc.example, jürgen@mueller.example"
+    before = counts()
+    response = client.put(f"{API}/customers/HDP", headers=agent,
+                          json={"name": "Renamed", "email": "compta@hotel.example, hugo@@hotel.example"})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["fields"] == [
+        {"path": "email", "message": '"hugo@@hotel.example" is not a valid email address.'}]
+    items = [{"code": "N1", "name": "New", "email": "ok@new.example"},
+             {"code": "N2", "name": "Other", "email": "jean dupont@other.example"}]
+    response = client.post(f"{API}/customers", headers=agent, json={"items": items})
+    assert response.status_code == 422
+    assert response.get_json()["error"] == {
+        "status": 422, "message": "The request has errors; nothing was saved.",
+        "fields": [{"path": "items[1].email",
+                    "message": '"jean dupont@other.example" is not a valid email address.'}]}
+    assert counts() == before
+    assert client.get(f"{API}/customers/HDP", headers=agent).get_json()["name"] == "Hôtel du Parc"

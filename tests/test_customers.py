@@ -147,7 +147,7 @@ def test_create_customer_and_refuse_bad_input(client, auth):
 
     bad_cases = [
         ({"code": "NEW1"}, "A customer with this code already exists."),
-        ({"code": "NEW2", "email": "not-an-email"}, "Invalid email address."),
+        ({"code": "NEW2", "email": "not-an-email"}, "&#34;not-an-email&#34; is not a valid email address."),
         ({"code": "NEW2", "country": "France"}, "Two letters, e.g. FR, BE, DE."),
         ({"code": "NEW2", "pause_reason": ""}, "Give the reason for the pause."),
         ({"code": "NEW2", "name": ""}, "This field is required."),
@@ -158,6 +158,35 @@ def test_create_customer_and_refuse_bad_input(client, auth):
         assert response.status_code == 422, change
         assert message in text(response), change
     assert db.session.scalar(select(Customer.id).where(Customer.code == "NEW2")) is None
+
+
+def test_email_fields_take_several_and_internationalised_addresses(client, auth, customer):
+    """The rule of the API and the CSV import: each address checked and kept as typed (trimmed); one bad address
+    is named and nothing is saved."""
+    auth.login("agent")
+    url = f"/customers/{customer.id}/edit"
+    data = {"code": "ACME", "name": "Acme", "country": "FR", "language": "fr", "kind": "business",
+            "email": " Compta@Acme.example ;jürgen@hôtelduparc.example, "}
+    assert client.post(url, data=data).status_code == 302
+    db.session.expire_all()
+    assert customer.email == "Compta@Acme.example, jürgen@hôtelduparc.example"
+    form = client.get(f"/customers/{customer.id}")  # the Details tab holds the form
+    assert 'inputmode="email"' in text(form) and 'type="email"' not in text(form)  # the browser keeps what is typed
+    bad = client.post(url, data={**data, "name": "Renamed", "email": "compta@acme.example; jürgen@@hôtelduparc"})
+    assert bad.status_code == 422
+    assert "&#34;jürgen@@hôtelduparc&#34; is not a valid email address." in text(bad)
+    db.session.expire_all()
+    assert customer.name == "Acme" and customer.email == "Compta@Acme.example, jürgen@hôtelduparc.example"
+
+    contacts = f"/customers/{customer.id}/contacts"
+    contact = {"first_name": "Zoé", "name": "Martin", "role": "billing", "email": "Zoé.Martin@hôtelduparc.example"}
+    assert client.post(contacts, data=contact).status_code == 302
+    assert db.session.scalar(select(Contact).where(Contact.first_name == "Zoé")).email == \
+        "Zoé.Martin@hôtelduparc.example"
+    bad = client.post(contacts, data={**contact, "first_name": "Léa", "email": "léa martin@hôtelduparc.example"})
+    assert bad.status_code == 422
+    assert "&#34;léa martin@hôtelduparc.example&#34; is not a valid email address." in text(bad)
+    assert db.session.scalar(select(Contact).where(Contact.first_name == "Léa")) is None
 
 
 def test_edit_customer_and_contacts(client, auth, customer):
@@ -176,7 +205,7 @@ def test_edit_customer_and_contacts(client, auth, customer):
 
     bad = client.post(f"/customers/{customer.id}/contacts", data={"name": "", "email": "nope", "role": "boss"})
     assert bad.status_code == 422
-    for message in ("This field is required.", "Invalid email address.", "Not a valid choice."):
+    for message in ("This field is required.", "&#34;nope&#34; is not a valid email address.", "Not a valid choice."):
         assert message in text(bad)
 
     edit = client.post(f"/customers/{customer.id}/contacts/{contact.id}/edit",

@@ -291,3 +291,47 @@ def test_a_customer_at_an_accented_domain_receives_the_reminder(app, company, sm
     [received] = smtp_server.received
     assert received.rcpt_tos == ["hugo.garnier@xn--htelduparc-rbb.example"]
     assert received.message["To"] == "hugo.garnier@xn--htelduparc-rbb.example"
+
+
+def test_a_utf8_name_before_the_at_is_sent_with_smtputf8(app, company, smtp_factory):  # noqa: F811
+    server = smtp_factory(smtputf8=True).configure(app)
+    invoice = customer_with_invoice(name="Müller Gärtnerei", email="jürgen@gärtnerei-müller.example", rep=False)
+    reminder = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    db.session.commit()
+    assert reminder.recipients == ["jürgen@gärtnerei-müller.example"]
+    assert dunning.send([reminder.id]).sent == [reminder.id]
+    [received] = server.received
+    assert received.rcpt_tos == ["jürgen@xn--grtnerei-mller-5hb70b.example"] and "SMTPUTF8" in received.mail_options
+    assert received.message["To"] == "jürgen@xn--grtnerei-mller-5hb70b.example"
+    assert received.message["Message-ID"] == db.session.get(Reminder, reminder.id).message_id
+
+
+def test_a_utf8_name_fails_alone_on_a_server_without_smtputf8(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    utf8 = customer_with_invoice(name="Müller Gärtnerei", email="jürgen@mueller.example", rep=False)
+    ids = [dunning.create_reminder(db.session, utf8, company[1], "email", ON).id, *make_emails(company, 2)]
+    db.session.commit()
+    report = dunning.send(ids)
+    assert report.failed == ids[:1] and report.sent == ids[1:] and not report.retry
+    assert statuses(ids) == ["failed", "sent", "sent"]
+    failed = db.session.get(Reminder, ids[0])
+    assert failed.error.startswith("jürgen@mueller.example: the part before the @ is not ASCII, which this mail "
+                                   "server cannot carry (it does not offer SMTPUTF8)")
+    assert not dunning.is_in_doubt(failed)
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["client0@customer.example",
+                                                                    "client1@customer.example"]
+
+
+def test_eml_outbox_keeps_utf8_and_accented_addresses_usable(app, company):
+    app.config["SMTP_HOST"] = None
+    invoice = customer_with_invoice(name="Hôtel du Parc", email="jürgen@hôtelduparc.example", rep=False)
+    reminder = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
+    db.session.commit()
+    assert dunning.send([reminder.id]).sent == [reminder.id]
+    (eml,) = Path(app.config["OUTBOX_PATH"]).glob("*.eml")
+    raw = eml.read_bytes()
+    assert "\r\nTo: jürgen@xn--htelduparc-rbb.example\r\n".encode() in raw.split(b"\r\n\r\n")[0]
+    import email
+    from email.policy import default
+
+    assert email.message_from_bytes(raw, policy=default)["To"] == "jürgen@xn--htelduparc-rbb.example"

@@ -281,6 +281,9 @@ BAD_CASES = [
      3, "date", "The payment date Mar 16, 2099 is in the future."),
     ("invalid email", "customers", CUSTOMERS + "N1;New;;fr;FR;\nN2;Other;not-an-email;fr;FR;\n",
      3, "email", '"not-an-email" is not a valid email address.'),
+    ("one bad address among several", "customers",
+     CUSTOMERS + 'N1;New;"ok@new.example, jürgen@müller.example";fr;FR;\nN2;Other;"ok@other.example; compta@";fr;FR;\n',
+     3, "email", '"compta@" is not a valid email address.'),
     ("unknown country", "customers", CUSTOMERS + "N1;New;;fr;FR;\nN2;Other;;fr;Atlantide;\n",
      3, "country", '"Atlantide" is not a country: write an ISO code like FR, BE or CH.'),
     ("unsupported language", "customers", CUSTOMERS + "N1;New;;fr;FR;\nN2;Other;;klingon;FR;\n",
@@ -361,6 +364,16 @@ def test_50_mb_file_is_refused_without_reading_it(app, runner, existing, tmp_pat
     # A file-level limit: no line or column applies, the message gives the size and the limit.
     assert "The file is 50.0 MB; the limit is 10 MB. Split it into several files." in result.output
     assert counts() == before
+
+
+def test_email_addresses_are_kept_as_typed_internationalised_ones_too(app, en):
+    """The rule of the web forms and the API (`recipients.entered_addresses`): each address checked, trimmed, several
+    joined by ", "; case and accents as typed (the mailer writes the domain in IDNA form when it sends)."""
+    plan = run_import("customers", (CUSTOMERS + 'H1;Hôtel du Parc;" Hugo.Garnier@hôtelduparc.example ; '
+                                                'Jürgen@Example.DE";fr;FR;\nH2;Sans;;fr;FR;\n').encode())
+    assert plan.ok, [str(e) for e in plan.errors]
+    assert customer("H1").email == "Hugo.Garnier@hôtelduparc.example, Jürgen@Example.DE"
+    assert customer("H2").email == ""
 
 
 def test_plan_with_errors_cannot_be_applied(app, en, existing):

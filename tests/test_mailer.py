@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import io
 from email.policy import default as default_policy
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -187,3 +188,63 @@ def test_an_accented_domain_travels_in_its_idna_form(smtp_server):  # noqa: F811
     outcomes = smtp_outbox(smtp_server).send_batch([outgoing(2, to=["jérôme@client.example"], cc=[]), outgoing(3)])
     assert [o.status for o in outcomes] == ["failed", "sent"]
     assert "jérôme@client.example: the part before the @ is not ASCII" in outcomes[0].error
+
+
+def header_line(raw: bytes, name: bytes) -> bytes:
+    """One header line of a message as it travelled (bytes, before any parsing)."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return next(line for line in head.split(b"\r\n") if line.startswith(name + b": "))
+
+
+def test_a_utf8_name_before_the_at_travels_with_smtputf8(smtp_factory):  # noqa: F811
+    """RFC 6531: the envelope and the headers carry the UTF-8 address itself (its domain in IDNA form)."""
+    server = smtp_factory(smtputf8=True)
+    outcomes = smtp_outbox(server).send_batch([
+        outgoing(1, to=["jürgen@exämple.de"], cc=["Zoé.Martin@client.example"]),
+        outgoing(2),
+        outgoing(3, sender="comptabilité@vendor.example", sender_name="Atelier Durand — Compta"),
+    ])
+    assert [(o.status, o.error) for o in outcomes] == [("sent", "")] * 3
+    first, plain, from_utf8 = server.received
+    assert first.rcpt_tos == ["jürgen@xn--exmple-cua.de", "Zoé.Martin@client.example"]
+    assert "SMTPUTF8" in first.mail_options and "BODY=8BITMIME" in first.mail_options
+    assert header_line(first.raw, b"To") == "To: jürgen@xn--exmple-cua.de".encode()  # not an encoded word
+    assert header_line(first.raw, b"Cc") == "Cc: Zoé.Martin@client.example".encode()
+    assert first.message["To"] == "jürgen@xn--exmple-cua.de" and first.message["Cc"] == "Zoé.Martin@client.example"
+    assert first.message["Subject"] == "Relance facture FA-0042 — échéance dépassée"
+    assert "1 200,00 €" in first.message.get_body(("plain",)).get_content()
+    # an all-ASCII message in the same batch asks for nothing special
+    assert "SMTPUTF8" not in plain.mail_options
+    assert plain.rcpt_tos == ["client@customer.example", "sales@vendor.example"]
+    # a UTF-8 sender: envelope, From (the name stays an encoded word) and Reply-To
+    assert from_utf8.mail_from == "comptabilité@vendor.example" and "SMTPUTF8" in from_utf8.mail_options
+    assert header_line(from_utf8.raw, b"From") == \
+        "From: =?utf-8?q?Atelier_Durand_=E2=80=94_Compta?= <comptabilité@vendor.example>".encode()
+    assert from_utf8.message["From"] == "Atelier Durand — Compta <comptabilité@vendor.example>"
+    assert from_utf8.message["Reply-To"] == "comptabilité@vendor.example"
+    assert from_utf8.message["Message-ID"].endswith("@vendor.example>")
+
+
+def test_without_smtputf8_only_the_utf8_messages_fail(smtp_server):  # noqa: F811
+    outcomes = smtp_outbox(smtp_server).send_batch([
+        outgoing(1, to=["jürgen@exämple.de"], cc=[]), outgoing(2),
+        outgoing(3, sender="comptabilité@vendor.example"), outgoing(4, to=["hugo.garnier@hôtelduparc.example"]),
+    ])
+    assert [o.status for o in outcomes] == ["failed", "sent", "failed", "sent"]
+    assert outcomes[0].error == (
+        "jürgen@exämple.de: the part before the @ is not ASCII, which this mail server cannot carry (it does not "
+        "offer SMTPUTF8); ask the customer for another address, or use a mail server that offers SMTPUTF8.")
+    assert outcomes[2].error.startswith("comptabilité@vendor.example: the part before the @ is not ASCII")
+    assert [r.rcpt_tos[0] for r in smtp_server.received] == [
+        "client@customer.example", "hugo.garnier@xn--htelduparc-rbb.example"]
+    assert not any("SMTPUTF8" in r.mail_options for r in smtp_server.received)
+
+
+def test_file_outbox_writes_utf8_addresses_as_they_are(tmp_path):
+    (outcome,) = FileOutbox(tmp_path).send_batch([outgoing(1, to=["jürgen@exämple.de"], cc=["hugo@hôtel.example"])])
+    assert outcome.status == "sent"
+    raw = Path(outcome.path).read_bytes()
+    assert header_line(raw, b"To") == "To: jürgen@xn--exmple-cua.de".encode()
+    assert header_line(raw, b"Cc") == b"Cc: hugo@xn--htel-vqa.example"
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    assert msg["To"] == "jürgen@xn--exmple-cua.de" and msg["Message-ID"] == outcome.message_id

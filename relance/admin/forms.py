@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import holidays
 from babel import Locale
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
@@ -17,7 +16,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from relance.forms import Form
+from relance.forms import EmailAddresses, Form
 from relance.models import RATE_KINDS, ROLES
 from relance.services.levels import DelayError, delay_text, parse_delay
 
@@ -132,12 +131,7 @@ class Amount:
             raise ValidationError(_l("Use at most %(n)d decimals.", n=self.places))
 
 
-def email_address(form, field):
-    if field.data and field.data.strip():
-        try:
-            field.data = validate_email(field.data.strip(), check_deliverability=False).normalized
-        except EmailNotValidError:
-            raise ValidationError(_l("This is not a valid email address (expected name@company.com).")) from None
+email_address = EmailAddresses(several=False)
 
 
 # --- settings -----------------------------------------------------------------------------------------

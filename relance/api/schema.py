@@ -36,7 +36,8 @@ def text(limit: int, **extra) -> dict:
 
 CUSTOMER_FIELDS = {
     "name": text(200, minLength=1),
-    "email": text(500, description="One or more addresses separated by commas."),
+    "email": text(500, description="One or more addresses separated by commas or semicolons, each a valid "
+                                   "address (internationalised ones too), kept as written."),
     "language": {"type": "string", "enum": list(LANGUAGES)},
     "country": {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2 code."},
     "kind": {"type": "string", "enum": ["business", "consumer"]},

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import click
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.serving import run_simple
@@ -17,6 +16,7 @@ from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
 from relance.models import ROLES, User
+from relance.services.recipients import InvalidAddress, entered_addresses
 
 
 @relance_cli.command("create-user")
@@ -28,9 +28,11 @@ from relance.models import ROLES, User
 def create_user(email: str, role: str, name: str, password: str | None, language: str | None) -> None:
     """Create a user (or fail without creating anything)."""
     try:
-        email = validate_email(email, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise click.ClickException(f"invalid email {email!r}: {exc}") from None
+        email = entered_addresses(email, several=False).lower()  # the rule of the user form; logins ignore case
+    except InvalidAddress:
+        raise click.ClickException(f"invalid email {email!r}") from None
+    if not email:
+        raise click.ClickException("invalid email: empty")
     if role not in ROLES:
         raise click.ClickException(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
     if db.session.scalar(select(User).where(func.lower(User.email) == email)):

@@ -1,9 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from relance.forms import Form
+from relance.forms import EmailAddresses, Form
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -17,7 +17,8 @@ ROLE_CHOICES = [("billing", _l("Billing")), ("followup", _l("Invoice follow-up")
 class CustomerForm(Form):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=64)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=500)])
+    email = StringField(_l("Email"), validators=[EmailAddresses(several=True), Length(max=500)],
+                        description=_l("Several addresses may be separated by commas."))
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=64)])
     address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=2000)])
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=20)])
@@ -45,6 +46,6 @@ class CustomerForm(Form):
 class ContactForm(Form):
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=120)])
     name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=120)])
-    email = StringField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
+    email = StringField(_l("Email"), validators=[EmailAddresses(several=True), Length(max=254)])
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=64)])
     role = SelectField(_l("Role"), choices=choices(ROLE_CHOICES), default="billing")

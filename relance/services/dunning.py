@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.utils import make_msgid
 from pathlib import Path
 
 from babel import Locale
@@ -354,7 +353,7 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, group
             to=list(reminder.recipients), cc=list(reminder.cc or []), subject=reminder.subject,
             text=reminder.body, language=reminder.language,
             attachments=[mailer.Attachment(_l_filename(reminder, invoice), pdf)],
-            message_id=make_msgid(domain=reminder.sender.rpartition("@")[2] or "localhost"),
+            message_id=mailer.new_message_id(reminder.sender),
         ))
     if not outgoing:
         return

@@ -24,7 +24,6 @@ from functools import cache
 
 from babel import Locale
 from babel.numbers import list_currencies
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 from relance.models import Customer, Invoice, Payment
 from relance.models.base import ZERO
 from relance.services import audit
+from relance.services.recipients import InvalidAddress, entered_addresses
 from relance.services.safe_text import control_error
 
 KINDS = ("customers", "invoices", "payments")
@@ -555,15 +555,11 @@ def parse_country(raw: str) -> str:
 
 
 def parse_emails(raw: str) -> str:
-    text = parse_text(raw, "email")
-    addresses = [a for a in re.split(r"[,;\s]+", text) if a]
-    clean = []
-    for address in addresses:
-        try:
-            clean.append(validate_email(address, check_deliverability=False).normalized)
-        except EmailNotValidError:
-            raise InvalidValue(_l('"%(value)s" is not a valid email address.', value=_shorten(address))) from None
-    return ", ".join(clean)
+    """The web forms' rule (`recipients.entered_addresses`): several addresses separated by commas or semicolons."""
+    try:
+        return entered_addresses(parse_text(raw, "email"), several=True)
+    except InvalidAddress as exc:
+        raise InvalidValue(exc.message) from None
 
 
 PARSERS = {

@@ -30,6 +30,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
 import idna
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from relance.services.safe_text import CONTROL, single_line
@@ -139,18 +140,54 @@ def _addresses(addresses: Iterable[str]) -> list[str]:
     return [ascii_address(a) for a in addresses]
 
 
-def unsendable(out: Outgoing) -> str:
-    """Why a message cannot be handed to a server that lacks SMTPUTF8 (a non-ASCII name before the @), or ""."""
+def needs_smtputf8(out: Outgoing) -> str:
+    """The first address of the message whose part before the @ is not ASCII (`jürgen@example.de`), or "": such a
+    message needs a server that offers SMTPUTF8 (RFC 6531), and carries that address in UTF-8 in its headers."""
     for address in (out.sender, *out.to, *out.cc):
         if not ascii_address(address).isascii():
-            return (f"{address}: the part before the @ is not ASCII, which this mail server cannot carry "
-                    "(no SMTPUTF8); ask the customer for another address.")
+            return address.strip()
     return ""
+
+
+def no_smtputf8(address: str) -> str:
+    """Why a message for `address` (a non-ASCII name before the @) fails on a server without SMTPUTF8."""
+    return str(_l("%(address)s: the part before the @ is not ASCII, which this mail server cannot carry (it does not "
+                  "offer SMTPUTF8); ask the customer for another address, or use a mail server that offers "
+                  "SMTPUTF8.", address=address))
+
+
+def new_message_id(sender: str) -> str:
+    """A Message-ID on the sender's domain, in its IDNA form (a header holds no accented domain)."""
+    return make_msgid(domain=_domain(ascii_address(sender)))
 
 
 def _header(value: str) -> str | Header:
     value = single_line(value)  # a line break would start a new header
     return value if value.isascii() else Header(value, "utf-8")
+
+
+def _address_header(addresses: Iterable[str]) -> str:
+    """A To/Cc/Reply-To value: ASCII, or (SMTPUTF8 message) UTF-8 written as it is, not as an encoded word (which
+    holds no usable address). The legacy generator writes a header holding escaped bytes unchanged, as it does
+    for a message parsed from bytes."""
+    return _raw_utf8(", ".join(_addresses(addresses)))
+
+
+def _raw_utf8(value: str) -> str:
+    return value if value.isascii() else value.encode("utf-8").decode("ascii", "surrogateescape")
+
+
+def _mailbox(name: str, address: str) -> str:
+    """`From:`: the name (an encoded word when it is not ASCII) and the address (UTF-8 in an SMTPUTF8 message;
+    `formataddr` refuses a non-ASCII address, so the name part is taken from it with a stand-in address)."""
+    address = ascii_address(address)
+    name = single_line(name)
+    if not name:
+        return _raw_utf8(address)
+    if address.isascii():
+        return formataddr((name, address), charset="utf-8")
+    shown = formataddr((name, "x@x"), charset="utf-8").removesuffix("<x@x>")
+    return _raw_utf8(f"{shown}<{address}>")
 
 
 def _compose(out: Outgoing, message_id: str) -> MIMEMultipart:
@@ -159,13 +196,11 @@ def _compose(out: Outgoing, message_id: str) -> MIMEMultipart:
     if CONTROL.search(out.subject or ""):  # e.g. an invoice number holding a line break: never a header injection
         raise ValueError(f"the subject holds a control character (line break): {out.subject!r}")
     msg = MIMEMultipart("mixed")
-    sender = ascii_address(out.sender)
-    name = single_line(out.sender_name)
-    msg["From"] = formataddr((name, sender), charset="utf-8") if name else sender
-    msg["To"] = ", ".join(_addresses(out.to))
+    msg["From"] = _mailbox(out.sender_name, out.sender)
+    msg["To"] = _address_header(out.to)
     if out.cc:
-        msg["Cc"] = ", ".join(_addresses(out.cc))
-    msg["Reply-To"] = sender
+        msg["Cc"] = _address_header(out.cc)
+    msg["Reply-To"] = _address_header([out.sender])
     msg["Subject"] = _header(out.subject)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id
@@ -191,7 +226,7 @@ def _token(index: int) -> bytes:
 def message_bytes(out: Outgoing) -> tuple[bytes, str]:
     """The message as sent (CRLF lines) and its Message-ID. The email package writes a large attachment
     line by line, so each attachment is base64-encoded here and spliced in place of its token."""
-    message_id = out.message_id or make_msgid(domain=_domain(out.sender))
+    message_id = out.message_id or new_message_id(out.sender)
     raw = _compose(out, message_id).as_bytes(policy=CRLF)
     for index, attachment in enumerate(out.attachments):
         token = _token(index)
@@ -368,16 +403,16 @@ class SmtpOutbox:
                     record(Outcome(out.ref, "retry", error=broken))
                     continue
                 try:
-                    problem = unsendable(out)
-                    if problem:
-                        record(Outcome(out.ref, "failed", error=problem))
-                        continue
                     if self.smtp is None:
                         self.open()
+                    options = self._options(out)
+                    if options is None:  # a UTF-8 address and a server without SMTPUTF8: this message alone fails
+                        record(Outcome(out.ref, "failed", error=no_smtputf8(needs_smtputf8(out))))
+                        continue
                     if before_send:
                         before_send(out, message_id)
                     refused = self.smtp.sendmail(ascii_address(self.envelope_from or out.sender),
-                                                 _addresses([*out.to, *out.cc]), raw)
+                                                 _addresses([*out.to, *out.cc]), raw, mail_options=options)
                     record(Outcome(out.ref, "sent", message_id=message_id,
                                    refused={a: _server_text(*r) for a, r in refused.items()}))
                 except smtplib.SMTPRecipientsRefused as exc:
@@ -404,6 +439,15 @@ class SmtpOutbox:
             if close:
                 self.close()
         return outcomes
+
+    def _options(self, out: Outgoing) -> list[str] | None:
+        """MAIL FROM options: SMTPUTF8 (and 8BITMIME: the headers hold UTF-8) for a message with a non-ASCII name
+        before an @; None when it needs them and the server does not offer SMTPUTF8."""
+        if not needs_smtputf8(out):
+            return []
+        if not self.smtp.has_extn("smtputf8"):
+            return None
+        return ["SMTPUTF8", *(["BODY=8BITMIME"] if self.smtp.has_extn("8bitmime") else [])]
 
     def _drop(self) -> None:
         if self.smtp is not None:

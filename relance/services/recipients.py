@@ -4,6 +4,9 @@ To: the invoice's "invoice follow-up" contact, else its "billing" contact, else 
 Copy (setting `copy_to_sales`): the invoice's reminder follow-up user, else the customer's sales
 representatives, else the invoice's creator. Sender: the default sender setting, else the user who makes the
 reminder, else the company email. A missing or invalid address is a reason, never an exception.
+
+Addresses are checked once more when they are entered (web forms, API, CSV import), by one function:
+`entered_addresses`.
 """
 
 from __future__ import annotations
@@ -36,15 +39,43 @@ def clean_address(raw: str) -> str | None:
         return None
 
 
+SEPARATORS = re.compile(r"[,;]")
+
+
 @lru_cache(maxsize=65536)
 def split_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(valid, invalid) addresses of a field that may hold several separated by commas or semicolons."""
     valid, invalid = [], []
-    for part in re.split(r"[,;]", raw or ""):
+    for part in SEPARATORS.split(raw or ""):
         if part.strip():
             address = clean_address(part)
             (valid if address else invalid).append(address or part.strip())
     return tuple(valid), tuple(invalid)
+
+
+class InvalidAddress(ValueError):
+    """An entered address that is not a valid email address; `message` (translatable) names it."""
+
+    def __init__(self, address: str):
+        super().__init__(address)
+        self.address = address
+        shown = address if len(address) <= 80 else address[:79] + "…"
+        self.message = _l('"%(value)s" is not a valid email address.', value=shown)
+
+
+def entered_addresses(raw: str | None, several: bool = True) -> str:
+    """An address field as entered in a form, the API or a CSV file, checked with email-validator (no DNS look-up):
+    each address trimmed and otherwise kept as typed (case, accents: `Jürgen@hôtelduparc.example` is valid), several
+    ones (`several=True`: separated by commas or semicolons, like `split_addresses` reads them) joined by ", ".
+    "" for an empty field. Raises `InvalidAddress` naming the first bad address; `several=False` (a login, the
+    sender): the whole value must be one address."""
+    text = (raw or "").strip()
+    parts = [part.strip() for part in SEPARATORS.split(text)] if several else [text]
+    parts = [part for part in parts if part]
+    for part in parts:
+        if clean_address(part) is None:
+            raise InvalidAddress(part)
+    return ", ".join(parts)
 
 
 LABELS = {
