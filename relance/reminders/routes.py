@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext, pgettext
 from flask_login import current_user
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from relance import clock
 from relance.auth import role_required
@@ -387,10 +387,9 @@ def _day_rules(today: date):
 def _mass_conditions(f: dict, today: date) -> list:
     """The invoices list's filters (same meaning), limited to unpaid invoices with a due date; "due today" keeps
     the invoices the engine sends today (the same level the automatic run would pick, for a person)."""
-    conditions = [*list_conditions(f, today), Invoice.due_date.is_not(None)]
-    if f["due"] == "today":
-        conditions += eligibility.due_conditions(_day_rules(today))
-    return conditions
+    if f["due"] == "today":  # unpaid with a due date is the engine's first condition
+        return [*list_conditions(dict(f, status=""), today), *eligibility.due_conditions(_day_rules(today))]
+    return [*list_conditions(f, today), Invoice.due_date.is_not(None)]
 
 
 def _due_today(today: date) -> dict[int, int]:
@@ -422,9 +421,9 @@ def _mass_page(f: dict, today: date, page: int) -> ListPage:
 def _load_page(result: ListPage, ids: list[int]) -> ListPage:
     """The page's invoices with what the rows show, in the page's order."""
     loaded = {i.id: i for i in db.session.scalars(
-        select(Invoice).where(Invoice.id.in_(ids)).options(
-            selectinload(Invoice.customer), selectinload(Invoice.billing_contact),
-            selectinload(Invoice.followup_contact), selectinload(Invoice.payments)))} if ids else {}
+        select(Invoice).where(Invoice.id.in_(ids)).options(  # many-to-one joined: one query for the rows
+            joinedload(Invoice.customer), joinedload(Invoice.billing_contact),
+            joinedload(Invoice.followup_contact), selectinload(Invoice.payments)))} if ids else {}
     result.items = [loaded[i] for i in ids]
     return result
 

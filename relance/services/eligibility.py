@@ -89,19 +89,27 @@ def day_rules(session: Session, on: date, automatic: bool = False, now: datetime
 # --- facts ---------------------------------------------------------------------------------------------------
 
 
-def done_reminders(session: Session, invoice_ids: Iterable[int]) -> dict[int, list]:
-    """Each invoice's done reminders (pending, sent, to post, posted) as light rows, in one query per 5,000."""
+def done_reminders(session: Session, invoice_ids: Iterable[int], every: bool = False) -> dict[int, list]:
+    """Each invoice's done reminders (pending, sent, to post, posted) as light rows, in one query per 5,000;
+    `every`: all its reminders, whatever their status (with `status` and `note`; keep `is_done` ones to judge)."""
     found: dict[int, list] = defaultdict(list)
     ids = sorted(set(invoice_ids))
+    extra = (Reminder.status, Reminder.note) if every else ()
     for start in range(0, len(ids), 5000):
         query = (select(Reminder.id, Reminder.invoice_id, Reminder.level, Reminder.channel, Reminder.reminder_date,
                         Reminder.user_id, Reminder.next_date, Reminder.created_at, Reminder.formal_notice,
-                        (Reminder.override_reason != "").label("overridden"))
-                 .where(Reminder.invoice_id.in_(bindparam("ids", ids[start:start + 5000], expanding=True)),
-                        Reminder.status.in_(DONE_STATUSES)))
+                        (Reminder.override_reason != "").label("overridden"), *extra)
+                 .where(Reminder.invoice_id.in_(bindparam("ids", ids[start:start + 5000], expanding=True)))
+                 .order_by(Reminder.id))
+        if not every:
+            query = query.where(Reminder.status.in_(DONE_STATUSES))
         for row in session.execute(query):
             found[row.invoice_id].append(row)
     return found
+
+
+def is_done(reminder) -> bool:
+    return reminder.status in DONE_STATUSES
 
 
 def _facts(invoice: Invoice, done: Sequence, rules) -> engine.Facts:

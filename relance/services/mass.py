@@ -7,7 +7,7 @@ box is ticked; its level is kept even when unticked. Bulk operations are a few s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,9 +16,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from relance.models import Contact, Customer, Invoice, MassSelection, Reminder, ReminderLevel, Run, User
+from relance.models import Contact, Customer, Invoice, MassSelection, ReminderLevel, Run, User
 from relance.services import eligibility, recipients
-from relance.services.penalties import Claim, compute_claim, load_rates, notice_dates
+from relance.services.penalties import Claim, compute_claim, load_rates
 from relance.services.schedule import Level
 
 CHANNELS = ("letter", "email")
@@ -44,22 +44,12 @@ def invoice_can_email(invoice: Invoice) -> bool:
                      invoice.customer.email)
 
 
-def last_reminders(session: Session, invoice_ids: Iterable[int]) -> dict[int, Reminder]:
-    """The latest reminder of each invoice (any status), in one query."""
-    ids = list(invoice_ids)
-    if not ids:
-        return {}
-    latest = (select(func.max(Reminder.id)).where(Reminder.invoice_id.in_(ids))
-              .group_by(Reminder.invoice_id).scalar_subquery())
-    return {r.invoice_id: r for r in session.scalars(select(Reminder).where(Reminder.id.in_(latest)))}
-
-
 @dataclass
 class Row:
     """One line of the mass page: the user's choice and what the rulebook says of it."""
 
     invoice: Invoice
-    last: Reminder | None
+    last: object | None  # the latest reminder (any status): a light row with its date, level, next date and note
     level: Level | None  # the chosen level (the engine's when nothing was chosen and it is due)
     letter: bool
     email: bool
@@ -113,13 +103,14 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], on: 
     """Rows for the invoices of one page: the engine's proposal, the last reminder and the user's choices."""
     ids = [i.id for i in invoices]
     rules = rules or eligibility.day_rules(session, on)
-    done = eligibility.done_reminders(session, ids)
-    last = last_reminders(session, ids)
+    every = eligibility.done_reminders(session, ids, every=True)  # in id order
+    done = {i: [r for r in found if eligibility.is_done(r)] for i, found in every.items()}
+    notices = {i: min(r.reminder_date for r in found if r.formal_notice)
+               for i, found in done.items() if any(r.formal_notice for r in found)}
     chosen = {s.invoice_id: s for s in session.scalars(
         select(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(ids)))} \
         if ids else {}
     by_rank = {lvl.rank: lvl for lvl in rules.levels}
-    notices = notice_dates(session, ids)
     rates = load_rates(session, rules.settings.company_country)
     rows = []
     for invoice in invoices:
@@ -140,7 +131,8 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], on: 
             notice_date=notices.get(invoice.id) or (on if level.formal_notice else None))
         same = rank == proposal.rank and not (letter or email)  # the proposal is already the verdict
         verdict = proposal if same else _verdict(invoice, done.get(invoice.id, []), rank, letter, email, rules)
-        rows.append(Row(invoice, last.get(invoice.id), level, letter, email, email_ok, invoice.days_late(on),
+        latest = every[invoice.id][-1] if every.get(invoice.id) else None
+        rows.append(Row(invoice, latest, level, letter, email, email_ok, invoice.days_late(on),
                         proposal, verdict,
                         bool(pick and pick.override), pick.override_reason if pick else "", claim))
     return rows

@@ -447,9 +447,10 @@ def due_conditions(rules: _Rules) -> list:
         *_timing_conditions(timing, literal(params["gap_limit"], Date)),
         or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on),
         Invoice.customer_id.not_in(customers.where(Customer.paused_until >= on)),
-        # rounded to cents: SQLite computes with floats (0.30 - 0.10 is less than 0.20 there)
-        func.round(Invoice.total_incl_tax - Invoice.amount_paid, 2) >= settings.min_amount,
     ]
+    if settings.min_amount > 0:  # an open invoice has something left to pay: a minimum of 0 keeps it
+        # rounded to cents: SQLite computes with floats (0.30 - 0.10 is less than 0.20 there)
+        conditions.append(func.round(Invoice.total_incl_tax - Invoice.amount_paid, 2) >= settings.min_amount)
     if settings.skip_direct_debit:
         conditions.append(Invoice.customer_id.not_in(customers.where(Customer.direct_debit.is_not(False))))
     penalty_ranks = [level.rank for level in rules.levels if level.penalty_kind != "none"]
