@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from babel.dates import format_datetime as babel_format_datetime
 from flask import Flask, Response, current_app, g, make_response, render_template
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
@@ -19,6 +20,7 @@ ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("mana
 # every reminder status (models.REMINDER_STATUSES), in its order, with its badge
 REMINDER_STATUS_LABELS = {"pending": _l("pending"), "sent": _l("sent"), "to_post": _l("to post"),
                           "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled")}
+RUN_STATUS_LABELS = {"done": _l("done"), "failed": _l("failed"), "running": _l("running"), "queued": _l("queued")}
 REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err"}
 
 
@@ -28,12 +30,20 @@ def money(amount: Decimal | None, currency: str = "EUR") -> str:
     return format_money(amount, currency, str(get_locale() or "fr"))
 
 
+# English short dates are ambiguous (12/3/26): English readers get the day, the month's name and the year
+_ENGLISH_DATE, _ENGLISH_DATETIME = "d MMM y", "d MMM y, HH:mm"
+
+
 def short_date(value: date | datetime | None) -> str:
     if value is None:
         return ""
+    english = str(get_locale() or "").startswith("en")
     if isinstance(value, datetime):
-        return format_datetime(value, "short")
-    return format_date(value, "short")
+        if value.tzinfo is not None:  # a moment of the company's day (the next run): said in its own zone
+            return babel_format_datetime(value, _ENGLISH_DATETIME if english else "short", tzinfo=value.tzinfo,
+                                         locale=get_locale())
+        return format_datetime(value, _ENGLISH_DATETIME if english else "short")
+    return format_date(value, _ENGLISH_DATE if english else "short")
 
 
 def render(page: str, fragment: str | None = None, status: int = 200, **context) -> Response:
@@ -67,5 +77,6 @@ def init_app(app: Flask) -> None:
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "url_rules": current_app.view_functions,
             "reminder_status_labels": REMINDER_STATUS_LABELS,
+            "run_status_labels": RUN_STATUS_LABELS,
             "reminder_status_badges": REMINDER_STATUS_BADGES,
         }

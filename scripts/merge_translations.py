@@ -1,7 +1,8 @@
 """Merge translations into translations/*/messages.po, then report what is still missing.
 
 - English: an empty msgstr gets the msgid (the code is written in English).
-- French: msgstr taken from i18n/fr/*.json (msgid -> text; "singular|plural" -> [one, many]) when given.
+- French: msgstr taken from i18n/fr/*.json (msgid -> text; "singular|plural" -> [one, many]) when given, and every
+  msgstr set in French typography (no-break spaces before : ; ! ?, relance/services/typography.py).
 Run `make translations` before (extract + update) and after (compile).
 """
 
@@ -14,6 +15,9 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from relance.services.typography import french  # noqa: E402
 # gettext's plural rule per language, kept whatever Babel's CLDR data says (Babel 2.19 gives French a third
 # "many" form for millions, which no translation here fills)
 PLURAL_FORMS = {"fr": (2, "(n > 1)"), "en": (2, "(n != 1)")}
@@ -49,6 +53,8 @@ def fill(language: str, inbox: dict) -> list[str]:
         elif key in inbox:
             value = inbox[key]
             message.string = tuple(value) if plural else value
+        if language == "fr" and message.string:
+            message.string = tuple(map(french, message.string)) if plural else french(message.string)
         if message.fuzzy:
             message.flags.discard("fuzzy")
         if (plural and not all(message.string)) or (not plural and not message.string):

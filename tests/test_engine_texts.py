@@ -101,8 +101,8 @@ def test_default_texts_cover_every_level_channel_and_language_with_valid_variabl
             placeholders.validate_template(subject, body)
     assert "MISE EN DEMEURE" in DEFAULTS["notice"]["fr"][0] and "FORMAL NOTICE" in DEFAULTS["notice"]["en"][0]
     notice = DEFAULTS["notice"]["fr"][1]
-    for name in ("__AMOUNT_DUE__", "__PENALTY__", "__INTEREST__", "__INTEREST_DETAIL__", "__INDEMNITY__",
-                 "__DEADLINE__", "__INVOICES_TABLE__", "__COMPANY_IBAN__", "injonction de payer"):
+    for name in ("__TOTAL_CLAIMED__", "__CLAIM_DETAIL__", "__DEADLINE__", "__INVOICES_TABLE__", "__COMPANY_IBAN__",
+                 "injonction de payer"):
         assert name in notice
 
 

@@ -234,7 +234,7 @@ def test_invoice_changes_are_audited(client, auth, invoice):
 @pytest.mark.parametrize(
     ("setup", "data", "message"),
     [
-        ({}, {"amount": "1200.01"}, "Overpayment: 1200.01 is more than the remaining due of 1200.00 EUR."),
+        ({}, {"amount": "1200.01"}, "Overpayment: €1,200.01 is more than the remaining due of €1,200.00."),
         ({}, {"amount": "-10"}, "The amount must be greater than zero."),
         ({}, {"amount": "0"}, "The amount must be greater than zero."),
         ({}, {"amount": "ten"}, "The amount must be a number, e.g. 150.00."),

@@ -37,7 +37,7 @@ def test_partial_then_full_payment_marks_paid(app):
 @pytest.mark.parametrize(
     ("kw", "amount", "message"),
     [
-        ({}, "1200.01", "Overpayment: 1200.01 is more than the remaining due of 1200.00 EUR."),
+        ({}, "1200.01", "Overpayment: €1,200.01 is more than the remaining due of €1,200.00."),
         ({}, "0", "The amount must be greater than zero."),
         ({}, "-5", "The amount must be greater than zero."),
         ({}, "abc", "The amount must be a number, e.g. 150.00."),
@@ -67,7 +67,7 @@ def test_refused_payments_save_nothing(app, kw, amount, message):
 def test_overpayment_after_a_partial_payment(app):
     invoice = make_invoice(total="100.00", paid="60.00", currency="USD")
     db.session.commit()
-    with pytest.raises(PaymentError, match=r"remaining due of 40.00 USD"):
+    with pytest.raises(PaymentError, match=r"remaining due of US\$40.00"):
         record_payment(db.session, invoice, "40.01", ON)
 
 

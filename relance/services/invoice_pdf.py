@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, format_decimal
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import object_session
 
@@ -45,7 +45,8 @@ def read_upload(stream: BinaryIO, limit: int | None = None) -> bytes:
     if not data:
         raise PdfUploadError(_l("The file is empty."))
     if len(data) > limit:
-        raise PdfUploadError(_l("The file is too large: %(max)s MB at most.", max=round(limit / 1024 / 1024, 1)))
+        raise PdfUploadError(_l("The file is too large: %(max)s MB at most.",
+                                max=format_decimal(limit / 1024 / 1024, "#,##0.#")))
     if not data.startswith(PDF_MAGIC):
         raise PdfUploadError(_l("The file is not a PDF."))
     return data

@@ -15,11 +15,12 @@ from decimal import Decimal
 from urllib.parse import quote
 
 from babel.numbers import format_decimal, get_currency_symbol
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
+from relance.services import typography
 from relance.services.formatting import format_day, format_money
 from relance.services.penalties import ZERO, Claim
 
@@ -95,6 +96,26 @@ def _interest_detail(ctx: Context) -> str:
     return "; ".join(parts)
 
 
+def _days_late(ctx: Context) -> str:
+    return ngettext("%(num)d day", "%(num)d days", ctx.claim.days_late)
+
+
+def _claim_detail(ctx: Context) -> str:
+    """What is claimed, one line each, the lines at zero left out (the remaining due always shows)."""
+    claim, money = ctx.claim, (lambda amount: format_money(amount, ctx.currency, ctx.formats))
+    lines = [_("principal outstanding: %(amount)s", amount=money(claim.remaining_due))]
+    if claim.penalty:
+        lines.append(_("fixed penalty under our terms and conditions: %(amount)s", amount=money(claim.penalty)))
+    if claim.interest is None or claim.interest:
+        amount = money(claim.interest) if claim.interest is not None else _("(not computed)")
+        lines.append(_("late-payment interest: %(amount)s (%(detail)s)", amount=amount,
+                       detail=_interest_detail(ctx)))
+    if claim.indemnity:
+        lines.append(_("fixed compensation for recovery costs (business customers): %(amount)s",
+                       amount=money(claim.indemnity)))
+    return ";\n".join(f"- {line}" for line in lines) + "."  # French spacing comes with the value's typography
+
+
 def _penalty_value(ctx: Context) -> str:
     if ctx.penalty_kind == "percent":
         return format_decimal(ctx.penalty_value, format="#,##0.##", locale=ctx.formats)
@@ -137,6 +158,7 @@ _VARIABLES = [
     Variable("__MAJORATION_TOTAL__", _l("Amount to pay now: the remaining due plus the penalty, without currency"),
              lambda c: c.claim.remaining_due + c.claim.penalty, "amount"),
     Variable("__RETARD__", _l("Days late"), lambda c: c.claim.days_late, "int"),
+    Variable("__DAYS_LATE__", _l("Days late with the word: 1 day, 12 days"), _days_late),
     Variable("__FRAISSUP__", _l("Penalty amount, without currency"), lambda c: c.claim.penalty, "amount"),
     Variable("__USER_SIGNATURE__", _l("Signature of the user making the reminder (else the company name)"),
              lambda c: c.signature or c.company.get("name", "")),
@@ -156,6 +178,8 @@ _VARIABLES = [
     Variable("__INTEREST_DETAIL__", _l("Statutory interest rate(s) and period(s)"), _interest_detail),
     Variable("__INDEMNITY__", _l("Fixed recovery indemnity (business customers), with currency"),
              lambda c: c.claim.indemnity, "money"),
+    Variable("__CLAIM_DETAIL__", _l("What is claimed, one line each (remaining due, then the penalty, interest and "
+                                    "indemnity that are not zero)"), _claim_detail),
     Variable("__TOTAL_CLAIMED__", _l("Total claimed: remaining due + penalty + interest + indemnity"),
              lambda c: c.claim.total_claimed, "money"),
     Variable("__DEADLINE__", _l("Payment deadline (reminder date + the notice deadline setting)"),
@@ -222,7 +246,11 @@ def values(ctx: Context, html: bool = False) -> dict[str, str]:
         result = {}
         for variable in _VARIABLES:
             text = _format(variable, variable.compute(ctx), ctx, html)
-            result[variable.name] = text if (not html or isinstance(text, Markup)) else escape(text)
+            if not isinstance(text, Markup):
+                text = typography.for_language(text, ctx.language)
+            if html and not isinstance(text, Markup):  # escaped, its lines kept as in the text's paragraphs
+                text = Markup(str(escape(text)).replace("\n", "<br>\n"))  # noqa: S704 (escaped)
+            result[variable.name] = text
         return result
 
 
@@ -232,7 +260,8 @@ def substitute(text: str, mapping: dict[str, str]) -> str:
 
 
 def render_text(text: str, ctx: Context) -> str:
-    return substitute(text, values(ctx))
+    """The text with every variable's value (French spacing around punctuation for a French reader)."""
+    return substitute(typography.for_language(text, ctx.language), values(ctx))
 
 
 def render_html(text: str, ctx: Context) -> Markup:
@@ -244,7 +273,7 @@ def render_html(text: str, ctx: Context) -> Markup:
         if stripped == "__INVOICES_TABLE__":
             blocks.append(str(mapping[stripped]))
             continue
-        escaped = str(escape(paragraph)).replace("\n", "<br>\n")
+        escaped = str(escape(typography.for_language(paragraph, ctx.language))).replace("\n", "<br>\n")
         blocks.append(f"<p>{substitute(escaped, mapping)}</p>")
     return Markup("\n".join(blocks))  # noqa: S704 (the text and every value were escaped above)
 

@@ -69,7 +69,7 @@ __USER_SIGNATURE__""",
             "Relance : facture __REF_FACTURE__ échue le __DATE_ECHEANCE__",
             """Madame, Monsieur,
 
-Sauf erreur ou omission de notre part, nous n'avons pas encore reçu le règlement de la facture __REF_FACTURE__ du __DATE_FACTURE__, échue depuis le __DATE_ECHEANCE__ (__RETARD__ jours de retard). Le montant restant dû s'élève à __AMOUNT_DUE__.
+Sauf erreur ou omission de notre part, nous n'avons pas encore reçu le règlement de la facture __REF_FACTURE__ du __DATE_FACTURE__, échue depuis le __DATE_ECHEANCE__ (__DAYS_LATE__ de retard). Le montant restant dû s'élève à __AMOUNT_DUE__.
 
 Il s'agit sans doute d'un simple oubli : nous vous remercions de bien vouloir procéder à ce règlement dans les meilleurs délais. {attached}
 
@@ -83,7 +83,7 @@ __USER_SIGNATURE__""",
             "Payment reminder: invoice __REF_FACTURE__ was due on __DATE_ECHEANCE__",
             """Dear Sir or Madam,
 
-According to our records, we have not yet received payment of invoice __REF_FACTURE__ of __DATE_FACTURE__, which fell due on __DATE_ECHEANCE__ (__RETARD__ days ago). The amount outstanding is __AMOUNT_DUE__.
+According to our records, we have not yet received payment of invoice __REF_FACTURE__ of __DATE_FACTURE__, which fell due on __DATE_ECHEANCE__ (__DAYS_LATE__ ago). The amount outstanding is __AMOUNT_DUE__.
 
 This may simply be an oversight: we would be grateful if you could settle it at your earliest convenience. {attached}
 
@@ -99,7 +99,7 @@ __USER_SIGNATURE__""",
             "Deuxième relance : facture __REF_FACTURE__ impayée",
             """Madame, Monsieur,
 
-Malgré notre précédente relance, la facture __REF_FACTURE__ du __DATE_FACTURE__, échue le __DATE_ECHEANCE__, reste impayée à ce jour, soit __RETARD__ jours de retard. {attached}
+Malgré notre précédente relance, la facture __REF_FACTURE__ du __DATE_FACTURE__, échue le __DATE_ECHEANCE__, reste impayée à ce jour, soit __DAYS_LATE__ de retard. {attached}
 
 Relevé de vos factures échues :
 
@@ -119,7 +119,7 @@ __USER_SIGNATURE__""",
             "Second reminder: invoice __REF_FACTURE__ is still unpaid",
             """Dear Sir or Madam,
 
-Despite our previous reminder, invoice __REF_FACTURE__ of __DATE_FACTURE__, which fell due on __DATE_ECHEANCE__, remains unpaid today, __RETARD__ days late. {attached}
+Despite our previous reminder, invoice __REF_FACTURE__ of __DATE_FACTURE__, which fell due on __DATE_ECHEANCE__, remains unpaid today, __DAYS_LATE__ late. {attached}
 
 Statement of your overdue invoices:
 
@@ -141,19 +141,16 @@ __USER_SIGNATURE__""",
             "MISE EN DEMEURE DE PAYER : facture __REF_FACTURE__",
             """Madame, Monsieur,
 
-Malgré nos relances restées sans effet, la facture __REF_FACTURE__ du __DATE_FACTURE__, échue le __DATE_ECHEANCE__, demeure impayée à ce jour (__RETARD__ jours de retard). {attached}
+Malgré nos relances restées sans effet, la facture __REF_FACTURE__ du __DATE_FACTURE__, échue le __DATE_ECHEANCE__, demeure impayée à ce jour (__DAYS_LATE__ de retard). {attached}
 
 Par la présente, nous vous METTONS EN DEMEURE de nous régler, au plus tard le __DEADLINE__, la somme de __TOTAL_CLAIMED__, qui se décompose ainsi :
-- principal restant dû : __AMOUNT_DUE__ ;
-- pénalité forfaitaire prévue à nos conditions : __PENALTY__ ;
-- intérêts de retard : __INTEREST__ (__INTEREST_DETAIL__) ;
-- indemnité forfaitaire pour frais de recouvrement (articles L441-10 et D441-5 du Code de commerce, clients professionnels) : __INDEMNITY__.
+__CLAIM_DETAIL__
 
 Relevé de vos factures échues :
 
 __INVOICES_TABLE__
 
-Le règlement peut être effectué par virement sur notre compte IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) en rappelant la référence __REF_FACTURE__, ou par chèque à l'ordre de __COMPANY_NAME__.
+Le règlement peut être effectué par virement sur notre compte IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) en rappelant la référence __REF_FACTURE__, ou par chèque (bénéficiaire : __COMPANY_NAME__).
 
 À défaut de paiement intégral dans ce délai, nous saisirons sans autre avis la juridiction compétente, notamment par voie d'injonction de payer, afin d'obtenir le recouvrement de ces sommes ; les frais de procédure seront alors à votre charge.
 
@@ -165,19 +162,16 @@ __USER_SIGNATURE__""",
             "FORMAL NOTICE TO PAY: invoice __REF_FACTURE__",
             """Dear Sir or Madam,
 
-Despite our reminders, which have remained unanswered, invoice __REF_FACTURE__ of __DATE_FACTURE__, which fell due on __DATE_ECHEANCE__, remains unpaid today (__RETARD__ days late). {attached}
+Despite our reminders, which have remained unanswered, invoice __REF_FACTURE__ of __DATE_FACTURE__, which fell due on __DATE_ECHEANCE__, remains unpaid today (__DAYS_LATE__ late). {attached}
 
 This letter is a FORMAL NOTICE requiring you to pay, no later than __DEADLINE__, the sum of __TOTAL_CLAIMED__, made up as follows:
-- principal outstanding: __AMOUNT_DUE__;
-- fixed penalty under our terms and conditions: __PENALTY__;
-- late-payment interest: __INTEREST__ (__INTEREST_DETAIL__);
-- fixed compensation for recovery costs (business customers): __INDEMNITY__.
+__CLAIM_DETAIL__
 
 Statement of your overdue invoices:
 
 __INVOICES_TABLE__
 
-Payment can be made by bank transfer to IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) quoting reference __REF_FACTURE__, or by cheque payable to __COMPANY_NAME__.
+Payment can be made by bank transfer to IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) quoting reference __REF_FACTURE__, or by cheque (payee: __COMPANY_NAME__).
 
 Failing full payment by that date, we will refer the matter to the competent court without further notice, in particular through an order for payment procedure, to recover these sums; the costs of the proceedings will then be borne by you.
 
