@@ -56,10 +56,24 @@ IBAN, BIC = "FR76 3000 6000 0112 3456 7890 189", "AGRIFRPP"
 COMPANY_SHORT = "Atelier Durand SAS"
 COMPANY_LONG = "Ateliers Réunis de Mécanique Durand SARL"  # 40 characters
 CUSTOMER_SHORT = "Garage Dubois"
-CUSTOMER_LONG = "Établissements Lefèvre-Marchand et Fils"  # 39 characters, + "S" below
-STREET_SHORT = "12 rue de la République"
-STREET_LONG = "Bâtiment C, escalier 4, 3e étage\n40 avenue du Général Maréchal de Lattre\nZone artisanale des Peupliers"
-assert len(COMPANY_LONG) == 40 and len(CUSTOMER_LONG + "S") == 40
+CUSTOMER_LONG = "Établissements Lefèvre & Marchand Frères"  # 40 characters, and an "&" to escape
+STREET = {  # a one-line street, and three lines of 30-40 characters
+    ("fr", False): "12 rue de la République",
+    ("fr", True): "Bâtiment C, escalier 4, 3e étage\n40 avenue du Général Maréchal de Lattre\n"
+                  "Zone artisanale des Peupliers",
+    ("en", False): "14 King Street",
+    ("en", True): "Unit 4, Second Floor, Victoria House\n145-157 St John Street Industrial Estate\n"
+                  "Ancoats Business Park",
+}
+assert len(COMPANY_LONG) == 40 and len(CUSTOMER_LONG) == 40
+
+
+CITY = {  # French customers in France or Belgium, English ones in the United Kingdom (a country line)
+    ("fr", False): {"postcode": "69002", "city": "Lyon", "country": "FR"},
+    ("fr", True): {"postcode": "1050", "city": "Ixelles", "country": "BE"},
+    ("en", False): {"postcode": "EC1A 1BB", "city": "London", "country": "GB"},
+    ("en", True): {"postcode": "M1 1AE", "city": "Manchester", "country": "GB"},
+}
 
 
 @dataclass
@@ -97,9 +111,8 @@ def company(worst: bool) -> None:
 def customer_with_invoices(language: str, count: int, worst: bool):
     """A customer whose table holds `count` invoices: the one reminded (1 200.00 due 15 Jan 2026) + older ones."""
     customer = make_customer(
-        name=CUSTOMER_LONG + "S" if worst else CUSTOMER_SHORT, language=language,
-        address=STREET_LONG if worst else STREET_SHORT, postcode="69002", city="Lyon" if not worst else "Villeurbanne",
-        country=("BE" if worst else "FR") if language == "fr" else "GB",
+        name=CUSTOMER_LONG if worst else CUSTOMER_SHORT, language=language,
+        address=STREET[language, worst], **(CITY[language, worst]),
         contacts=[{"name": "Marchand-Lefèvre", "first_name": "Anne-Sophie", "role": "billing"}] if worst else [])
     currency = "EUR" if language == "fr" else "GBP"
     invoice = make_invoice(customer, total="1200.00", due=date(2026, 1, 15), currency=currency)
