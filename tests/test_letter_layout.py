@@ -225,7 +225,7 @@ def labels(language: str) -> dict[str, str]:
         return {key: gettext(key) for key in (
             "Summary of the amounts due", "Principal (remaining due)", "Late payment penalty",
             "Statutory late interest", "Fixed recovery indemnity", "Total due", "How to pay", "Days late",
-            "(continued)")}
+            "(continued)", "not computed")}
 
 
 def check_letter(case: Case) -> None:
@@ -255,8 +255,12 @@ def check_letter(case: Case) -> None:
     for key, value in money.items():
         anchors = find(words, label[rows[key]])
         assert anchors and value in row(words, anchors[-1]), (where, key, value, [row(words, a) for a in anchors])
-    for key in set(rows) - set(money) - {"interest"}:  # zero lines are left out
-        assert not find(words, label[rows[key]]), (where, "zero line shown", key)
+    for key in set(rows) - set(money) - {"principal", "total"}:  # zero lines are left out
+        anchors = find(words, label[rows[key]])
+        if key == "interest" and data.interest is None:  # no rate: said, never a guessed amount
+            assert anchors and label["not computed"] in row(words, anchors[-1]), (where, "interest not computed")
+        else:
+            assert not anchors, (where, "zero line shown", key)
     payment = find(words, label["How to pay"])
     assert payment, (where, "payment box title")
     box_text = norm(" ".join(w.text for w in sorted(words, key=lambda w: (round(w.y0, 0), w.x0))
@@ -388,3 +392,18 @@ def test_the_reminder_pdf_exists_whatever_the_copy_setting(sqlite_app):
     assert letter_pages >= 2
     for n in range(letter_pages):
         assert f"{n + 1} / {letter_pages}" in reader.pages[n].extract_text()
+
+
+def test_the_checks_see_text_over_text_and_text_in_the_footer_band():
+    """The geometry checks are not blind: a footer drawn over the letter (the old absolutely positioned legal
+    line) and text in the footer band are both found."""
+    need_service(shutil.which("pdftotext"), "pdftotext (poppler-utils)")
+    from weasyprint import HTML
+
+    pdf = HTML(string='<style>@page { size: A4; margin: 15mm 18mm 20mm 22mm }</style>'
+                      '<p style="position: absolute; top: 40mm">Principal 1200,00</p>'
+                      '<p style="position: absolute; top: 40.5mm">Covered by the footer</p>'
+                      '<p style="position: absolute; top: 268mm">Below the page area</p>').write_pdf()
+    [words], _sizes = words_of(pdf)
+    assert overlaps(words)
+    assert [w.text for w in words if w.y1 > PAGE_H - BOTTOM] == ["Below", "the", "page", "area"]
