@@ -82,11 +82,11 @@ def body_from_text(text: str) -> Markup:
     )
 
 
-def letter_html(data: LetterData, numbered: bool = False) -> str:
+def letter_html(data: LetterData) -> str:
     """The letter's HTML in the customer's language (needs an app context)."""
     formats = data.locale or data.language  # en_GB: English words (the en catalogue), British dates
     with force_locale(formats):
-        return render_template("pdf/letter.html", letter=data, numbered=numbered,
+        return render_template("pdf/letter.html", letter=data,
                                has_table='class="invoices"' in str(data.body_html),
                                long_date=lambda day: format_day(day, formats))
 
@@ -110,16 +110,13 @@ def _shared_objects():
     return _shared
 
 
-def html_to_pdf(html: str, numbered_html: str | None = None) -> bytes:
-    """Render with WeasyPrint (only data: URLs are fetched); a letter longer than one page is rendered
-    again from `numbered_html` (the same letter with page numbers)."""
+def html_to_pdf(html: str) -> bytes:
+    """Render with WeasyPrint (only data: URLs are fetched). Page numbers "n / N" come from the stylesheet's
+    margin boxes (counter(page), counter(pages)): one pass."""
     from weasyprint import HTML
 
     css, fonts, fetcher = _shared_objects()
-    document = HTML(string=html, url_fetcher=fetcher).render(stylesheets=[css], font_config=fonts)
-    if len(document.pages) > 1 and numbered_html is not None:
-        document = HTML(string=numbered_html, url_fetcher=fetcher).render(stylesheets=[css], font_config=fonts)
-    return document.write_pdf()
+    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=[css], font_config=fonts)
 
 
 def merge(parts: Iterable[bytes | None]) -> bytes:
@@ -139,13 +136,12 @@ class LetterJob:
 
     key: object
     html: str
-    numbered_html: str
     invoice_pdf: bytes | None = None
 
 
 def build_job(job: LetterJob) -> tuple[object, bytes]:
     """Letter PDF + invoice PDF as one document (run in a worker process or inline)."""
-    letter = html_to_pdf(job.html, job.numbered_html)
+    letter = html_to_pdf(job.html)
     return job.key, merge([letter, job.invoice_pdf]) if job.invoice_pdf else letter
 
 
@@ -159,7 +155,7 @@ def safe_build(job: LetterJob) -> tuple[object, bytes | None, str]:
 
 
 def make_job(key: object, data: LetterData, invoice_pdf: bytes | None) -> LetterJob:
-    return LetterJob(key, letter_html(data), letter_html(data, numbered=True), invoice_pdf)
+    return LetterJob(key, letter_html(data), invoice_pdf)
 
 
 def render_letter(data: LetterData, invoice_pdf: bytes | None = None) -> bytes:
