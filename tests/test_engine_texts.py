@@ -146,7 +146,7 @@ def test_render_for_invoice_in_the_customer_language_with_fallback(app):
     make_invoice(customer, total="300.00", due=date(2026, 2, 1), number="FA-0002")
     rendered = render_for_invoice(db.session, invoice, level, "letter", date(2026, 3, 3), settings)
     assert rendered.language == "fr" and rendered.reasons == ()
-    assert rendered.subject == "MISE EN DEMEURE DE PAYER : facture FA-0001"
+    assert rendered.subject == "MISE EN DEMEURE DE PAYER\xa0: facture FA-0001"
     assert "1\u202f258,77\xa0€" in rendered.text  # principal + 18.77 interest + 40 indemnity
     assert "12,15" in rendered.text and "FA-0002" in rendered.text and "FR76 1234" in rendered.html
     assert rendered.claim.interest == D("18.77")

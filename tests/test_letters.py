@@ -105,9 +105,9 @@ def test_english_letter_amounts(app, levels):
     reminder = letter_for(levels, language="en", name="Harper & Sons Ltd", street="14 King Street")
     dunning.send([reminder.id])
     text = norm(pdf_of(app, reminder).pages[0].extract_text())
-    # a customer in the United Kingdom reads British formats: 3 March 2026, 15/01/2026 (not 1/15/26)
+    # a customer in the United Kingdom reads British formats: 3 March 2026; short dates with the month's name
     assert "£1,200.00" in text and "3 March 2026" in text and "UNITED KINGDOM" in text
-    assert "15/01/2026" in text and "1/15/26" not in text and "15 January 2026" in reminder.body
+    assert "15 Jan 2026" in text and "1/15/26" not in text and "15 January 2026" in reminder.body
     assert format_money(reminder.total_claimed, "GBP", "en_GB") in text
 
 
@@ -116,7 +116,7 @@ def test_english_letter_to_a_us_customer_uses_us_formats(app, levels):
     assert "January 15, 2026" in reminder.body  # the text's variables too
     dunning.send([reminder.id])
     text = norm(pdf_of(app, reminder).pages[0].extract_text())
-    assert "March 3, 2026" in text and "1/15/26" in text
+    assert "March 3, 2026" in text and "15 Jan 2026" in text and "1/15/26" not in text  # never misread
 
 
 def test_formal_notice_long_address_and_thirty_invoices(app, levels):

@@ -32,7 +32,7 @@ def rendered(key: str, claim: Claim | None = None, **kw) -> list[str]:
 
 
 @pytest.mark.parametrize("key", sorted(DEFAULTS))
-def test_french_default_texts_are_typeset(key):
+def test_french_default_texts_are_typeset(sqlite_app, key):
     texts = rendered(key)
     for text in texts:
         assert not NO_SPACE_BEFORE.search(text), NO_SPACE_BEFORE.search(text).group(0)
@@ -41,7 +41,7 @@ def test_french_default_texts_are_typeset(key):
     assert key != "notice" or "(bénéficiaire\u00a0: Atelier Éole)" in texts[1]  # a vowel: no "de Atelier"
 
 
-def test_the_formal_notice_leaves_out_lines_at_zero_and_says_one_day():
+def test_the_formal_notice_leaves_out_lines_at_zero_and_says_one_day(sqlite_app):
     claim = Claim(remaining_due=D("1000.00"), days_late=1, penalty=D("0.00"), interest=D("0.00"),
                   indemnity=D("40.00"), total_claimed=D("1040.00"))
     subject, text, html = rendered("notice", claim)

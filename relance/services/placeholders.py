@@ -249,7 +249,7 @@ def values(ctx: Context, html: bool = False) -> dict[str, str]:
             if not isinstance(text, Markup):
                 text = typography.for_language(text, ctx.language)
             if html and not isinstance(text, Markup):  # escaped, its lines kept as in the text's paragraphs
-                text = Markup(str(escape(text)).replace("\n", "<br>\n"))  # noqa: S704 (escaped)
+                text = Markup(str(escape(text)).replace("\n", "<br>"))  # noqa: S704 (escaped)
             result[variable.name] = text
         return result
 
