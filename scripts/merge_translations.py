@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relance.services.typography import french  # noqa: E402
+
 # gettext's plural rule per language, kept whatever Babel's CLDR data says (Babel 2.19 gives French a third
 # "many" form for millions, which no translation here fills)
 PLURAL_FORMS = {"fr": (2, "(n > 1)"), "en": (2, "(n != 1)")}
