@@ -13,7 +13,7 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from relance.services.formatting import format_money
+from relance.services.formatting import ENGLISH_SHORT_DATE, format_money
 from relance.services.levels import delay_text
 
 ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
@@ -30,8 +30,7 @@ def money(amount: Decimal | None, currency: str = "EUR") -> str:
     return format_money(amount, currency, str(get_locale() or "fr"))
 
 
-# English short dates are ambiguous (12/3/26): English readers get the day, the month's name and the year
-_ENGLISH_DATE, _ENGLISH_DATETIME = "d MMM y", "d MMM y, HH:mm"
+_ENGLISH_DATETIME = ENGLISH_SHORT_DATE + ", HH:mm"  # English short dates are ambiguous (formatting.format_day)
 
 
 def short_date(value: date | datetime | None) -> str:
@@ -43,7 +42,7 @@ def short_date(value: date | datetime | None) -> str:
             return babel_format_datetime(value, _ENGLISH_DATETIME if english else "short", tzinfo=value.tzinfo,
                                          locale=get_locale())
         return format_datetime(value, _ENGLISH_DATETIME if english else "short")
-    return format_date(value, _ENGLISH_DATE if english else "short")
+    return format_date(value, ENGLISH_SHORT_DATE if english else "short")
 
 
 def render(page: str, fragment: str | None = None, status: int = 200, **context) -> Response:
@@ -68,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["short_date"] = short_date
     app.jinja_env.filters["delay_text"] = delay_text
+    app.jinja_env.globals["run_status_labels"] = RUN_STATUS_LABELS  # a global: macros imported without context
 
     @app.context_processor
     def _globals():
@@ -77,6 +77,5 @@ def init_app(app: Flask) -> None:
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "url_rules": current_app.view_functions,
             "reminder_status_labels": REMINDER_STATUS_LABELS,
-            "run_status_labels": RUN_STATUS_LABELS,
             "reminder_status_badges": REMINDER_STATUS_BADGES,
         }

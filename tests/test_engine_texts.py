@@ -158,11 +158,12 @@ def test_render_for_invoice_in_the_customer_language_with_fallback(app):
 
 
 @pytest.mark.parametrize("language, country, expected, day, money", [
-    ("en", "GB", "en_GB", "16/12/2025", "£1,200.50"), ("en", "US", "en_US", "12/16/25", "£1,200.50"),
-    ("en", "FR", "en_FR", "16/12/2025", "1\u202f200,50\xa0£"),
+    # English short dates name the month (12/16/25 and 16/12/2025 are misread across the Atlantic)
+    ("en", "GB", "en_GB", "16 Dec 2025", "£1,200.50"), ("en", "US", "en_US", "16 Dec 2025", "£1,200.50"),
+    ("en", "FR", "en_FR", "16 Dec 2025", "1\u202f200,50\xa0£"),
     ("fr", "BE", "fr_BE", "16/12/25", "1\u202f200,50\xa0£GB"),
-    ("fr", None, "fr", "16/12/2025", "1\u202f200,50\xa0£GB"), ("en", "XX", "en", "12/16/25", "£1,200.50"),
-    ("en", "", "en", "12/16/25", "£1,200.50"),
+    ("fr", None, "fr", "16/12/2025", "1\u202f200,50\xa0£GB"), ("en", "XX", "en", "16 Dec 2025", "£1,200.50"),
+    ("en", "", "en", "16 Dec 2025", "£1,200.50"),
 ])
 def test_money_and_dates_follow_the_reader_country(language, country, expected, day, money):
     from relance.services.formatting import format_day, format_locale, format_money

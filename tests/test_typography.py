@@ -68,3 +68,18 @@ def test_english_short_dates_cannot_be_misread(app):
         assert short_date(date(2026, 12, 3)) == "3 Dec 2026"
     with app.test_request_context(), force_locale("fr"):
         assert short_date(date(2026, 12, 3)) == "03/12/2026"
+
+
+def test_english_invoice_tables_and_french_messages_write_dates_and_amounts_for_the_reader(sqlite_app):
+    from flask_babel import force_locale
+
+    from relance.services.payments import PaymentError, check_payment
+    from tests.factories import make_invoice
+
+    table = placeholders.render_text("__INVOICES_TABLE__", context("en"))
+    assert "15 Jan 2026" in table and "1/15/26" not in table
+    invoice = make_invoice(total="1200.00")
+    with force_locale("fr"), pytest.raises(PaymentError) as refused:
+        check_payment(invoice, D("1200.01"))
+    message = str(refused.value.message)
+    assert f"1{NNBSP}200,01{NBSP}€" in message and not RAW_AMOUNT.search(message), message

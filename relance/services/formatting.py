@@ -47,7 +47,14 @@ def _money_format(language: str, currency: str):
 
 
 def format_day(value: date, language: str, form: str = "long") -> str:
+    """A date for a reader of `language` (a locale); the "short" form of English, 12/3/26, is ambiguous: English
+    readers get the day, the month's name and the year (3 Dec 2026)."""
+    if form == "short" and str(language).startswith("en"):
+        form = ENGLISH_SHORT_DATE
     return babel_format_date(value, form, locale=language)
+
+
+ENGLISH_SHORT_DATE = "d MMM y"
 
 
 @lru_cache(maxsize=256)
