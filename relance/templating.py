@@ -13,6 +13,7 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from relance.services import typography
 from relance.services.formatting import ENGLISH_SHORT_DATE, format_money
 from relance.services.levels import delay_text
 
@@ -45,6 +46,11 @@ def short_date(value: date | datetime | None) -> str:
     return format_date(value, ENGLISH_SHORT_DATE if english else "short")
 
 
+def label(text) -> str:
+    """A label before its value: "Subject:" in English, "Objet\u00a0:" in French (no-break space)."""
+    return typography.for_language(f"{text}:", str(get_locale() or ""))
+
+
 def render(page: str, fragment: str | None = None, status: int = 200, **context) -> Response:
     """One URL serves the full page or, for htmx requests, just its fragment."""
     template = fragment if (fragment and g.get("htmx")) else page
@@ -67,6 +73,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["short_date"] = short_date
     app.jinja_env.filters["delay_text"] = delay_text
+    app.jinja_env.filters["label"] = label
     app.jinja_env.globals["run_status_labels"] = RUN_STATUS_LABELS  # a global: macros imported without context
 
     @app.context_processor

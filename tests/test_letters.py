@@ -227,7 +227,7 @@ def test_mass_run_task(app, levels, smtp_server):  # noqa: F811
         expected += pages + pages % 2
     assert len(merged.pages) == expected
     for start, reminder in zip(starts, [r for r in made if r.channel == "letter"], strict=True):
-        assert start % 2 == 0 and reminder.invoice.customer.name in merged.pages[start].extract_text()
+        assert start % 2 == 0 and reminder.invoice.customer.name in norm(merged.pages[start].extract_text())
 
 
 def test_send_task_schedules_the_retry(app, levels, smtp_server):  # noqa: F811

@@ -135,7 +135,7 @@ def test_the_app_at_23_30_utc_on_31_march_lives_on_1_april_in_paris(app, client,
         assert {(r.invoice.number, r.reminder_date) for r in made} == {("FA-DUE", date(2026, 4, 1))}
         assert autorun.local_today(autorun.settings_service.load(db.session)) == date(2026, 4, 1)
         page = client.get("/").get_data(as_text=True)
-        assert re.search(r"1 April 2026|01/04/2026|4/1/26|Apr 1, 2026", page), "the dashboard shows 1 April"
+        assert re.search(r"1 April 2026|01/04/2026|1 Apr 2026|Apr 1, 2026", page), "the dashboard shows 1 April"
     finally:
         app.config.pop("CLOCK", None)
 
