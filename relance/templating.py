@@ -14,7 +14,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from relance.services import typography
-from relance.services.formatting import ENGLISH_SHORT_DATE, format_money
+from relance.services.formatting import ENGLISH_SHORT_DATE, money_for_reader
 from relance.services.levels import delay_text
 
 ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
@@ -28,7 +28,7 @@ REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pend
 def money(amount: Decimal | None, currency: str = "EUR") -> str:
     if amount is None:
         return ""
-    return format_money(amount, currency, str(get_locale() or "fr"))
+    return money_for_reader(amount, currency)
 
 
 _ENGLISH_DATETIME = ENGLISH_SHORT_DATE + ", HH:mm"  # English short dates are ambiguous (formatting.format_day)

@@ -376,12 +376,17 @@ def _mass_filters(args) -> dict:
     return f
 
 
-def _day_rules(today: date):
-    """The settings and active levels of the day (a person's view), read once per request."""
-    cache = request.environ.setdefault("relance.rules", {})  # per request (tests share one app context)
+def _once_per_request(name: str, today: date, make):
+    """`make(db.session, today)`, computed once per request (kept on the request: tests share one app context)."""
+    cache = request.environ.setdefault(f"relance.{name}", {})
     if today not in cache:
-        cache[today] = eligibility.day_rules(db.session, today)
+        cache[today] = make(db.session, today)
     return cache[today]
+
+
+def _day_rules(today: date):
+    """The settings and active levels of the day (a person's view)."""
+    return _once_per_request("rules", today, eligibility.day_rules)
 
 
 def _mass_conditions(f: dict, today: date) -> list:
@@ -393,11 +398,8 @@ def _mass_conditions(f: dict, today: date) -> list:
 
 
 def _due_today(today: date) -> dict[int, int]:
-    """{invoice id: level} the engine sends today, once per request."""
-    cache = request.environ.setdefault("relance.due", {})  # per request (tests share one app context)
-    if today not in cache:
-        cache[today] = eligibility.due_ranks(db.session, today)
-    return cache[today]
+    """{invoice id: level} the engine sends today."""
+    return _once_per_request("due", today, eligibility.due_ranks)
 
 
 def _mass_page(f: dict, today: date, page: int) -> ListPage:

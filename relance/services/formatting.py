@@ -10,12 +10,18 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_format_date
 from babel.numbers import get_currency_precision, get_currency_symbol
+from flask_babel import get_locale
 
 
 def format_money(amount: Decimal, currency: str, language: str) -> str:
     """Babel's `format_currency` (standard pattern, the currency's digits), with what depends only on the
     locale and the currency worked out once: a page of 50 rows formats 200 amounts."""
     return _money_format(language, currency)(amount)
+
+
+def money_for_reader(amount: Decimal, currency: str) -> str:
+    """An amount in the current reader's language (pages, messages): 1 200,50 € in French."""
+    return format_money(amount, currency, str(get_locale() or "fr"))
 
 
 @lru_cache(maxsize=256)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from relance.models import Contact, Customer, Invoice, MassSelection, ReminderLevel, Run, User
 from relance.services import eligibility, recipients
 from relance.services.penalties import Claim, compute_claim, load_rates
-from relance.services.schedule import Level
+from relance.services.schedule import Level, first_notice
 
 CHANNELS = ("letter", "email")
 
@@ -105,8 +105,6 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], on: 
     rules = rules or eligibility.day_rules(session, on)
     every = eligibility.done_reminders(session, ids, every=True)  # in id order
     done = {i: [r for r in found if eligibility.is_done(r)] for i, found in every.items()}
-    notices = {i: min(r.reminder_date for r in found if r.formal_notice)
-               for i, found in done.items() if any(r.formal_notice for r in found)}
     chosen = {s.invoice_id: s for s in session.scalars(
         select(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(ids)))} \
         if ids else {}
@@ -128,7 +126,7 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], on: 
             payments=[(p.date, p.amount) for p in invoice.payments], due_date=invoice.due_date, on=on,
             customer_kind=invoice.customer.kind, penalty_kind=level.penalty_kind, penalty_value=level.penalty_value,
             settings=rules.settings, rates=rates,
-            notice_date=notices.get(invoice.id) or (on if level.formal_notice else None))
+            notice_date=first_notice(done.get(invoice.id, ())) or (on if level.formal_notice else None))
         same = rank == proposal.rank and not (letter or email)  # the proposal is already the verdict
         verdict = proposal if same else _verdict(invoice, done.get(invoice.id, []), rank, letter, email, rules)
         latest = every[invoice.id][-1] if every.get(invoice.id) else None

@@ -8,13 +8,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from relance.models import Invoice, Payment
 from relance.models.base import ZERO
-from relance.services.formatting import format_money
+from relance.services.formatting import money_for_reader
 
 CENT = Decimal("0.01")
 
@@ -27,11 +26,6 @@ class PaymentError(ValueError):
         self.field = field
         self.message = message
 
-
-
-def _money(amount, currency: str) -> str:
-    """An amount in a message, written for the reader (1 200,50 € in French)."""
-    return format_money(amount, currency, str(get_locale() or "fr"))
 
 def parse_amount(raw: str | Decimal | int | None) -> Decimal:
     """'1 234,56', '1234.56' or a Decimal -> Decimal with cents; PaymentError otherwise."""
@@ -69,7 +63,8 @@ def check_payment(invoice: Invoice, amount: Decimal) -> None:
         raise PaymentError(
             "amount",
             _l("Overpayment: %(amount)s is more than the remaining due of %(remaining)s.",
-               amount=_money(amount, invoice.currency), remaining=_money(remaining, invoice.currency)),
+               amount=money_for_reader(amount, invoice.currency),
+               remaining=money_for_reader(remaining, invoice.currency)),
         )
 
 

@@ -386,6 +386,11 @@ def _timing_conditions(timing: list[tuple], gap_limit) -> list:
             or_(last.is_(None), last <= gap_limit)]
 
 
+def first_notice(done) -> date | None:
+    """The date of the first formal notice among an invoice's done reminders (it starts consumer interest)."""
+    return min((r.reminder_date for r in done if r.formal_notice), default=None)
+
+
 def reduce_done(facts: Facts, done, rules: _Rules) -> Facts:
     """Fill in the facts that come from the invoice's done reminders (rows or Reminder objects)."""
     last = max(done, key=lambda r: (r.reminder_date, r.id), default=None)
@@ -394,7 +399,7 @@ def reduce_done(facts: Facts, done, rules: _Rules) -> Facts:
     facts.last_date = last.reminder_date if last else None
     facts.manual_next = last.next_date if last and last.user_id is not None else None
     facts.recent_manual = any(r.user_id is not None and since < r.created_at <= rules.now for r in done)
-    facts.notice_date = min((r.reminder_date for r in done if r.formal_notice), default=None)
+    facts.notice_date = first_notice(done)
     return facts
 
 
