@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask
 export FLASK_APP := wsgi
 
-.PHONY: install run test lint translations bench clean
+.PHONY: install run test test-fast lint translations clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,20 @@ run: install
 	$(FLASK) relance demo --if-empty
 	$(FLASK) relance serve
 
-## The whole test suite (SQLite; also PostgreSQL and Redis when RELANCE_TEST_* are set).
+## The whole test suite (SQLite; also PostgreSQL and Redis when RELANCE_TEST_* are set), one pytest-xdist
+## worker per core (TEST_WORKERS=0 runs it in one process).
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
+## The quick loop while working: the same without the browser tests and the slow ones (@pytest.mark.slow).
+test-fast: install
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow and not browser"
+
+## ruff, then mypy on relance/ (its settings: [tool.mypy] in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## Extract strings, update the catalogs and compile them.
 translations: install
@@ -38,4 +46,4 @@ translations: install
 	$(BIN)/pybabel compile -d translations
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -33,7 +33,8 @@ SCHEMA = "relance_bench_auto"
 
 ENQUEUE = """
 import json, sys, time
-from relance import tasks
+from relance import create_app, tasks
+create_app()  # the queue of the app's configuration (tasks.init_app)
 day, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 pending = [tasks.run_auto_task(day) for _ in range(count)]
 print("enqueued", flush=True)
@@ -80,14 +81,21 @@ def sample_pdf(files_path: Path) -> str:
 
 def seed(session, invoices: int, files_path: Path) -> list[str]:
     """Default levels and texts, `invoices` customers with one invoice each, all at level 1 on RUN_DAY."""
+    from sqlalchemy import select
+
     from relance.extensions import db
-    from relance.models import Customer, Invoice
+    from relance.models import Customer, Invoice, ReminderLevel
     from relance.services import settings as settings_service
     from relance.services.defaults import install_defaults
 
     db.create_all()
     install_defaults(session)
     settings_service.save(session, {"sender_email": "compta@vendor.example", "company_name": "Vendor SAS"})
+    # a company that went live long ago with levels 0-2 automatic (services/golive.py: before its go-live step a
+    # company sends nothing automatically)
+    settings_service.save(session, {"go_live_date": "2000-01-01", "auto_start_date": "2000-01-01"})
+    for level in session.scalars(select(ReminderLevel)):
+        level.automatic = level.rank in (0, 1, 2)
     pdf = sample_pdf(files_path)
     due = RUN_DAY - timedelta(days=20)
     customers = [Customer(code=f"C{n:06d}", name=f"Client {n}", email=f"client{n}@customer.example",

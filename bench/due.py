@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from relance import create_app  # noqa: E402
@@ -37,12 +37,13 @@ from relance.models import (  # noqa: E402
     Invoice,
     Payment,
     Reminder,
+    ReminderLevel,
     User,
     customer_sales_reps,
 )
 from relance.services import settings as settings_service  # noqa: E402
 from relance.services.defaults import install_defaults  # noqa: E402
-from relance.services.schedule import reference_schedule, schedule  # noqa: E402
+from relance.services.engine.schedule import reference_schedule, schedule  # noqa: E402
 
 ON = date(2026, 3, 3)  # a Tuesday
 SCHEMA = "relance_bench"
@@ -96,6 +97,11 @@ def build(n: int, seed: int) -> None:
     install_defaults(db.session)
     settings_service.save(db.session, {"sender_email": "compta@vendor.example", "copy_to_sales": True,
                                        "company_name": "Vendor SAS"})
+    # a company that went live long ago with levels 0-2 automatic (services/golive.py: before its go-live step a
+    # company sends nothing automatically)
+    settings_service.save(db.session, {"go_live_date": "2000-01-01", "auto_start_date": "2000-01-01"})
+    for level in db.session.scalars(select(ReminderLevel)):
+        level.automatic = level.rank in (0, 1, 2)
     db.session.commit()
     users = [{"id": i, "email": f"agent{i}@vendor.example", "name": f"Agent {i}", "role": "agent",
               "signature": "", "active": True, "password_hash": ""} for i in range(1, 21)]

@@ -6,12 +6,19 @@ Makes the reminders (texts rendered, recipients chosen) first, then times `dunni
 rows, building each MIME message (plain + HTML + the PDF), sending over one SMTP connection and recording each
 outcome. Prints one line: `emails emails=... msgs_s=... failed=... received=...` (plus this process's
 CPU time per message and the machine's load average, since a busy machine slows the wall clock).
+
+In the same run, the physical limit (`limit_msgs_s`): the same messages, built beforehand as bytes by the same
+builder (`dunning.outgoing_email` + `mailer.message_bytes`), sent with plain smtplib `sendmail` over one connection
+to the same server process, nothing else done; measured before and after the timed send (the load drifts), the
+mean of the two kept. `ratio` = msgs_s / limit_msgs_s. The server (aiosmtpd, one process) may be the bottleneck
+of the limit itself: its CPU per message is printed for each pass (`server_cpu_ms_per_msg`, `limit_server_cpu_...`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import smtplib
 import socket
 import subprocess
 import sys
@@ -28,10 +35,10 @@ from sqlalchemy import select  # noqa: E402
 
 from relance import create_app  # noqa: E402
 from relance.extensions import db  # noqa: E402
-from relance.models import Customer, Invoice, ReminderLevel  # noqa: E402
-from relance.services import dunning  # noqa: E402
+from relance.models import Customer, Invoice, Reminder, ReminderLevel  # noqa: E402
 from relance.services import settings as settings_service  # noqa: E402
 from relance.services.defaults import install_defaults  # noqa: E402
+from relance.services.sending import dunning, mailer  # noqa: E402
 
 ON = date(2026, 3, 3)
 
@@ -46,8 +53,10 @@ class Counter:
 controller = Controller(Counter(), hostname="127.0.0.1", port=int(sys.argv[1]))
 controller.start()
 print("ready", flush=True)
-sys.stdin.readline()
-print(Counter.count, time.process_time(), flush=True)
+for line in sys.stdin:  # each line: how many arrived and the CPU time so far; "stop" ends
+    if line.strip() == "stop":
+        break
+    print(Counter.count, time.process_time(), flush=True)
 controller.stop()
 """
 
@@ -89,36 +98,102 @@ def setup(count: int, files: Path) -> list[int]:
     return ids
 
 
+def prebuilt(ids: list[int]) -> list[tuple[str, list[str], bytes]]:
+    """(envelope sender, recipients, bytes) of each reminder's email, built as `dunning.send` builds it."""
+    settings = settings_service.load(db.session)
+    pdfs: dict[int, bytes] = {}
+    out = []
+    for reminder in db.session.scalars(select(Reminder).where(Reminder.id.in_(ids)).order_by(Reminder.id)):
+        pdf = pdfs.setdefault(reminder.invoice_id, invoice_pdf_bytes(reminder.invoice))
+        email = dunning.outgoing_email(reminder, settings, pdf)
+        raw, _ = mailer.message_bytes(email)
+        out.append((mailer.ascii_address(email.sender), [mailer.ascii_address(a) for a in [*email.to, *email.cc]],
+                    raw))
+    db.session.rollback()
+    return out
+
+
+def invoice_pdf_bytes(invoice: Invoice) -> bytes:
+    from relance.services.letters.invoice_pdf import invoice_pdf_source
+
+    source = invoice_pdf_source(invoice)
+    assert isinstance(source, bytes)
+    return source
+
+
+class Server:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(self.port)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def counters(self) -> tuple[int, float]:
+        """(messages received, server CPU seconds) so far."""
+        self.proc.stdin.write("count\n")
+        self.proc.stdin.flush()
+        received, cpu = self.proc.stdout.readline().split()
+        return int(received), float(cpu)
+
+    def stop(self) -> None:
+        try:
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.proc.kill()
+
+
+def limit(server: Server, messages: list[tuple[str, list[str], bytes]]) -> dict:
+    """The same bytes over one plain smtplib connection: messages per second, client and server CPU per message."""
+    before = server.counters()
+    start, cpu = time.perf_counter(), time.process_time()
+    with smtplib.SMTP("127.0.0.1", server.port) as smtp:
+        for sender, to, raw in messages:
+            smtp.sendmail(sender, to, raw)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    after = server.counters()
+    assert after[0] - before[0] == len(messages)
+    return {"msgs_s": len(messages) / elapsed, "cpu_ms": cpu * 1000 / len(messages),
+            "server_cpu_ms": (after[1] - before[1]) * 1000 / len(messages)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=1000)
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    server = Server()
     try:
-        assert server.stdout.readline().strip() == "ready"
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bench.db'}", "INSTANCE_PATH": str(tmp),
                               "SECRET_KEY": "bench", "FILES_PATH": str(tmp / "files"), "SMTP_HOST": "127.0.0.1",
-                              "SMTP_PORT": port, "SMTP_SECURITY": "none"})
+                              "SMTP_PORT": server.port, "SMTP_SECURITY": "none"})
             with app.app_context():
                 db.create_all()
                 ids = setup(args.emails, tmp / "files")
+                messages = prebuilt(ids)
+                first = limit(server, messages)
+                received_before, server_cpu = server.counters()
                 start, cpu = time.perf_counter(), time.process_time()
                 report = dunning.send(ids)
                 elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-        server.stdin.write("\n")
-        server.stdin.flush()
-        received, server_cpu = server.stdout.readline().split()
-        received, server_cpu = int(received), float(server_cpu)
+                received, server_cpu_after = server.counters()
+                received, server_cpu = received - received_before, server_cpu_after - server_cpu
+                last = limit(server, messages)
     finally:
-        server.kill()
-    print(f"emails emails={args.emails} msgs_s={len(report.sent) / elapsed:.0f} failed={len(report.failed)} "
+        server.stop()
+    msgs_s = len(report.sent) / elapsed
+    limit_msgs_s = (first["msgs_s"] + last["msgs_s"]) / 2
+    print(f"emails emails={args.emails} msgs_s={msgs_s:.0f} failed={len(report.failed)} "
           f"retry={len(report.retry)} received={received} seconds={elapsed:.2f} "
           f"cpu_ms_per_msg={cpu * 1000 / max(1, len(ids)):.1f} "
           f"server_cpu_ms_per_msg={server_cpu * 1000 / max(1, received):.1f} "
+          f"limit_msgs_s={limit_msgs_s:.0f} ratio={msgs_s / limit_msgs_s:.2f} "
+          f"limit_first_last={first['msgs_s']:.0f}/{last['msgs_s']:.0f} "
+          f"limit_cpu_ms_per_msg={(first['cpu_ms'] + last['cpu_ms']) / 2:.1f} "
+          f"limit_server_cpu_ms_per_msg={(first['server_cpu_ms'] + last['server_cpu_ms']) / 2:.1f} "
           f"load={os.getloadavg()[0]:.1f}")
 
 

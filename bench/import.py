@@ -22,7 +22,8 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from relance import create_app  # noqa: E402
 from relance.extensions import db  # noqa: E402
 from relance.models import Customer, Invoice  # noqa: E402
-from relance.services import importing  # noqa: E402
+from relance.services.data_in.apply import apply_plan  # noqa: E402
+from relance.services.data_in.reading import plan_csv  # noqa: E402
 
 
 def make_csv(count: int, customers: int) -> bytes:
@@ -55,10 +56,10 @@ def main() -> None:
             db.session.commit()
             data = make_csv(args.invoices, args.customers)
             started = time.perf_counter()
-            plan = importing.plan_csv(db.session, "invoices", data, date.today(), filename="bench.csv")
+            plan = plan_csv(db.session, "invoices", data, date.today(), filename="bench.csv")
             if not plan.ok:
                 sys.exit("; ".join(str(e) for e in plan.errors[:5]))
-            importing.apply_plan(db.session, plan)
+            apply_plan(db.session, plan)
             db.session.commit()
             seconds = time.perf_counter() - started
             saved = db.session.scalar(select(func.count()).select_from(Invoice))
@@ -66,8 +67,8 @@ def main() -> None:
             extra = ""
             if args.reimport:
                 started = time.perf_counter()
-                plan = importing.plan_csv(db.session, "invoices", data, date.today())
-                importing.apply_plan(db.session, plan)
+                plan = plan_csv(db.session, "invoices", data, date.today())
+                apply_plan(db.session, plan)
                 db.session.commit()
                 extra = f" reimport_seconds={time.perf_counter() - started:.2f} reimport_unchanged={plan.unchanged}"
             if args.database:

@@ -24,15 +24,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from flask import current_app  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from relance import create_app  # noqa: E402
 from relance.extensions import db  # noqa: E402
 from relance.models import Customer, Invoice, ReminderLevel, Run, User  # noqa: E402
-from relance.services import dunning  # noqa: E402
 from relance.services import settings as settings_service  # noqa: E402
 from relance.services.defaults import install_defaults  # noqa: E402
+from relance.services.sending import dunning  # noqa: E402
+from relance.services.sending.config import SendingConfig  # noqa: E402
 
 ON = date(2026, 3, 3)
 
@@ -90,15 +92,23 @@ def setup(count: int, files: Path) -> tuple[list[int], list[int]]:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the pool's workers)."""
+    """CPU time of this process and of its children, and of every process of the machine (the pool's workers are
+    children of the forkserver, not of this process, so their time shows only in the machine's: /proc/stat)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def machine_cpu_seconds() -> float:
+    with open("/proc/stat") as stat:
+        user, nice, system = (int(v) for v in stat.readline().split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_run(run_id: int, processes: int, files: Path) -> tuple[int, float, bool, float]:
-    start, cpu = time.perf_counter(), cpu_seconds()
-    report = dunning.send_run(run_id, processes=processes)
-    elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    start, cpu = time.perf_counter(), (cpu_seconds() if processes == 1 else machine_cpu_seconds())
+    report = dunning.send_run(run_id, SendingConfig.from_config(current_app.config), processes=processes)
+    elapsed = time.perf_counter() - start
+    cpu = (cpu_seconds() if processes == 1 else machine_cpu_seconds()) - cpu
     run = db.session.get(Run, run_id)
     merged = PdfReader(files / run.letters_pdf_path)
     expected = 0
@@ -129,7 +139,8 @@ def main() -> None:
     print(f"letters letters={args.letters} pages={pages1} p1_pages_s={p1:.1f} p2_pages_s={p2:.1f} "
           f"speedup={p2 / p1:.2f} peak_rss_mb={rss:.0f} processes={args.processes} "
           f"pages_ok={'true' if ok1 and ok2 and pages1 == pages2 else 'false'} "
-          f"p1_cpu_pages_s={pages1 / cpu1:.1f} p2_cpu_pages_s={pages2 / cpu2:.1f} load={os.getloadavg()[0]:.1f}")
+          f"p1_cpu_pages_s={pages1 / cpu1:.1f} p2_machine_cpu_pages_s={pages2 / cpu2:.1f} "
+          f"load={os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

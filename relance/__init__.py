@@ -7,11 +7,12 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from flask_login import current_user
 
+from relance import params, security
 from relance.config import load_config
 from relance.extensions import babel, csrf, db, login, migrate
 
 
-def select_locale() -> str:
+def select_locale() -> str | None:
     languages = ["fr", "en"]
     if not has_request_context():  # CLI, worker: the default locale (services use force_locale for a reader)
         return None
@@ -26,6 +27,9 @@ def create_app(config: dict | None = None) -> Flask:
     settings = load_config(config)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], instance_relative_config=False)
     app.config.update(settings)
+    _trust_proxies(app)
+    params.init_app(app)  # before any route: `<int:...>` is an id within the database's range
+    security.init_app(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
@@ -64,11 +68,25 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+def _trust_proxies(app: Flask) -> None:
+    """Behind N reverse proxies (RELANCE_TRUSTED_PROXIES=N), the client's address and scheme are the N-th last
+    entries of X-Forwarded-For and X-Forwarded-Proto, those our own proxies wrote (what the client sent itself comes
+    before them and is ignored). With 0, these headers are ignored: the address is the connection's. The Host header
+    is the one the proxy forwards (nginx: `proxy_set_header Host $host`); X-Forwarded-Host is not trusted, since a
+    proxy that does not set it passes the client's own value through."""
+    hops = app.config.get("TRUSTED_PROXIES", 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # the WSGI middleware pattern Flask documents
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
+
+
 def _register_optional_blueprints(app: Flask) -> None:
     """Areas each live in their own package; register the ones present."""
     import importlib
 
-    for name in ("customers", "invoices", "imports", "reminders", "admin", "api", "autorun"):
+    for name in ("customers", "invoices", "imports", "reminders", "admin", "api", "autorun", "golive"):
         try:
             module = importlib.import_module(f"relance.{name}")
         except ModuleNotFoundError as exc:

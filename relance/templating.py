@@ -11,17 +11,20 @@ from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from relance.services import typography
-from relance.services.formatting import ENGLISH_SHORT_DATE, money_for_reader
-from relance.services.levels import delay_text
+from relance.services.engine.levels import delay_text
+from relance.services.texts import typography
+from relance.services.texts.formatting import ENGLISH_SHORT_DATE, format_money, money_for_reader, short_day
+from relance.services.texts.languages import language_label
 
 ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
 # every reminder status (models.REMINDER_STATUSES), in its order, with its badge
 REMINDER_STATUS_LABELS = {"pending": _l("pending"), "sent": _l("sent"), "to_post": _l("to post"),
                           "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled")}
-RUN_STATUS_LABELS = {"done": _l("done"), "failed": _l("failed"), "running": _l("running"), "queued": _l("queued")}
+RUN_STATUS_LABELS = {"done": _l("done"), "failed": _l("failed"), "running": _l("running"), "queued": _l("queued"),
+                     "waiting": _l("waiting")}
 REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err"}
 
 
@@ -46,6 +49,31 @@ def short_date(value: date | datetime | None) -> str:
     return format_date(value, ENGLISH_SHORT_DATE if english else "short")
 
 
+def _reader(context) -> str:
+    """The page's reader language: `current_locale`, worked out once per page by the context processor (the same
+    `str(get_locale() or "fr")`), instead of asking Flask-Babel again for each of a page's hundreds of amounts and
+    dates; templates rendered without it (imported without context, outside a request) ask."""
+    return context.get("current_locale") or str(get_locale() or "fr")
+
+
+@pass_context
+def _money_filter(context, amount: Decimal | None, currency: str = "EUR") -> str:
+    return "" if amount is None else format_money(amount, currency, _reader(context))
+
+
+@pass_context
+def _short_date_filter(context, value: date | datetime | str | None) -> str:
+    if isinstance(value, str):  # a day kept as text (settings): shown as any day, the text itself when not a date
+        text = value
+        try:
+            value = date.fromisoformat(text)
+        except ValueError:
+            return text
+    if type(value) is date:  # a day: the same text as `short_date`, one Babel call per day and language
+        return short_day(value, _reader(context))
+    return short_date(value)
+
+
 def label(text) -> str:
     """A label before its value: "Subject:" in English, "Objet\u00a0:" in French (no-break space)."""
     return typography.for_language(f"{text}:", str(get_locale() or ""))
@@ -65,15 +93,17 @@ def _escaped_html(self) -> Markup:
 
 # Flask-Babel's lazy strings claim to be safe HTML (__html__ returns the raw text), so a lazy message holding
 # user data (`_l("Line %(n)d: %(code)s", code=...)`) would reach the page unescaped. Translations hold no
-# markup: escape them like any other text.
+# markup: escape them like any other text. (Jinja's `finalize` would be public but costs a call per expression and
+# misses `Markup.format` in Python.) Flask-Babel is pinned; tests/test_internals.py checks the patch holds.
 LazyString.__html__ = _escaped_html
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters["money"] = money
-    app.jinja_env.filters["short_date"] = short_date
+    app.jinja_env.filters["money"] = _money_filter
+    app.jinja_env.filters["short_date"] = _short_date_filter
     app.jinja_env.filters["delay_text"] = delay_text
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["language_name"] = language_label
     app.jinja_env.globals["run_status_labels"] = RUN_STATUS_LABELS  # a global: macros imported without context
 
     @app.context_processor

@@ -3,6 +3,9 @@
 - English: an empty msgstr gets the msgid (the code is written in English).
 - French: msgstr taken from i18n/fr/*.json (msgid -> text; "singular|plural" -> [one, many]) when given, and every
   msgstr set in French typography (no-break spaces before : ; ! ?, relance/services/typography.py).
+- German, Spanish, Italian, Dutch (the customers' languages: letters and reminder emails; the screens stay in French
+  and English): msgstr taken from i18n/<language>/*.json the same way; only the words a letter or a reminder email
+  shows (`reader_messages`: tests/test_translations.py) must be there.
 Run `make translations` before (extract + update) and after (compile).
 """
 
@@ -17,16 +20,44 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from relance.services.typography import french  # noqa: E402
+from relance.services.texts.typography import french  # noqa: E402
 
 # gettext's plural rule per language, kept whatever Babel's CLDR data says (Babel 2.19 gives French a third
 # "many" form for millions, which no translation here fills)
-PLURAL_FORMS = {"fr": (2, "(n > 1)"), "en": (2, "(n != 1)")}
+PLURAL_FORMS = {"fr": (2, "(n > 1)"), "en": (2, "(n != 1)"), "de": (2, "(n != 1)"), "es": (2, "(n != 1)"),
+                "it": (2, "(n != 1)"), "nl": (2, "(n != 1)")}
+UI_LANGUAGES = ("en", "fr")  # every string translated
+READER_LANGUAGES = ("de", "es", "it", "nl")  # the words of letters and reminder emails (`reader_messages`)
+
+# what a letter or a reminder email shows, in its reader's language: every gettext call of these templates, and in
+# these modules the calls made while writing for a reader (placeholders' `_l` are the variables' descriptions, for
+# the text editor's screen)
+READER_TEMPLATES = ("relance/templates/pdf/letter.html", "relance/templates/pdf/invoice.html",
+                    "relance/templates/email/reminder.html")
+READER_MODULES = {"relance/services/texts/placeholders.py": ("_", "gettext", "ngettext"),
+                  "relance/services/texts/formatting.py": ("_", "gettext", "ngettext", "_l"),
+                  "relance/services/letters/content.py": ("_", "gettext", "ngettext", "_l"),
+                  "relance/services/letters/printing.py": ("_", "gettext", "ngettext", "_l")}
 
 
-def load_inbox() -> dict:
+def reader_messages() -> set[str]:
+    """The msgids (the singular of a plural) a letter or a reminder email may show."""
+    from babel.messages.extract import extract_from_file
+
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None}
+    found: set[str] = set()
+    sources = [(path, "jinja2", tuple(keywords)) for path in READER_TEMPLATES]
+    sources += [(path, "python", names) for path, names in READER_MODULES.items()]
+    for path, method, names in sources:
+        for _lineno, message, _comments, _context in extract_from_file(
+                method, str(ROOT / path), keywords={k: keywords[k] for k in names}):
+            found.add(message[0] if isinstance(message, (list, tuple)) else message)
+    return found
+
+
+def load_inbox(language: str = "fr") -> dict:
     inbox: dict = {}
-    for path in sorted((ROOT / "i18n" / "fr").glob("*.json")):
+    for path in sorted((ROOT / "i18n" / language).glob("*.json")):
         inbox.update(json.loads(path.read_text(encoding="utf-8")))
     return inbox
 
@@ -66,12 +97,19 @@ def fill(language: str, inbox: dict) -> list[str]:
 
 
 def main() -> int:
-    inbox = load_inbox()
     status = 0
-    for language in ("en", "fr"):
-        missing = fill(language, inbox)
+    for language in UI_LANGUAGES:
+        missing = fill(language, load_inbox(language))
         for key in missing:
             print(f"{language}: missing {key!r}")
+        status |= bool(missing)
+    wanted = reader_messages()
+    for language in READER_LANGUAGES:
+        if not (ROOT / "translations" / language / "LC_MESSAGES" / "messages.po").exists():
+            continue
+        missing = [key for key in fill(language, load_inbox(language)) if key.split("|")[0] in wanted]
+        for key in missing:
+            print(f"{language}: missing {key!r} (a letter or an email shows it)")
         status |= bool(missing)
     return status
 

@@ -5,22 +5,45 @@ A test that needs a missing service is skipped with its reason on a laptop and f
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
+import time
 from pathlib import Path
 
 import pytest
+from jinja2 import BytecodeCache
 from sqlalchemy import text
 
 from relance import create_app
 from relance.extensions import db
-from tests.factories import make_user
+from tests.factories import NOW, make_user
 from tests.pgschema import drop_pg_schema, reset_pg_schema
 
+
+def _worker_redis_url(url: str | None) -> str | None:
+    """Each pytest-xdist worker its own Redis database (tests flushdb() it): worker k uses the base
+    database + k, or the base - k when that would pass 15 (the default redis.conf has 16)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker.startswith("gw"):
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    k = int(worker[2:])
+    parts = urlsplit(url)
+    base = int(parts.path.lstrip("/") or 0)
+    number = base + k if base + k <= 15 else base - k
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 PG_URL = os.environ.get("RELANCE_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("RELANCE_TEST_REDIS_URL")
+REDIS_URL = _worker_redis_url(os.environ.get("RELANCE_TEST_REDIS_URL"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-PG_SCHEMA = "relance_test"
+PG_SCHEMA = f"relance_test_{os.getpid()}"  # one per test process (each xdist worker too): never collide
+# The cheapest werkzeug hash: a login in a test costs microseconds, not scrypt's ~100 ms (production keeps scrypt,
+# tests/test_auth.py checks it).
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1"
 
 
 def need_service(value: str | None, what: str) -> str:
@@ -36,11 +59,62 @@ def need_service(value: str | None, what: str) -> str:
 @pytest.fixture(scope="session")
 def pg_schema_url():
     url = need_service(PG_URL, "PostgreSQL (RELANCE_TEST_DATABASE_URL)")
-    yield reset_pg_schema(url, PG_SCHEMA)
+    yield reset_pg_schema(url, PG_SCHEMA, fast_commits=True)
     drop_pg_schema(url, PG_SCHEMA)
 
 
 _pg_tables_created = False
+
+
+class SharedBytecodeCache(BytecodeCache):
+    """Every test builds its own app, so its own Jinja environment, which would compile each template again
+    (a third of a page test's time). The compiled code is shared by all apps of the process instead; Jinja
+    checks each entry against the template's source, so an edited template is compiled afresh."""
+
+    def __init__(self):
+        self.store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        code = self.store.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+JINJA_BYTECODE = SharedBytecodeCache()
+
+
+def _share_url_builders() -> None:
+    """Werkzeug compiles two URL builder functions per route (Python `compile()` of an AST) for every new app:
+    ~40 ms an app, as much as the rest of create_app(). The builders of a route are the same in every app of
+    the process (they read the rule's converters at call time), so they are made once and bound to each
+    app's rule. Test-only; if werkzeug's private method changes, routing keeps its own behaviour."""
+    from werkzeug.routing.rules import Rule
+
+    original = getattr(Rule, "_compile_builder", None)
+    if original is None or getattr(original, "_shared", False):
+        return
+    builders: dict = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        converters = tuple(sorted(
+            (name, type(c).__name__, repr({a: v for a, v in vars(c).items() if a != "map"}))
+            for name, c in self._converters.items()
+        ))
+        defaults = tuple(sorted((k, repr(v)) for k, v in (self.defaults or {}).items()))
+        key = (self.rule, tuple(self._trace), append_unknown, defaults, converters)
+        builder = builders.get(key)
+        if builder is None:
+            builder = builders[key] = original(self, append_unknown)
+        return builder
+
+    _compile_builder._shared = True
+    Rule._compile_builder = _compile_builder
+
+
+_share_url_builders()
 
 
 def _build_app(db_url: str, tmp_path: Path, **overrides):
@@ -54,9 +128,77 @@ def _build_app(db_url: str, tmp_path: Path, **overrides):
         "SERVER_NAME": "localhost",
         # Messages in English unless a test asks for French (Accept-Language: fr, or a browser in fr-FR).
         "BABEL_DEFAULT_LOCALE": "en",
+        "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH,
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    app.jinja_env.bytecode_cache = JINJA_BYTECODE
+    return app
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """An SQLite file with the whole schema (tables, indexes, triggers) made once per session (per xdist
+    worker); each test gets a copy of it (a few ms) instead of running create_all()."""
+    base = tmp_path_factory.mktemp("sqlite-template")
+    path = base / "template.db"
+    app = _build_app(f"sqlite:///{path}", base)
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()
+    return path
+
+
+def sqlite_url_from_template(template: Path, path: Path) -> str:
+    """A fresh database at `path` (a copy of the template) and its URL."""
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+# The id sequences a test used (with or without rows left: a rolled-back insert leaves none), with their table.
+_USED_SEQUENCES = """
+SELECT t.relname::text, s.sequencename::text FROM pg_sequences s
+JOIN pg_class sc ON sc.relname = s.sequencename AND sc.relnamespace = to_regnamespace(s.schemaname)
+JOIN pg_depend d ON d.objid = sc.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+JOIN pg_class t ON t.oid = d.refobjid
+WHERE s.schemaname = current_schema() AND s.last_value IS NOT NULL
+"""
+_BIG = 2000  # rows from which TRUNCATE (constant time) beats DELETE (per row, triggers included)
+
+
+def _empty_pg_tables() -> None:
+    """Empty the schema for the next test, tables and triggers kept. Only the tables the last test touched
+    (one query finds them): DELETE children first and restart their id sequences, ~3 ms, where a TRUNCATE
+    ... RESTART IDENTITY of every table costs ~30 ms; TRUNCATE when a table holds many rows."""
+    tables = db.metadata.sorted_tables
+    with_rows = " UNION ALL ".join(
+        f"SELECT '{t.name}', EXISTS (SELECT 1 FROM \"{t.name}\" OFFSET {_BIG}) "
+        f"WHERE EXISTS (SELECT 1 FROM \"{t.name}\")"
+        for t in tables
+    )
+    filled = dict(db.session.execute(text(with_rows)).all())
+    sequences = db.session.execute(text(_USED_SEQUENCES)).all()
+    touched = set(filled) | {table for table, _ in sequences}
+    if any(filled.values()):
+        names = ", ".join(f'"{name}"' for name in sorted(touched))
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in reversed(tables):
+            if table.name in filled:
+                db.session.execute(text(f'DELETE FROM "{table.name}"'))
+        for _, sequence in sequences:
+            db.session.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
+    db.session.commit()
+
+
+def marked_clock(request) -> dict:
+    """`@pytest.mark.clock` (tests.factories.NOW) or `@pytest.mark.clock(moment)`: the app runs at that moment."""
+    marker = request.node.get_closest_marker("clock")
+    if marker is None:
+        return {}
+    moment = marker.args[0] if marker.args else NOW
+    return {"CLOCK": lambda: moment}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -68,25 +210,21 @@ def backend(request) -> str:
 def app(request, backend, tmp_path):
     """The app with an empty schema on the backend of this run, inside an app context."""
     global _pg_tables_created
-    overrides = {}
+    overrides = marked_clock(request)
     if request.node.get_closest_marker("csrf"):
         overrides["WTF_CSRF_ENABLED"] = True
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.db'}"
+        url = sqlite_url_from_template(request.getfixturevalue("sqlite_template"), tmp_path / "test.db")
     else:
         url = request.getfixturevalue("pg_schema_url")
     app = _build_app(url, tmp_path, **overrides)
     with app.app_context():
-        if backend == "sqlite":
-            db.create_all()
-        else:
+        if backend == "postgresql":
             if not _pg_tables_created:
                 db.drop_all()
                 db.create_all()
                 _pg_tables_created = True
-            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            db.session.commit()
+            _empty_pg_tables()
         yield app
         db.session.remove()
         if backend == "sqlite":
@@ -94,11 +232,10 @@ def app(request, backend, tmp_path):
 
 
 @pytest.fixture
-def sqlite_app(tmp_path):
+def sqlite_app(request, tmp_path, sqlite_template):
     """An app on SQLite only, for tests whose subject is not the database (browser, files)."""
-    app = _build_app(f"sqlite:///{tmp_path / 'test.db'}", tmp_path)
+    app = _build_app(sqlite_url_from_template(sqlite_template, tmp_path / "test.db"), tmp_path, **marked_clock(request))
     with app.app_context():
-        db.create_all()
         yield app
         db.session.remove()
         db.engine.dispose()
@@ -200,8 +337,9 @@ def stop_live_server(live: LiveServer) -> None:
 
 
 @pytest.fixture
-def live_server(tmp_path):
-    live = start_live_server(tmp_path)
+def live_server(request, tmp_path):
+    clock = marked_clock(request)
+    live = start_live_server(tmp_path, setup=lambda app: app.config.update(clock))
     yield live
     stop_live_server(live)
 
@@ -221,13 +359,75 @@ def chromium():
         browser.close()
 
 
+# Every frame of every page reports a Content-Security-Policy violation on the console (Chromium logs one too, but
+# not for every kind, and not always with the same words).
+_REPORT_CSP = """document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " in "
+                + e.documentURI + " line " + e.lineNumber);
+});"""
+_CSP_WORDS = ("content security policy", "content-security-policy", "csp violation", "unsafe-eval", "unsafe-inline")
+
+
+def _wait_for_function(page, expression: str, arg=None, timeout: float | None = None, polling=None):
+    """Playwright's `wait_for_function` polls by evaluating its string with eval() inside the page, which the CSP
+    forbids (no 'unsafe-eval'): poll with `page.evaluate` instead (the DevTools protocol, which the page's CSP does
+    not govern). Same arguments and truthy result; TimeoutError after `timeout` ms (default 15 s)."""
+    from playwright.sync_api import Error
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    deadline = time.monotonic() + (timeout if timeout is not None else 15000) / 1000
+    pause = polling if isinstance(polling, int | float) else 50
+    while True:
+        try:
+            value = page.evaluate(expression, arg)
+        except Error as exc:  # a navigation replaced the document: ask the next one
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise PlaywrightTimeout(f"wait_for_function: {expression!r} still false after {timeout or 15000} ms")
+        page.wait_for_timeout(pause)
+
+
+class ConsoleWatch:
+    """The console errors and uncaught exceptions of a browser context's pages (`page.on("console")` of type
+    error, `page.on("pageerror")`); `csp_violations()` are the ones a Content-Security-Policy caused."""
+
+    def __init__(self, context):
+        self.errors: list[str] = []
+        context.add_init_script(_REPORT_CSP)
+        context.on("page", self.watch)
+
+    def watch(self, page) -> None:
+        page.on("console", lambda message: self.errors.append(f"console: {message.text}")
+                if message.type == "error" else None)
+        page.on("pageerror", lambda error: self.errors.append(f"pageerror: {error}"))
+        page.wait_for_function = functools.partial(_wait_for_function, page)
+
+    def csp_violations(self) -> list[str]:
+        return [e for e in self.errors if any(word in e.lower() for word in _CSP_WORDS)]
+
+
+def browser_context(chromium, **options):
+    """A browser context whose pages are watched for CSP violations (`context.console_watch`)."""
+    context = chromium.new_context(**options)
+    context.console_watch = ConsoleWatch(context)
+    return context
+
+
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(locale="fr-FR", viewport={"width": 1280, "height": 860})
+    """A page in French; the test fails when anything it loaded broke the Content-Security-Policy (relance/security.py:
+    an inline script or style, an event handler attribute, an eval)."""
+    context = browser_context(chromium, locale="fr-FR", viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(15000)
     yield page
     context.close()
+    violations = context.console_watch.csp_violations()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)
 
 
 def pytest_terminal_summary(terminalreporter):

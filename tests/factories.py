@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from relance.extensions import db
-from relance.models import Contact, Customer, Invoice, Payment, User
+from relance.models import Contact, Customer, Invoice, Payment, User, paid_state
 
 _seq = itertools.count(1)
+
+# The moment at which the tests that depend on "today" run the app (`@pytest.mark.clock`, which sets
+# app.config["CLOCK"]; DEVELOPERS.md "One clock"), never the machine's date: a Tuesday, 11:00 in Paris.
+NOW = datetime(2026, 6, 16, 9, 0, tzinfo=UTC)
+TODAY = date(2026, 6, 16)  # NOW's date in the company's time zone (Europe/Paris, the default setting)
 
 
 def make_user(email: str | None = None, role: str = "agent", password: str = "correct horse 42", **kw) -> User:
@@ -70,14 +75,30 @@ def make_invoice(
 def make_payment(invoice: Invoice, amount: Decimal | str, on: date) -> Payment:
     payment = Payment(date=on, amount=Decimal(str(amount)))  # appended once below (not also via invoice=)
     invoice.payments.append(payment)
-    invoice.amount_paid = sum((p.amount for p in invoice.payments), Decimal("0.00"))
     db.session.flush()
+    db.session.expire(invoice, paid_state.DERIVED)  # amount_paid and status, as the triggers left them
     return payment
 
 
-def company_today() -> date:
-    """Today as the app sees it (the company's time zone setting, Europe/Paris by default), not the machine's."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
+def go_live(session=None, on: date = date(2000, 1, 1), automatic=(0, 1, 2)) -> None:
+    """Mark the company live since `on` (the go-live step done, automatic sending from that day) with the levels
+    `automatic` automatic, the others not: what the tests of automatic sending need, since a new company sends
+    nothing automatically before its go-live step (services/golive.py). Its default day is before every invoice of
+    the tests, so none is "overdue before go-live"."""
+    from relance.models import ReminderLevel
+    from relance.services import settings as settings_service
 
-    return datetime.now(ZoneInfo("Europe/Paris")).date()
+    session = session or db.session
+    settings_service.save(session, {"go_live_date": on.isoformat(), "auto_start_date": on.isoformat()})
+    for level in session.query(ReminderLevel):
+        level.automatic = level.rank in automatic
+    session.flush()
+
+
+def install_live_defaults(session=None, **kw) -> None:
+    """The defaults (`install_defaults`) of a company that went live (`go_live`): levels 0-2 automatic."""
+    from relance.services.defaults import install_defaults
+
+    session = session or db.session
+    install_defaults(session)
+    go_live(session, **kw)

@@ -5,11 +5,16 @@ Use the fixtures by importing them into a test module: `from tests.smtp import s
 arrived, parsed with the `email` package. `smtp_factory(smtputf8=True)` offers SMTPUTF8 (internationalised
 addresses); `received[n].mail_options` are the MAIL FROM options the client gave. Faults:
 `server.handler.answers` (a list of SMTP answers given to the next DATA commands, e.g. ["421 4.3.0 Try again
-later"]), `server.handler.drop_after = 3` (the connection is closed when a 4th MAIL FROM arrives, once).
+later"]), `server.handler.drop_after = 3` (the connection is closed when a 4th MAIL FROM arrives, once),
+`server.handler.drop_in_data = 3` (the 4th message is taken whole, then the connection is closed before the
+server's answer, once: the client cannot know it arrived). `server.stop()` / `server.start()` take the server down
+(connections refused) and back on the same port. `greeting_server("421 ...")` greets with that answer and hangs up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email
 import socket
 import ssl
@@ -47,6 +52,8 @@ class FaultyHandler:
         self.answers: list[str] = []  # answers to the next DATA commands, in order
         self.refuse_rcpt: dict[str, str] = {}  # address -> answer to RCPT TO
         self.drop_after: int | None = None  # close the connection on MAIL FROM once this many arrived
+        self.delay = 0.0  # seconds before answering each DATA (a slow server: a window to kill a worker in)
+        self.drop_in_data: int | None = None  # take the next message, then close without answering, once
         self.lock = threading.Lock()
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -66,11 +73,16 @@ class FaultyHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.answers:
                 return self.answers.pop(0)
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content),
                                           list(envelope.mail_options)))
+            if self.drop_in_data is not None and len(self.received) > self.drop_in_data:
+                self.drop_in_data = None
+                server.transport.close()  # the answer below never reaches the client
         return "250 Message accepted for delivery"
 
 
@@ -119,14 +131,20 @@ class SmtpServer:
             kwargs["auth_required"] = True
             # smtplib's AUTH LOGIN with an initial response stalls aiosmtpd after a failure: offer PLAIN
             kwargs["auth_exclude_mechanism"] = ["LOGIN"]
+        self.kwargs = kwargs
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> SmtpServer:
+        if getattr(self, "running", None) is False:  # stopped: its event loop is closed, a new one listens
+            self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **self.kwargs)
         self.controller.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        if getattr(self, "running", False):
+            self.controller.stop()
+        self.running = False
 
     @property
     def received(self) -> list[Received]:
@@ -148,6 +166,32 @@ class SmtpServer:
     def configure(self, app) -> SmtpServer:
         app.config.update(self.settings())
         return self
+
+
+@contextlib.contextmanager
+def greeting_server(answer: str):
+    """A server that greets every connection with `answer` (e.g. "421 4.3.2 Too busy") and hangs up; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.sendall(answer.encode() + b"\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
 
 
 @pytest.fixture(scope="session")

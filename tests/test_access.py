@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from flask import url_for
+from werkzeug.routing import IntegerConverter
 
 from relance.models import ROLES, role_rank
 
@@ -15,7 +16,8 @@ API_PREFIX = "api."  # bearer tokens, tested in the API tests (401 without a tok
 
 ACCESS = {
     "main.dashboard": "viewer",
-    "auth.logout": "viewer",
+    "auth.logout": "viewer", "auth.account": "viewer", "auth.change_password": "viewer",
+    "auth.end_other_sessions": "viewer",
     "customers.index": "viewer", "customers.show": "viewer", "customers.invoices": "viewer",
     "customers.reminders": "viewer", "customers.new": "agent", "customers.update": "agent",
     "customers.add_contact": "agent", "customers.edit_contact": "agent", "customers.delete_contact": "agent",
@@ -33,7 +35,8 @@ ACCESS = {
     "admin.letter_preview": "manager", "admin.revert_template": "manager", "admin.invoice_search": "manager",
     # CSV import
     "imports.index": "agent", "imports.preview": "agent", "imports.confirm": "agent", "imports.cancel": "agent",
-    "imports.example": "agent",
+    "imports.example": "agent", "imports.pending": "agent", "imports.status": "agent", "imports.einvoices": "agent",
+    "imports.pdfs": "agent",
     # reminder screens
     "reminders.index": "viewer", "reminders.export": "viewer", "reminders.new": "agent", "reminders.preview": "agent",
     "reminders.mass_page": "agent", "reminders.mass_count": "agent", "reminders.mass_row": "agent",
@@ -44,6 +47,7 @@ ACCESS = {
     # automatic run
     "autorun.index": "manager", "autorun.run": "manager", "autorun.letters": "agent", "autorun.test": "manager",
     "autorun.send_now": "manager", "autorun.dry_run": "manager", "autorun.posted": "agent",
+    "golive.step": "manager", "golive.overdue": "agent", "golive.adopt": "agent",
 }
 
 
@@ -57,8 +61,7 @@ def _rules(app):
 def _url(app, rule) -> str:
     values = {}
     for arg in rule.arguments:
-        converter = rule._converters[arg].__class__.__name__
-        values[arg] = 999999 if converter == "IntegerConverter" else "x"
+        values[arg] = 999999 if isinstance(rule._converters[arg], IntegerConverter) else "x"  # params.IdConverter
     with app.test_request_context():
         return url_for(rule.endpoint, **values)
 

@@ -9,16 +9,15 @@ from sqlalchemy import select
 
 from relance.extensions import db
 from relance.models import Invoice, ReminderLevel, Template, User
-from relance.services import dunning
-from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice
+from relance.services.sending import dunning
+from tests.factories import install_live_defaults, make_customer, make_invoice
 
 pytestmark = pytest.mark.browser
 
 
 def _data(app):
     with app.app_context():
-        install_defaults(db.session)
+        install_live_defaults(db.session)
         bakery = make_customer(name="Boulangerie Petit", language="en", email="compta@petit.example")
         make_invoice(bakery, number="FA-2026-0042", due=date(2026, 1, 15))
         make_invoice(make_customer(name="Garage Martin"), number="FA-2026-0077", due=date(2026, 2, 1))

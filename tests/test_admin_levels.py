@@ -100,7 +100,8 @@ def test_add_a_level_gets_default_texts(client, auth, levels):
     assert client.post("/admin/levels/new", data=data).status_code == 302
     level = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 4))
     assert level.names == {"fr": "Dernier avis", "en": "Last notice"} and level.penalty_value == Decimal("25.00")
-    assert db.session.scalar(select(func.count()).select_from(Template).where(Template.level_id == level.id)) == 4
+    texts = select(func.count()).select_from(Template).where(Template.level_id == level.id)
+    assert db.session.scalar(texts) == 2 * 6  # email and letter x the six shipped languages
     assert db.session.scalar(select(AuditLog.action).where(AuditLog.entity == "level")) == "create"
 
 
@@ -136,3 +137,16 @@ def test_levels_are_for_managers(client, auth, levels):
     auth.login("agent")
     assert client.get("/admin/levels").status_code == 403
     assert client.post(f"/admin/levels/{levels[1].id}", data=form_of(levels[1], delay="+1 days")).status_code == 403
+
+
+def test_saving_a_level_keeps_its_names_in_the_other_languages(client, auth, levels):
+    """The form edits the French and English names; the German, Spanish, Italian and Dutch ones stay."""
+    auth.login("manager")
+    level = levels[1]
+    assert level.names["de"] == "Zahlungserinnerung"
+    assert client.post(f"/admin/levels/{level.id}", data=form_of(level, name_fr="Relance amiable")).status_code in (
+        200, 302)
+    db.session.expire_all()
+    level = db.session.get(ReminderLevel, level.id)
+    assert level.names["fr"] == "Relance amiable" and level.names["de"] == "Zahlungserinnerung"
+    assert level.names["nl"] == "Eerste herinnering"

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import AuditLog, ReminderLevel, Template, TemplateVersion, User
-from relance.services import dunning, texts
 from relance.services.defaults import install_defaults
+from relance.services.sending import dunning
+from relance.services.texts import wording
 from tests.factories import make_customer, make_invoice
 
 HTMX = {"HX-Request": "true"}
@@ -44,7 +45,7 @@ def test_grid_shows_ready_and_missing_texts(client, auth, setup):
     db.session.commit()
     auth.login("manager")
     html = client.get("/admin/templates").get_data(as_text=True)
-    assert html.count("badge ok") == 15 and html.count("badge warn") == 1
+    assert html.count("badge ok") == 4 * 2 * 6 - 1 and html.count("badge warn") == 1
     assert url(level, "letter", "en") in html
     # a missing text opens with the default text, not yet saved
     page = client.get(url(level, "letter", "en")).get_data(as_text=True)
@@ -146,7 +147,7 @@ def test_revert_to_the_default_text(client, auth, setup):
     client.post(url(level), data={"subject": "Mine", "body": "My text"})
     assert client.post(url(level, tail="/revert")).status_code == 302
     template = template_of(level)
-    assert (template.subject, template.body) == texts.default_text(level, "email", "en")
+    assert (template.subject, template.body) == wording.default_text(level, "email", "en")
     assert template.version == 3
     actions = db.session.scalars(select(AuditLog.action).where(AuditLog.entity == "template").order_by(AuditLog.id))
     assert list(actions) == ["update", "revert"]
@@ -169,7 +170,32 @@ def test_unknown_channel_or_language_is_404(client, auth, setup):
     level, _invoice = setup
     auth.login("manager")
     assert client.get(f"/admin/templates/{level.id}/fax/en").status_code == 404
-    assert client.get(f"/admin/templates/{level.id}/email/de").status_code == 404
+    assert client.get(f"/admin/templates/{level.id}/email/klingon").status_code == 404
+    assert client.get(f"/admin/templates/{level.id}/email/de-CH").status_code == 404  # not the stored form
+    assert client.get(f"/admin/templates/{level.id}/email/de").status_code == 200  # a shipped language
+
+
+def test_a_manager_adds_a_language_and_writes_its_texts(client, auth, setup):
+    """Portuguese has no shipped text: the grid shows its column on demand, the editor starts from the company
+    language's text (French), saving makes the text, and there is no default to go back to."""
+    level, invoice = setup
+    auth.login("manager")
+    grid = client.get("/admin/templates", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<option value="pt">Portuguese</option>' in grid and url(level, "email", "pt") not in grid
+    grid = client.get("/admin/templates?language=pt", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert ">Portuguese</th>" in grid and url(level, "email", "pt") in grid
+    assert grid.count("badge warn") == 4 * 2  # each level x channel of Portuguese is missing
+    page = client.get(url(level, "email", "pt"), headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "the French text is shown, to translate" in page and "Première relance" not in page
+    assert "Sauf erreur ou omission de notre part" in page  # the French default, to translate
+    assert "Go back to the default text" not in page
+    data = {"subject": "Lembrete: fatura __REF_FACTURE__", "body": "Exmos. Senhores,\n\nO valor em dívida é "
+            "__AMOUNT_DUE__.\n\n__USER_SIGNATURE__", "invoice_id": str(invoice.id)}
+    assert client.post(url(level, "email", "pt"), data=data).status_code == 302
+    assert template_of(level, "email", "pt").subject == data["subject"]
+    assert client.post(url(level, "email", "pt", "/revert")).status_code == 404
+    grid = client.get("/admin/templates", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert ">Portuguese</th>" in grid  # a language with a text keeps its column
 
 
 def test_template_pages_are_for_managers(client, auth, setup):

@@ -45,8 +45,9 @@ BAD_USER = [
     ("name", "", "Enter the name."),
     ("role", "superuser", "Choose a role from the list."),
     ("language", "de", "Choose French or English."),
-    ("password", "court", "at least 8 characters"),
-    ("password", "", "Enter a password of at least 8 characters."),
+    ("password", "court", "Use at least 12 characters."),
+    ("password", "motdepasse2024", "This password is too common or too easy to guess"),
+    ("password", "", "Enter a password of at least 12 characters."),
 ]
 
 

@@ -61,7 +61,7 @@ def test_without_a_valid_token_every_operation_answers_401(app, client):
     db.session.commit()
     tokens += [f"Bearer {clear}", f"Bearer {inactive_clear}"]
     ops = list(operations(client))
-    assert len(ops) == 14
+    assert len(ops) == 16
     for method, url in ops:
         for value in tokens:
             headers = {"Authorization": value} if value else {}
@@ -282,9 +282,9 @@ def test_openapi_document_matches_the_routes(app, client):
 
 def test_reminder_by_api_asks_the_rulebook_and_an_idempotency_key_makes_one(app, client, agent, viewer):
     from relance import clock
-    from relance.services.defaults import install_defaults
+    from tests.factories import install_live_defaults
 
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     today = clock.today()
     make_invoice(make_customer("C1", email="compta@c1.example"), number="FA/7", total="500.00",
                  due=today - timedelta(days=20))

@@ -95,3 +95,22 @@ def test_the_please_log_in_message_is_in_the_reader_language(client):
                             ("en", "Please log in to access this page.")):
         response = client.get("/invoices/", headers={"Accept-Language": language}, follow_redirects=True)
         assert words in response.get_data(as_text=True)
+
+
+def test_production_hashes_passwords_with_scrypt_the_tests_cheaply(tmp_path, app):
+    """The suite's cheap hash (conftest's PASSWORD_HASH_METHOD) is a test setting only: the app's own
+    config keeps scrypt, and both kinds of hash are checked the same way."""
+    from relance import create_app
+    from relance.models import User
+
+    production = create_app({"INSTANCE_PATH": str(tmp_path / "prod"), "SECRET_KEY": "x",
+                             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'prod.db'}"})
+    assert production.config["PASSWORD_HASH_METHOD"] == "scrypt"
+    with production.app_context():
+        user = User(email="p@example.com")
+        user.set_password("right password")
+        assert user.password_hash.startswith("scrypt:")
+        assert user.check_password("right password") and not user.check_password("wrong")
+    cheap = make_user(email="t@example.com", password="right password")
+    assert cheap.password_hash.startswith("pbkdf2:sha256:1$")
+    assert cheap.check_password("right password") and not cheap.check_password("wrong")

@@ -6,24 +6,30 @@ from __future__ import annotations
 import io
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from flask import current_app
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import Invoice, Reminder, Run
 from relance.models.base import utcnow
-from relance.services import autorun, dunning
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice, make_user
+from relance.services.sending import autorun, autorun_preview, dunning
+from relance.services.sending.config import SendingConfig
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
 from tests.smtp import smtp_certificate, smtp_factory, smtp_server  # noqa: F401
 
 PARIS = "Europe/Paris"
 NY = "America/New_York"
 _n = itertools.count(1)
+
+
+def sending() -> SendingConfig:
+    return SendingConfig.from_config(current_app.config)
 
 
 def utc(*args) -> datetime:
@@ -109,7 +115,7 @@ def test_next_run_at_is_the_next_send_hour():
 @pytest.fixture
 def company(app, smtp_server):  # noqa: F811
     """Default levels (0: -5 days, 1: +15, 2: +30 email+letter, 3: +45 letter by hand), texts, an SMTP server."""
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {"sender_email": "compta@vendor.example", "company_name": "Vendor SAS",
                                        "company_address": "1 rue du Port", "company_postcode": "44000",
                                        "company_city": "Nantes"})
@@ -190,7 +196,7 @@ def test_business_day_rule_moves_a_public_holiday(company):
     inv = invoice(due=date(2026, 4, 16))  # level 1 on Friday 1 May 2026 (Labour Day)
     holiday = autorun.run_auto(db.session, date(2026, 5, 1))
     assert holiday.sent == 0 and not company.messages
-    explanation = autorun.test_invoice(db.session, inv, date(2026, 5, 1)).explanation
+    explanation = autorun_preview.test_invoice(db.session, inv, date(2026, 5, 1)).explanation
     assert explanation.status == "waiting" and explanation.next_date == date(2026, 5, 4)
     assert autorun.run_auto(db.session, date(2026, 5, 2)).sent == 0  # Saturday
     assert autorun.run_auto(db.session, date(2026, 5, 4)).sent == 1  # Monday
@@ -237,7 +243,7 @@ def test_crash_leftovers_are_finished_and_in_doubt_rows_never_resent(company, ap
     on = date(2026, 2, 2)
     invoices = [invoice() for _ in range(4)]
     run = autorun.open_run(db.session, on)
-    autorun.make_reminders(db.session, run, datetime(2026, 2, 2, 9), settings_service.load(db.session))
+    autorun.make_reminders(db.session, run, datetime(2026, 2, 2, 9), settings_service.load(db.session), sending())
     rows = db.session.scalars(select(Reminder).order_by(Reminder.id)).all()
     assert [r.status for r in rows] == ["pending"] * 4
     # a worker died: it had sent row 0, was handing row 1 to the server, and held rows 2 and 3
@@ -260,7 +266,7 @@ def test_crash_leftovers_are_finished_and_in_doubt_rows_never_resent(company, ap
 def test_a_held_claim_is_not_taken_before_it_is_stale(company, app):
     invoice()
     run = autorun.open_run(db.session, date(2026, 2, 2))
-    autorun.make_reminders(db.session, run, datetime(2026, 2, 2, 9), settings_service.load(db.session))
+    autorun.make_reminders(db.session, run, datetime(2026, 2, 2, 9), settings_service.load(db.session), sending())
     row = db.session.scalar(select(Reminder))
     row.claimed_by, row.claimed_at = "alive", utcnow()
     db.session.commit()
@@ -269,6 +275,27 @@ def test_a_held_claim_is_not_taken_before_it_is_stale(company, app):
     row.claimed_by = row.claimed_at = None
     db.session.commit()
     assert autorun.run_auto(db.session, date(2026, 2, 2)).status == "done" and len(company.messages) == 1
+
+
+def test_a_lost_run_is_taken_over_by_one_caller_only(company, app):
+    """Two callers find the run lost (no heartbeat) at once: one takes it over and settles what the dead held; the
+    other finds a fresh heartbeat and leaves alone the claims the first one has taken since."""
+    from relance.services.sending import runs
+
+    invoice()
+    on = date(2026, 2, 2)
+    run = autorun.open_run(db.session, on)
+    autorun.make_reminders(db.session, run, datetime(2026, 2, 2, 9), settings_service.load(db.session), sending())
+    run.heartbeat_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    assert runs.take_over(db.session, [run.id], sending()) == [run.id]
+    assert runs.take_over(db.session, [run.id], sending()) == []  # the second caller
+    row = db.session.scalar(select(Reminder))
+    row.claimed_by, row.claimed_at = "the-first-caller", utcnow()
+    db.session.commit()
+    assert autorun.run_auto(db.session, on).status == "running" and not company.messages
+    db.session.expire_all()
+    assert db.session.scalar(select(Reminder.claimed_by)) == "the-first-caller"
 
 
 def test_automatic_letters_go_into_the_daily_pdf(company, app):
@@ -282,7 +309,7 @@ def test_automatic_letters_go_into_the_daily_pdf(company, app):
     run = autorun.run_auto(db.session, date(2026, 1, 5))
     assert (run.total, run.sent) == (4, 4) and run.letters_pdf_path
     assert len(company.messages) == 2
-    pdf = PdfReader(io.BytesIO((autorun.Path(app.config["FILES_PATH"]) / run.letters_pdf_path).read_bytes()))
+    pdf = PdfReader(io.BytesIO((Path(app.config["FILES_PATH"]) / run.letters_pdf_path).read_bytes()))
     text = "\n".join(page.extract_text() for page in pdf.pages)
     assert a.customer.name in text and b.customer.name in text
 
@@ -290,18 +317,18 @@ def test_automatic_letters_go_into_the_daily_pdf(company, app):
 def test_dry_run_and_test_page_service_send_nothing(company):
     inv = invoice()
     on = date(2026, 2, 2)
-    result = autorun.dry_run(db.session, on, limit=5)
+    result = autorun_preview.dry_run(db.session, on, limit=5)
     assert result.count == 1 and result.previews[0].due.invoice_id == inv.id
     assert inv.number in result.previews[0].text or inv.number in result.previews[0].subject
-    check = autorun.test_invoice(db.session, inv, on)
+    check = autorun_preview.test_invoice(db.session, inv, on)
     assert check.explanation.status == "due" and check.can_send
     assert not db.session.scalar(select(func.count()).select_from(Reminder)) and not company.messages
-    rows = autorun.send_one(db.session, inv, on, datetime(2026, 2, 2, 12, tzinfo=UTC))
+    rows = autorun_preview.send_one(db.session, inv, on, datetime(2026, 2, 2, 12, tzinfo=UTC), config=sending())
     assert [r.status for r in rows] == ["sent"] and len(company.messages) == 1
     assert autorun.run_auto(db.session, on).sent == 0  # the day's run does not send it again
     assert len(company.messages) == 1
-    with pytest.raises(autorun.AutoRunError):
-        autorun.send_one(db.session, inv, on, datetime(2026, 2, 2, 12, tzinfo=UTC))
+    with pytest.raises(autorun_preview.AutoRunError):
+        autorun_preview.send_one(db.session, inv, on, datetime(2026, 2, 2, 12, tzinfo=UTC), config=sending())
 
 
 def test_cli_dry_run_then_run(company, app):

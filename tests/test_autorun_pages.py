@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from relance.extensions import db
 from relance.models import Reminder, Run
 from relance.models.base import utcnow
-from relance.services import autorun
+from relance.services import dashboard
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
+from relance.services.sending import autorun
 from tests.conftest import csrf_token_from
-from tests.factories import make_customer, make_invoice, make_user
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
 from tests.smtp import smtp_certificate, smtp_factory, smtp_server  # noqa: F401
 
 ON = date(2026, 2, 2)
@@ -26,7 +26,7 @@ ON = date(2026, 2, 2)
 
 @pytest.fixture
 def setup(app, smtp_server):  # noqa: F811
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {"sender_email": "compta@vendor.example", "company_name": "Vendor SAS"})
     customer = make_customer(name="Garage <b>Dubois</b>", email="compta@garage.example")
     invoice = make_invoice(customer, due=date(2026, 1, 15), number="FA-<7>")
@@ -111,7 +111,7 @@ def test_letters_pdf_and_dashboard_data(app, client, auth, setup):
     response = client.get(f"/auto/runs/{run.id}/letters.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert "Dubois" in PdfReader(io.BytesIO(response.data)).pages[0].extract_text()
-    data = autorun.dashboard_data(db.session, datetime(2026, 2, 14, 12, tzinfo=UTC))
+    data = dashboard.automatic_runs(db.session, datetime(2026, 2, 14, 12, tzinfo=UTC))
     assert data.letters_run.id == run.id and data.last_run.id == run.id
     assert data.next_at.isoformat().startswith("2026-02-15T10:00")
     with app.test_request_context():
@@ -124,8 +124,11 @@ def test_healthz_says_late_when_no_run_finished_for_a_day(client, setup):
     db.session.add(Run(kind="auto", run_date=ON, status="done", finished_at=utcnow() - timedelta(hours=30),
                        created_at=utcnow() - timedelta(hours=31)))
     db.session.commit()
-    body = client.get("/healthz").get_json()
-    assert body["status"] == "late" and body["last_auto_run"]
+    response = client.get("/healthz")
+    body = response.get_json()
+    assert response.status_code == 503 and body["status"] == "fail"
+    assert body["checks"]["auto_run"]["detail"] == "no automatic run finished in the last 26 hours"
+    assert body["checks"]["auto_run"]["finished_at"]
     db.session.add(Run(kind="auto", run_date=ON + timedelta(days=1), status="done", finished_at=utcnow()))
     db.session.commit()
     assert client.get("/healthz").get_json()["status"] == "ok"

@@ -37,7 +37,9 @@ def test_create_user_bad_input_creates_nothing(runner):
     cases = [
         (["not-an-email", "--role", "agent", "--password", "long enough 1"], "invalid email"),
         (["a@example.com", "--role", "boss", "--password", "long enough 1"], "unknown role 'boss'"),
-        (["a@example.com", "--role", "agent", "--password", "short"], "at least 8 characters"),
+        (["a@example.com", "--role", "agent", "--password", "short"], "at least 12 characters"),
+        (["a@example.com", "--role", "agent", "--password", "password1234"], "too common"),
+        (["anne.martin@example.com", "--role", "agent", "--password", "anne.martin@example.com"], "email address"),
     ]
     for args, message in cases:
         result = runner.invoke(args=["relance", "create-user", *args])

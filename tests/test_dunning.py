@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from relance.extensions import db
 from relance.models import AuditLog, Reminder, ReminderLevel
-from relance.services import dunning, texts
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice, make_user
+from relance.services.sending import dunning
+from relance.services.texts import wording
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
 from tests.smtp import smtp_certificate, smtp_factory, smtp_server  # noqa: F401
 
 ON = date(2026, 3, 3)
@@ -26,7 +26,7 @@ EVIL = "SARL <script>alert(1)</script> {{ 7*7 }}"
 
 @pytest.fixture
 def company(app):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {
         "company_name": "Atelier Durand SAS", "company_address": "18 rue des Lilas", "company_postcode": "75011",
         "company_city": "Paris", "company_iban": "FR76 3000 6000 0112 3456 7890 189",
@@ -113,9 +113,10 @@ def test_eml_outbox_without_smtp(app, company):
 
 def test_names_are_data_in_email_and_letter(app, company, smtp_server):  # noqa: F811
     smtp_server.configure(app)
-    texts.save_template(db.session, company[1], "email", "fr", "Relance __CUSTOMER_NAME__",
+    wording.save_template(db.session, company[1], "email", "fr", "Relance __CUSTOMER_NAME__",
                         "Bonjour __CUSTOMER_NAME__,\n\nFacture __REF_FACTURE__ : __AMOUNT_DUE__.")
-    invoice = customer_with_invoice(name=EVIL)
+    # no factory counter in the letter: "49" must only be able to come from the name's {{ 7*7 }}
+    invoice = customer_with_invoice(name=EVIL, code="C-EVIL", address="1 rue de la Paix", number="FA-EVIL")
     email_reminder = dunning.create_reminder(db.session, invoice, company[1], "email", ON)
     letter = dunning.create_reminder(db.session, invoice, company[1], "letter", ON)
     db.session.commit()
@@ -147,6 +148,7 @@ def test_idempotent_create_and_send(app, company, smtp_server):  # noqa: F811
 def test_two_workers_at_once_send_each_once(app, company, smtp_server):  # noqa: F811
     smtp_server.configure(app)
     ids = make_emails(company, 12)
+    db.session.commit()  # the test's own reads end here: on SQLite its transaction would hold the workers' write lock
     reports = []
 
     def worker():
@@ -204,29 +206,32 @@ def test_connection_dropped_after_the_third_of_ten(app, company, smtp_server):  
 
 
 def test_server_down_keeps_everything_pending(app, company):
+    """Connection refused: the circuit opens, no attempt is counted, nothing is recorded as handed over."""
     from tests.smtp import free_port
 
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_SECURITY="none", SMTP_TIMEOUT=2)
     ids = make_emails(company, 4)
     report = dunning.send(ids)
-    assert report.retry == ids
+    assert report.retry == ids and 1 <= report.retry_delay <= 60
     db.session.expire_all()
     rows = [db.session.get(Reminder, i) for i in ids]
-    assert all(r.status == "pending" and r.attempts == 1 and r.claimed_by is None for r in rows)
+    assert all(r.status == "pending" and r.attempts == 0 and r.claimed_by is None and r.message_id is None
+               for r in rows)
     assert "ConnectionRefusedError" in rows[0].error
 
 
-def test_gives_up_after_max_attempts(app, company):
-    from tests.smtp import free_port
-
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SEND_MAX_ATTEMPTS=2)
+def test_gives_up_after_max_attempts(app, company, smtp_server):  # noqa: F811
+    smtp_server.configure(app)
+    app.config.update(SEND_MAX_ATTEMPTS=2)
+    smtp_server.handler.answers = ["451 4.3.0 Try again later"] * 2  # a temporary answer to this message
     (rid,) = make_emails(company)
     dunning.send([rid])
     report = dunning.send([rid])
     assert report.failed == [rid]
     prefix = gettext("Gave up after %(n)s attempts: %(error)s", n=2, error="|").split("|")[0]
     error = db.session.get(Reminder, rid).error
-    assert error.startswith(prefix) and "ConnectionRefusedError" in error
+    assert error.startswith(prefix) and "451 4.3.0 Try again later" in error
+    assert smtp_server.received == []
 
 
 def test_never_sent_without_recipient_or_text(app, company, smtp_server):  # noqa: F811

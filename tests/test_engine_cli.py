@@ -5,15 +5,14 @@ from datetime import date
 
 from relance.extensions import db
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice
+from tests.factories import install_live_defaults, make_customer, make_invoice
 
 KEYS = {"invoice", "customer", "level", "channels", "remaining_due", "days_late", "penalty", "interest",
-        "indemnity", "total_claimed", "currency", "to", "cc", "language"}
+        "indemnity", "total_claimed", "currency", "indemnity_currency", "to", "cc", "language"}
 
 
 def setup_data():
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {"sender_email": "compta@vendor.example"})
     customer = make_customer(code="C-1", email="ap@one.example", language="en")
     make_invoice(customer, number="FA-1", total="1200.00", due=date(2026, 1, 15))
@@ -29,7 +28,8 @@ def test_due_json_has_exactly_the_documented_keys(app, runner):
     assert set(item) == KEYS
     assert item == {"invoice": "FA-1", "customer": "C-1", "level": 1, "channels": ["email"],
                     "remaining_due": "1200.00", "days_late": 17, "penalty": "0.00", "interest": "6.79",
-                    "indemnity": "40.00", "total_claimed": "1246.79", "currency": "EUR", "to": ["ap@one.example"],
+                    "indemnity": "40.00", "total_claimed": "1246.79", "currency": "EUR", "indemnity_currency": "EUR",
+                    "to": ["ap@one.example"],
                     "cc": [], "language": "en"}
 
 

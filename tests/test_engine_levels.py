@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import ReminderLevel
-from relance.services.levels import (
+from relance.services.engine.levels import (
     ACCEPTED_DELAYS,
     Delay,
     DelayError,
@@ -49,7 +49,7 @@ def test_parse_delay_refuses_anything_else_with_the_accepted_forms(text):
 def test_delays_are_shown_in_the_reader_language(app, stored, english, french):
     from flask_babel import force_locale
 
-    from relance.services.levels import delay_text
+    from relance.services.engine.levels import delay_text
 
     with force_locale("en"):
         assert delay_text(stored) == english

@@ -8,10 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relance.extensions import db
-from relance.models import Payment, ReminderLevel
+from relance.models import Payment, ReminderLevel, paid_state
 from relance.services import settings as settings_service
-from relance.services.defaults import FRENCH_B2B_RATES, install_defaults
-from relance.services.penalties import (
+from relance.services.defaults import FRENCH_B2B_RATES
+from relance.services.engine.penalties import (
     RateTable,
     claim_for_invoice,
     compute_claim,
@@ -20,7 +20,7 @@ from relance.services.penalties import (
     recovery_indemnity,
     statutory_interest,
 )
-from tests.factories import make_customer, make_invoice
+from tests.factories import install_live_defaults, make_customer, make_invoice
 
 D = Decimal
 FR = RateTable([(start, D(rate)) for start, rate in FRENCH_B2B_RATES])
@@ -36,11 +36,10 @@ class FakeSettings:
 
 
 def pay(invoice, amount, on):
-    """A payment on an invoice already flushed (keeps amount_paid = sum of payments, like the payment service)."""
-    with db.session.no_autoflush:
-        invoice.payments.append(Payment(date=on, amount=D(amount)))
-        invoice.amount_paid = sum((p.amount for p in invoice.payments), D("0.00"))
+    """A payment on an invoice already flushed (the triggers keep amount_paid = sum of payments)."""
+    invoice.payments.append(Payment(date=on, amount=D(amount)))
     db.session.flush()
+    db.session.expire(invoice, paid_state.DERIVED)
 
 
 def test_published_example_a_47_days_18_77():
@@ -144,7 +143,7 @@ def test_interest_off_by_setting():
 
 
 def test_claim_for_an_invoice_row_uses_the_seeded_rate_table(app):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     customer = make_customer(kind="business")
     invoice = make_invoice(customer, total="1200.00", due=date(2026, 1, 15))
     pay(invoice, "1200.00", date(2026, 3, 3))
@@ -159,7 +158,7 @@ def test_claim_for_an_invoice_row_uses_the_seeded_rate_table(app):
 
 @pytest.mark.parametrize("kind", ["b2b", "consumer"])
 def test_seeded_rates_are_the_french_ones(app, kind):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     table = load_rates(db.session, "FR")[kind]
     if kind == "b2b":
         days = [date(2024, 2, 1), date(2024, 8, 1), date(2025, 3, 1), date(2025, 9, 1), date(2026, 1, 2)]

@@ -3,6 +3,7 @@
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -10,8 +11,8 @@ from sqlalchemy import select
 from relance.extensions import db
 from relance.models import Contact, Customer, Invoice, Payment, Reminder, ReminderLevel, User
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from relance.services.schedule import due_select, reference_schedule, schedule
+from relance.services.engine.schedule import due_select, reference_schedule, schedule
+from tests.factories import install_live_defaults
 
 BASE = date(2026, 3, 2)
 rarely = st.sampled_from([False] * 5 + [True])
@@ -51,7 +52,7 @@ scenario = st.fixed_dictionaries({
 
 
 def build(data) -> tuple[date, datetime]:
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {key: data[key] for key in (
         "min_days_between", "manual_cancels_hours", "skip_direct_debit", "skip_consumer_penalties", "min_amount",
         "business_days")})
@@ -98,6 +99,7 @@ def build(data) -> tuple[date, datetime]:
     return on, now
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(data=scenario)

@@ -10,15 +10,14 @@ from sqlalchemy import select
 from relance.extensions import db
 from relance.models import Contact, Reminder, ReminderLevel
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from relance.services.schedule import (
+from relance.services.engine.schedule import (
     default_now,
     due_reminders,
     explain,
     reference_schedule,
     schedule,
 )
-from tests.factories import make_customer, make_invoice, make_user
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
 
 D = Decimal
 _keys = itertools.count(1)
@@ -27,7 +26,7 @@ _keys = itertools.count(1)
 @pytest.fixture
 def engine(app):
     """Default levels (0: -5 days, 1: +15, 2: +30 both, 3: +45 letter not automatic), rates and texts."""
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {"sender_email": "compta@vendor.example", "company_name": "Vendor SAS"})
     db.session.flush()
     return app
@@ -93,8 +92,30 @@ def test_levels_2_and_up_only_after_the_level_below_was_done(engine):
     remind(invoice, 1, date(2026, 1, 16), status="failed")
     remind(invoice, 1, date(2026, 1, 17), status="cancelled")
     assert due_on(date(2026, 2, 15)) == {"A": 1}  # failed and cancelled reminders are not done
-    remind(invoice, 1, date(2026, 2, 15), status="pending")
+    first = remind(invoice, 1, date(2026, 2, 15), status="pending")
+    # made but not delivered yet: the next level waits for it (escalation needs the level below received)
+    assert due_on(date(2026, 2, 22)) == {} and due_on(date(2026, 2, 22), automatic=False) == {}
+    first.status = "sent"
+    db.session.commit()
     assert due_on(date(2026, 2, 22)) == {"A": 2}
+
+
+def test_a_printed_letter_not_posted_holds_the_next_level_until_posted(engine):
+    invoice = make_invoice(number="A", due=date(2026, 1, 1))
+    letter = remind(invoice, 1, date(2026, 1, 16), status="to_post", channel="letter")
+    assert due_on(date(2026, 2, 22)) == {}
+    from relance.services.engine import eligibility
+
+    verdict = eligibility.check(db.session, invoice, 2, "email", date(2026, 2, 22))
+    assert verdict.codes == ("not_delivered",) and verdict.may_override
+    assert "printed but not marked posted" in str(verdict)
+    letter.status = "posted"
+    db.session.commit()
+    assert due_on(date(2026, 2, 22)) == {"A": 2}
+    # a level sent by email and letter: the email delivered it, the letter still to post does not hold it
+    remind(invoice, 2, date(2026, 2, 22), status="sent")
+    remind(invoice, 2, date(2026, 2, 22), status="to_post", channel="letter")
+    assert due_on(date(2026, 4, 1), automatic=False) == {"A": 3}
 
 
 def test_minimum_days_between_two_reminders_is_a_setting(engine):
@@ -202,7 +223,7 @@ def test_basis_previous_reminder_and_inactive_levels(engine):
 def test_due_reminder_carries_amounts_recipients_and_language(engine):
     set_settings(copy_to_sales=True)
     rep = make_user(email="rep@vendor.example")
-    customer = make_customer(code="C-GARAGE", language="de", email="accounts@garage.example",
+    customer = make_customer(code="C-GARAGE", language="pt", email="accounts@garage.example",
                              contacts=[Contact(name="Martin", first_name="Léa", role="billing", email="not-an-email"),
                                        Contact(name="Suivi", role="followup", email="suivi@garage.example")])
     customer.sales_reps.append(rep)
@@ -220,7 +241,7 @@ def test_due_reminder_carries_amounts_recipients_and_language(engine):
     assert item.as_json() == {
         "invoice": "FA-1", "customer": "C-GARAGE", "level": 2, "channels": ["email", "letter"],
         "remaining_due": "1200.00", "days_late": 47, "penalty": "0.00", "interest": "18.77", "indemnity": "40.00",
-        "total_claimed": "1258.77", "currency": "EUR", "to": ["accounts@garage.example"],
+        "total_claimed": "1258.77", "currency": "EUR", "indemnity_currency": "EUR", "to": ["accounts@garage.example"],
         "cc": ["rep@vendor.example"], "language": "fr"}
 
 

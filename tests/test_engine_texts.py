@@ -4,21 +4,21 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import Contact, ReminderLevel, Template, TemplateVersion
-from relance.services import placeholders
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from relance.services.penalties import Claim
-from relance.services.texts import (
+from relance.services.engine.penalties import Claim
+from relance.services.texts import placeholders
+from relance.services.texts.wording import (
     DEFAULTS,
     install_default_texts,
     render_for_invoice,
     save_template,
 )
-from tests.factories import make_customer, make_invoice, make_user
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
 
 D = Decimal
 LEGACY = ["__REF_FACTURE__", "__DATE_FACTURE__", "__TOTAL_TTC__", "__MONEY__", "__DATE_ECHEANCE__", "__DETTE__",
@@ -96,7 +96,7 @@ def test_values_are_escaped_in_html_and_texts_are_never_evaluated():
 
 def test_default_texts_cover_every_level_channel_and_language_with_valid_variables():
     for by_language in DEFAULTS.values():
-        assert set(by_language) == {"fr", "en"}
+        assert set(by_language) == {"fr", "en", "de", "es", "it", "nl"}
         for subject, body in by_language.values():
             placeholders.validate_template(subject, body)
     assert "MISE EN DEMEURE" in DEFAULTS["notice"]["fr"][0] and "FORMAL NOTICE" in DEFAULTS["notice"]["en"][0]
@@ -107,9 +107,9 @@ def test_default_texts_cover_every_level_channel_and_language_with_valid_variabl
 
 
 def test_install_default_texts_is_idempotent_and_fills_only_gaps(app):
-    install_defaults(db.session)  # levels, rates, texts
+    install_live_defaults(db.session)  # levels, rates, texts
     count = db.session.scalar(select(func.count()).select_from(Template))
-    assert count == 4 * 2 * 2
+    assert count == 4 * 2 * 6  # levels x channels x languages (fr en de es it nl)
     level = db.session.scalars(select(ReminderLevel).where(ReminderLevel.rank == 3)).one()
     letter_fr = db.session.scalars(select(Template).filter_by(level_id=level.id, channel="letter", language="fr")).one()
     assert letter_fr.subject.startswith("MISE EN DEMEURE") and "ci-joint" in letter_fr.body
@@ -120,7 +120,7 @@ def test_install_default_texts_is_idempotent_and_fills_only_gaps(app):
 
 
 def test_save_template_validates_versions_and_saves_nothing_on_error(app):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     db.session.commit()
     user = make_user(role="manager")
     level = db.session.scalars(select(ReminderLevel).where(ReminderLevel.rank == 1)).one()
@@ -136,7 +136,7 @@ def test_save_template_validates_versions_and_saves_nothing_on_error(app):
 
 
 def test_render_for_invoice_in_the_customer_language_with_fallback(app):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {"company_name": "Atelier Durand SAS", "company_iban": "FR76 1234"})
     settings = settings_service.load(db.session)
     level = db.session.scalars(select(ReminderLevel).where(ReminderLevel.rank == 3)).one()
@@ -151,10 +151,12 @@ def test_render_for_invoice_in_the_customer_language_with_fallback(app):
     assert "12,15" in rendered.text and "FA-0002" in rendered.text and "FR76 1234" in rendered.html
     assert rendered.claim.interest == D("18.77")
 
-    german = make_customer(language="de")
-    other = make_invoice(german, total="100.00", due=date(2026, 1, 15))
-    rendered = render_for_invoice(db.session, other, level, "email", date(2026, 3, 3), settings)
-    assert rendered.language == "fr" and "company language" in rendered.reasons[0]
+    portuguese = make_customer(language="pt")  # Relance ships no Portuguese text
+    other = make_invoice(portuguese, total="100.00", due=date(2026, 1, 15))
+    with force_locale("en"):
+        rendered = render_for_invoice(db.session, other, level, "email", date(2026, 3, 3), settings)
+    assert rendered.language == "fr"
+    assert rendered.reasons[0] == "No Portuguese text for level 3 by email: the French text is used."
 
 
 @pytest.mark.parametrize("language, country, expected, day, money", [
@@ -166,7 +168,7 @@ def test_render_for_invoice_in_the_customer_language_with_fallback(app):
     ("en", "", "en", "16 Dec 2025", "£1,200.50"),
 ])
 def test_money_and_dates_follow_the_reader_country(language, country, expected, day, money):
-    from relance.services.formatting import format_day, format_locale, format_money
+    from relance.services.texts.formatting import format_day, format_locale, format_money
 
     locale = format_locale(language, country)
     assert locale == expected
@@ -177,3 +179,11 @@ def test_money_and_dates_follow_the_reader_country(language, country, expected, 
 def test_a_text_uses_the_formats_of_the_customer_country():
     ctx = context("en", locale="en_GB")
     assert placeholders.render_text("__DATE_ECHEANCE__ __DETTE__", ctx) == "15 January 2026 1,000.00"
+
+
+def test_one_payment_link_builder_quotes_every_part():
+    from relance.services.texts.placeholders import payment_url
+
+    url = payment_url("https://pay.example/{customer}/{number}?amount={amount}", "FA 2026/01", "A/B&C", "12.50")
+    assert url == "https://pay.example/A%2FB%26C/FA%202026%2F01?amount=12.50"
+    assert payment_url("", "FA1", "C1", "1.00") == ""

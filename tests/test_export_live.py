@@ -10,15 +10,14 @@ from sqlalchemy import insert, select
 from relance import clock
 from relance.extensions import db
 from relance.models import Invoice, Reminder
-from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice
+from tests.factories import install_live_defaults, make_customer, make_invoice
 
 pytestmark = pytest.mark.browser
 
 
 def test_the_csv_export_downloads_from_a_live_server_with_every_row_and_formulas_escaped(live_server, page):
     with live_server.app.app_context():
-        install_defaults(db.session)
+        install_live_defaults(db.session)
         today = clock.today()
         customer = make_customer(code="ACME", name="=cmd|' /C calc'!A0")
         for n in range(30):

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import AuditLog, Customer, Invoice, Payment
-from relance.services import importing
+from relance.services.data_in.apply import apply_plan
+from relance.services.data_in.reading import plan_csv
+from relance.services.data_in.values import InvalidValue, parse_amount, parse_date
 from tests.factories import make_customer, make_invoice
 
 DATA = Path(__file__).parent / "data"
@@ -31,9 +33,9 @@ def counts() -> dict[str, int]:
 
 
 def run_import(kind: str, data: bytes, filename: str = "test.csv"):
-    plan = importing.plan_csv(db.session, kind, data, TODAY, filename=filename)
+    plan = plan_csv(db.session, kind, data, TODAY, filename=filename)
     if plan.ok:
-        importing.apply_plan(db.session, plan)
+        apply_plan(db.session, plan)
         db.session.commit()
     return plan
 
@@ -144,7 +146,7 @@ def test_reimport_updates_never_duplicates(app, en):
     before = counts()
     for name, kind in (("customers_fr_cp1252.csv", "customers"), ("invoices_fr_cp1252.csv", "invoices"),
                        ("payments_fr.csv", "payments")):
-        plan = importing.plan_csv(db.session, kind, (DATA / name).read_bytes(), TODAY)
+        plan = plan_csv(db.session, kind, (DATA / name).read_bytes(), TODAY)
         assert (plan.ok, plan.created, plan.updated) == (True, 0, 0), name
     changed = (DATA / "invoices_fr_cp1252.csv").read_bytes().replace(b"1\xa0200,00", b"1\xa0300,00")
     plan = run_import("invoices", changed)
@@ -227,7 +229,7 @@ BAD_CASES = [
     ("missing column", "invoices",
      "number;customer_code;issue_date;total_excl_tax;total_incl_tax\nX;C1;01/01/2026;1;1\n",
      1, "due_date", 'Missing column "due_date". Expected columns: number;customer_code;issue_date;due_date;currency;'
-     "total_excl_tax;total_incl_tax;status;kind."),
+     "total_excl_tax;total_incl_tax;status;kind;no_auto_reminders."),
     ("unknown customer code", "invoices", INVOICES + GOOD_INVOICE + "NEW-2;NOPE;10/01/2026;;EUR;1;1;;\n",
      3, "customer_code", 'Unknown customer code "NOPE": import the customers first.'),
     ("impossible date", "invoices", INVOICES + GOOD_INVOICE + "NEW-2;C1;31/02/2026;;EUR;1;1;;\n",
@@ -287,7 +289,8 @@ BAD_CASES = [
     ("unknown country", "customers", CUSTOMERS + "N1;New;;fr;FR;\nN2;Other;;fr;Atlantide;\n",
      3, "country", '"Atlantide" is not a country: write an ISO code like FR, BE or CH.'),
     ("unsupported language", "customers", CUSTOMERS + "N1;New;;fr;FR;\nN2;Other;;klingon;FR;\n",
-     3, "language", '"klingon" is not a supported language: use fr, en.'),
+     3, "language", '"klingon" is not a language: write its code (fr, en, de, es, it, nl, de_CH) or its name '
+                    '(Deutsch, español, Nederlands).'),
     ("unknown customer kind", "customers", CUSTOMERS + "N1;New;;fr;FR;\nN2;Other;;fr;FR;grossiste\n",
      3, "kind", '"grossiste" is not accepted: use one of business, consumer, entreprise, particulier.'),
     ("code too long", "customers", CUSTOMERS + "N1;New;;fr;FR;\n" + "X" * 65 + ";Other;;fr;FR;\n",
@@ -377,10 +380,10 @@ def test_email_addresses_are_kept_as_typed_internationalised_ones_too(app, en):
 
 
 def test_plan_with_errors_cannot_be_applied(app, en, existing):
-    plan = importing.plan_csv(db.session, "invoices", (INVOICES + "X;NOPE;01/01/2026;;;1;1;;\n").encode(), TODAY)
+    plan = plan_csv(db.session, "invoices", (INVOICES + "X;NOPE;01/01/2026;;;1;1;;\n").encode(), TODAY)
     assert plan.error_count == 1 and plan.changes == []
     with pytest.raises(ValueError):
-        importing.apply_plan(db.session, plan)
+        apply_plan(db.session, plan)
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -391,10 +394,10 @@ def test_plan_with_errors_cannot_be_applied(app, en, existing):
 ])
 def test_amount_formats(raw, expected):
     if expected is None:
-        with pytest.raises(importing.InvalidValue):
-            importing.parse_amount(raw)
+        with pytest.raises(InvalidValue):
+            parse_amount(raw)
     else:
-        assert importing.parse_amount(raw) == Decimal(expected)
+        assert parse_amount(raw) == Decimal(expected)
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -405,7 +408,7 @@ def test_amount_formats(raw, expected):
 ])
 def test_date_formats(raw, expected):
     if expected is None:
-        with pytest.raises(importing.InvalidValue):
-            importing.parse_date(raw)
+        with pytest.raises(InvalidValue):
+            parse_date(raw)
     else:
-        assert importing.parse_date(raw) == expected
+        assert parse_date(raw) == expected

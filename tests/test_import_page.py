@@ -60,9 +60,11 @@ def test_preview_then_confirm(app, client, auth):
     assert re.search(r"<strong>6</strong> to create", html)
     assert "FA2026-0002" in html and "14,814.80" in html
     assert invoice_count() == 0
-    # the upload waits under instance/imports by a generated name, never the uploaded one
+    # the upload and its checked plan wait under instance/imports by a generated name, never the uploaded one,
+    # private to the user Relance runs as
     files = pending_files(app)
-    assert [f.suffix for f in files] == [".csv", ".json"] and "evil" not in files[0].name
+    assert [f.suffix for f in files] == [".csv", ".json", ".plan"] and "evil" not in files[0].name
+    assert {f.stat().st_mode & 0o777 for f in files} == {0o600}
     token = hidden(html, "token")
     assert files[0].stem == token
     response = client.post("/imports/confirm", data={"kind": "invoices", "token": token},
@@ -132,7 +134,7 @@ def test_cancel_forgets_the_upload(app, client, auth):
     auth.login("agent")
     response = upload(client, "customers", (DATA / "customers_utf8_bom.csv").read_bytes())
     token = hidden(response.get_data(as_text=True), "token")
-    assert len(pending_files(app)) == 2
+    assert len(pending_files(app)) == 3  # the upload, what it is, its checked plan
     response = client.post("/imports/cancel", data={"kind": "customers", "token": token}, follow_redirects=True,
                            headers={"Accept-Language": "en"})
     assert "Import cancelled: nothing was saved." in response.get_data(as_text=True)

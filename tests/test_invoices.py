@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from relance.extensions import db
 from relance.models import AuditLog, Invoice, Payment, Reminder
 from tests.conftest import csrf_token_from
-from tests.factories import company_today, make_customer, make_invoice, make_user
+from tests.factories import TODAY, make_customer, make_invoice, make_user
 
 HX = {"HX-Request": "true"}
-TODAY = company_today()
+pytestmark = pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
 
 
 def text(response) -> str:
@@ -331,13 +331,26 @@ def test_invoice_form_bad_inputs(client, auth, invoice):
         assert message in text(response), change
     assert db.session.scalar(select(Invoice.id).where(Invoice.number == "FA-BAD")) is None
 
-    db.session.add(Payment(invoice=invoice, date=TODAY, amount=Decimal("500.00")))
-    invoice.amount_paid = Decimal("500.00")
+    db.session.add(Payment(invoice=invoice, date=TODAY, amount=Decimal("500.00")))  # amount_paid: the trigger
     db.session.commit()
     response = client.post(f"/invoices/{invoice.id}/edit", data={**good, "number": "FA-2026-001",
                                                                   "total_excl_tax": "100", "total_incl_tax": "400"})
     assert response.status_code == 422
     assert "The total incl. tax cannot be lower than the payments already recorded." in text(response)
+    db.session.expire_all()
+    assert invoice.total_incl_tax == Decimal("1200.00")
+
+
+def test_invoice_form_refuses_a_total_of_blanks(client, auth, invoice):
+    """Blanks pass InputRequired but are no amount: refused, never saved as 0.00 nor compared to the payments."""
+    auth.login("agent")
+    data = {"number": "FA-BLANK", "customer_code": "ACME", "issue_date": "2026-01-10", "due_date": "2026-02-10",
+            "currency": "EUR", "total_excl_tax": "100", "total_incl_tax": "   ", "status": "validated",
+            "kind": "invoice", "billing_contact_id": "0", "followup_contact_id": "0", "followup_user_id": "0"}
+    assert client.post("/invoices/new", data=data).status_code == 422
+    assert db.session.scalar(select(Invoice.id).where(Invoice.number == "FA-BLANK")) is None
+    edit = client.post(f"/invoices/{invoice.id}/edit", data={**data, "number": invoice.number})
+    assert edit.status_code == 422
     db.session.expire_all()
     assert invoice.total_incl_tax == Decimal("1200.00")
 

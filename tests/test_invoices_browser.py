@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 
 from relance.extensions import db
-from tests.factories import company_today, make_customer, make_invoice
+from tests.conftest import browser_context
+from tests.factories import TODAY, make_customer, make_invoice
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock]  # the app runs at tests.factories.NOW: TODAY is its today
 
 
 def digits(money: str) -> str:
@@ -19,7 +20,7 @@ def seed(live_server):
     with live_server.app.app_context():
         acme = make_customer(code="ACME", name="Acme Industries")
         other = make_customer(code="OTHER", name="Other Trading")
-        invoice = make_invoice(acme, number="FA-LIVE-001", total="1200.00", due=company_today() - timedelta(days=20))
+        invoice = make_invoice(acme, number="FA-LIVE-001", total="1200.00", due=TODAY - timedelta(days=20))
         for n in range(5):
             make_invoice(other, number=f"FA-OTHER-{n}", total="100.00")
         db.session.commit()
@@ -87,7 +88,7 @@ def test_customers_search_and_tabs_without_and_with_htmx(live_server, page):
 
 def test_lists_work_without_javascript(live_server, chromium):
     seed(live_server)
-    context = chromium.new_context(java_script_enabled=False, locale="fr-FR")
+    context = browser_context(chromium, java_script_enabled=False, locale="fr-FR")
     page = context.new_page()
     try:
         live_server.login(page, "agent")
@@ -107,3 +108,4 @@ def test_lists_work_without_javascript(live_server, chromium):
         assert page.locator("#no-auto-form input[type=checkbox]").is_checked()
     finally:
         context.close()
+    assert not context.console_watch.csp_violations()

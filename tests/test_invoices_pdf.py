@@ -2,6 +2,7 @@
 
 import io
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from sqlalchemy import select
 
 from relance.extensions import db
 from relance.models import Invoice, Reminder
-from relance.services import invoice_pdf
 from relance.services import settings as settings_service
+from relance.services.letters import invoice_pdf
+from relance.services.texts.formatting import format_money
 from tests.factories import make_customer, make_invoice
 
 
@@ -68,8 +70,11 @@ def test_generated_pdf_is_one_clean_page_with_the_invoice_data(agent, invoice):
     reader = PdfReader(io.BytesIO(response.data))
     assert len(reader.pages) == 1
     content = reader.pages[0].extract_text().replace("\n", "")
-    for expected in ("Atelier Durand SAS", "18 rue des Lilas", "FA-PDF-1", "Invoice", "€1,200.00", "€200.00",
-                     "€1,000.00", "FR76 3000", "<b>Evil</b> & Co <script>alert(1)</script>"):
+    # English words, the amounts as written for a reader of English in France (the customer's country): en_FR
+    amounts = [format_money(Decimal(value), "EUR", "en_FR") for value in ("1200.00", "200.00", "1000.00")]
+    assert amounts[0] == "1\u202f200,00\u00a0€"
+    for expected in ("Atelier Durand SAS", "18 rue des Lilas", "FA-PDF-1", "Invoice", *amounts,
+                     "FR76 3000", "<b>Evil</b> & Co <script>alert(1)</script>"):
         assert expected in content, expected  # user text printed as text, never read as markup
 
 

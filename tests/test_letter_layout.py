@@ -3,7 +3,7 @@
 Letters of every default level x language (fr, en) x number of invoices in the customer's table (1, 2, 5, 12, 30,
 60) x customer (a short one; a "worst" one: 40-character customer and company names, an attention line, a
 3-line street address, a foreign country, a partial payment and a penalty on levels 2 and 3) = 96 letters, the
-full cross product, rendered in this process with the real WeasyPrint (about 25 s in all). Each PDF is read
+full cross product, rendered with the real WeasyPrint in four tests (one per language x customer). Each PDF is read
 back with pypdf (its text) and with poppler's `pdftotext -bbox` (the box of every word) and must show:
 - every amount of the summary box, each on the row of its label, the IBAN, the BIC, the payment reference and
   the total due, the payment and summary boxes whole on one page;
@@ -36,12 +36,13 @@ from sqlalchemy import select
 
 from relance.extensions import db
 from relance.models import Reminder, ReminderLevel, User
-from relance.services import dunning, letters, texts
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from relance.services.formatting import format_money
+from relance.services.letters import content, printing
+from relance.services.sending import dunning
+from relance.services.texts import wording
+from relance.services.texts.formatting import format_money
 from tests.conftest import need_service
-from tests.factories import make_customer, make_invoice, make_payment, make_user
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_payment, make_user
 
 ON = date(2026, 3, 3)
 BEFORE_DUE = date(2026, 1, 10)  # the "before due date" level writes 5 days before the main invoice's due date
@@ -82,7 +83,7 @@ class Case:
     language: str
     count: int
     worst: bool
-    data: letters.LetterData
+    data: printing.LetterData
     pdf: bytes = b""
 
     @property
@@ -123,26 +124,27 @@ def customer_with_invoices(language: str, count: int, worst: bool):
     return invoice
 
 
-def letter_data(level: ReminderLevel, invoice, user: User, on: date) -> letters.LetterData:
+def letter_data(level: ReminderLevel, invoice, user: User, on: date) -> printing.LetterData:
     """The letter the engine would print for this invoice at this level (a reminder row never saved, as the
     template editor's preview makes it: the rulebook is not what is tested here)."""
     settings = settings_service.load(db.session)
-    rendered = texts.render_for_invoice(db.session, invoice, level, "letter", on, settings, user=user)
+    rendered = wording.render_for_invoice(db.session, invoice, level, "letter", on, settings, user=user)
     claim = rendered.claim
     draft = Reminder(key="layout", invoice=invoice, level=level.rank, level_ref=level,
                      formal_notice=level.formal_notice, level_names=dict(level.names or {}), channel="letter",
                      user=user, reminder_date=on, language=rendered.language, subject=rendered.subject,
                      body=rendered.text, penalty=claim.penalty, interest=claim.interest, indemnity=claim.indemnity,
+                     indemnity_currency=claim.indemnity_currency if claim.indemnity else "",
                      total_claimed=claim.total_claimed)
     with db.session.no_autoflush:
-        data = dunning.letter_data(db.session, draft, settings)
+        data = content.letter_data(db.session, draft, settings)
     if draft in db.session:
         db.session.expunge(draft)
     return data
 
 
 def build_cases(ranks=(0, 1, 2, 3), languages=("fr", "en"), counts=COUNTS, worsts=(False, True)) -> list[Case]:
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
     user = make_user(signature="Claire Agent\nService comptabilité")
     cases = []
@@ -159,7 +161,7 @@ def build_cases(ranks=(0, 1, 2, 3), languages=("fr", "en"), counts=COUNTS, worst
                     cases.append(Case(rank, language, count, worst, data))
     db.session.rollback()
     for case in cases:
-        case.pdf = letters.render_letter(case.data)
+        case.pdf = printing.render_letter(case.data)
     return cases
 
 
@@ -225,7 +227,7 @@ def labels(language: str) -> dict[str, str]:
         return {key: gettext(key) for key in (
             "Summary of the amounts due", "Principal (remaining due)", "Late payment penalty",
             "Statutory late interest", "Fixed recovery indemnity", "Total due", "How to pay", "Days late",
-            "(continued)", "not computed")}
+            "(continued)", "not computed", "Total due, excluding the indemnity")}
 
 
 def check_letter(case: Case) -> None:
@@ -239,6 +241,9 @@ def check_letter(case: Case) -> None:
     label = labels(data.language)
     money = {key: norm(format_money(getattr(data, key), data.currency, data.locale))
              for key in ("principal", "penalty", "interest", "indemnity", "total") if getattr(data, key)}
+    if data.indemnity:  # in its own currency: 40 EUR on a GBP invoice of a French company
+        money["indemnity"] = norm(format_money(data.indemnity, data.indemnity_currency or data.currency,
+                                               data.locale))
 
     # 1. what must be read: amounts, IBAN, BIC, reference, recipient, invoices (pypdf's text layer)
     for key, value in money.items():
@@ -251,7 +256,8 @@ def check_letter(case: Case) -> None:
     assert len(box_page) == 1, (where, "summary box title", box_page)
     words = pages[box_page[0]]
     rows = {"principal": "Principal (remaining due)", "penalty": "Late payment penalty",
-            "interest": "Statutory late interest", "indemnity": "Fixed recovery indemnity", "total": "Total due"}
+            "interest": "Statutory late interest", "indemnity": "Fixed recovery indemnity",
+            "total": "Total due, excluding the indemnity" if data.indemnity_apart else "Total due"}
     for key, value in money.items():
         anchors = find(words, label[rows[key]])
         assert anchors and value in row(words, anchors[-1]), (where, key, value, [row(words, a) for a in anchors])
@@ -332,27 +338,36 @@ def png(pdf: bytes, page: int, target: Path) -> Path:
     return target
 
 
-def test_every_level_language_table_length_and_address(sqlite_app, output_dir):
+# six pages for a person to look at: a one-page letter with both boxes; a letter whose text has no table (the table
+# follows the signature); a formal notice to the "worst" customer, its 60-invoice table running over a page with its
+# header row repeated, and its last page (0: the last); boxes moved whole to the next page
+SHOWN = [("level2-fr-2inv-short", 1), ("level0-en-30inv-worst", 1), ("level3-fr-60inv-worst", 1),
+         ("level3-fr-60inv-worst", 2), ("level3-fr-60inv-worst", 0), ("level2-en-12inv-worst", 2)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("worst", [False, True], ids=["short", "worst"])
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_level_language_table_length_and_address(sqlite_app, output_dir, language, worst):
+    """One language x customer per test (the four spread over the test workers): 4 levels x 6 table lengths."""
     need_service(shutil.which("pdftotext"), "pdftotext (poppler-utils)")
-    cases = build_cases()
-    assert len(cases) == 4 * 2 * len(COUNTS) * 2
+    cases = build_cases(languages=(language,), worsts=(worst,))
+    assert len(cases) == 4 * len(COUNTS)
     for case in cases:
         check_letter(case)
     # the letters count their pages, and a long table makes a long letter
-    by_name = {case.name: case for case in cases}
-    pages = {name: len(PdfReader(io.BytesIO(case.pdf)).pages) for name, case in by_name.items()}
-    assert pages["level3-fr-60inv-worst"] >= 3 and pages["level1-en-1inv-short"] == 1
+    pages = {case.name: len(PdfReader(io.BytesIO(case.pdf)).pages) for case in cases}
+    assert pages.get("level3-fr-60inv-worst", 3) >= 3 and pages.get("level1-en-1inv-short", 1) == 1
+    assert all(pages[f"level{rank}-{language}-1inv-{'worst' if worst else 'short'}"] <= 2 for rank in range(4))
 
-    # six pages for a person to look at: a one-page letter with both boxes; a letter whose text has no table
-    # (the table follows the signature); a formal notice to the "worst" customer, its 60-invoice table running
-    # over a page with its header row repeated, and its last page; boxes moved whole to the next page
-    longest = pages["level3-fr-60inv-worst"]
-    shown = [("level2-fr-2inv-short", 1), ("level0-en-30inv-worst", 1), ("level3-fr-60inv-worst", 1),
-             ("level3-fr-60inv-worst", 2), ("level3-fr-60inv-worst", longest), ("level2-en-12inv-worst", 2)]
-    for old in output_dir.glob("*.png"):
-        old.unlink()
-    made = [png(by_name[name].pdf, page, output_dir / f"{n}-{name}-page{page}.png")
-            for n, (name, page) in enumerate(shown, 1)]
+    by_name = {case.name: case for case in cases}
+    made = []
+    for n, (name, page) in enumerate(SHOWN, 1):
+        if name in by_name:
+            page = page or pages[name]
+            target = output_dir / f"{n}-{name}-page{page}.png"
+            target.unlink(missing_ok=True)
+            made.append(png(by_name[name].pdf, page, target))
     assert all(path.exists() and path.stat().st_size > 5000 for path in made), made
 
 
@@ -376,7 +391,7 @@ def test_one_page_second_reminder_with_four_invoices_shows_the_whole_summary(sql
 def test_the_reminder_pdf_exists_whatever_the_copy_setting(sqlite_app):
     """With "save a copy" off, /reminders/<id>/letter.pdf builds the letter again (tests/test_letters.py checks
     the history link too); here with a letter of two pages: the same layout, numbered."""
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     company(False)
     settings_service.save(db.session, {"save_letter_copy": False})
     levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}

@@ -16,11 +16,11 @@ from weasyprint import HTML
 from relance import tasks
 from relance.extensions import db
 from relance.models import Reminder, ReminderLevel, Run
-from relance.services import dunning, letters
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from relance.services.formatting import format_money
-from tests.factories import make_customer, make_invoice, make_user
+from relance.services.letters import content, printing
+from relance.services.sending import dunning
+from relance.services.texts.formatting import format_money
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
 from tests.smtp import smtp_certificate, smtp_factory, smtp_server  # noqa: F401
 
 ON = date(2026, 3, 3)
@@ -30,7 +30,7 @@ LONG_STREET = "40 avenue du Général Maréchal de Lattre T"  # 41 characters
 
 @pytest.fixture
 def levels(app):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     settings_service.save(db.session, {
         "company_name": "Atelier Durand SAS", "company_address": "18 rue des Lilas", "company_postcode": "75011",
         "company_city": "Paris", "company_iban": "FR76 3000 6000 0112 3456 7890 189", "company_bic": "AGRIFRPP",
@@ -147,7 +147,7 @@ def test_copy_setting_off(app, levels):
     dunning.send([reminder.id])
     db.session.refresh(reminder)
     assert reminder.status == "to_post" and reminder.pdf_path is None
-    pdf = dunning.letter_pdf(db.session, reminder)  # built again from the row
+    pdf = content.letter_pdf(db.session, reminder)  # built again from the row
     assert reminder.invoice.number in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
 
 
@@ -172,7 +172,7 @@ def pdf_pages(count: int, label: str) -> bytes:
 
 def test_streaming_pdf_starts_every_document_on_an_odd_page(tmp_path):
     docs = [pdf_pages(1, "A"), pdf_pages(2, "B"), pdf_pages(3, "C"), pdf_pages(1, "D")]
-    with letters.StreamingPdf(tmp_path / "all.pdf") as out:
+    with printing.StreamingPdf(tmp_path / "all.pdf") as out:
         counts = [out.add(doc) for doc in docs]
     assert counts == [1, 2, 3, 1] and out.page_count == 2 + 2 + 4 + 2
     reader = PdfReader(tmp_path / "all.pdf")
@@ -182,15 +182,21 @@ def test_streaming_pdf_starts_every_document_on_an_odd_page(tmp_path):
 
 
 def test_process_pool_keeps_the_order(app, levels):
-    jobs = [letters.LetterJob(n, f"<p>Letter {n}</p>", pdf_pages(1, f"Invoice {n}"))
+    jobs = [printing.LetterJob(n, f"<p>Letter {n}</p>", pdf_pages(1, f"Invoice {n}"))
             for n in range(5)]
-    results = list(letters.render_many(jobs, processes=2))
+    results = list(printing.render_many(jobs, processes=2))
     assert [key for key, _pdf, _error in results] == list(range(5))
     for key, pdf, error in results:
         reader = PdfReader(io.BytesIO(pdf))
         assert not error and len(reader.pages) == 2
         assert f"Letter {key}" in reader.pages[0].extract_text()
         assert f"Invoice {key}" in reader.pages[1].extract_text()
+
+
+def test_letter_workers_come_from_a_fork_server_never_from_the_threaded_caller():
+    """A fork of a threaded consumer can inherit a lock held by another thread (fontconfig) and hang."""
+    context = printing._pool_context()
+    assert context.get_start_method() == "forkserver"
 
 
 def test_mass_run_task(app, levels, smtp_server):  # noqa: F811
@@ -237,11 +243,13 @@ def test_send_task_schedules_the_retry(app, levels, smtp_server):  # noqa: F811
     invoice = make_invoice(customer, due=date(2026, 1, 10))
     reminder = dunning.create_reminder(db.session, invoice, levels[1], "email", ON)
     db.session.commit()
+    tasks.huey.flush()  # the in-memory queue of immediate mode: nothing left by earlier tests
     before = len(tasks.huey.scheduled())
     assert tasks.send_reminders([reminder.id]).get() == {"sent": 0, "failed": 0, "retry": 1, "skipped": 0}
-    scheduled = tasks.huey.scheduled()
-    assert len(scheduled) == before + 1 and scheduled[-1].args == ([reminder.id],)
+    scheduled = tasks.huey.scheduled()  # in order of their time: earlier tests may have left later ones
+    ours = [task for task in scheduled if task.args == ([reminder.id],)]
+    assert len(scheduled) == before + 1 and len(ours) == 1
     # the retry, run now, sends it once
-    assert tasks.send_reminders(*scheduled[-1].args).get()["sent"] == 1
+    assert tasks.send_reminders(*ours[0].args).get()["sent"] == 1
     assert len(smtp_server.received) == 1
     assert db.session.get(Reminder, reminder.id).status == "sent"

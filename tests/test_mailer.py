@@ -11,7 +11,7 @@ import pytest
 from pypdf import PdfReader
 from weasyprint import HTML
 
-from relance.services.mailer import (
+from relance.services.sending.mailer import (
     Attachment,
     FileOutbox,
     Outgoing,
@@ -21,7 +21,14 @@ from relance.services.mailer import (
     safe_filename,
     text_to_html,
 )
-from tests.smtp import SmtpServer, free_port, smtp_certificate, smtp_factory, smtp_server  # noqa: F401
+from tests.smtp import (  # noqa: F401
+    SmtpServer,
+    free_port,
+    greeting_server,
+    smtp_certificate,
+    smtp_factory,
+    smtp_server,
+)
 
 BODY = "Bonjour,\n\nLa facture FA-0042 reste due : 1 200,00 €.\nPayez ici : https://pay.example/FA-0042.\n\nMerci."
 
@@ -145,11 +152,33 @@ def test_dropped_connection_mid_batch(smtp_server):  # noqa: F811
 
 
 def test_server_down():
+    """Nothing listens: every message comes back "down" (nothing was tried), the caller's circuit opens."""
     port = free_port()
     settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": port, "SMTP_SECURITY": "none", "SMTP_TIMEOUT": 2}
-    outcomes = outbox_from_config(settings).send_batch([outgoing(n) for n in range(3)])
-    assert [o.status for o in outcomes] == ["retry"] * 3
-    assert "ConnectionRefusedError" in outcomes[0].error
+    outbox = outbox_from_config(settings)
+    assert "ConnectionRefusedError" in outbox.ready()
+    outcomes = outbox.send_batch([outgoing(n) for n in range(3)])
+    assert [o.status for o in outcomes] == ["down"] * 3
+    assert all("ConnectionRefusedError" in o.error and not o.message_id for o in outcomes)
+    outcomes = outbox_from_config(settings).send_batch([outgoing(n) for n in range(2)])  # without ready()
+    assert [o.status for o in outcomes] == ["down"] * 2
+
+
+def test_a_421_greeting_is_the_server_down():
+    with greeting_server("421 4.3.2 Too busy, try later") as port:
+        outbox = SmtpOutbox("127.0.0.1", port, timeout=2)
+        assert outbox.ready() == "421 4.3.2 Too busy, try later"
+        assert [o.status for o in outbox.send_batch([outgoing(1)])] == ["down"]
+
+
+def test_a_drop_after_data_is_in_doubt_and_the_rest_waits(smtp_server):  # noqa: F811
+    """The server took the whole message then the connection dropped before its answer: it may have arrived."""
+    smtp_server.handler.drop_in_data = 1  # the second DATA is taken, then the connection drops
+    outcomes = smtp_outbox(smtp_server).send_batch([outgoing(n) for n in range(4)])
+    assert [o.status for o in outcomes] == ["sent", "in_doubt", "retry", "retry"]
+    assert len(smtp_server.received) == 2
+    assert smtp_server.received[1].message["Message-ID"] == outcomes[1].message_id
+    assert "SMTPServerDisconnected" in outcomes[1].error
 
 
 def test_file_outbox(tmp_path, invoice_pdf):
@@ -248,3 +277,25 @@ def test_file_outbox_writes_utf8_addresses_as_they_are(tmp_path):
     assert header_line(raw, b"Cc") == b"Cc: hugo@xn--htel-vqa.example"
     msg = email.message_from_bytes(raw, policy=default_policy)
     assert msg["To"] == "jürgen@xn--exmple-cua.de" and msg["Message-ID"] == outcome.message_id
+
+
+def test_a_connection_kept_between_batches_is_checked_then_opened_again(smtp_server):  # noqa: F811
+    """A caller sending batch after batch keeps one connection (autorun.send_pending): `kept()` before each batch
+    forgets the last batch's broken state and drops a connection the server closed meanwhile, so no message
+    pays for it (no retry, no attempt)."""
+    outbox = smtp_outbox(smtp_server)
+    assert [o.status for o in outbox.send_batch([outgoing(1)], close=False)] == ["sent"]
+    first = outbox.smtp
+    outbox.kept()
+    assert outbox.smtp is first  # alive (NOOP answered): the same connection
+    assert [o.status for o in outbox.send_batch([outgoing(2)], close=False)] == ["sent"]
+    smtp_server.stop()  # the server closes the idle connection, then comes back
+    smtp_server.start()
+    outbox.kept()
+    assert outbox.smtp is None
+    assert [(o.status, o.error) for o in outbox.send_batch([outgoing(3)], close=False)] == [("sent", "")]
+    outbox.broken = "SMTPServerDisconnected: the last batch's connection dropped"
+    outbox.kept()
+    assert outbox.broken == "" and [o.status for o in outbox.send_batch([outgoing(4)])] == ["sent"]
+    assert outbox.smtp is None  # close=True
+    assert len(smtp_server.received) == 4

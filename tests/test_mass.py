@@ -1,6 +1,7 @@
 """Mass reminder page: rows, the server-side selection (pages, filters, bulk toggles, inline rows), the run (emails
 over a real SMTP server, letters merged into one PDF) and its progress component; bad input."""
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from io import BytesIO
@@ -11,14 +12,13 @@ from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import MassSelection, Reminder, ReminderLevel, Run
-from relance.services import mass
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from relance.services.penalties import claim_for_invoice
-from tests.factories import company_today, make_customer, make_invoice, make_payment
+from relance.services.engine.penalties import claim_for_invoice
+from relance.services.sending import mass
+from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice, make_payment
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
-TODAY = company_today()
+pytestmark = pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
 HX = {"HX-Request": "true"}
 
 
@@ -40,7 +40,7 @@ def smtp(app, smtp_factory):  # noqa: F811
 def data(app):
     """55 invoices 11 to 65 days late (level 1 is due at +15 days: FA-005 and later); FA-001 had its first reminder
     3 days ago (nothing due), FA-050 20 days ago (level 2 due, with a 10 % penalty)."""
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     level2 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 2))
     level2.penalty_kind, level2.penalty_value = "percent", Decimal("10")
     acme = make_customer(code="ACME", name="Acme Industries", email="billing@acme.example")
@@ -83,6 +83,52 @@ def test_page_shows_what_is_due_today_by_default_with_the_engines_level(client, 
     assert f"€{claim.total_claimed:,.2f}" in row
     assert f"incl. €{claim.total_claimed - claim.remaining_due:,.2f} penalty, interest and indemnity" in row
     assert '<option value="1" selected>' in row_of(html, data["invoices"][9])
+
+
+@pytest.mark.parametrize("probe", [200, 0])  # 0: the first page is never found among the first open invoices
+def test_pager_says_the_same_count_on_every_page_and_a_page_past_the_end_shows_the_last(client, auth, data, probe,
+                                                                                       monkeypatch):
+    from relance.reminders import routes
+
+    monkeypatch.setattr(routes, "PROBE", probe)
+    auth.login("agent")  # 51 due today, 56 unpaid
+    for due, total in (("today", 51), ("all", 56)):
+        first = text(client.get(f"/reminders/mass?sort=number&due={due}"))
+        last = text(client.get(f"/reminders/mass?sort=number&due={due}&page=2"))
+        beyond = text(client.get(f"/reminders/mass?sort=number&due={due}&page=9"))
+        for html in (first, last, beyond):
+            assert f"Page {'2' if html is not first else '1'} of 2 · {total} results" in html
+        assert first.count('<tr id="mass-row-') == 50 and last.count('<tr id="mass-row-') == total - 50
+        assert beyond.split("<tbody>")[1] == last.split("<tbody>")[1]
+    nothing = text(client.get("/reminders/mass?q=no-such-invoice"))
+    assert "0 results" in nothing and "Nothing is due today among these invoices" in nothing
+    assert "0 results" in text(client.get("/reminders/mass?q=no-such-invoice&page=3"))
+
+
+def test_claim_of_a_partly_paid_invoice_counts_its_payments_as_the_letter_does(client, auth, data):
+    auth.login("agent")
+    fifty = data["invoices"][49]  # level 2 due: 10 % penalty and interest, which the payments lower
+    make_payment(fifty, "400.00", TODAY - timedelta(days=30))
+    make_payment(fifty, "100.00", TODAY - timedelta(days=2))
+    db.session.commit()
+    html = text(client.get("/reminders/mass?sort=number"))
+    level2 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 2))
+    claim = claim_for_invoice(db.session, fifty, level2, TODAY, settings_service.load(db.session))
+    assert claim.remaining_due == Decimal("500.00") and claim.interest > 0
+    assert f"€{claim.total_claimed:,.2f}" in row_of(html, fifty)
+    assert f"€{claim.total_claimed:,.2f}" in text(client.post(
+        f"/reminders/mass/rows/{fifty.id}", headers=HX, data={f"level-{fifty.id}": "2"}))
+
+
+def test_currency_filter_offers_the_currencies_of_unpaid_invoices(client, auth, data):
+    auth.login("agent")
+    make_invoice(data["acme"], number="FA-USD", total="50.00", currency="USD", due=TODAY - timedelta(days=40))
+    make_invoice(data["acme"], number="FA-GBP", total="50.00", paid="50.00", currency="GBP", status="paid",
+                 due=TODAY - timedelta(days=40))
+    db.session.commit()
+    for _ in range(2):  # the statement is built once: a second page asks it again
+        choices = text(client.get("/reminders/mass")).split('name="currency">')[1].split("</select>")[0]
+        assert [c.split('"')[0] for c in choices.split('<option value="')[2:]] == ["EUR", "USD"]
 
 
 def test_rows_not_due_are_greyed_with_the_engines_reason(client, auth, data):
@@ -137,6 +183,17 @@ def test_inline_row_change_keeps_the_choice_and_answers_the_row(client, auth, da
                            data={f"level-{invoice.id}": "9", f"letter-{invoice.id}": "1"})
     assert response.status_code == 422 and "Level 9 does not exist." in text(response)
     assert selection() == {invoice.id: (3, True, False)}
+
+
+def test_inline_row_of_an_invoice_without_due_date(client, auth, data):
+    """A tampered request for an open invoice without a due date (never listed): the row answers, with no claim."""
+    auth.login("agent")
+    undated = make_invoice(data["acme"], number="FA-UNDATED", total="500.00", due=None)
+    db.session.commit()
+    response = client.post(f"/reminders/mass/rows/{undated.id}", headers=HX,
+                           data={f"level-{undated.id}": "1", f"letter-{undated.id}": "1"})
+    assert response.status_code == 200
+    assert text(response).lstrip().startswith(f'<tr id="mass-row-{undated.id}"')
 
 
 def test_selection_survives_pages_and_filters_and_bulk_ticks_only_what_is_due(client, auth, data):
@@ -226,12 +283,13 @@ def test_run_status_polls_while_running_and_without_javascript_refreshes(client,
     assert client.get(f"/reminders/runs/{run.id}/letters.pdf").status_code == 404  # no letters in this run
 
 
+@pytest.mark.slow
 def test_one_invoice_with_a_line_break_in_its_number_fails_alone(app, client, auth, data, smtp):
     """Input refuses control characters now; one written by SQL fails alone with its reason, the rest goes."""
     from sqlalchemy import update
 
     from relance.models import Invoice
-    from relance.services import autorun
+    from relance.services.sending import autorun
 
     auth.login("agent")
     bad = data["invoices"][20]
@@ -272,3 +330,77 @@ def test_forms_refuse_control_characters_in_single_line_fields(client, auth, dat
     assert response.status_code == 422 and "Control characters" in text(response)
     db.session.expire_all()
     assert db.session.get(type(invoice), invoice.id).number == "FA-001"
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own (so it can be stopped and started again), and Huey queued into it."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+    from huey.storage import RedisStorage
+
+    from relance import tasks
+    from tests.smtp import free_port
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed") if not os.environ.get("CI") else pytest.fail("no redis-server")
+    port = free_port()
+
+    class Server:
+        proc = None
+
+        def start(self):
+            self.proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                          "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+            for _ in range(100):
+                try:
+                    redis.Redis(port=port).ping()
+                    return
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            raise RuntimeError("redis-server did not start")
+
+        def stop(self):
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    server = Server()
+    server.start()
+    immediate, storage = tasks.huey.immediate, tasks.huey.storage
+    tasks.huey.immediate = False
+    tasks.huey.storage = RedisStorage("relance-test", url=f"redis://127.0.0.1:{port}/0")
+    try:
+        yield server
+    finally:
+        tasks.huey.storage = storage
+        tasks.huey.immediate = immediate
+        if server.proc.poll() is None:
+            server.stop()
+
+
+def test_queue_down_when_a_run_starts_saves_nothing_and_says_so(client, auth, data, own_redis):
+    """Redis stopped while an agent starts a mass run: nothing committed (no run, no reminder, the selection
+    kept), the agent told; Redis back: the same selection starts, its task is in the queue."""
+    from relance import tasks
+
+    auth.login("agent")
+    a = data["invoices"][9]
+    client.post(f"/reminders/mass/rows/{a.id}", headers=HX, data={f"level-{a.id}": "1", f"email-{a.id}": "1"})
+    own_redis.stop()
+    response = client.post("/reminders/mass/run", data={"token": "queue-down"})
+    assert response.status_code == 503
+    assert "queue cannot be reached: nothing was sent and nothing was saved" in text(response)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Run)) == 0
+    assert db.session.scalar(select(func.count()).select_from(Reminder).where(Reminder.invoice_id == a.id)) == 0
+    assert selection() == {a.id: (1, False, True)}
+    own_redis.start()
+    response = client.post("/reminders/mass/run", data={"token": "queue-back"})
+    assert response.status_code == 303
+    run = db.session.scalar(select(Run))
+    assert response.headers["Location"].endswith(f"/reminders/runs/{run.id}")
+    assert run.status == "queued" and run.selection["items"] == [[a.id, 1, "email", ""]] and selection() == {}
+    assert tasks.huey.pending_count() == 1  # the worker's task is queued

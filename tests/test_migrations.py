@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -10,7 +12,9 @@ from sqlalchemy import inspect
 
 from relance.extensions import db
 from tests.conftest import PG_URL, _build_app, need_service
-from tests.pgschema import pg_url_with_schema, reset_pg_schema
+from tests.pgschema import drop_pg_schema, pg_url_with_schema, reset_pg_schema
+
+MIG_SCHEMA = f"relance_mig_{os.getpid()}"  # one per test process (xdist workers, two suites at once)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -19,9 +23,9 @@ def empty_db_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'mig.db'}"
         return
     url = need_service(PG_URL, "PostgreSQL (RELANCE_TEST_DATABASE_URL)")
-    reset_pg_schema(url, "relance_mig")
-    yield pg_url_with_schema(url, "relance_mig")
-    reset_pg_schema(url, "relance_mig")
+    reset_pg_schema(url, MIG_SCHEMA)
+    yield pg_url_with_schema(url, MIG_SCHEMA)
+    drop_pg_schema(url, MIG_SCHEMA)
 
 
 def _differences():
@@ -127,4 +131,110 @@ def test_upgrade_gives_old_reminders_their_level_snapshot_and_downgrade_keeps_le
         downgrade(revision="d9683300ddc4")
         with db.engine.begin() as conn:
             assert conn.execute(text("SELECT status FROM reminders WHERE key = 'b'")).scalar() == "sent"
+        db.engine.dispose()
+
+
+def test_the_reminder_state_revision_carries_its_own_sql(empty_db_url, tmp_path):
+    """d9683300ddc4 installs the triggers of its day (pending or sent reminders count) from its own text, not from
+    today's model module, and takes them away on downgrade."""
+    from pathlib import Path
+
+    from sqlalchemy import text
+
+    source = next((Path(__file__).resolve().parent.parent / "migrations" / "versions").glob("d9683300ddc4_*.py"))
+    assert "relance" not in [line.split()[1].split(".")[0] for line in source.read_text().splitlines()
+                             if line.startswith(("import ", "from "))]
+    app = _build_app(empty_db_url, tmp_path)
+    with app.app_context():
+        upgrade(revision="d9683300ddc4")
+        with db.engine.begin() as conn:
+            _old_customer_and_invoices(conn, (1,))
+            for key, level, day, status in (("a", 1, "2026-02-01", "sent"), ("b", 2, "2026-02-20", "pending"),
+                                            ("c", 3, "2026-03-10", "failed")):
+                conn.execute(text(
+                    "INSERT INTO reminders (key, invoice_id, level, channel, note, reminder_date, status, language, "
+                    "sender, recipients, cc, subject, body, penalty, interest, indemnity, total_claimed, error, "
+                    f"attempts, created_at) VALUES ('{key}', 1, {level}, 'email', '', '{day}', '{status}', 'fr', '', "
+                    "'[]', '[]', '', '', 0, 0, 0, 0, '', 0, '2026-01-01 00:00:00')"))
+            state = "SELECT reminder_level, CAST(last_reminder_date AS VARCHAR(10)) FROM invoices"
+            assert tuple(conn.execute(text(state)).one()) == (2, "2026-02-20")
+            conn.execute(text("UPDATE reminders SET status = 'cancelled' WHERE key = 'b'"))
+            assert tuple(conn.execute(text(state)).one()) == (1, "2026-02-01")
+            conn.execute(text("DELETE FROM reminders WHERE key = 'a'"))
+            assert tuple(conn.execute(text(state)).one()) == (None, None)
+        downgrade(revision="214fe86ae347")
+        with db.engine.begin() as conn:  # no trigger is left to name the columns gone
+            conn.execute(text("UPDATE reminders SET status = 'sent' WHERE key = 'c'"))
+        upgrade()
+        assert _differences() == []
+        db.engine.dispose()
+
+
+def _triggers() -> set[str]:
+    """The triggers of the database (on PostgreSQL with their functions' code), whitespace aside."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        if db.engine.dialect.name == "postgresql":
+            rows = conn.execute(text(
+                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace UNION ALL "
+                "SELECT proname || ' ' || prosrc FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
+            )).scalars().all()
+        else:
+            rows = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'trigger'")).scalars().all()
+    return {" ".join(row.split()) for row in rows}
+
+
+def test_migrations_install_the_triggers_the_models_create(empty_db_url, tmp_path):
+    """The derived invoice columns (reminder state, amount paid) are kept by the same triggers whether the schema
+    came from the migrations or from `db.create_all()` (which the tests use)."""
+    app = _build_app(empty_db_url, tmp_path)
+    with app.app_context():
+        upgrade()
+        migrated = _triggers()
+        for name in ("payments_paid", "reminders_state"):
+            assert any(f"CREATE TRIGGER {name}" in t for t in migrated), name
+        downgrade(revision="base")
+        assert _triggers() == set()
+        db.create_all()
+        assert _triggers() == migrated
+        db.drop_all()
+        db.engine.dispose()
+
+
+def test_upgrade_recomputes_amount_paid_and_the_triggers_keep_it(empty_db_url, tmp_path):
+    """An installed database gets every invoice's amount paid recomputed (and the validated ones its payments settle
+    marked paid) on upgrade; from then on the triggers keep them, and a downgrade removes them."""
+    from decimal import Decimal
+
+    from sqlalchemy import text
+
+    def invoices(conn):
+        rows = conn.execute(text("SELECT id, amount_paid, status FROM invoices ORDER BY id"))
+        return [(i, Decimal(str(paid)).quantize(Decimal("0.01")), status) for i, paid, status in rows]
+
+    def pay(conn, payment_id, invoice_id, amount):
+        conn.execute(text(
+            "INSERT INTO payments (id, invoice_id, date, amount, reference, created_at) VALUES "
+            f"({payment_id}, {invoice_id}, '2026-02-10', {amount}, '', '2026-02-10 00:00:00')"))
+
+    app = _build_app(empty_db_url, tmp_path)
+    with app.app_context():
+        upgrade(revision="a3c51e7d2b90")
+        with db.engine.begin() as conn:
+            _old_customer_and_invoices(conn, (1, 2, 3))  # 120.00 each
+            for payment_id, invoice_id, amount in ((1, 1, "50.00"), (2, 2, "0.10"), (3, 2, "0.20"), (4, 2, "119.70")):
+                pay(conn, payment_id, invoice_id, amount)
+            conn.execute(text("UPDATE invoices SET amount_paid = 30 WHERE id = 3"))  # wrong: it has no payment
+        upgrade()
+        with db.engine.begin() as conn:
+            assert invoices(conn) == [(1, Decimal("50.00"), "validated"), (2, Decimal("120.00"), "paid"),
+                                      (3, Decimal("0.00"), "validated")]
+            pay(conn, 5, 1, "70.00")
+            assert invoices(conn)[0] == (1, Decimal("120.00"), "paid")
+        downgrade(revision="a3c51e7d2b90")
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM payments WHERE id = 5"))
+            assert invoices(conn)[0] == (1, Decimal("120.00"), "paid")  # no trigger any more
         db.engine.dispose()

@@ -16,8 +16,8 @@ def state(invoice) -> tuple:
                                     .where(Invoice.id == invoice.id)).one())
 
 
-def add(invoice, level, day, status="sent", key=None) -> Reminder:
-    reminder = Reminder(key=key or f"{invoice.id}:{level}:{day}", invoice=invoice, level=level, channel="email",
+def add(invoice, level, day, status="sent", key=None, channel="email") -> Reminder:
+    reminder = Reminder(key=key or f"{invoice.id}:{level}:{day}", invoice=invoice, level=level, channel=channel,
                         reminder_date=day, status=status)
     db.session.add(reminder)
     db.session.flush()
@@ -83,3 +83,25 @@ def test_manual_next_date_is_the_last_reminders_when_a_person_made_it(app):
     db.session.execute(text("UPDATE invoices SET manual_next_date = NULL"))
     db.session.execute(text(reminder_state.backfill()))
     assert manual_next(invoice) == date(2026, 4, 1)
+
+
+def delivered(invoice):
+    return db.session.scalar(select(Invoice.delivered_level).where(Invoice.id == invoice.id))
+
+
+def test_delivered_level_counts_emails_sent_and_letters_posted_only(app):
+    invoice = make_invoice(number="A")
+    db.session.flush()
+    first = add(invoice, 1, date(2026, 3, 1), status="pending")
+    assert (state(invoice)[0], delivered(invoice)) == (1, None)  # made, not delivered: the next level waits
+    db.session.execute(update(Reminder).where(Reminder.id == first.id).values(status="sent"))
+    assert delivered(invoice) == 1
+    letter = add(invoice, 2, date(2026, 3, 20), status="to_post", channel="letter")
+    assert (state(invoice)[0], delivered(invoice)) == (2, 1)  # printed, not posted
+    db.session.execute(update(Reminder).where(Reminder.id == letter.id).values(status="posted"))
+    assert delivered(invoice) == 2
+    db.session.execute(delete(Reminder).where(Reminder.id == letter.id))
+    assert (state(invoice)[0], delivered(invoice)) == (1, 1)
+    db.session.execute(text("UPDATE invoices SET delivered_level = NULL"))
+    db.session.execute(text(reminder_state.backfill()))
+    assert delivered(invoice) == 1

@@ -12,13 +12,12 @@ from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import Reminder, ReminderLevel, Setting
-from relance.services.defaults import install_defaults
-from relance.services.invoice_pdf import resolve
+from relance.services.files import resolve
 from tests.conftest import csrf_token_from
-from tests.factories import company_today, make_customer, make_invoice, make_user
+from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice, make_user
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
-TODAY = company_today()
+pytestmark = pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
 HX = {"HX-Request": "true"}
 
 
@@ -43,7 +42,7 @@ def english(client):
 
 @pytest.fixture
 def data(app):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     acme = make_customer(code="ACME", name="Acme Industries", email="billing@acme.example")
     nomail = make_customer(code="NOMAIL", name="Sans Email SARL", email="")
     other = make_customer(code="OTHER", name="Other Ltd")

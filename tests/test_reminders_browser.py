@@ -10,12 +10,10 @@ from sqlalchemy import select
 
 from relance.extensions import db
 from relance.models import Reminder, ReminderLevel, Run
-from relance.services.defaults import install_defaults
-from tests.factories import company_today, make_customer, make_invoice
+from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.browser
-TODAY = company_today()
+pytestmark = [pytest.mark.browser, pytest.mark.clock]  # the app runs at tests.factories.NOW: TODAY is its today
 
 
 @pytest.fixture
@@ -26,7 +24,7 @@ def smtp(live_server, smtp_factory):  # noqa: F811
 @pytest.fixture
 def data(live_server):
     with live_server.app.app_context():
-        install_defaults(db.session)
+        install_live_defaults(db.session)
         level2 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 2))
         level2.penalty_kind, level2.penalty_value = "fixed", Decimal("40.00")
         acme = make_customer(code="ACME", name="Acme Industries", email="billing@acme.example")

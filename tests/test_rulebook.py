@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from relance.extensions import db
 from relance.models import AuditLog, Reminder, ReminderLevel, Run
-from relance.services import autorun, dunning, eligibility
-from relance.services.defaults import install_defaults
-from tests.factories import make_customer, make_invoice, make_user
+from relance.services.engine import eligibility
+from relance.services.letters import content
+from relance.services.sending import autorun, dunning, runs
+from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice, make_user
 
 RELANCE = Path(__file__).resolve().parent.parent / "relance"
 
@@ -28,7 +29,7 @@ def english(client):
 
 @pytest.fixture
 def levels(app):
-    install_defaults(db.session)
+    install_live_defaults(db.session)
     db.session.commit()
     return {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
 
@@ -53,7 +54,8 @@ def test_verdicts_say_why_and_which_can_be_overridden(app, levels):
     assert again.codes == ("already_sent",) and "Level 1 was already sent by email on Apr 1, 2026." in again.reasons
     assert eligibility.check(db.session, invoice, 1, "letter", on).ok  # the other channel of today's step
     later = eligibility.check(db.session, invoice, 2, "email", on + timedelta(days=3))
-    assert set(later.codes) == {"not_yet", "too_soon"}
+    # the first reminder is still pending (not delivered), and level 2's date and the minimum gap are ahead
+    assert set(later.codes) == {"not_delivered", "not_yet", "too_soon"}
     assert "at least 7 days between two reminders, not before Apr 8, 2026" in str(later)
     with pytest.raises(dunning.ReminderRefused):
         dunning.create_reminder(db.session, paid, levels[1], "email", on, user=user, override="I insist")
@@ -87,12 +89,13 @@ def test_reordering_levels_never_relabels_the_history_and_an_old_notice_stays_a_
     assert "3 · Formal notice" in history and "1 · First reminder" in history
     for reminder in (notice,):  # the letter built again today, without its saved copy
         reminder.pdf_path = None
-        pdf = PdfReader(io.BytesIO(dunning.letter_pdf(db.session, reminder)))
+        pdf = PdfReader(io.BytesIO(content.letter_pdf(db.session, reminder)))
         assert "MISE EN DEMEURE" in pdf.pages[0].extract_text()
 
 
 def test_one_clock_reads_the_time():
     """Only relance/clock.py reads the system clock; everything else asks it (the company's today)."""
+    # (a scan of the source for the real clock's calls: the strings below are what it looks for)
     found = [f"{path.relative_to(RELANCE)}:{number}" for path in RELANCE.rglob("*.py")
              for number, line in enumerate(path.read_text().splitlines(), 1)
              if "date.today" in line or "datetime.now(" in line or "datetime.utcnow" in line]
@@ -140,8 +143,9 @@ def test_the_app_at_23_30_utc_on_31_march_lives_on_1_april_in_paris(app, client,
         app.config.pop("CLOCK", None)
 
 
+@pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
 def test_letters_go_to_post_then_posted_and_a_reminder_can_be_cancelled_with_a_reason(app, client, auth, levels):
-    on = date.today()
+    on = TODAY
     customer = make_customer(email="a@b.example")
     invoices = [make_invoice(customer, due=on - timedelta(days=20)) for _ in range(3)]
     agent = make_user(role="agent")
@@ -179,8 +183,9 @@ def test_letters_go_to_post_then_posted_and_a_reminder_can_be_cancelled_with_a_r
     assert response.headers["Location"].endswith(f"/invoices/{invoices[0].id}/reminders")
 
 
+@pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
 def test_a_mass_run_s_letters_are_marked_posted_in_one_click(app, client, auth, levels):
-    on = date.today()
+    on = TODAY
     customer = make_customer(email="")
     invoices = [make_invoice(customer, due=on - timedelta(days=20 + n)) for n in range(3)]
     db.session.commit()
@@ -203,10 +208,11 @@ def test_a_mass_run_s_letters_are_marked_posted_in_one_click(app, client, auth, 
         as_text=True)
 
 
+@pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
 def test_the_automatic_run_s_letters_are_marked_posted_in_one_click(app, client, auth, levels):
     from relance.services import settings as settings_service
 
-    on = date.today()
+    on = TODAY
     settings_service.save(db.session, {"auto_letters": True})
     level1 = db.session.get(ReminderLevel, levels[1].id)
     level1.channels = "letter"
@@ -226,14 +232,15 @@ def test_the_automatic_run_s_letters_are_marked_posted_in_one_click(app, client,
     assert "mark the" not in client.get(f"/auto/runs/{run.id}").get_data(as_text=True)
 
 
+@pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
 def test_a_reminder_s_page_shows_it_as_it_left_and_an_in_doubt_email_can_be_marked_sent(app, client, auth, levels):
-    on = date.today()
+    on = TODAY
     invoice = make_invoice(make_customer(email="compta@acme.example", name="<b>Acme</b>"), number="FA-<9>",
                            due=on - timedelta(days=20))
     reminder = dunning.create_reminder(db.session, invoice, levels[1], "email", on, user=make_user(role="agent"),
                                        note="Called <twice>")
     reminder.status, reminder.message_id, reminder.in_doubt = "failed", "<abc@vendor.example>", True
-    reminder.error = autorun.in_doubt_message(reminder.message_id)
+    reminder.error = runs.in_doubt_message(reminder.message_id)
     db.session.commit()
     auth.login("viewer")
     page = client.get(f"/reminders/{reminder.id}").get_data(as_text=True)
@@ -255,7 +262,7 @@ def test_a_reminder_s_page_shows_it_as_it_left_and_an_in_doubt_email_can_be_mark
 def test_the_mass_page_filter_counts_cents_like_the_engine(app, levels):
     """SQLite computes the remaining due with floats (0.30 - 0.10 < 0.20 there): the SQL filter rounds to cents."""
     from relance.services import settings as settings_service
-    from relance.services.schedule import reference_schedule
+    from relance.services.engine.schedule import reference_schedule
 
     on = date(2026, 4, 1)
     settings_service.save(db.session, {"min_amount": "0.20"})

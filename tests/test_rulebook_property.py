@@ -19,6 +19,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from flask import g
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -27,12 +28,12 @@ from sqlalchemy import select
 from relance import clock
 from relance.extensions import db
 from relance.models import ApiToken, Invoice, Reminder, ReminderLevel
-from relance.services import autorun, eligibility
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
-from relance.services.levels import DONE_STATUSES
-from relance.services.schedule import reference_schedule
-from tests.factories import make_customer, make_invoice, make_payment, make_user
+from relance.services.engine import eligibility
+from relance.services.engine.levels import DONE_STATUSES
+from relance.services.engine.schedule import reference_schedule
+from relance.services.sending import autorun
+from tests.factories import install_live_defaults, make_customer, make_invoice, make_payment, make_user
 
 START = datetime(2026, 3, 31, 21, 30, tzinfo=UTC)  # 23:30 in Paris: midnight comes within the first clock move
 DUE_OFFSETS = (-3, 6, 16, 31, 47, 80)  # days before START's Paris date: before due, level 1, 2, 3 territory
@@ -64,7 +65,7 @@ class World:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
-        install_defaults(db.session)
+        install_live_defaults(db.session)
         db.session.commit()
         today = clock.today()
         acme = make_customer(code="ACME", email="compta@acme.example")
@@ -223,6 +224,7 @@ class World:
 EXAMPLES = int(os.environ.get("RULEBOOK_EXAMPLES", "0")) or None
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES or 15, derandomize=EXAMPLES is None, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(action, min_size=4, max_size=14))

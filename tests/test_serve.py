@@ -10,8 +10,11 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +25,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_serve_runs_web_and_worker_and_stops_cleanly(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
     env.update(RELANCE_INSTANCE_PATH=str(tmp_path), FLASK_APP="wsgi")
@@ -35,14 +39,20 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(tmp_path):
     reader.start()
     try:
         deadline = time.monotonic() + 30
-        while True:
+        health = None
+        while True:  # 503 ("no worker has reported yet") until the worker's first heartbeat, then 200
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    assert json.load(response)["status"] == "ok"
+                    health = json.load(response)
                 break
+            except urllib.error.HTTPError as exc:
+                health = json.load(exc)
+                assert exc.code == 503 and health["status"] == "fail", health
             except OSError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.3)
+                pass
+            assert time.monotonic() < deadline, f"server or worker did not start: {health}"
+            time.sleep(0.3)
+        assert health["status"] == "ok" and health["checks"]["worker"]["pid"], health
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
             assert response.status == 200
         while not any("Huey consumer started" in line for line in lines):

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from relance.services import placeholders
-from relance.services.penalties import Claim
-from relance.services.texts import ATTACHED, DEFAULTS
-from relance.services.typography import NBSP, NNBSP, french
+from relance.services.engine.penalties import Claim
+from relance.services.texts import placeholders
+from relance.services.texts.typography import NBSP, NNBSP, french
+from relance.services.texts.wording import ATTACHED, DEFAULTS
 from tests.test_engine_texts import context
 
 D = Decimal

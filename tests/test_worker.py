@@ -1,20 +1,26 @@
-"""A real Huey consumer process runs a task enqueued by another process (Redis and SQLite storage)."""
+"""A real Huey consumer process runs a task enqueued by another process (Redis and SQLite storage), and writes
+its heartbeat (row "worker" of service_states, read by /healthz) when it starts."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import REDIS_URL, need_service
 
+ROOT = Path(__file__).resolve().parent.parent
+
 CLIENT = """
 import json
-from relance import tasks
+from relance import create_app, tasks
+create_app()  # the queue of the app's configuration (tasks.init_app)
 result = tasks.ping(21)
 print(json.dumps(result.get(blocking=True, timeout=60)))
 """
@@ -32,10 +38,13 @@ def worker_env(request, tmp_path):
         redis.Redis.from_url(url).flushdb()
         env["RELANCE_REDIS_URL"] = url
     env["RELANCE_TEST_RUN"] = uuid.uuid4().hex
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=120)
     return env
 
 
-def test_real_consumer_returns_a_task_result(worker_env):
+@pytest.mark.slow
+def test_real_consumer_returns_a_task_result_and_beats(worker_env, tmp_path):
     consumer = subprocess.Popen(
         [sys.executable, "relance/worker.py", "-w", "2"], env=worker_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -49,3 +58,6 @@ def test_real_consumer_returns_a_task_result(worker_env):
         consumer.terminate()
         output, _ = consumer.communicate(timeout=30)
     assert "relance.tasks.ping" in output
+    with sqlite3.connect(tmp_path / "worker.db") as conn:
+        ok, data = conn.execute("SELECT ok, data FROM service_states WHERE name = 'worker'").fetchone()
+    assert ok and json.loads(data)["pid"] == consumer.pid  # written by the consumer as it started

@@ -16,19 +16,13 @@ from relance.admin import bp
 from relance.auth import role_required
 from relance.extensions import db
 from relance.models import ReminderLevel
-from relance.services import audit, texts
-from relance.services.levels import LevelError, validate_level
+from relance.services import level_admin
+from relance.services.engine.levels import LevelError
 from relance.templating import render
 
-FIELDS = ("rank", "names", "delay", "basis", "automatic", "channels", "penalty_kind", "penalty_value",
-          "formal_notice", "active")
 BASIS_LABELS = {"due_date": _l("after the due date"), "previous": _l("after the previous reminder")}
 CHANNEL_LABELS = {"email": _l("Email"), "letter": _l("Letter"), "both": _l("Email and letter")}
 PENALTY_LABELS = {"none": _l("No penalty"), "fixed": _l("Fixed amount"), "percent": _l("Percentage of the invoice")}
-
-
-def _as_dict(level: ReminderLevel) -> dict:
-    return {key: getattr(level, key) for key in FIELDS}
 
 
 def _values_from_form(form, rank: int) -> dict:
@@ -71,16 +65,12 @@ def update_level(level_id: int):
     level = db.get_or_404(ReminderLevel, level_id)
     draft = _values_from_form(request.form, level.rank)
     try:
-        cleaned = validate_level(draft)
+        new = level_admin.update(db.session, level, draft, current_user)
     except LevelError as exc:
         if g.get("htmx"):
             return render("admin/_level.html", status=422,
                           **_context(level=level, errors={level.id: exc.errors}, drafts={level.id: draft}))
         return _page(422, errors={level.id: exc.errors}, drafts={level.id: draft})
-    before = _as_dict(level)
-    for key in FIELDS:
-        setattr(level, key, cleaned[key])
-    new = audit.record_changes(db.session, current_user, "update", "level", level.id, before, _as_dict(level))
     db.session.commit()
     if g.get("htmx"):
         return render("admin/_level.html", **_context(level=level, saved=bool(new)))
@@ -94,14 +84,9 @@ def new_level():
     rank = (db.session.scalar(select(func.max(ReminderLevel.rank))) or 0) + 1
     draft = _values_from_form(request.form, rank)
     try:
-        cleaned = validate_level(draft)
+        created = level_admin.create(db.session, draft, current_user)
     except LevelError as exc:
         return _page(422, new_errors=exc.errors, new_draft=draft)
-    level = ReminderLevel(**{key: cleaned[key] for key in FIELDS})
-    db.session.add(level)
-    db.session.flush()
-    created = texts.install_default_texts(db.session)  # the new level starts with the default texts
-    audit.record(db.session, current_user, "create", "level", level.id, None, _as_dict(level))
     db.session.commit()
     flash(_("Level added with %(n)d default texts: adapt them in Reminder texts.", n=created), "success")
     return redirect(url_for("admin.levels"))
@@ -113,34 +98,16 @@ def move_level(level_id: int, direction: str):
     level = db.get_or_404(ReminderLevel, level_id)
     if direction not in ("up", "down"):
         abort(404)
-    ordered = _levels()
-    index = ordered.index(level)
-    other_index = index - 1 if direction == "up" else index + 1
-    if not 0 <= other_index < len(ordered):
+    try:
+        level_admin.move(db.session, level, direction, current_user)
+    except level_admin.MoveImpossible:
         abort(400)
-    other = ordered[other_index]
-    errors = {}
-    for moved, rank in ((level, other.rank), (other, level.rank)):
-        try:
-            validate_level(dict(_as_dict(moved), rank=rank))
-        except LevelError as exc:
-            errors[moved.id] = exc.errors
-    if errors:
-        message = _("This order is not possible: %(reason)s",
-                    reason=" ".join(m for e in errors.values() for m in e.values()))
+    except LevelError as exc:
+        message = _("This order is not possible: %(reason)s", reason=" ".join(exc.errors.values()))
         if g.get("htmx"):
             return _page(422, move_error=message)
         flash(message, "error")
         return redirect(url_for("admin.levels"))
-    # swap the two ranks (through a free rank, the column is unique)
-    rank_a, rank_b = level.rank, other.rank
-    level.rank = -1000
-    db.session.flush()
-    other.rank = rank_a
-    db.session.flush()
-    level.rank = rank_b
-    audit.record(db.session, current_user, "reorder", "level", level.id, {"rank": rank_a}, {"rank": rank_b})
-    audit.record(db.session, current_user, "reorder", "level", other.id, {"rank": rank_b}, {"rank": rank_a})
     db.session.commit()
     if g.get("htmx"):
         return _page()

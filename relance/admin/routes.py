@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from flask import abort, current_app, flash, redirect, request, send_from_directory, url_for
-from flask_babel import format_decimal
+from flask_babel import format_decimal, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from relance import params
 from relance.admin import bp
-from relance.admin.forms import RATE_KIND_CHOICES, RateForm, SettingsForm, parse_decimal
+from relance.admin.rate_form import RATE_KIND_CHOICES, RateForm
+from relance.admin.settings_form import SettingsForm
 from relance.auth import role_required
 from relance.auth.forms import EmptyForm
 from relance.extensions import db
+from relance.forms import parse_decimal
 from relance.models import AuditLog, StatutoryRate, User
+from relance.pagination import paginate
 from relance.services import audit
 from relance.services import settings as settings_service
 from relance.templating import render
 
 # (endpoint, title, explanation, minimum role)
 SECTIONS = [
+    ("golive.step", _l("Go-live"), _l("Company details for letters, automatic levels, send hour and go-live date; "
+                                      "nothing is sent automatically before."), "manager"),
     ("admin.settings", _l("Settings"), _l("Your company, how and when reminders are sent."), "manager"),
     ("admin.levels", _l("Reminder levels"), _l("The steps from the friendly reminder to the formal notice: "
                                                   "delays, channels, penalties."), "manager"),
-    ("admin.templates", _l("Reminder texts"), _l("The emails and letters of each level, in French and English."),
-     "manager"),
+    ("admin.templates", _l("Reminder texts"), _l("The emails and letters of each level, in each language your "
+                                                  "customers read."), "manager"),
     ("admin.rates", _l("Legal interest rates"), _l("The late-payment interest rates by country and date."),
      "manager"),
     ("admin.users", _l("Users"), _l("Who may log in and what each person may do."), "admin"),
@@ -45,7 +51,8 @@ ENTITY_LABELS = {"settings": _l("Settings"), "level": _l("Reminder level"), "tem
                  "payments": _l("Payments import")}
 ACTION_LABELS = {"create": _l("created"), "update": _l("changed"), "delete": _l("deleted"),
                  "revoke": _l("revoked"), "reset_password": _l("password reset"), "revert": _l("reverted"),
-                 "reorder": _l("reordered"), "import": _l("imported"), "send_auto_now": _l("sent now")}
+                 "reorder": _l("reordered"), "import": _l("imported"), "send_auto_now": _l("sent now"),
+                 "change_password": _l("password changed"), "end_sessions": _l("logged out everywhere else")}
 
 
 def sections_for(user) -> list[tuple]:
@@ -68,7 +75,8 @@ def index():
 @bp.route("/settings", methods=["GET", "POST"])
 @role_required("manager")
 def settings():
-    current = settings_service.load(db.session).as_dict()
+    stored = settings_service.load(db.session)
+    current = stored.as_dict()
     form = SettingsForm()
     status = 200
     if request.method == "GET":
@@ -104,7 +112,7 @@ def settings():
         return redirect(url_for("admin.settings"))
     else:
         status = 422
-    return render("admin/settings.html", form=form, logo=current["company_logo"], status=status)
+    return render("admin/settings.html", form=form, logo=stored.company_logo, status=status)
 
 
 @bp.route("/settings/logo")
@@ -131,13 +139,14 @@ def rates():
     if request.method == "GET":
         form.country.data = form.country.data or "FR"
     elif form.validate_on_submit():
-        valid_from = form.valid_from.parsed
+        valid_from = form.valid_from.parsed  # type: ignore[attr-defined]  # set by RateForm.validate_valid_from
         exists = db.session.scalar(select(StatutoryRate.id).where(
             StatutoryRate.country == form.country.data, StatutoryRate.kind == form.kind.data,
             StatutoryRate.valid_from == valid_from))
         if exists:
-            form.valid_from.errors.append(_("A rate for this country, these customers and this date already "
-                                            "exists: delete it first to replace it."))
+            form.valid_from.errors = [*form.valid_from.errors, _(
+                "A rate for this country, these customers and this date already exists: delete it first to "
+                "replace it.")]
             status = 422
         else:
             rate = StatutoryRate(country=form.country.data, kind=form.kind.data, valid_from=valid_from,
@@ -171,13 +180,6 @@ def delete_rate(rate_id: int):
 
 # --- audit log ----------------------------------------------------------------------------------------
 
-def _day(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 @bp.route("/audit", endpoint="audit")
 @role_required("admin")
 def audit_log():
@@ -185,17 +187,20 @@ def audit_log():
     entity = request.args.get("entity", "")
     if entity in ENTITY_LABELS:
         query = query.where(AuditLog.entity == entity)
-    user_id = request.args.get("user", type=int)
+    errors: list[str] = []
+    user_id = params.collect(errors, params.parse_int, request.args.get("user"), _("Who"), 1, params.MAX_ID)
+    start = params.collect(errors, params.parse_date, request.args.get("from"), pgettext("date range", "From"))
+    end = params.collect(errors, params.parse_date, request.args.get("to"), pgettext("date range", "To"))
     if user_id:
         query = query.where(AuditLog.user_id == user_id)
-    start, end = _day(request.args.get("from")), _day(request.args.get("to"))
     if start:
         query = query.where(AuditLog.at >= datetime.combine(start, time.min))
     if end:
         query = query.where(AuditLog.at < datetime.combine(end + timedelta(days=1), time.min))
-    page = db.paginate(query, per_page=50, error_out=False)
+    pagination = paginate(query, per_page=50)
     users = db.session.scalars(select(User).order_by(User.name, User.email)).all()
-    return render("admin/audit.html", "admin/_audit_rows.html", pager=page, users=users,
+    return render("admin/audit.html", "admin/_audit_rows.html", pagination=pagination, users=users,
                   entity_labels=ENTITY_LABELS, action_labels=ACTION_LABELS,
-                  filters={"entity": entity, "user": user_id, "from": start, "to": end})
+                  filters={"entity": entity, "user": user_id, "from": start, "to": end}, filter_errors=errors,
+                  status=422 if errors else 200)
 

@@ -9,14 +9,17 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from relance import params
 from relance.admin import bp
-from relance.admin.forms import TokenForm, UserForm, choices
+from relance.admin.user_forms import TokenForm, UserForm
 from relance.auth import role_required
 from relance.auth.forms import EmptyForm
+from relance.auth.routes import stay_logged_in
 from relance.extensions import db
+from relance.forms import choices
 from relance.models import ApiToken, User
 from relance.models.base import utcnow
-from relance.services import audit
+from relance.services import accounts, audit
 from relance.templating import render
 
 USER_FIELDS = ("email", "name", "role", "language", "signature", "active")
@@ -65,11 +68,11 @@ def new_user():
         form.role.data = "agent"
     elif form.validate_on_submit():
         if not form.password.data:
-            form.password.errors.append(_("Enter a password of at least 8 characters."))
-        elif _email_taken(form.email.data, None):
-            form.email.errors.append(_("A user with this email already exists."))
+            form.password.errors = [*form.password.errors, _("Enter a password of at least 12 characters.")]
+        elif _email_taken(form.email.data or "", None):
+            form.email.errors = [*form.email.errors, _("A user with this email already exists.")]
         else:
-            user = User(email=form.email.data.lower(), name=form.name.data.strip(), role=form.role.data,
+            user = User(email=(form.email.data or "").lower(), name=(form.name.data or "").strip(), role=form.role.data,
                         language=form.language.data or None, signature=form.signature.data or "",
                         active=bool(form.active.data))
             user.set_password(form.password.data)
@@ -96,15 +99,17 @@ def edit_user(user_id: int):
         form.language.data = user.language or ""
     elif form.validate_on_submit():
         active = bool(form.active.data)
-        if _email_taken(form.email.data, user.id):
-            form.email.errors.append(_("A user with this email already exists."))
+        if _email_taken(form.email.data or "", user.id):
+            form.email.errors = [*form.email.errors, _("A user with this email already exists.")]
         elif leaves_no_admin(user, form.role.data, active):
             field = form.role if form.role.data != "admin" else form.active
-            field.errors.append(_("%(name)s is the last active admin: make someone else admin first.",
-                                  name=user.name or user.email))
+            field.errors = [*field.errors, _("%(name)s is the last active admin: make someone else admin first.",
+                                             name=user.name or user.email)]
         else:
             before = _user_dict(user)
-            user.email, user.name = form.email.data.lower(), form.name.data.strip()
+            if user.active and not active:
+                accounts.end_sessions(user)  # a deactivated user's sessions end, and stay ended if reactivated
+            user.email, user.name = (form.email.data or "").lower(), (form.name.data or "").strip()
             user.role, user.language = form.role.data, form.language.data or None
             user.signature, user.active = form.signature.data or "", active
             new = audit.record_changes(db.session, current_user, "update", "user", user.id, before, _user_dict(user))
@@ -124,9 +129,11 @@ def reset_password(user_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     password = secrets.token_urlsafe(9)
-    user.set_password(password)
+    accounts.set_password(user, password)  # every session and remember-me cookie of the user ends
     audit.record(db.session, current_user, "reset_password", "user", user.id, None, {"email": user.email})
     db.session.commit()
+    if user.id == current_user.id:
+        stay_logged_in(user)  # an admin resetting their own password keeps this browser's session
     response = render("admin/secret.html", title=_("New password for %(name)s", name=user.name or user.email),
                       secret=password, back=url_for("admin.edit_user", user_id=user.id),
                       explain=_("Give this password to %(name)s. It is shown only once: copy it now.",
@@ -157,11 +164,11 @@ def tokens():
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
-            owner = db.session.get(User, int(form.user_id.data)) if form.user_id.data.isdigit() else None
+            owner = params.lookup(User, form.user_id.data)
             if owner is None or not owner.active:
-                form.user_id.errors.append(_("Choose an active user from the list."))
+                form.user_id.errors = [*form.user_id.errors, _("Choose an active user from the list.")]
             else:
-                token, clear = ApiToken.issue(owner, form.name.data.strip())
+                token, clear = ApiToken.issue(owner, (form.name.data or "").strip())
                 db.session.add(token)
                 db.session.flush()
                 audit.record(db.session, current_user, "create", "token", token.id, None, _token_dict(token))

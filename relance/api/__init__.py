@@ -1,6 +1,7 @@
 """JSON API under /api/v1: bearer tokens instead of sessions, so no CSRF (nothing rides on a cookie)."""
 
 from flask import Blueprint
+from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import PathConverter
 
 from relance.extensions import csrf
@@ -17,6 +18,10 @@ class InvoiceNumberConverter(PathConverter):
     regex = r"[^/].*?(?<!/payments)(?<!/reminders)(?<!/eligibility)"
 
 
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("invoice_number", InvoiceNumberConverter))
+def _add_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("invoice_number", InvoiceNumberConverter)
+
+
+bp.record_once(_add_converter)
 
 from relance.api import routes  # noqa: E402,F401

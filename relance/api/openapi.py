@@ -18,7 +18,8 @@ def _ref(name: str) -> dict:
 
 
 ERRORS = {
-    "400": _error("The body is not JSON."),
+    "400": _error("The body is not JSON, is larger than 1 MB or nests arrays and objects more than 32 levels deep "
+                  "(settings RELANCE_API_MAX_BODY_BYTES, RELANCE_API_MAX_JSON_DEPTH)."),
     "401": {**_error("No token, or an unknown or revoked one."),
             "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}},
     "403": _error("The token's role does not allow writes (viewer)."),
@@ -42,6 +43,10 @@ def _path(name: str) -> dict:
 
 def _body(body: dict) -> dict:
     return {"required": True, "content": {"application/json": {"schema": body}}}
+
+
+_COUNTS = {"type": "object", "required": ["created", "updated", "unchanged"], "properties": {
+    "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"}}}
 
 
 def document(server: str) -> dict:
@@ -75,8 +80,16 @@ def document(server: str) -> dict:
                     "responses": _responses({"200": _json(s.page_of(_ref("Invoice")), "A page of invoices.")},
                                             "422")},
             "post": {"operationId": "upsertInvoices",
-                     "summary": "Create or update invoices by number: all items or none.",
-                     "requestBody": _body(s.batch(_ref("InvoiceItem"))),
+                     "summary": "Create or update invoices by number: all items or none; or one Factur-X PDF.",
+                     "description": "A JSON body (application/json) lists invoices. A Factur-X / ZUGFeRD PDF body "
+                                    "(application/pdf, at most RELANCE_INVOICE_PDF_MAX_BYTES, 10 MB by default) "
+                                    "is one invoice read from its embedded CII XML: its buyer is found by SIREN, "
+                                    "VAT number or code, or created, and the PDF is kept byte for byte as the "
+                                    "invoice's file. A PDF without an embedded invoice, or whose invoice lacks "
+                                    "a value, is refused (422, `error.fields[0].path` = `body`).",
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": s.batch(_ref("InvoiceItem"))},
+                         "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                      "responses": _responses({"200": _json(s.batch_result(_ref("Invoice")), "Saved.")},
                                              "400", "403", "422")},
         },
@@ -137,6 +150,25 @@ def document(server: str) -> dict:
                                                            "Saved; the items are the invoices paid.")},
                                              "400", "403", "422")},
         },
+        "/contacts": {
+            "post": {"operationId": "upsertContacts",
+                     "summary": "Create or update customers' contacts (key: customer code + email): all items or "
+                                "none.",
+                     "description": "Reminder emails go to the invoice's follow-up contact, else its billing "
+                                    "contact, else the customer's email; a customer's invoices that name no contact "
+                                    "get its first follow-up and billing contacts.",
+                     "requestBody": _body(s.batch(_ref("ContactItem"))),
+                     "responses": _responses({"200": _json(_COUNTS, "Saved.")}, "400", "403", "422")},
+        },
+        "/reminder-history": {
+            "post": {"operationId": "addReminderHistory",
+                     "summary": "Record the reminders a previous tool sent: all items or none.",
+                     "description": "Refused (422): an unknown invoice or level rank, a date in the future, a "
+                                    "reminder the invoice already has at that level by that channel. The same item "
+                                    "sent again is unchanged.",
+                     "requestBody": _body(s.batch(_ref("HistoryItem"))),
+                     "responses": _responses({"200": _json(_COUNTS, "Saved.")}, "400", "403", "422")},
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -154,7 +186,7 @@ def document(server: str) -> dict:
                 "Invoice": s.INVOICE_OUT, "InvoiceInput": s.INVOICE_PUT, "InvoiceItem": s.INVOICE_ITEM,
                 "Payment": s.PAYMENT_OUT, "PaymentInput": s.PAYMENT_IN, "PaymentItem": s.PAYMENT_ITEM,
                 "Reminder": s.REMINDER_OUT, "ReminderInput": s.REMINDER_IN, "Eligibility": s.ELIGIBILITY_OUT,
-                "Error": s.ERROR,
+                "Error": s.ERROR, "ContactItem": s.CONTACT_ITEM, "HistoryItem": s.HISTORY_ITEM,
             },
         },
     }

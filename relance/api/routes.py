@@ -11,20 +11,29 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import wraps
+from typing import cast
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from relance import clock
+from relance import clock, params
 from relance.api import bp, schema
 from relance.extensions import db
 from relance.models import ApiToken, Customer, Invoice, Payment, Reminder, ReminderLevel
 from relance.models.base import ZERO, utcnow
 from relance.models.user import hash_token
-from relance.services import dunning, eligibility, importing
-from relance.services.safe_text import CONTROL as _CONTROL
+from relance.search import any_contains
+from relance.services.data_in import einvoice
+from relance.services.data_in.apply import apply_plan
+from relance.services.data_in.plan import ImportPlan, plan_records
+from relance.services.engine import eligibility
+from relance.services.letters.invoice_pdf import store_pdf
+from relance.services.sending import dunning
+from relance.services.sending.config import SendingConfig
+from relance.services.texts.safe_text import CONTROL as _CONTROL
 
 
 class ApiError(Exception):
@@ -55,7 +64,7 @@ def api_role(role: str):
                 raise ApiError(403, _l("This token's role (%(role)s) does not allow this request.", role=user.role))
             return view(*args, **kwargs)
 
-        wrapped.required_role = role
+        wrapped.required_role = role  # type: ignore[attr-defined]  # a function attribute, read by the access tests
         return wrapped
 
     return decorator
@@ -80,13 +89,43 @@ def _token_user():
 
 
 def _body(body_schema: dict) -> dict:
-    data = request.get_json(silent=True)
-    if data is None and request.get_data(cache=True).strip() not in (b"null",):
+    """The JSON body, checked against `body_schema`: 400 when it is not JSON, larger than API_MAX_BODY_BYTES or
+    nested deeper than API_MAX_JSON_DEPTH (Python's parser would run out of stack first: RecursionError), 422 when
+    it does not match the schema."""
+    limit = current_app.config["API_MAX_BODY_BYTES"]
+    request.max_content_length = limit + 1  # a body sent without Content-Length is cut there: one byte too many
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raw = None
+    if raw is None or len(raw) > limit:
+        raise ApiError(400, _l("The request body is too large: at most %(limit)s bytes.", limit=limit))
+    depth = current_app.config["API_MAX_JSON_DEPTH"]
+    try:
+        data = request.get_json(silent=True)
+        too_deep = _deeper_than(data, depth)
+    except RecursionError:
+        too_deep = True
+    if too_deep:
+        raise ApiError(400, _l("The request body is nested too deeply: at most %(depth)s levels of arrays and "
+                               "objects.", depth=depth))
+    if data is None and raw.strip() not in (b"null",):
         raise ApiError(400, _l("The request body must be JSON (Content-Type: application/json)."))
     errors = schema.check(body_schema, data)
     if errors:
         raise ApiError(422, _l("The request has errors."), errors)
-    return data
+    return cast(dict, data)  # every body schema is an object, and check() accepted it
+
+
+def _deeper_than(value, limit: int) -> bool:
+    """Does `value` (parsed JSON) hold arrays or objects nested more than `limit` levels? (no recursion)"""
+    level = [value] if isinstance(value, list | dict) else []
+    for _depth in range(limit):
+        level = [child for item in level for child in (item.values() if isinstance(item, dict) else item)
+                 if isinstance(child, list | dict)]
+        if not level:
+            return False
+    return bool(level)
 
 
 def _query(params: dict) -> dict:
@@ -175,16 +214,21 @@ def _as_text(value) -> str | None:
         return None
     if isinstance(value, float):
         return format(Decimal(repr(value)), "f")
+    if isinstance(value, list):  # a customer's sales_reps
+        return ", ".join(map(str, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
 
 
-def _upsert(kind: str, items: list[dict], paths: list[str]) -> importing.ImportPlan:
+def _upsert(kind: str, items: list[dict], paths: list[str]) -> ImportPlan:
     rows = [(index, {k: _as_text(v) for k, v in item.items()}) for index, item in enumerate(items)]
-    plan = importing.plan_records(db.session, kind, rows, clock.today())
+    plan = plan_records(db.session, kind, rows, clock.today())
     if not plan.ok:
-        fields = [(_field_path(paths[e.line], e.field), e.message) for e in plan.errors]
+        # plan_records gives each error the index of its item (only a file's own errors have no line)
+        fields = [(_field_path(paths[cast(int, e.line)], e.field), e.message) for e in plan.errors]
         raise ApiError(422, _l("The request has errors; nothing was saved."), fields)
-    importing.apply_plan(db.session, plan, g.api_user)
+    apply_plan(db.session, plan, g.api_user)
     db.session.commit()
     return plan
 
@@ -207,8 +251,7 @@ def customers():
     params = _query(schema.CUSTOMER_QUERY)
     query = select(Customer).order_by(Customer.code)
     if params.get("q"):
-        like = f"%{params['q'].lower()}%"
-        query = query.where(or_(func.lower(Customer.code).like(like), func.lower(Customer.name).like(like)))
+        query = query.where(any_contains((Customer.code, Customer.name), params["q"]))
     return _page(query, customer_json, params)
 
 
@@ -288,11 +331,34 @@ def put_invoice(number: str):
 @bp.post("/invoices")
 @api_role("agent")
 def post_invoices():
+    if request.mimetype == "application/pdf":
+        return _post_facturx()
     items = _body(schema.batch(schema.INVOICE_ITEM))["items"]
     plan = _upsert("invoices", items, [f"items[{i}]" for i in range(len(items))])
     found = {i.number: i for i in db.session.scalars(select(Invoice).options(joinedload(Invoice.customer)).where(
         Invoice.number.in_([i["number"] for i in items])))}
     return _batch_result(plan, [invoice_json(found[i["number"]]) for i in items])
+
+
+def _post_facturx():
+    """A Factur-X / ZUGFeRD PDF as the body: its invoice (and its buyer, when new) saved, the PDF kept as it came."""
+    limit = current_app.config["INVOICE_PDF_MAX_BYTES"]
+    request.max_content_length = limit + 1
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        data = None
+    if data is None or len(data) > limit:
+        raise ApiError(400, _l("The request body is too large: at most %(limit)s bytes.", limit=limit))
+    plan = einvoice.plan_files(db.session, [("body", data)], clock.today(), max_bytes=limit)
+    if plan.refused:
+        db.session.rollback()
+        raise ApiError(422, _l("The request has errors; nothing was saved."),
+                       [("body", r.reason) for r in plan.refused])
+    with einvoice.saving(db.session, plan, g.api_user, store_pdf):
+        db.session.commit()
+    number = plan.accepted[0].invoice.number
+    return _batch_result(plan, [invoice_json(_invoice(number))])
 
 
 # --- payments and reminders ---------------------------------------------------------------------------------
@@ -312,21 +378,21 @@ def post_payment(number: str):
     data = _body(schema.PAYMENT_IN)
     item = {**data, "invoice_number": invoice.number}
     rows = [(0, {k: _as_text(v) for k, v in item.items()})]
-    plan = importing.plan_records(db.session, "payments", rows, clock.today())
+    plan = plan_records(db.session, "payments", rows, clock.today())
     paths = {"invoice_number": "", "date": "date", "amount": "amount", "reference": "reference"}
     if not plan.ok:
         raise ApiError(422, _l("The request has errors; nothing was saved."),
-                       [(paths.get(e.field, ""), e.message) for e in plan.errors])
+                       [(paths.get(e.field or "", ""), e.message) for e in plan.errors])
     change = plan.changes[0]
     if change.action == "unchanged":  # the same payment is already recorded
         raise ApiError(422, _l("This payment (same date, amount and reference) is already recorded."),
                        [("amount", _l("Already recorded."))])
-    importing.apply_plan(db.session, plan, g.api_user)
+    apply_plan(db.session, plan, g.api_user)
     db.session.commit()
-    payment = db.session.scalar(select(Payment).where(
+    payment = db.session.scalars(select(Payment).where(
         Payment.invoice_id == invoice.id, Payment.date == change.values["date"],
         Payment.amount == change.values["amount"], Payment.reference == change.values["reference"])
-        .order_by(Payment.id.desc()).limit(1))
+        .order_by(Payment.id.desc()).limit(1)).one()  # the payment just recorded
     return jsonify({"payment": payment_json(payment, invoice.number), "invoice": invoice_json(_invoice(number))}), 201
 
 
@@ -339,6 +405,24 @@ def post_payments():
     found = {i.number: i for i in db.session.scalars(select(Invoice).options(joinedload(Invoice.customer))
                                                      .where(Invoice.number.in_(numbers)))}
     return _batch_result(plan, [invoice_json(found[n]) for n in numbers])
+
+
+@bp.post("/contacts")
+@api_role("agent")
+def post_contacts():
+    """Create or update customers' contacts by customer code + email: all items or none."""
+    items = _body(schema.batch(schema.CONTACT_ITEM))["items"]
+    plan = _upsert("contacts", items, [f"items[{i}]" for i in range(len(items))])
+    return jsonify({"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged})
+
+
+@bp.post("/reminder-history")
+@api_role("agent")
+def post_reminder_history():
+    """Record the reminders a previous tool sent: all items or none."""
+    items = _body(schema.batch(schema.HISTORY_ITEM))["items"]
+    plan = _upsert("history", items, [f"items[{i}]" for i in range(len(items))])
+    return jsonify({"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged})
 
 
 @bp.get("/invoices/<invoice_number:number>/reminders")
@@ -386,6 +470,10 @@ def post_reminder(number: str):
     if next_date is not None and next_date < on:
         raise ApiError(422, _l("The request has errors; nothing was saved."),
                        [("next_date", _l("The next reminder date cannot be in the past."))])
+    try:
+        params.check_date(next_date or on, "next_date", on, params.DATA_LAST_DAY)
+    except params.ParamError as exc:
+        raise ApiError(422, _l("The request has errors; nothing was saved."), [("next_date", exc.message)]) from None
     key = dunning.manual_key(invoice.id, level.rank, data["channel"], "api-" + idempotency) if idempotency else None
     existing = db.session.scalar(select(Reminder).where(Reminder.key == key)) if key else None
     if existing is not None:
@@ -393,7 +481,8 @@ def post_reminder(number: str):
     try:
         reminder = dunning.create_reminder(
             db.session, invoice, level, data["channel"], on, user=g.api_user, note=data.get("note", "").strip(),
-            next_date=next_date, override=data.get("override_reason", ""), key=key)
+            next_date=next_date, override=data.get("override_reason", ""), key=key,
+            config=SendingConfig.from_config(current_app.config))
     except dunning.ReminderRefused as refused:
         db.session.rollback()
         raise ApiError(422, _l("The rules refuse this reminder; nothing was made."),
@@ -401,7 +490,8 @@ def post_reminder(number: str):
                         for r in refused.verdict.refusals]) from None
     except dunning.ReminderError as exc:
         db.session.rollback()
-        raise ApiError(422, _l("The request has errors; nothing was saved."), [(exc.field, exc.message)]) from None
+        raise ApiError(422, _l("The request has errors; nothing was saved."),
+                       [(exc.field or "", exc.message)]) from None
     db.session.commit()
     from relance import tasks
 
@@ -418,5 +508,5 @@ def openapi():
     """The OpenAPI 3.1 description of this API (public, like any API documentation)."""
     from relance.api.openapi import document
 
-    return jsonify(document(request.url_root.rstrip("/") + bp.url_prefix))
+    return jsonify(document(request.url_root.rstrip("/") + (bp.url_prefix or "")))
 

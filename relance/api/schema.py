@@ -15,7 +15,6 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 
 from relance.models import CHANNELS, INVOICE_KINDS, INVOICE_STATUSES, REMINDER_STATUSES
-from relance.services.importing import LANGUAGES
 
 MAX_ITEMS = 1000
 PER_PAGE_MAX = 200
@@ -38,7 +37,8 @@ CUSTOMER_FIELDS = {
     "name": text(200, minLength=1),
     "email": text(500, description="One or more addresses separated by commas or semicolons, each a valid "
                                    "address (internationalised ones too), kept as written."),
-    "language": {"type": "string", "enum": list(LANGUAGES)},
+    "language": text(64, description="Any language Babel knows: its code (fr, en, de, es, it, nl, pt, de_CH...) or "
+                                     "its name (Deutsch, allemand, español, Nederlands...); stored as its code."),
     "country": {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2 code."},
     "kind": {"type": "string", "enum": ["business", "consumer"]},
     "address": text(1000),
@@ -46,6 +46,12 @@ CUSTOMER_FIELDS = {
     "city": text(120),
     "phone": text(64),
 }
+CUSTOMER_FIELDS.update({
+    "direct_debit": {"type": "boolean", "description": "Pays by direct debit (default false)."},
+    "no_auto_reminders": {"type": "boolean", "description": "No automatic reminders (default false)."},
+    "sales_reps": {"type": "array", "maxItems": 50, "items": text(254, minLength=1), "description": (
+        "Emails of existing users: replaces the customer's sales representatives (copied on reminder emails).")},
+})
 INVOICE_FIELDS = {
     "customer_code": CODE,
     "issue_date": DATE,
@@ -56,6 +62,7 @@ INVOICE_FIELDS = {
     "status": {"type": "string", "enum": list(INVOICE_STATUSES), "description": "Default validated."},
     "kind": {"type": "string", "enum": list(INVOICE_KINDS), "description": "Default invoice."},
 }
+INVOICE_FIELDS["no_auto_reminders"] = {"type": "boolean", "description": "No automatic reminders (default false)."}
 PAYMENT_FIELDS = {"date": DATE, "amount": MONEY_IN, "reference": text(120)}
 
 
@@ -73,6 +80,17 @@ INVOICE_ITEM = obj({"number": CODE, **INVOICE_FIELDS},
                    ["number", "customer_code", "issue_date", "due_date", "total_excl_tax", "total_incl_tax"])
 PAYMENT_IN = obj(PAYMENT_FIELDS, ["date", "amount"])
 PAYMENT_ITEM = obj({"invoice_number": CODE, **PAYMENT_FIELDS}, ["invoice_number", "date", "amount"])
+CONTACT_ITEM = obj({
+    "customer_code": CODE, "email": text(254, minLength=1), "name": text(120), "first_name": text(120),
+    "phone": text(64), "role": {"type": "string", "enum": ["billing", "followup"], "description": "Default billing."},
+}, ["customer_code", "email"], description="Key: customer_code + email (an existing contact is updated).")
+HISTORY_ITEM = obj({
+    "invoice_number": CODE,
+    "level": {"type": "integer", "minimum": 0, "maximum": 99, "description": "The level's rank."},
+    "date": DATE, "channel": {"type": "string", "enum": list(CHANNELS)}, "note": text(2000),
+}, ["invoice_number", "level", "date", "channel"], description=(
+    "A reminder sent by a previous tool: recorded as delivered (sent / posted) and marked imported, so the "
+    "engine goes on with the next level."))
 REMINDER_IN = obj({
     "level": {"type": "integer", "minimum": 0, "maximum": 99, "description": "The level's rank (0 to 3 by default)."},
     "channel": {"type": "string", "enum": list(CHANNELS)},

@@ -17,7 +17,7 @@ def role_required(role: str):
                 abort(403)
             return view(*args, **kwargs)
 
-        wrapped.required_role = role
+        wrapped.required_role = role  # type: ignore[attr-defined]  # a function attribute, read by the access tests
         return wrapped
 
     return decorator

@@ -1,5 +1,6 @@
 """Runs list and detail (managers), the test page (one invoice on one date, with "send it now") and the dry run
-of a whole day. Every answer comes from services/autorun.py, the same service as the periodic task."""
+of a whole day. The runs come from services/sending/autorun.py, the same service as the periodic task; the test
+page and the dry run from services/sending/autorun_preview.py, built on it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,20 @@ from flask import abort, current_app, flash, redirect, request, send_file, url_f
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from relance import params
 from relance.auth import role_required
 from relance.autorun import bp
 from relance.extensions import db
 from relance.models import REMINDER_STATUSES, Reminder, Run
-from relance.services import audit, autorun, dunning
+from relance.pagination import paginate
+from relance.services import audit
 from relance.services import settings as settings_service
-from relance.services.levels import MADE_STATUSES
+from relance.services.engine.levels import MADE_STATUSES
+from relance.services.sending import autorun, autorun_preview, dunning
+from relance.services.sending.config import SendingConfig
 from relance.templating import render
 
 RUNS_PER_PAGE = 50
@@ -27,35 +32,23 @@ REMINDERS_PER_PAGE = 100
 PREVIEWS = 30
 
 
-def _page() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 def _day(raw: str | None, errors: dict) -> date:
-    """The date field (YYYY-MM-DD, the browser's date input), today in the company's time zone when empty."""
-    if not raw:
-        return autorun.local_today(settings_service.load(db.session))
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        errors["date"] = _("Enter the date as YYYY-MM-DD.")
-        return autorun.local_today(settings_service.load(db.session))
+    """The date field (YYYY-MM-DD, the browser's date input, within params' bounds), today in the company's time
+    zone when empty or wrong (with the error in `errors["date"]`)."""
+    problems: list[str] = []
+    day = params.collect(problems, params.parse_date, raw, _("Date"))
+    if problems:
+        errors["date"] = problems[0]
+    return day or autorun.local_today(settings_service.load(db.session))
 
 
 @bp.route("/")
 @role_required("manager")
 def index():
-    page = _page()
-    total = db.session.scalar(select(func.count()).select_from(Run).where(Run.kind == autorun.KIND))
-    runs = db.session.scalars(select(Run).where(Run.kind == autorun.KIND)
-                              .order_by(Run.run_date.desc(), Run.id.desc())
-                              .offset((page - 1) * RUNS_PER_PAGE).limit(RUNS_PER_PAGE)).all()
+    runs = paginate(select(Run).where(Run.kind == autorun.KIND).order_by(Run.run_date.desc(), Run.id.desc()),
+                    RUNS_PER_PAGE)
     settings = settings_service.load(db.session)
-    return render("autorun/index.html", runs=runs, page_no=page, pages=max(1, -(-total // RUNS_PER_PAGE)),
-                  settings=settings, labels=autorun.SKIP_LABELS)
+    return render("autorun/index.html", runs=runs, settings=settings, labels=autorun.SKIP_LABELS)
 
 
 def _auto_run_or_404(run_id: int) -> Run:
@@ -69,17 +62,13 @@ def _auto_run_or_404(run_id: int) -> Run:
 @role_required("manager")
 def run(run_id: int):
     item = _auto_run_or_404(run_id)
-    page = _page()
     status = request.args.get("status", "")
     query = select(Reminder).where(Reminder.run_id == run_id)
     if status in REMINDER_STATUSES:
         query = query.where(Reminder.status == status)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    reminders = db.session.scalars(query.options(selectinload(Reminder.invoice)).order_by(Reminder.id)
-                                   .offset((page - 1) * REMINDERS_PER_PAGE).limit(REMINDERS_PER_PAGE)).all()
+    reminders = paginate(query.options(selectinload(Reminder.invoice)).order_by(Reminder.id), REMINDERS_PER_PAGE)
     return render("autorun/run.html", run=item, reminders=reminders, counts=autorun.counts(db.session, run_id),
-                  filter_status=status, page_no=page, pages=max(1, -(-total // REMINDERS_PER_PAGE)),
-                  labels=autorun.SKIP_LABELS)
+                  filter_status=status, labels=autorun.SKIP_LABELS)
 
 
 @bp.route("/runs/<int:run_id>/posted", methods=["POST"])
@@ -103,7 +92,7 @@ def letters(run_id: int):
     root = Path(current_app.config["FILES_PATH"]).resolve()
     path = (root / item.letters_pdf_path).resolve() if item.letters_pdf_path else None
     if path is None or not path.is_relative_to(root) or not path.is_file():
-        relative = autorun.build_letters_pdf(db.session, item)
+        relative = autorun.build_letters_pdf(db.session, item, SendingConfig.from_config(current_app.config))
         if relative is None:
             abort(404)
         item.letters_pdf_path = relative
@@ -122,10 +111,10 @@ def test():
     result = None
     if raw and not errors:
         try:
-            invoice = autorun.find_invoice(db.session, raw)
-            result = autorun.test_invoice(db.session, invoice, on, language=str(get_locale() or "fr"))
-        except autorun.AutoRunError as exc:
-            errors[exc.field] = str(exc.message)
+            invoice = autorun_preview.find_invoice(db.session, raw)
+            result = autorun_preview.test_invoice(db.session, invoice, on, language=str(get_locale() or "fr"))
+        except autorun_preview.AutoRunError as exc:
+            errors[exc.field or "invoice"] = str(exc.message)
     today = autorun.local_today(settings_service.load(db.session))
     return render("autorun/test.html", raw=raw, on=on, errors=errors, result=result, today=today,
                   status=422 if errors else 200)
@@ -142,9 +131,9 @@ def send_now():
         flash(errors["date"], "error")
         return redirect(target)
     try:
-        invoice = autorun.find_invoice(db.session, raw)
-        rows = autorun.send_one(db.session, invoice, on)
-    except autorun.AutoRunError as exc:
+        invoice = autorun_preview.find_invoice(db.session, raw)
+        rows = autorun_preview.send_one(db.session, invoice, on, config=SendingConfig.from_config(current_app.config))
+    except autorun_preview.AutoRunError as exc:
         db.session.rollback()
         flash(str(exc.message), "error")
         return redirect(target)
@@ -167,7 +156,7 @@ def send_now():
 def dry_run():
     errors: dict[str, str] = {}
     on = _day(request.args.get("date"), errors)
-    result = None if errors else autorun.dry_run(db.session, on, limit=PREVIEWS)
+    result = None if errors else autorun_preview.dry_run(db.session, on, limit=PREVIEWS)
     db.session.rollback()
     return render("autorun/dry_run.html", on=on, errors=errors, result=result, labels=autorun.SKIP_LABELS,
                   previews_limit=PREVIEWS, status=422 if errors else 200)

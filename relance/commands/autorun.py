@@ -6,9 +6,11 @@ import textwrap
 from datetime import date
 
 import click
+from flask import current_app
 
 from relance.commands import relance_cli
 from relance.extensions import db
+from relance.services.sending.config import SendingConfig
 
 
 def _day(ctx, param, value: str | None) -> date:
@@ -28,10 +30,10 @@ def _day(ctx, param, value: str | None) -> date:
 @click.option("--previews", default=20, show_default=True, help="How many rendered previews a dry run shows.")
 def run_auto(day: date, dry_run: bool, previews: int) -> None:
     """Perform the automatic run of a date (the periodic task's service), or show it with --dry-run."""
-    from relance.services import autorun
+    from relance.services.sending import autorun, autorun_preview
 
     if dry_run:
-        result = autorun.dry_run(db.session, day, limit=previews)
+        result = autorun_preview.dry_run(db.session, day, limit=previews)
         db.session.rollback()
         items = [(due, channels) for due, channels in result.plan.items if due.invoice_id not in result.already]
         emails = sum(1 for _, channels in items if "email" in channels)
@@ -50,7 +52,7 @@ def run_auto(day: date, dry_run: bool, previews: int) -> None:
             click.echo(f"Subject: {preview.subject}")
             click.echo(textwrap.indent(preview.text.strip(), "  "))
         return
-    run = autorun.run_auto(db.session, day)
+    run = autorun.run_auto(db.session, day, config=SendingConfig.from_config(current_app.config))
     reasons = " ".join(f"{code}={n}" for code, n in sorted((run.skipped_reasons or {}).items()))
     click.echo(f"run {run.id} {day.isoformat()} status={run.status} catch_up={run.catch_up} total={run.total} "
                f"sent={run.sent} failed={run.failed} skipped={run.skipped}" + (f" ({reasons})" if reasons else ""))

@@ -6,17 +6,21 @@ import os
 import signal
 import subprocess
 import sys
+from typing import cast
 
 import click
-from flask import current_app
+from flask import Flask, current_app
+from flask_babel import force_locale
 from sqlalchemy import func, select
+from werkzeug.local import LocalProxy
 from werkzeug.serving import run_simple
 
 from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
 from relance.models import ROLES, User
-from relance.services.recipients import InvalidAddress, entered_addresses
+from relance.services import accounts
+from relance.services.engine.recipients import InvalidAddress, entered_addresses
 
 
 @relance_cli.command("create-user")
@@ -39,8 +43,10 @@ def create_user(email: str, role: str, name: str, password: str | None, language
         raise click.ClickException(f"a user with email {email} already exists")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise click.ClickException("the password must have at least 8 characters")
+    with force_locale("en"):  # the CLI speaks English
+        problem = accounts.password_problem(password, email)
+    if problem:
+        raise click.ClickException(f"password refused: {problem}")
     user = User(email=email, role=role, name=name or email.split("@")[0], language=language)
     user.set_password(password)
     db.session.add(user)
@@ -92,7 +98,8 @@ def serve(host: str, port: int, workers: int) -> None:
                               env=os.environ.copy())
     click.echo(f"Relance on http://{host}:{port}/ (worker pid {worker.pid}); Ctrl-C to stop.")
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        # the app itself, not the proxy (Flask types current_app as the app)
+        run_simple(host, port, cast("LocalProxy[Flask]", current_app)._get_current_object(), threaded=True)
     except KeyboardInterrupt:
         pass
     finally:

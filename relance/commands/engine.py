@@ -14,7 +14,8 @@ from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
 from relance.models import Invoice
-from relance.services import schedule as schedule_service
+from relance.services.engine import readiness
+from relance.services.engine import schedule as schedule_service
 
 
 def _day(_ctx, _param, value: str | None) -> date:
@@ -27,7 +28,7 @@ def _day(_ctx, _param, value: str | None) -> date:
 
 
 def _language(value: str | None) -> str:
-    return value or current_app.config.get("BABEL_DEFAULT_LOCALE", "fr")
+    return value or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 @relance_cli.command("due")
@@ -39,22 +40,32 @@ def due(on: date, as_json: bool, manual: bool, language: str | None) -> None:
     """List the reminders due on a date."""
     with force_locale(_language(language)):
         result = schedule_service.schedule(db.session, on, automatic=not manual)
-    if as_json:
+        problems = readiness.check(db.session).messages()  # nothing can be chased, or a text is missing: say so
+    if as_json:  # the words on stderr: stdout stays the JSON array
+        for problem in problems:
+            click.echo(problem, err=True)
+        if result.note:  # e.g. before go-live, or not a business day
+            click.echo(result.note, err=True)
         click.echo(json.dumps([item.as_json() for item in result.due], ensure_ascii=False, indent=2))
         return
+    for problem in problems:
+        click.echo(f"! {problem}")
     if result.note:
         click.echo(result.note)
     for item in result.due:
         interest = "-" if item.interest is None else f"{item.interest:.2f}"
+        apart = item.indemnity_currency not in ("", item.currency) and item.indemnity
+        indemnity_currency = f" {item.indemnity_currency} (apart)" if apart else ""
         click.echo(f"{item.invoice_number:16} {item.customer_code:10} level {item.level} "
                    f"{'+'.join(item.channels):12} due {item.remaining_due:>12.2f} interest {interest:>8} "
-                   f"indemnity {item.indemnity:>6.2f} total {item.total_claimed:>12.2f} {item.currency} "
+                   f"indemnity {item.indemnity:>6.2f}{indemnity_currency} total {item.total_claimed:>12.2f} "
+                   f"{item.currency} "
                    f"to {', '.join(item.to) or '-'} ({item.language})")
         for reason in item.reasons:
             click.echo(f"    ! {reason}")
     click.echo(f"{len(result.due)} due, {len(result.skipped)} skipped on {on.isoformat()}.")
-    for item in result.skipped:
-        click.echo(f"  skipped {item.invoice_number} level {item.level}: {item.reason}")
+    for skip in result.skipped:
+        click.echo(f"  skipped {skip.invoice_number} level {skip.level}: {skip.reason}")
 
 
 @relance_cli.command("explain")

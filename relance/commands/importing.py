@@ -1,8 +1,10 @@
-"""`flask relance import customers|invoices|payments FILE [--dry-run]`."""
+"""`flask relance import customers|invoices|payments|contacts|history FILE [--dry-run]`,
+`flask relance import facturx FILES...`, `flask relance import pdfs ZIP_OR_FOLDER [--dry-run]`."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -12,7 +14,12 @@ from flask_babel import ngettext
 from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
-from relance.services import importing
+from relance.services.data_in import einvoice
+from relance.services.data_in.apply import apply_plan
+from relance.services.data_in.plan import KINDS
+from relance.services.data_in.reading import MAX_BYTES, plan_csv
+from relance.services.letters import invoice_pdfs
+from relance.services.letters.invoice_pdf import store_pdf
 
 
 def _cli_language() -> str:
@@ -22,16 +29,33 @@ def _cli_language() -> str:
 
 
 @relance_cli.command("import")
-@click.argument("kind", type=click.Choice(importing.KINDS))
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.argument("kind", type=click.Choice((*KINDS, "facturx", "pdfs")))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, readable=True))
 @click.option("--dry-run", is_flag=True, help="Check the file and show what would change; save nothing.")
-def import_command(kind: str, path: str, dry_run: bool) -> None:
-    """Import customers, invoices or payments from a CSV file (all rows or none)."""
+def import_command(kind: str, paths: tuple[str, ...], dry_run: bool) -> None:
+    """Import customers, invoices, payments, contacts or the reminders history from a CSV file (all rows or none);
+    invoices from Factur-X / ZUGFeRD PDFs and CII / UBL XML files (facturx FILES...: every valid file imported,
+    each refused one named with its reason; exit status 1 when a file was refused); or invoice PDFs (pdfs) from a
+    ZIP or a folder of NUMBER.pdf files (all files or none)."""
+    if kind == "facturx":
+        folders = [path for path in paths if os.path.isdir(path)]
+        if folders:
+            raise click.BadParameter(f"{folders[0]} is a folder: give the files.", param_hint="PATHS")
+        _import_einvoices(paths, dry_run)
+        return
+    if len(paths) != 1:
+        raise click.UsageError(f"{kind}: one {'ZIP file or folder' if kind == 'pdfs' else 'CSV file'} at a time.")
+    path = paths[0]
+    if kind == "pdfs":
+        _import_pdfs(path, dry_run)
+        return
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{path} is a folder: give a CSV file.", param_hint="PATH")
     with open(path, "rb") as handle:
-        data = handle.read(importing.MAX_BYTES + 1)  # a larger file is refused without reading it all
+        data = handle.read(MAX_BYTES + 1)  # a larger file is refused without reading it all
     with current_app.test_request_context(headers={"Accept-Language": _cli_language()}):
-        plan = importing.plan_csv(db.session, kind, data, clock.today(), filename=os.path.basename(path),
-                                    size=os.path.getsize(path))
+        plan = plan_csv(db.session, kind, data, clock.today(), filename=os.path.basename(path),
+                        size=os.path.getsize(path))
         if not plan.ok:
             for error in plan.errors:
                 click.echo(str(error), err=True)
@@ -48,9 +72,72 @@ def import_command(kind: str, path: str, dry_run: bool) -> None:
             click.echo(summary + " " + _("Dry run: nothing was saved."))
             return
         try:
-            importing.apply_plan(db.session, plan)
+            apply_plan(db.session, plan)
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
+        click.echo(summary + " " + _("Saved."))
+
+
+def _import_einvoices(paths: tuple[str, ...], dry_run: bool) -> None:
+    limit = current_app.config["INVOICE_PDF_MAX_BYTES"]
+    uploads = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            uploads.append((os.path.basename(path), handle.read(limit + 1)))  # larger: refused unread
+    with current_app.test_request_context(headers={"Accept-Language": _cli_language()}):
+        plan = einvoice.plan_files(db.session, uploads, clock.today(), max_bytes=limit)
+        for refusal in plan.refused:
+            click.echo(str(refusal), err=True)
+        for accepted in plan.accepted:
+            for note in accepted.note_texts:
+                click.echo(f"{accepted.filename}: {note}")
+        summary = _("Factur-X: %(files)s files, %(created)s invoices to create, %(updated)s to update, "
+                    "%(unchanged)s unchanged, %(customers)s new customers, %(refused)s refused.",
+                    files=plan.files, created=plan.created, updated=plan.updated, unchanged=plan.unchanged,
+                    customers=plan.new_customers, refused=len(plan.refused))
+        if dry_run:
+            click.echo(summary + " " + _("Dry run: nothing was saved."))
+        elif plan.has_changes:
+            with einvoice.saving(db.session, plan, None, store_pdf):
+                db.session.commit()
+            click.echo(summary + " " + _("Saved."))
+        else:
+            db.session.rollback()
+            click.echo(summary + " " + _("Nothing to save."))
+        if plan.refused:
+            raise click.ClickException(ngettext("%(num)s file refused (named above).",
+                                                "%(num)s files refused (named above).", len(plan.refused)))
+
+
+def _import_pdfs(path: str, dry_run: bool) -> None:
+    with current_app.test_request_context(headers={"Accept-Language": _cli_language()}):
+        source = os.path.basename(os.path.normpath(path))
+        if os.path.isdir(path):
+            plan = invoice_pdfs.plan_pdfs(db.session, folder=Path(path), source=source)
+        else:
+            if os.path.getsize(path) > current_app.config["MAX_CONTENT_LENGTH"]:
+                raise click.ClickException(_("The archive is too large: %(max)s MB at most.",
+                                             max=current_app.config["MAX_CONTENT_LENGTH"] // 1024 // 1024))
+            with open(path, "rb") as handle:
+                plan = invoice_pdfs.plan_pdfs(db.session, data=handle.read(), source=source)
+        if not plan.ok:
+            for refusal in plan.refused:
+                click.echo(str(refusal), err=True)
+            raise click.ClickException(ngettext("%(num)s file refused: no PDF was saved.",
+                                                "%(num)s files refused: no PDF was saved.", len(plan.refused)))
+        summary = _("pdfs: %(count)s invoice PDFs to store (%(replaced)s replacing an earlier one).",
+                    count=len(plan.accepted), replaced=len(plan.replaced))
+        if dry_run:
+            click.echo(summary + " " + _("Dry run: nothing was saved."))
+            return
+        try:
+            invoice_pdfs.store_pdfs(db.session, plan)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            invoice_pdfs.discard(plan)
+            raise
+        invoice_pdfs.remove_replaced(plan)
         click.echo(summary + " " + _("Saved."))

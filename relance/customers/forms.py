@@ -1,15 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from relance.forms import EmailAddresses, Form
+from relance.forms import EmailAddresses, Form, choices
 
-
-def choices(pairs) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in pairs]
-
-LANGUAGE_CHOICES = [("fr", _l("French")), ("en", _l("English"))]
 KIND_CHOICES = [("business", _l("Business")), ("consumer", _l("Consumer"))]
 ROLE_CHOICES = [("billing", _l("Billing")), ("followup", _l("Invoice follow-up"))]
 
@@ -27,7 +21,9 @@ class CustomerForm(Form):
         _l("Country"), default="FR",
         validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message=_l("Two letters, e.g. FR, BE, DE."))],
     )
-    language = SelectField(_l("Language"), choices=choices(LANGUAGE_CHOICES), default="fr")
+    language = SelectField(_l("Language"), choices=[], default="fr",  # customer_language_choices(), per reader
+                           description=_l("Reminders are written in this language when it has texts, else in the "
+                                          "company's language."))
     kind = SelectField(_l("Kind"), choices=choices(KIND_CHOICES), default="business")
     sales_reps = SelectMultipleField(_l("Sales representatives"), coerce=int, validate_choice=True)
     direct_debit = BooleanField(_l("Pays by direct debit"))
@@ -38,7 +34,7 @@ class CustomerForm(Form):
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         if self.paused_until.data and not (self.pause_reason.data or "").strip():
-            self.pause_reason.errors.append(_l("Give the reason for the pause."))
+            self.pause_reason.errors = [*self.pause_reason.errors, _l("Give the reason for the pause.")]
             valid = False
         return valid
 

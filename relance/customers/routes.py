@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import case, exists, or_, select
+from sqlalchemy import case, exists, select
 from sqlalchemy.orm import selectinload
 
 from relance import clock
@@ -14,8 +14,11 @@ from relance.auth import role_required
 from relance.customers import bp
 from relance.customers.forms import ContactForm, CustomerForm, choices
 from relance.extensions import db
-from relance.invoices.queries import due_by_currency, due_by_customer, like_pattern, page_args
+from relance.forms import customer_language_choices
+from relance.invoices.queries import due_by_currency, due_by_customer
 from relance.models import Contact, Customer, Invoice, Reminder, User
+from relance.pagination import paginate
+from relance.search import any_contains
 from relance.services import audit
 from relance.templating import render
 
@@ -40,9 +43,7 @@ def index():
     filters = {name: args.get(name) == "1" for name in ("unpaid", "excluded", "paused")}
     stmt = select(Customer)
     if q:
-        pattern = like_pattern(q)
-        stmt = stmt.where(or_(*(column.ilike(pattern, escape="\\") for column in
-                                (Customer.name, Customer.code, Customer.email, Customer.city))))
+        stmt = stmt.where(any_contains((Customer.name, Customer.code, Customer.email, Customer.city), q))
     if filters["unpaid"]:
         stmt = stmt.where(exists().where(Invoice.customer_id == Customer.id, Invoice.is_open))
     if filters["excluded"]:
@@ -50,11 +51,11 @@ def index():
     if filters["paused"]:
         stmt = stmt.where(Customer.paused_until >= clock.today())
     stmt = stmt.order_by(*SORTS[sort])
-    pagination = db.paginate(stmt, page=args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    pagination = paginate(stmt, PER_PAGE)
     return render(
         "customers/index.html", "customers/_rows.html",
         pagination=pagination, q=q, sort=sort, filters=filters, today=clock.today(),
-        due=due_by_customer([c.id for c in pagination.items]), link_args=page_args(args),
+        due=due_by_customer([c.id for c in pagination.items]),
     )
 
 
@@ -73,6 +74,7 @@ def _user_choices() -> list[tuple[int, str]]:
 def _customer_form(customer: Customer | None = None) -> CustomerForm:
     form = CustomerForm(obj=customer) if customer is not None else CustomerForm()
     form.sales_reps.choices = choices(_user_choices())
+    form.language.choices = customer_language_choices(keep=customer.language if customer is not None else None)
     if customer is not None and not form.is_submitted():
         form.sales_reps.data = [u.id for u in customer.sales_reps]
     return form
@@ -93,14 +95,14 @@ def _snapshot(customer: Customer) -> dict:
 
 
 def _apply(form: CustomerForm, customer: Customer) -> None:
-    customer.code = form.code.data.strip()
-    customer.name = form.name.data.strip()
+    customer.code = (form.code.data or "").strip()
+    customer.name = (form.name.data or "").strip()
     customer.email = (form.email.data or "").strip()
     customer.phone = (form.phone.data or "").strip()
     customer.address = (form.address.data or "").strip()
     customer.postcode = (form.postcode.data or "").strip()
     customer.city = (form.city.data or "").strip()
-    customer.country = form.country.data.strip().upper()
+    customer.country = (form.country.data or "").strip().upper()
     customer.language = form.language.data
     customer.kind = form.kind.data
     customer.direct_debit = form.direct_debit.data
@@ -115,8 +117,8 @@ def _apply(form: CustomerForm, customer: Customer) -> None:
 def new():
     form = _customer_form()
     if form.validate_on_submit():
-        if _code_taken(form.code.data.strip(), None):
-            form.code.errors.append(_("A customer with this code already exists."))
+        if _code_taken((form.code.data or "").strip(), None):
+            form.code.errors = [*form.code.errors, _("A customer with this code already exists.")]
         else:
             customer = Customer()
             _apply(form, customer)
@@ -141,12 +143,12 @@ def _tab_context(customer: Customer, tab: str) -> dict:
                       Invoice.id)
         ).all()
     elif tab == "reminders":
-        context["reminders"] = db.paginate(
+        context["reminders"] = paginate(
             select(Reminder).join(Reminder.invoice)
             .where(Invoice.customer_id == customer.id)
             .options(selectinload(Reminder.invoice).selectinload(Invoice.customer), selectinload(Reminder.user))
             .order_by(Reminder.reminder_date.desc(), Reminder.id.desc()),
-            page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False,
+            PER_PAGE,
         )
     return context
 
@@ -183,8 +185,8 @@ def update(customer_id: int):
     customer = _customer_or_404(customer_id)
     form = _customer_form(customer)
     if form.validate_on_submit():
-        if _code_taken(form.code.data.strip(), customer):
-            form.code.errors.append(_("A customer with this code already exists."))
+        if _code_taken((form.code.data or "").strip(), customer):
+            form.code.errors = [*form.code.errors, _("A customer with this code already exists.")]
         else:
             before = _snapshot(customer)
             _apply(form, customer)

@@ -4,6 +4,7 @@ from flask_wtf.csrf import CSRFError
 
 from relance.errors import bp
 from relance.extensions import db
+from relance.params import BadParameter
 
 
 def _wants_json() -> bool:
@@ -15,6 +16,17 @@ def _error(status: int, title: str, message: str):
         return jsonify({"error": {"status": status, "message": message}}), status
     template = "errors/_error.html" if g.get("htmx") else "errors/error.html"
     return render_template(template, status=status, title=title, message=message), status
+
+
+@bp.app_errorhandler(400)
+def bad_request(error):
+    message = error.description if isinstance(error, BadParameter) else _("This request is not valid.")
+    return _error(400, _("Invalid request"), message)
+
+
+@bp.app_errorhandler(422)
+def unprocessable(error):
+    return _error(422, _("Invalid value"), _("This request is not valid."))
 
 
 @bp.app_errorhandler(403)

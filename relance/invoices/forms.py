@@ -4,16 +4,11 @@ from babel.numbers import list_currencies
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from relance import clock
-from relance.forms import Form
+from relance.forms import Form, choices
 from relance.services.payments import PaymentError, parse_amount
-
-
-def choices(pairs) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in pairs]
 
 STATUS_CHOICES = [("draft", _l("Draft")), ("validated", _l("Validated")), ("paid", _l("Paid")),
                   ("cancelled", _l("Cancelled"))]
@@ -23,6 +18,8 @@ CURRENCIES = frozenset(list_currencies())
 
 class MoneyField(StringField):
     """An amount typed as '1 234,56' or '1234.56'; `data` is a Decimal (None when empty or wrong)."""
+
+    data: Decimal | None  # type: ignore[assignment]  # a StringField's text, parsed: StringField says str | None
 
     def process_formdata(self, valuelist):
         self.raw = valuelist[0] if valuelist else ""

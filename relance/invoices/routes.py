@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
 from flask import Response, abort, flash, g, redirect, request, send_file, url_for
 from flask_babel import gettext as _
@@ -18,16 +19,17 @@ from relance.invoices import bp
 from relance.invoices.forms import InvoiceForm, PaymentForm, choices
 from relance.invoices.queries import (
     COUNTED_REMINDER_STATUSES,
-    ListPage,
     currencies_in_use,
     list_conditions,
     list_filters,
     list_order,
-    page_args,
 )
 from relance.models import Contact, Customer, Invoice, Payment, Reminder, User
-from relance.services import audit, invoice_pdf
-from relance.services.invoice_pdf import PdfUploadError
+from relance.pagination import Page, kept_args, requested_page
+from relance.services import audit
+from relance.services import files as stored_files
+from relance.services.letters import invoice_pdf
+from relance.services.letters.invoice_pdf import PdfUploadError
 from relance.services.payments import PaymentError, delete_payment, record_payment
 from relance.templating import money, render
 
@@ -40,13 +42,13 @@ PAYMENT_AUDITED = ("invoice_id", "date", "amount", "reference")
 
 # --- list ----------------------------------------------------------------------------------------------------------
 
-def invoice_page(f: dict, today: date, page: int) -> ListPage:
+def invoice_page(f: dict, today: date, page: int) -> Page:
     """One page of the list: the count and the page's ids from the covering index, then the invoices by id."""
     conditions = list_conditions(f, today)
     ordered = select(Invoice.id).where(*conditions).order_by(*list_order(f["sort"], today, f["overdue"]))
-    total = db.session.scalar(select(func.count()).select_from(Invoice).where(*conditions))
-    result = ListPage(page=page, per_page=PER_PAGE, total=total)
-    ids = db.session.scalars(ordered.limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)).all() if total else []
+    total = db.session.scalars(select(func.count()).select_from(Invoice).where(*conditions)).one()
+    result = Page(page=page, per_page=PER_PAGE, total=total, args=kept_args(request.args))
+    ids = db.session.scalars(ordered.limit(PER_PAGE).offset(result.offset)).all() if total else []
     loaded = {i.id: i for i in db.session.scalars(
         select(Invoice).where(Invoice.id.in_(ids)).options(selectinload(Invoice.customer)))} if ids else {}
     result.items = [loaded[i] for i in ids]
@@ -69,11 +71,11 @@ def levels_of(invoice_ids: list[int]) -> dict[int, int]:
 def index():
     today = clock.today()
     filters = list_filters(request.args)
-    pagination = invoice_page(filters, today, request.args.get("page", 1, type=int))
+    pagination = invoice_page(filters, today, requested_page())
     return render(
         "invoices/index.html", "invoices/_rows.html",
         pagination=pagination, f=filters, today=today, currencies=currencies_in_use(),
-        levels=levels_of([i.id for i in pagination.items]), link_args=page_args(request.args),
+        levels=levels_of([i.id for i in pagination.items]),
     )
 
 
@@ -159,35 +161,38 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
     if not form.validate_on_submit():
         return None
     if customer is None:
-        form.customer_code.errors.append(_("No customer has this code."))
-    number = form.number.data.strip()
+        form.customer_code.errors = [*form.customer_code.errors, _("No customer has this code.")]
+    number = (form.number.data or "").strip()
     other = db.session.scalar(select(Invoice.id).where(Invoice.number == number))
     if other is not None and (invoice is None or other != invoice.id):
-        form.number.errors.append(_("An invoice with this number already exists."))
+        form.number.errors = [*form.number.errors, _("An invoice with this number already exists.")]
     paid = invoice.amount_paid if invoice is not None else 0
-    if invoice is not None and form.total_incl_tax.data < paid:
-        form.total_incl_tax.errors.append(_("The total incl. tax cannot be lower than the payments already recorded."))
+    total = form.total_incl_tax.data
+    if invoice is not None and total is not None and total < paid:
+        form.total_incl_tax.errors = [*form.total_incl_tax.errors,
+                                      _("The total incl. tax cannot be lower than the payments already recorded.")]
     pdf_data = None
     upload = form.pdf.data
     if upload and getattr(upload, "filename", ""):
         try:
             pdf_data = invoice_pdf.read_upload(upload.stream)
         except PdfUploadError as exc:
-            form.pdf.errors.append(exc.message)
-    if any(f.errors for f in form):
+            form.pdf.errors = [*form.pdf.errors, exc.message]
+    total_excl, total_incl = form.total_excl_tax.data, form.total_incl_tax.data
+    # no customer: its error was added above; a total of blanks passes InputRequired yet has no value
+    if any(f.errors for f in form) or customer is None or total_excl is None or total_incl is None:
         return None
-    creating = invoice is None
-    before = None if creating else audit.snapshot(invoice, AUDITED)
-    if creating:
+    before = None if invoice is None else audit.snapshot(invoice, AUDITED)
+    if invoice is None:
         invoice = Invoice(creator_id=current_user.id)
         db.session.add(invoice)
     invoice.number = number
     invoice.customer = customer
-    invoice.issue_date = form.issue_date.data
+    invoice.issue_date = cast(date, form.issue_date.data)  # InputRequired: a date once validated
     invoice.due_date = form.due_date.data
-    invoice.currency = form.currency.data
-    invoice.total_excl_tax = form.total_excl_tax.data
-    invoice.total_incl_tax = form.total_incl_tax.data
+    invoice.currency = cast(str, form.currency.data)  # validate_currency: a known code
+    invoice.total_excl_tax = total_excl
+    invoice.total_incl_tax = total_incl
     invoice.status = form.status.data
     invoice.kind = form.kind.data
     invoice.billing_contact_id = form.billing_contact_id.data or None
@@ -199,7 +204,7 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
         old = invoice_pdf.invoice_pdf_path(invoice)
         invoice.pdf_path = invoice_pdf.store_pdf(pdf_data)
     db.session.flush()
-    if creating:
+    if before is None:  # created
         audit.record(db.session, current_user, "create", "invoice", invoice.id, None,
                      audit.changes({}, audit.snapshot(invoice, AUDITED))[1])
     else:
@@ -258,7 +263,7 @@ def add_payment(invoice_id: int):
             payment = record_payment(db.session, invoice, form.amount.data, form.date.data, form.reference.data or "")
         except PaymentError as exc:
             db.session.rollback()
-            getattr(form, exc.field).errors.append(exc.message)
+            getattr(form, exc.field or "amount").errors.append(exc.message)
         else:
             audit.record(db.session, current_user, "create", "payment", payment.id, None,
                          audit.snapshot(payment, PAYMENT_AUDITED))
@@ -343,7 +348,7 @@ def reminder_file(invoice_id: int, reminder_id: int):
     reminder = db.session.get(Reminder, reminder_id)
     if reminder is None or reminder.invoice_id != invoice_id:
         abort(404)
-    path = invoice_pdf.resolve(reminder.pdf_path)
+    path = stored_files.resolve(reminder.pdf_path)
     if path is None:
         abort(404)
     return send_file(path, mimetype="application/pdf",

@@ -1,17 +1,23 @@
+from contextlib import suppress
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from flask import jsonify, redirect, request, session, url_for
+from flask import current_app, jsonify, redirect, request, session, url_for
+from flask_babel import force_locale
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from relance import clock
 from relance.auth import role_required
 from relance.extensions import db
 from relance.main import bp
-from relance.models import ReminderLevel, Run
-from relance.services import autorun
+from relance.models import ReminderLevel
+from relance.redirects import local_target
 from relance.services import dashboard as dashboard_service
+from relance.services import golive
+from relance.services import health as health_service
+from relance.services import settings as settings_service
+from relance.services.engine import readiness
 from relance.templating import render
 
 
@@ -23,6 +29,8 @@ def dashboard():
     midnight = datetime.combine(today, time.min, tz).astimezone(UTC).replace(tzinfo=None)
     failed_total, failed = dashboard_service.failed_reminders(db.session)
     levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
+    settings = settings_service.load(db.session)
+    go_live = golive.go_live_day(settings)
     return render(
         "main/dashboard.html",
         aging=dashboard_service.aging(db.session, today),
@@ -33,7 +41,12 @@ def dashboard():
         failed_total=failed_total,
         failed=failed,
         today=today,
-        auto=autorun.dashboard_data(db.session),
+        auto=dashboard_service.automatic_runs(db.session),
+        readiness=readiness.check(db.session),
+        go_live_pending=not golive.is_done(settings),
+        go_live_overdue=golive.overdue_count(db.session, go_live) if golive.is_done(settings) and go_live else 0,
+        health=(health_service.checks(db.session, current_app.config, clock.utcnow())
+                if current_user.has_role("manager") else None),
     )
 
 
@@ -45,20 +58,22 @@ def set_language():
         if current_user.is_authenticated:
             current_user.language = language
             db.session.commit()
-    target = request.form.get("next") or ""
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("main.dashboard")
-    return redirect(target)
+    return redirect(local_target(request.form.get("next"), url_for("main.dashboard")))
 
 
 @bp.route("/healthz")
 def healthz():
-    """Public liveness probe: database reachable and when the last automatic run ended ("late": none finished
-    in the last 26 hours, the worker or its schedule is down)."""
-    from relance.services import autorun
-    from relance.services import settings as settings_service
-
-    db.session.execute(select(1))
-    last = db.session.scalar(select(func.max(Run.finished_at)).where(Run.kind == "auto"))
-    late = autorun.is_late(db.session, settings_service.load(db.session))
-    return jsonify({"status": "late" if late else "ok", "last_auto_run": last.isoformat() if last else None})
+    """Public health probe for monitoring (no login): JSON always, 200 when every check is ok, else 503 with the
+    reason of each fault (services/health.py; README "Monitoring"). Details in English, whatever the browser."""
+    with force_locale("en"):
+        try:
+            body = health_service.report(health_service.checks(db.session, current_app.config, clock.utcnow()))
+        except Exception as exc:  # noqa: BLE001 (a probe answers JSON, never an HTML 500)
+            current_app.logger.exception("/healthz failed")
+            body = {"status": "fail", "checks": {}, "problems": [f"healthz: {type(exc).__name__}"]}
+    with suppress(Exception):  # the database is down: already said
+        db.session.rollback()  # read only: leave no transaction open
+    response = jsonify(body)
+    response.status_code = 200 if body["status"] == "ok" else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,7 +1,8 @@
 """All models, importable from relance.models."""
 
-from relance.models import reminder_state  # noqa: F401 (its triggers are created with the tables)
+from relance.models import paid_state, reminder_state  # noqa: F401 (their triggers are created with the tables)
 from relance.models.customer import CONTACT_ROLES, CUSTOMER_KINDS, Contact, Customer, customer_sales_reps
+from relance.models.health import ServiceState
 from relance.models.invoice import INVOICE_KINDS, INVOICE_STATUSES, Invoice, Payment
 from relance.models.mass import MassSelection
 from relance.models.reminder import (
@@ -24,6 +25,6 @@ __all__ = [
     "CHANNELS", "CONTACT_ROLES", "CUSTOMER_KINDS", "DELAY_BASES", "INVOICE_KINDS", "INVOICE_STATUSES",
     "LEVEL_CHANNELS", "PENALTY_KINDS", "RATE_KINDS", "REMINDER_STATUSES", "ROLES",
     "ApiToken", "AuditLog", "Contact", "Customer", "FormToken", "Invoice", "MassSelection", "Payment", "Reminder",
-    "ReminderLevel", "Run", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User", "customer_sales_reps",
-    "role_rank",
+    "ReminderLevel", "Run", "ServiceState", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User",
+    "customer_sales_reps", "role_rank",
 ]

@@ -10,6 +10,9 @@ from sqlalchemy.orm import mapped_column
 
 MONEY = Numeric(14, 2, asdecimal=True)
 ZERO = Decimal("0.00")
+# The largest id: ids are INTEGER columns, PostgreSQL's int4 (SQLite's are wider). Nothing larger may reach a
+# query (SQLite raises OverflowError past 2**63, PostgreSQL "integer out of range"): relance/params.py.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relance.extensions import db
+from relance.extensions import Model, db
 from relance.models.base import utcnow
 from relance.models.user import User
+
+if TYPE_CHECKING:  # invoice.py imports this module
+    from relance.models.invoice import Invoice
 
 CUSTOMER_KINDS = ("business", "consumer")
 CONTACT_ROLES = ("billing", "followup")  # "contact client facturation" / "responsable suivi facture"
@@ -22,7 +26,7 @@ customer_sales_reps = Table(
 )
 
 
-class Customer(db.Model):
+class Customer(Model):
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -36,6 +40,9 @@ class Customer(db.Model):
     country: Mapped[str] = mapped_column(String(2), default="FR")
     language: Mapped[str] = mapped_column(String(8), default="fr")
     kind: Mapped[str] = mapped_column(String(16), default="business")
+    # French company number (SIREN, 9 digits) and intra-EU VAT number: how an e-invoice (Factur-X) names its buyer
+    siren: Mapped[str] = mapped_column(String(9), default="", index=True)
+    vat_number: Mapped[str] = mapped_column(String(20), default="", index=True)
     no_auto_reminders: Mapped[bool] = mapped_column(default=False)
     paused_until: Mapped[date | None]
     pause_reason: Mapped[str] = mapped_column(Text, default="")
@@ -46,7 +53,7 @@ class Customer(db.Model):
         back_populates="customer", cascade="all, delete-orphan", order_by="Contact.id"
     )
     sales_reps: Mapped[list[User]] = relationship(secondary=customer_sales_reps)
-    invoices: Mapped[list[Invoice]] = relationship(back_populates="customer")  # noqa: F821
+    invoices: Mapped[list[Invoice]] = relationship(back_populates="customer")
 
     def contact(self, role: str) -> Contact | None:
         return next((c for c in self.contacts if c.role == role), None)
@@ -55,7 +62,7 @@ class Customer(db.Model):
         return f"<Customer {self.code}>"
 
 
-class Contact(db.Model):
+class Contact(Model):
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, and_
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relance.extensions import db
+from relance.extensions import Model
 from relance.models.base import ZERO, money_column, utcnow
 from relance.models.customer import Contact, Customer
 from relance.models.user import User
@@ -18,7 +18,7 @@ INVOICE_STATUSES = ("draft", "validated", "paid", "cancelled")
 INVOICE_KINDS = ("invoice", "credit_note")
 
 
-class Invoice(db.Model):
+class Invoice(Model):
     __tablename__ = "invoices"
     __table_args__ = (
         Index("ix_invoices_status_due_date", "status", "due_date"),
@@ -26,7 +26,8 @@ class Invoice(db.Model):
         # The invoices list (bench/list.py) and the reminder engine's candidates (bench/due.py): filters and
         # sorts answered from this covering index.
         Index("ix_invoices_list", "status", "kind", "due_date", "currency", "total_incl_tax", "amount_paid",
-              "customer_id", "issue_date", "reminder_level", "last_reminder_date", "manual_next_date"),
+              "customer_id", "issue_date", "reminder_level", "last_reminder_date", "manual_next_date",
+              "delivered_level"),
         Index("ix_invoices_currency", "currency"),
     )
 
@@ -38,7 +39,8 @@ class Invoice(db.Model):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     total_excl_tax: Mapped[Decimal] = money_column()
     total_incl_tax: Mapped[Decimal] = money_column()
-    # Sum of the payments, kept by record_payment() so the reminder engine can select in one query.
+    # Sum of the payments, kept by database triggers on payments (relance/models/paid_state.py, which also mark a
+    # settled invoice paid) so the reminder engine can select in one query.
     amount_paid: Mapped[Decimal] = money_column()
     status: Mapped[str] = mapped_column(String(16), default="validated")
     kind: Mapped[str] = mapped_column(String(16), default="invoice")
@@ -47,11 +49,16 @@ class Invoice(db.Model):
     creator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     followup_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     no_auto_reminders: Mapped[bool] = mapped_column(default=False)
-    # Highest level and latest date of its done reminders, and the next date a person set on the latest: kept by
+    # Highest level and latest date of its done reminders, the next date a person set on the latest, and the
+    # highest level delivered: kept by
     # database triggers (relance/models/reminder_state.py), read by the reminder engine.
     reminder_level: Mapped[int | None]
     last_reminder_date: Mapped[date | None]
     manual_next_date: Mapped[date | None]
+    delivered_level: Mapped[int | None]  # highest level delivered (an email sent, a letter posted)
+    # Brought into the automatic schedule from this level by a person (go-live: an invoice already overdue on the
+    # go-live date is not chased automatically until then; services/golive.py). None: the normal schedule.
+    auto_from_rank: Mapped[int | None]
     pdf_path: Mapped[str | None] = mapped_column(String(255))  # relative to FILES_PATH
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -91,7 +98,7 @@ class Invoice(db.Model):
         return f"<Invoice {self.number}>"
 
 
-class Payment(db.Model):
+class Payment(Model):
     __tablename__ = "payments"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relance.extensions import db
+from relance.extensions import Model
 
 
-class MassSelection(db.Model):
+class MassSelection(Model):
     """One invoice of a user's mass selection: the chosen level and the channels ticked (none = not selected)."""
 
     __tablename__ = "mass_selections"

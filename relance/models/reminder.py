@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relance.extensions import db
+from relance.extensions import Model
 from relance.models.base import money_column, utcnow
 from relance.models.invoice import Invoice
 from relance.models.user import User
@@ -21,7 +21,7 @@ PENALTY_KINDS = ("none", "fixed", "percent")
 # Either may be cancelled while pending (or to_post).
 REMINDER_STATUSES = ("pending", "sent", "to_post", "posted", "failed", "cancelled")
 RUN_KINDS = ("mass", "auto")
-RUN_STATUSES = ("queued", "running", "done", "failed")
+RUN_STATUSES = ("queued", "running", "waiting", "done", "failed")
 
 
 def level_label(names: dict | None, language: str, rank: int) -> str:
@@ -30,7 +30,7 @@ def level_label(names: dict | None, language: str, rank: int) -> str:
     return names.get(language) or names.get("fr") or names.get("en") or str(rank)
 
 
-class ReminderLevel(db.Model):
+class ReminderLevel(Model):
     """Rank 0 = before the due date, 1 = first reminder, 2 = second, 3 = formal notice."""
 
     __tablename__ = "reminder_levels"
@@ -56,7 +56,7 @@ class ReminderLevel(db.Model):
         return f"<ReminderLevel {self.rank} {self.delay}>"
 
 
-class Template(db.Model):
+class Template(Model):
     """The text of one level for one channel in one language (subject + body with __VARIABLES__)."""
 
     __tablename__ = "templates"
@@ -78,7 +78,7 @@ class Template(db.Model):
     )
 
 
-class TemplateVersion(db.Model):
+class TemplateVersion(Model):
     __tablename__ = "template_versions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,7 +92,7 @@ class TemplateVersion(db.Model):
     template: Mapped[Template] = relationship(back_populates="versions")
 
 
-class Run(db.Model):
+class Run(Model):
     """A mass reminder (by a user) or an automatic daily run."""
 
     __tablename__ = "runs"
@@ -115,12 +115,19 @@ class Run(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # durable runs (services/sending/runs.py): what a mass run was asked to send (the worker makes the reminders), the
+    # notes of what it left out, who works on it now and when it last said so, and when a waiting run goes on
+    selection: Mapped[dict] = mapped_column(JSON, default=dict)
+    notes: Mapped[list] = mapped_column(JSON, default=list)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None]
+    resume_at: Mapped[datetime | None]
 
     user: Mapped[User | None] = relationship()
     reminders: Mapped[list[Reminder]] = relationship(back_populates="run")
 
 
-class Reminder(db.Model):
+class Reminder(Model):
     """One reminder of one invoice at one level through one channel (a letter or an email)."""
 
     __tablename__ = "reminders"
@@ -161,6 +168,9 @@ class Reminder(db.Model):
     penalty: Mapped[Decimal] = money_column()
     interest: Mapped[Decimal] = money_column()
     indemnity: Mapped[Decimal] = money_column()
+    # the indemnity's currency when it is not the invoice's (40 EUR on a USD invoice: its own line, not in
+    # total_claimed); "": the invoice's currency, part of the total (every reminder made before this column)
+    indemnity_currency: Mapped[str] = mapped_column(String(3), default="")
     total_claimed: Mapped[Decimal] = money_column()
     pdf_path: Mapped[str | None] = mapped_column(String(255))
     message_id: Mapped[str | None] = mapped_column(String(254))
@@ -182,6 +192,11 @@ class Reminder(db.Model):
     def automatic(self) -> bool:
         return self.user_id is None
 
+    @property
+    def indemnity_apart(self) -> bool:
+        """The indemnity was claimed in another currency than the invoice's: not part of `total_claimed`."""
+        return bool(self.indemnity) and self.indemnity_currency not in ("", None, self.invoice.currency)
+
     def level_name(self, language: str) -> str:
         """The level's name as it was when the reminder was made."""
         return level_label(self.level_names, language, self.level)
@@ -191,7 +206,7 @@ class Reminder(db.Model):
         self.level_names, self.formal_notice = dict(level.names or {}), bool(level.formal_notice)
 
 
-class FormToken(db.Model):
+class FormToken(Model):
     """A sending form's one-time token: a second submission of the same token answers with the first result."""
 
     __tablename__ = "form_tokens"

@@ -1,13 +1,16 @@
 """Each invoice's reminder state, kept by the database itself.
 
 `invoices.reminder_level` (highest level of its pending, sent, to post or posted reminders),
+`invoices.delivered_level` (highest level of its sent or posted ones: the next level waits until the last one is
+delivered; version 3),
 `invoices.last_reminder_date` (their latest date) and `invoices.manual_next_date` (the next reminder date a person
 set on the latest of them; NULL when the latest was automatic) let the reminder engine pick due invoices without
 joining every open invoice to its reminders. Triggers on `reminders` recompute them for the invoice concerned after
 every insert, delete or change of invoice, level, status, date, next date or author, whatever writes the row (the
 app, an import, a person with SQL).
-`db.create_all()` installs them with the table; the migrations install them with `install()` (`version` 1: the
-first two columns, as the migrations before manual_next_date made them).
+`db.create_all()` installs them with the table; the migrations after d9683300ddc4 (which carries its own SQL, as it
+was then) install them with `install()` (`version` 1: the first two columns, as the migrations before
+manual_next_date made them).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from sqlalchemy import DDL, event
 
 from relance.models.reminder import Reminder
 
-_DONE = "('pending', 'sent', 'to_post', 'posted')"  # relance.services.levels.DONE_STATUSES
+_DONE = "('pending', 'sent', 'to_post', 'posted')"  # relance.services.engine.levels.DONE_STATUSES
+_DELIVERED = "('sent', 'posted')"  # relance.services.engine.levels.DELIVERED_STATUSES
 
 
-VERSION = 2
+VERSION = 3
 
 
 def _refresh(ref: str, version: int = VERSION) -> str:
@@ -27,8 +31,10 @@ def _refresh(ref: str, version: int = VERSION) -> str:
     of = f"FROM reminders WHERE invoice_id = {ref} AND status IN {_DONE}"
     manual_next = (f", manual_next_date = (SELECT CASE WHEN user_id IS NOT NULL THEN next_date END {of} "
                    "ORDER BY reminder_date DESC, id DESC LIMIT 1)") if version >= 2 else ""
+    delivered = (f", delivered_level = (SELECT max(level) FROM reminders WHERE invoice_id = {ref} "
+                 f"AND status IN {_DELIVERED})") if version >= 3 else ""
     return (f"UPDATE invoices SET reminder_level = (SELECT max(level) {of}), "
-            f"last_reminder_date = (SELECT max(reminder_date) {of}){manual_next} WHERE id = {ref};")
+            f"last_reminder_date = (SELECT max(reminder_date) {of}){manual_next}{delivered} WHERE id = {ref};")
 
 
 def _watched(version: int) -> str:

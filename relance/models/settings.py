@@ -8,19 +8,19 @@ from decimal import Decimal
 from sqlalchemy import JSON, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relance.extensions import db
+from relance.extensions import Model
 
 RATE_KINDS = ("b2b", "consumer")
 
 
-class Setting(db.Model):
+class Setting(Model):
     __tablename__ = "settings"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[object] = mapped_column(JSON)
 
 
-class StatutoryRate(db.Model):
+class StatutoryRate(Model):
     """Annual late-interest rate (percent) valid from a date, per country and kind."""
 
     __tablename__ = "statutory_rates"

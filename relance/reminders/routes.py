@@ -5,37 +5,44 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import date, timedelta
 
-from flask import Response, abort, flash, g, redirect, request, send_file, stream_with_context, url_for
+from flask import Response, abort, current_app, flash, g, redirect, request, send_file, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext, pgettext
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from relance import clock
+from relance import clock, params, tasks
 from relance.auth import role_required
 from relance.extensions import db
 from relance.invoices.queries import (
-    ListPage,
-    like_pattern,
     list_conditions,
     list_filters,
     list_order,
     open_currencies,
-    page_args,
 )
 from relance.models import REMINDER_STATUSES, Customer, Invoice, Reminder, ReminderLevel, Run, User
+from relance.pagination import Page, page_number, paginate, requested_page
+from relance.redirects import local_target
 from relance.reminders import bp
 from relance.reminders.forms import ReminderForm
-from relance.services import dunning, eligibility, mailer, mass, once, recipients, texts
+from relance.search import any_contains, contains
 from relance.services import settings as settings_service
-from relance.services.invoice_pdf import resolve as resolve_file
-from relance.services.levels import DONE_STATUSES, MADE_STATUSES, DelayError, active_levels, parse_delay
+from relance.services.engine import eligibility, readiness, recipients
+from relance.services.engine.levels import DONE_STATUSES, MADE_STATUSES, DelayError, active_levels, parse_delay
+from relance.services.files import resolve as resolve_file
+from relance.services.letters import content
+from relance.services.sending import dunning, mailer, mass, once
+from relance.services.sending.config import SendingConfig
+from relance.services.texts import wording
 from relance.templating import render
 
 PER_PAGE = 50
+PROBE = 200  # the mass page's first page is looked for among the first PROBE open invoices first (due today)
 CHANNEL_CHOICES = ("email", "letter")
 STATUS_CHOICES = REMINDER_STATUSES
 
@@ -52,30 +59,36 @@ def _int(value) -> int | None:
 
 
 def _get(model, raw):
-    """The row whose id is `raw` (a form or query value), or None."""
-    value = _int(raw)
+    """The row whose id is `raw` (a form value), or None (also for anything that is not an id)."""
+    return params.lookup(model, raw)
+
+
+def _arg(model, name: str):
+    """The row named by the query parameter `name` (an id: 400 when garbage, 404 past the database's range), or
+    None when it is absent or names nothing."""
+    value = params.id_arg(name)
     return db.session.get(model, value) if value is not None else None
 
 
 # --- follow-up ---------------------------------------------------------------------------------------------------
 
 def _followup_filters(args) -> tuple[dict, list[str]]:
-    errors = []
+    errors: list[str] = []
     f = {
-        "level": args.get("level", "") if (args.get("level") or "").isdigit() else "",
-        "user": args.get("user", "") if args.get("user") == "auto" or (args.get("user") or "").isdigit() else "",
+        "level": "", "user": "auto" if args.get("user") == "auto" else "",
         "channel": args.get("channel", "") if args.get("channel") in CHANNEL_CHOICES else "",
         "status": args.get("status", "") if args.get("status") in STATUS_CHOICES else "",
         "customer": (args.get("customer") or "").strip(),
         "date_from": None, "date_to": None,
     }
+    numbers = [("level", _("Level"), 0, params.MAX_RANK)]
+    if not f["user"]:
+        numbers.append(("user", _("By"), 1, params.MAX_ID))
+    for key, label, low, high in numbers:
+        value = params.collect(errors, params.parse_int, args.get(key), label, low, high)
+        f[key] = "" if value is None else str(value)
     for key, label in (("date_from", pgettext("date range", "From")), ("date_to", pgettext("date range", "To"))):
-        raw = (args.get(key) or "").strip()
-        if raw:
-            try:
-                f[key] = date.fromisoformat(raw)
-            except ValueError:
-                errors.append(_("%(field)s: %(value)s is not a date (YYYY-MM-DD).", field=label, value=raw))
+        f[key] = params.collect(errors, params.parse_date, args.get(key), label)
     return f, errors
 
 
@@ -97,8 +110,7 @@ def _followup_statement(f: dict):
     if f["date_to"]:
         stmt = stmt.where(Reminder.reminder_date <= f["date_to"])
     if f["customer"]:
-        pattern = like_pattern(f["customer"])
-        stmt = stmt.where(or_(Customer.code == f["customer"], Customer.name.ilike(pattern, escape="\\")))
+        stmt = stmt.where(or_(Customer.code == f["customer"], contains(Customer.name, f["customer"])))
     return stmt.order_by(Reminder.reminder_date.desc(), Reminder.id.desc())
 
 
@@ -106,12 +118,11 @@ def _followup_statement(f: dict):
 @role_required("viewer")
 def index():
     f, errors = _followup_filters(request.args)
-    pagination = db.paginate(_followup_statement(f), page=request.args.get("page", 1, type=int), per_page=PER_PAGE,
-                             error_out=False)
+    pagination = paginate(_followup_statement(f), PER_PAGE)
     users = db.session.scalars(select(User).order_by(User.name, User.email)).all()
     levels = db.session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)).all()
     return render("reminders/index.html", "reminders/_followup.html", pagination=pagination, f=f,
-                  filter_errors=errors, users=users, levels=levels, link_args=page_args(request.args),
+                  filter_errors=errors, users=users, levels=levels,
                   status=422 if errors else 200)
 
 
@@ -171,9 +182,7 @@ def _invoice_choices(customer: Customer | None, invoice: Invoice | None, q: str)
     if customer is not None:
         stmt = stmt.where(Invoice.customer_id == customer.id)
     elif q:
-        pattern = like_pattern(q)
-        stmt = stmt.where(or_(Invoice.number.ilike(pattern, escape="\\"), Customer.name.ilike(pattern, escape="\\"),
-                              Customer.code.ilike(pattern, escape="\\")))
+        stmt = stmt.where(any_contains((Invoice.number, Customer.name, Customer.code), q))
     found = db.session.scalars(stmt.order_by(Invoice.due_date, Invoice.id).limit(200 if customer else 50)).all()
     if invoice is not None and invoice not in found and invoice.is_open:
         found = [invoice, *found]
@@ -184,17 +193,17 @@ def _check(form: ReminderForm, customer: Customer | None, levels: list[ReminderL
     """The form's own checks, then the rulebook's verdict; returns (invoice, level, override reason) or None with
     the errors on the fields."""
     form.validate()
-    invoice = db.session.get(Invoice, form.invoice.data) if form.invoice.data is not None else None
+    invoice = _get(Invoice, form.invoice.data)
     if form.invoice.data is not None and invoice is None:
-        form.invoice.errors.append(_("This invoice does not exist."))
+        form.invoice.errors = [*form.invoice.errors, _("This invoice does not exist.")]
     elif invoice is not None and customer is not None and invoice.customer_id != customer.id:
-        form.invoice.errors.append(_("Invoice %(number)s does not belong to customer %(customer)s.",
-                                     number=invoice.number, customer=customer.name))
+        form.invoice.errors = [*form.invoice.errors, _("Invoice %(number)s does not belong to customer %(customer)s.",
+                                                       number=invoice.number, customer=customer.name)]
     level = next((lvl for lvl in levels if lvl.rank == form.level.data), None)
     if form.level.data is not None and level is None:
-        form.level.errors.append(_("Level %(rank)s does not exist.", rank=form.level.data))
+        form.level.errors = [*form.level.errors, _("Level %(rank)s does not exist.", rank=form.level.data)]
     if form.next_date.data is not None and form.next_date.data < today:
-        form.next_date.errors.append(_("The next reminder date cannot be in the past."))
+        form.next_date.errors = [*form.next_date.errors, _("The next reminder date cannot be in the past.")]
     reason = ""
     if invoice is not None and not form.invoice.errors:
         channel = "email" if form.by_email.data else "letter"
@@ -203,20 +212,25 @@ def _check(form: ReminderForm, customer: Customer | None, levels: list[ReminderL
         if hard:
             for refusal in hard:
                 on_level = refusal.code in ("unknown_level", "before_due_passed", "no_level")
-                (form.level if on_level else form.invoice).errors.append(refusal.text)
+                target = form.level if on_level else form.invoice
+                target.errors = [*target.errors, refusal.text]
         elif level is not None and verdict.refusals:
             reason = (form.override_reason.data or "").strip() if form.override.data else ""
             if not form.override.data:
-                form.level.errors.append(_("The rules do not send this reminder today: tick \u201csend anyway\u201d "
-                                           "and give a reason, or choose another level."))
+                form.level.errors = [*form.level.errors, _(
+                    "The rules do not send this reminder today: tick \u201csend anyway\u201d and give a reason, or "
+                    "choose another level.")]
             elif not reason:
-                form.override_reason.errors.append(_("Give the reason for sending it anyway."))
+                form.override_reason.errors = [*form.override_reason.errors,
+                                               _("Give the reason for sending it anyway.")]
         if form.by_email.data and not mass.invoice_can_email(invoice):
-            form.by_email.errors.append(_("No email address for this customer: the reminder cannot go by email."))
-        elif level is not None and texts.find_template(db.session, level, channel, invoice.customer.language,
+            form.by_email.errors = [*form.by_email.errors,
+                                    _("No email address for this customer: the reminder cannot go by email.")]
+        elif level is not None and wording.find_template(db.session, level, channel, invoice.customer.language,
                                                        settings.default_language)[0] is None:
-            form.level.errors.append(_("Level %(rank)s has no %(channel)s text: choose another level or "
-                                       "channel.", rank=level.rank, channel=_(channel)))
+            form.level.errors = [*form.level.errors, _(
+                "Level %(rank)s has no %(channel)s text: choose another level or channel.", rank=level.rank,
+                channel=_(channel))]
     if any(field.errors for field in form):
         return None
     return invoice, level, reason
@@ -226,6 +240,7 @@ def _form_page(form: ReminderForm, customer: Customer | None, invoice: Invoice |
                status: int = 200):
     settings = settings_service.load(db.session)
     today = clock.today(zone=settings.auto_timezone)
+    made_today: Sequence[Reminder]
     verdict, made_today = None, []
     if invoice is not None:
         channel = "email" if form.by_email.data else "letter"
@@ -247,7 +262,7 @@ def _preview_context(invoice: Invoice | None, rank, by_email: bool, levels, sett
     if invoice is None or level is None or not invoice.is_open or invoice.due_date is None:
         return {"ready": False}
     channel = "email" if by_email else "letter"
-    rendered = texts.render_for_invoice(db.session, invoice, level, channel, today, settings, user=_user())
+    rendered = wording.render_for_invoice(db.session, invoice, level, channel, today, settings, user=_user())
     who = recipients.for_invoice(invoice, settings, _user()) if by_email else None
     return {"ready": True, "invoice": invoice, "level": level, "channel": channel, "rendered": rendered, "who": who}
 
@@ -277,9 +292,9 @@ def new():
     settings = settings_service.load(db.session)
     today = clock.today(zone=settings.auto_timezone)
     source = request.form if request.method == "POST" else request.args
-    customer = _get(Customer, source.get("customer"))
+    customer = _get(Customer, source.get("customer")) if request.method == "POST" else _arg(Customer, "customer")
     if request.method == "GET":
-        invoice = _get(Invoice, request.args.get("invoice"))
+        invoice = _arg(Invoice, "invoice")
         if invoice is not None and customer is not None and invoice.customer_id != customer.id:
             invoice = None
         form = ReminderForm(formdata=None)
@@ -289,7 +304,7 @@ def new():
         asked = "by_email" in request.args or "by_email_sent" in request.args  # the box, ticked or not
         form.by_email.data = request.args.get("by_email") in ("y", "1") if asked else (
             invoice is None or mass.invoice_can_email(invoice))
-        chosen = _int(request.args.get("level"))
+        chosen = params.int_arg("level", 0, params.MAX_RANK)
         if chosen is None and invoice is not None:  # what the engine would send (its next level)
             chosen = eligibility.check(db.session, invoice, None, None, today).rank
         form.level.data = chosen
@@ -314,19 +329,19 @@ def new():
         reminder = dunning.create_reminder(
             db.session, invoice, level, channel, today, user=_user(), note=(form.note.data or "").strip(),
             next_date=form.next_date.data, override=reason,
-            key=dunning.manual_key(invoice.id, level.rank, channel, form.token.data))
+            key=dunning.manual_key(invoice.id, level.rank, channel, form.token.data),
+            config=SendingConfig.from_config(current_app.config))
     except once.AlreadyUsed:
         db.session.rollback()
         return _already_done(once.result(db.session, form.token.data))
     except dunning.ReminderError as exc:
         db.session.rollback()
-        getattr(form, exc.field if exc.field in form else "invoice").errors.append(str(exc.message))
+        getattr(form, exc.field if exc.field and exc.field in form else "invoice").errors.append(str(exc.message))
         return _form_page(form, customer, invoice, levels, status=422)
     target = _after_send_url(customer if request.form.get("origin") != "invoice" else None, invoice)
     if token is not None:
         token.url = target
     db.session.commit()
-    from relance import tasks
 
     reminder = tasks.queue_send(reminder)
     _flash_outcome(reminder)
@@ -352,12 +367,13 @@ def _flash_outcome(reminder: Reminder) -> None:
 @role_required("agent")
 def preview():
     levels = active_levels(db.session)
-    invoice = _get(Invoice, request.args.get("invoice"))
-    customer_id = _int(request.args.get("customer"))
+    invoice = _arg(Invoice, "invoice")
+    customer_id = params.id_arg("customer")
     if invoice is not None and customer_id and invoice.customer_id != customer_id:
         invoice = None
     settings = settings_service.load(db.session)
-    context = _preview_context(invoice, _int(request.args.get("level")), request.args.get("by_email") == "y",
+    context = _preview_context(invoice, params.int_arg("level", 0, params.MAX_RANK),
+                               request.args.get("by_email") == "y",
                                levels, settings, clock.today(zone=settings.auto_timezone))
     return render("reminders/_preview.html", "reminders/_preview.html", preview=context)
 
@@ -402,30 +418,57 @@ def _due_today(today: date) -> dict[int, int]:
     return _once_per_request("due", today, eligibility.due_ranks)
 
 
-def _mass_page(f: dict, today: date, page: int) -> ListPage:
-    """One page: the count and the page's ids from the index, then the invoices with what the rows show."""
+def _joined_rows():
+    return (joinedload(Invoice.customer), joinedload(Invoice.billing_contact),  # many-to-one: joined
+            joinedload(Invoice.followup_contact))
+
+
+def _mass_page(f: dict, today: date, page: int) -> Page:
+    """One page and the count, each view its cheaper way (SQLite reads the count from the covering index):
+    - every unpaid invoice: the page in the index's order (it stops at the page's last row), then the count
+      unless the page is the last one (its rows and the ones before it are the count);
+    - due today: one pass over the covering index gives the page's ids and the count together, when few of the
+      open invoices are due (a page looked for in order would read most of the table, then the count again);
+      when many are (a backlog), the first page is among the first open invoices: looked for there first."""
     conditions = _mass_conditions(f, today)
     order = list_order(f["sort"], today, open_dated=True)
-    if f["due"] == "today":  # the engine's selection runs once: the page's ids carry the count
-        rows = db.session.execute(select(Invoice.id, func.count().over()).where(*conditions).order_by(*order)
-                                  .limit(PER_PAGE).offset((max(1, page) - 1) * PER_PAGE)).all()
-        if rows or page <= 1:
-            result = ListPage(page=page, per_page=PER_PAGE, total=rows[0][1] if rows else 0)
-            ids = [row[0] for row in rows]
-            return _load_page(result, ids)
-    result = ListPage(page=page, per_page=PER_PAGE,
-                      total=db.session.scalar(select(func.count()).select_from(Invoice).where(*conditions)))
-    ids = db.session.scalars(select(Invoice.id).where(*conditions).order_by(*order)
-                             .limit(PER_PAGE).offset((result.page - 1) * PER_PAGE)).all()
-    return _load_page(result, ids)
+    page = page_number(page)
 
+    def count() -> int:
+        return db.session.scalars(select(func.count()).select_from(Invoice).where(*conditions)).one()
 
-def _load_page(result: ListPage, ids: list[int]) -> ListPage:
-    """The page's invoices with what the rows show, in the page's order."""
+    if f["due"] != "today":
+        items = list(db.session.scalars(select(Invoice).where(*conditions).order_by(*order).limit(PER_PAGE)
+                                        .offset((page - 1) * PER_PAGE).options(*_joined_rows())))
+        last = 0 < len(items) < PER_PAGE or (page == 1 and not items)
+        result = Page(page=page, per_page=PER_PAGE, total=(page - 1) * PER_PAGE + len(items) if last else count())
+        result.items = items if result.page == page else list(db.session.scalars(  # past the last page: the last
+            select(Invoice).where(*conditions).order_by(*order).limit(PER_PAGE)
+            .offset(result.offset).options(*_joined_rows())))
+        return result
+    if page == 1 and not any(f[k] for k in ("q", "customer", "level", "currency", "overdue")):
+        head = (select(Invoice.id).where(Invoice.is_open, Invoice.due_date.is_not(None)).order_by(*order)
+                .limit(PROBE).subquery())
+        items = list(db.session.scalars(select(Invoice).join(head, head.c.id == Invoice.id).where(*conditions)
+                                        .order_by(*order).limit(PER_PAGE).options(*_joined_rows())))
+        if len(items) == PER_PAGE:  # the first page's rows are the first due among the first open invoices
+            result = Page(page=1, per_page=PER_PAGE, total=count())
+            result.items = items
+            return result
+
+    def ids_and_count(number: int) -> Sequence:
+        return db.session.execute(select(Invoice.id, func.count().over()).where(*conditions).order_by(*order)
+                                  .limit(PER_PAGE).offset((number - 1) * PER_PAGE)).all()
+
+    rows = ids_and_count(page)
+    if rows or page == 1:
+        result = Page(page=page, per_page=PER_PAGE, total=rows[0][1] if rows else 0)
+    else:  # past the last page: the last one
+        result = Page(page=page, per_page=PER_PAGE, total=count())
+        rows = ids_and_count(result.page)
+    ids = [row[0] for row in rows]
     loaded = {i.id: i for i in db.session.scalars(
-        select(Invoice).where(Invoice.id.in_(ids)).options(  # many-to-one joined: one query for the rows
-            joinedload(Invoice.customer), joinedload(Invoice.billing_contact),
-            joinedload(Invoice.followup_contact), selectinload(Invoice.payments)))} if ids else {}
+        select(Invoice).where(Invoice.id.in_(ids)).options(*_joined_rows()))} if ids else {}
     result.items = [loaded[i] for i in ids]
     return result
 
@@ -444,15 +487,24 @@ def _row_texts(levels) -> dict:
     from flask_babel import get_locale
 
     language = str(get_locale() or "fr")
+    labels = [(lvl.rank, f"{lvl.rank} · {lvl.name(language)}") for lvl in levels]
+    none = Markup('<option value="" selected>{}</option>').format(_("— not due —"))
+
+    def options(chosen: int | None) -> Markup:
+        return (none if chosen is None else Markup("")) + Markup("").join(
+            Markup('<option value="{}"{}>{}</option>').format(rank, Markup(" selected") if rank == chosen else "",
+                                                              label) for rank, label in labels)
+
     return {
         "row_url": url_for("reminders.mass_row", invoice_id=0), "invoice_url": url_for("invoices.show", invoice_id=0),
         "customer_url": url_for("customers.show", customer_id=0),
-        "level_options": [(lvl.rank, f"{lvl.rank} · {lvl.name(language)}") for lvl in levels],
+        # a row's level list, made once per page for each level it may show chosen (None: no level chosen)
+        "level_options": {chosen: options(chosen) for chosen in (None, *(rank for rank, _label in labels))},
         "level_n": _("level %(rank)s"), "next_on": _("next %(date)s"), "level_for": _("Level for %(number)s"),
         "incl_claims": _("incl. %(amount)s penalty, interest and indemnity"), "by_letter": _("%(number)s by letter"),
         "by_email": _("%(number)s by email"),
         "no_email": _("No email address for this customer: send a letter or add the address."),
-        "no_level": _("— not due —"), "not_due": _("Not due today:"), "refused": _("The rules refuse this level:"),
+        "not_due": _("Not due today:"), "refused": _("The rules refuse this level:"),
         "send_anyway": _("Send anyway"), "anyway_for": _("Send %(number)s anyway"),
         "reason_for": _("Why send %(number)s anyway"), "reason_placeholder": _("Reason (kept and audited)"),
     }
@@ -467,13 +519,15 @@ def _mass_context(today: date, with_filters: bool = False, **extra) -> dict:
     f = _mass_filters(source)
     rules = _day_rules(today)
     levels = rules.levels
-    pagination = _mass_page(f, today, source.get("page", 1, type=int))
+    pagination = _mass_page(f, today, requested_page(source))
     currencies = [] if g.htmx and not with_filters else open_currencies()  # the filter form's choices
     context = {
         "f": f, "levels": levels, "pagination": pagination, "currencies": currencies, "today": today,
         "rows": mass.build_rows(db.session, current_user.id, pagination.items, today, rules),
         "counts": mass.counts(db.session, current_user.id), "args": _filter_args(source), "problems": [],
         "t": _row_texts(levels), "token": once.new_token(),
+        # the whole page says when nothing can be chased or a text is missing (its htmx fragments need not)
+        "readiness": None if g.htmx else readiness.check(db.session),
     }
     context.update(extra)
     return context
@@ -489,7 +543,7 @@ def _row_choice(form, invoice_id: int) -> dict:
 def _save_page(levels) -> list[str]:
     """Keep the choices of the rows posted by the page's form (no JavaScript, or before a bulk action / run)."""
     ranks = [lvl.rank for lvl in levels]
-    ids = [i for i in (_int(v) for v in request.form.getlist("rows")) if i is not None]
+    ids = [i for i in (params.valid_id(v) for v in request.form.getlist("rows")) if i is not None]
     invoices = {i.id: i for i in db.session.scalars(
         select(Invoice).where(Invoice.id.in_(ids)).options(selectinload(Invoice.customer),
                                                            selectinload(Invoice.billing_contact),
@@ -561,8 +615,8 @@ def mass_save():
     if not problems:
         flash(_("Selection saved."), "success")
     args = _filter_args(request.form)
-    if _int(request.form.get("goto")):
-        args["page"] = _int(request.form.get("goto"))
+    if request.form.get("goto"):
+        args["page"] = page_number(request.form.get("goto"))
     return redirect(url_for("reminders.mass_page", **args), code=303)
 
 
@@ -608,11 +662,13 @@ def mass_run():
     levels = active_levels(db.session)
     problems = _save_page(levels)
     db.session.commit()
+    settings = settings_service.load(db.session)
     try:
         if problems:
             raise mass.SelectionError(_("The selection cannot be sent:"), problems)
-        items, dropped = mass.checked_selection(db.session, current_user.id, today)
-        token = once.use(db.session, request.form.get("token"), current_user.id)
+        started = mass.start(db.session, _user(), request.form.get("token"), today,
+                             _next_date_default(settings, today), enqueue=tasks.start_run,
+                             run_url=lambda run_id: url_for("reminders.run", run_id=run_id))
     except once.AlreadyUsed:
         db.session.rollback()
         return _already_done(once.result(db.session, request.form.get("token")))
@@ -620,18 +676,17 @@ def mass_run():
         db.session.rollback()
         context = _mass_context(today, with_filters=True, run_error=str(exc.message), problems=exc.problems)
         return render("reminders/mass.html", "reminders/_mass_page.html", status=422, **context)
-    settings = settings_service.load(db.session)
-    run, notes = mass.start_run(db.session, _user(), items, today, _next_date_default(settings, today), settings)
-    target = url_for("reminders.run", run_id=run.id)
-    if token is not None:
-        token.url = target
-    db.session.commit()
-    from relance import tasks
-
-    tasks.send_mass_run(run.id)  # the Huey worker (at once in immediate mode)
+    except mass.QueueDown:
+        current_app.logger.exception("mass run not queued")
+        db.session.rollback()
+        context = _mass_context(today, with_filters=True, run_error=_(
+            "The background worker's queue cannot be reached: nothing was sent and nothing was saved; your "
+            "selection is kept. Try again in a moment, or tell your administrator if it lasts."))
+        return render("reminders/mass.html", "reminders/_mass_page.html", status=503, **context)
     db.session.expire_all()
-    run = db.session.get(Run, run.id)
-    for note in (*dropped, *notes):
+    run = db.session.get_one(Run, started.run.id)
+    target = url_for("reminders.run", run_id=run.id)
+    for note in started.dropped:
         flash(note, "warning")
     if g.htmx:
         response = render("reminders/run.html", "reminders/_run.html", **_run_context(run))
@@ -644,9 +699,7 @@ def mass_run():
 
 def _back(default: str) -> str:
     """The page the action came from (a local path only), else `default`."""
-    target = request.form.get("next", "")
-    safe = target.startswith("/") and not target.startswith("//") and "\\" not in target and target.isprintable()
-    return target if safe else default
+    return local_target(request.form.get("next"), default)
 
 
 @bp.route("/<int:reminder_id>")
@@ -712,7 +765,7 @@ def letter(reminder_id: int):
     reminder = db.get_or_404(Reminder, reminder_id)
     if reminder.channel != "letter" or reminder.status not in MADE_STATUSES:
         abort(404)
-    pdf = dunning.letter_pdf(db.session, reminder)
+    pdf = content.letter_pdf(db.session, reminder)
     return send_file(io.BytesIO(pdf), mimetype="application/pdf",
                      download_name=f"letter-{reminder.id}-{reminder.invoice.number}.pdf")
 
@@ -734,9 +787,10 @@ def _run_context(run: Run) -> dict:
         select(Reminder).where(Reminder.run_id == run.id, Reminder.status == "failed")
         .options(selectinload(Reminder.invoice)).order_by(Reminder.id).limit(200)).all()
     finished = run.status in ("done", "failed")
+    waiting = run.status == "waiting"
     to_post = db.session.scalar(select(func.count()).select_from(Reminder).where(
         Reminder.run_id == run.id, Reminder.channel == "letter", Reminder.status == "to_post"))
-    return {"run": run, "finished": finished, "emails_sent": counts.get("email", 0),
+    return {"run": run, "finished": finished, "waiting": waiting, "emails_sent": counts.get("email", 0),
             "letters": counts.get("letter", 0), "to_post": to_post, "failures": failures,
             "percent": int(100 * run.done / run.total) if run.total else 100,
             "pdf_ready": bool(run.letters_pdf_path and resolve_file(run.letters_pdf_path))}
@@ -747,8 +801,9 @@ def _run_context(run: Run) -> dict:
 def run(run_id: int):
     context = _run_context(_run_or_404(run_id))
     response = render("reminders/run.html", "reminders/_run.html", **context)
+    # the page follows the run without JavaScript too
     if not context["finished"] and not g.htmx:
-        response.headers["Refresh"] = "2"  # the page follows the run without JavaScript too
+        response.headers["Refresh"] = "10" if context["waiting"] else "2"
     return response
 
 

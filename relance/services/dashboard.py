@@ -1,15 +1,21 @@
-"""Figures for the dashboard: what is owed, how late, how far the reminders went, what failed."""
+"""Figures for the dashboard: what is owed, how late, how far the reminders went, what failed, and the
+automatic runs (the next one, the last ones, the ones with problems)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from relance.models import Invoice, Reminder
+from relance import clock
+from relance.models import Invoice, Reminder, Run
+from relance.services import settings as settings_service
+from relance.services.engine import schedule as engine
+from relance.services.sending import autorun
 
 # (key, lowest days late, highest days late); None = no bound. "not_due" holds invoices not yet due.
 BUCKETS = [("not_due", None, 0), ("1_30", 1, 30), ("31_60", 31, 60), ("61_90", 61, 90), ("90_plus", 91, None)]
@@ -36,7 +42,7 @@ def aging(session: Session, today: date) -> list[CurrencyAging]:
     whens = []
     for key, low, high in BUCKETS:
         if low is None:
-            whens.append((Invoice.due_date >= today - timedelta(days=high), key))
+            whens.append((Invoice.due_date >= today - timedelta(days=cast(int, high)), key))  # "not_due": 0
         elif high is None:
             whens.append((Invoice.due_date <= today - timedelta(days=low), key))
         else:
@@ -87,8 +93,44 @@ def reminders_today(session: Session, since: datetime) -> dict[str, int]:
 
 
 def failed_reminders(session: Session, limit: int = 10) -> tuple[int, list[Reminder]]:
-    total = session.scalar(select(func.count()).select_from(Reminder).where(Reminder.status == "failed"))
+    total = session.scalars(select(func.count()).select_from(Reminder).where(Reminder.status == "failed")).one()
     rows = session.scalars(
         select(Reminder).where(Reminder.status == "failed").order_by(Reminder.id.desc()).limit(limit)
     ).all()
     return total, list(rows)
+
+
+@dataclass
+class AutomaticRuns:
+    next_at: datetime  # aware, local
+    next_date: date
+    next_count: int
+    next_letters: int
+    note: str
+    last_run: Run | None
+    letters_run: Run | None  # the latest run with a daily letters PDF
+    problem_runs: list[Run]  # failed runs, or runs with failed reminders, in the last 7 days
+    late: bool  # no run finished in the last 26 hours while one was due
+
+
+def automatic_runs(session: Session, now: datetime | None = None) -> AutomaticRuns:
+    """The automatic runs' panel (templates/autorun/_dashboard.html): the next run, the last ones, problems."""
+    settings = settings_service.load(session)
+    now = now or clock.now()
+    last_date = autorun.last_completed(session)
+    moment = autorun.next_run_at(settings, now, last_date)
+    on = moment.date()
+    upcoming = autorun.plan(session, on, engine.default_now(on, settings), settings)
+    last_run = session.scalar(select(Run).where(Run.kind == autorun.KIND, Run.dry_run.is_(False))
+                              .order_by(Run.run_date.desc(), Run.id.desc()).limit(1))
+    letters_run = session.scalar(select(Run).where(Run.kind == autorun.KIND, Run.letters_pdf_path.is_not(None))
+                                 .order_by(Run.run_date.desc(), Run.id.desc()).limit(1))
+    week = (now.astimezone(UTC).replace(tzinfo=None) - timedelta(days=7)).date()
+    problems = list(session.scalars(select(Run).where(
+        Run.kind == autorun.KIND, Run.dry_run.is_(False), Run.run_date >= week,
+        (Run.status == "failed") | (Run.failed > 0)).order_by(Run.run_date.desc())))
+    return AutomaticRuns(
+        next_at=moment, next_date=on, next_count=sum(len(c) for _, c in upcoming.items),
+        next_letters=sum(1 for _, c in upcoming.items if "letter" in c), note=upcoming.note, last_run=last_run,
+        letters_run=letters_run, problem_runs=problems, late=autorun.is_late(session, settings, now),
+    )

@@ -9,15 +9,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.models import ReminderLevel, StatutoryRate
-from relance.services.texts import install_default_texts
+from relance.services.texts.wording import install_default_texts
 
+# No level is automatic until the go-live step chooses them (services/golive.py): a new company sends nothing
+# automatically before it went live. The levels 0-2 are the ones the go-live step suggests.
+SUGGESTED_AUTOMATIC = (0, 1, 2)
 DEFAULT_LEVELS = [
     # rank, names, delay, automatic, channels, penalty kind, penalty value, formal notice
-    (0, {"fr": "Rappel avant échéance", "en": "Reminder before due date"}, "-5 days", True, "email",
-     "none", "0.00", False),
-    (1, {"fr": "Première relance", "en": "First reminder"}, "+15 days", True, "email", "none", "0.00", False),
-    (2, {"fr": "Deuxième relance", "en": "Second reminder"}, "+30 days", True, "both", "none", "0.00", False),
-    (3, {"fr": "Mise en demeure", "en": "Formal notice"}, "+45 days", False, "letter", "none", "0.00", True),
+    (0, {"fr": "Rappel avant échéance", "en": "Reminder before due date", "de": "Erinnerung vor Fälligkeit",
+         "es": "Recordatorio de vencimiento", "it": "Promemoria di scadenza", "nl": "Herinnering vóór vervaldatum"},
+     "-5 days", False, "email", "none", "0.00", False),
+    (1, {"fr": "Première relance", "en": "First reminder", "de": "Zahlungserinnerung", "es": "Primer recordatorio",
+         "it": "Primo sollecito", "nl": "Eerste herinnering"},
+     "+15 days", False, "email", "none", "0.00", False),
+    (2, {"fr": "Deuxième relance", "en": "Second reminder", "de": "Mahnung", "es": "Segundo aviso",
+         "it": "Secondo sollecito", "nl": "Tweede herinnering"},
+     "+30 days", False, "both", "none", "0.00", False),
+    (3, {"fr": "Mise en demeure", "en": "Formal notice", "de": "Letzte Mahnung", "es": "Requerimiento formal de pago",
+         "it": "Diffida e messa in mora", "nl": "Ingebrekestelling"},
+     "+45 days", False, "letter", "none", "0.00", True),
 ]
 
 # ECB main refinancing rate on 1 Jan / 1 Jul + 10 points (Code de commerce L441-10).

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance.models import ROLES, Contact, Customer, Invoice, Payment, User
+from relance.services import golive
 from relance.services import settings as settings_service
-from relance.services.defaults import install_defaults
+from relance.services.defaults import SUGGESTED_AUTOMATIC, install_defaults
 
 FR_COMPANIES = [
     "Boulangerie Martin", "Garage Dubois", "Menuiserie Lefèvre", "Cabinet Moreau", "Imprimerie Laurent",
@@ -64,10 +65,18 @@ def create_demo(session: Session, today: date, seed: int = 2026) -> dict[str, st
         "company_phone": "01 23 45 67 89",
         "company_iban": "FR76 3000 6000 0112 3456 7890 189",
         "company_bic": "AGRIFRPP",
-        "company_legal": "SAS au capital de 50 000 € — RCS Paris 123 456 789 — TVA FR12 123456789",
-        "sender_email": "compta@atelier-durand.example",
+        "company_legal": "SAS au capital de 50 000 € — RCS Paris",
         "payment_url_pattern": "https://pay.atelier-durand.example/{number}",
     })
+    # the demo goes live on its own today (so `make run` shows a working app) without flooding: the invoices
+    # already overdue today are left for a person to decide, and the automatic runs send from today on
+    choice = golive.clean(session, {
+        "company_name": "Atelier Durand SAS", "company_address": "18 rue des Lilas", "company_postcode": "75011",
+        "company_city": "Paris", "company_siren": "732829320", "company_vat": "FR44732829320",
+        "company_iban": "FR76 3000 6000 0112 3456 7890 189", "company_bic": "AGRIFRPP",
+        "sender_email": "compta@atelier-durand.example", "auto_hour": "10",
+        "automatic": list(SUGGESTED_AUTOMATIC), "go_live_date": today.isoformat()}, today)
+    golive.confirm(session, choice, today, None, start=today)  # no one to show a dry run to
     passwords: dict[str, str] = {}
     users = []
     for role in ROLES:
@@ -145,7 +154,6 @@ def create_demo(session: Session, today: date, seed: int = 2026) -> dict[str, st
             part = _cents(float(incl) * rng.choice((0.25, 0.5)))
             invoice.payments.append(Payment(date=min(today, issue + timedelta(days=rng.randint(5, 40))),
                                             amount=part, reference="CHQ"))
-        invoice.amount_paid = sum((p.amount for p in invoice.payments), Decimal("0.00"))
         session.add(invoice)
     session.flush()
     return passwords

@@ -1,6 +1,9 @@
-"""Record (or remove) a payment on an invoice and keep Invoice.amount_paid equal to the payments' sum.
+"""Record (or remove) a payment on an invoice.
 
-The session is passed in and the caller commits, so a refused payment leaves nothing half-saved.
+`Invoice.amount_paid` (the payments' sum) and the paid status follow the payments by themselves: database triggers
+(`relance/models/paid_state.py`) keep them whatever writes the payments; here the invoice's copies are expired after
+the write so that they are read again. The session is passed in and the caller commits, so a refused payment leaves
+nothing half-saved.
 """
 
 from __future__ import annotations
@@ -11,20 +14,19 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from relance.models import Invoice, Payment
+from relance.models import Invoice, Payment, paid_state
 from relance.models.base import ZERO
-from relance.services.formatting import money_for_reader
+from relance.services.errors import RelanceError
+from relance.services.texts.formatting import money_for_reader
 
 CENT = Decimal("0.01")
 
 
-class PaymentError(ValueError):
+class PaymentError(RelanceError):
     """A refused payment; `field` names the form field the message is about."""
 
     def __init__(self, field: str, message):
-        super().__init__(str(message))
-        self.field = field
-        self.message = message
+        super().__init__(message, field=field)
 
 
 def parse_amount(raw: str | Decimal | int | None) -> Decimal:
@@ -68,7 +70,7 @@ def check_payment(invoice: Invoice, amount: Decimal) -> None:
         )
 
 
-def record_payment(session: Session, invoice: Invoice, amount, on: date, reference: str = "") -> Payment:
+def record_payment(session: Session, invoice: Invoice, amount, on: date | None, reference: str = "") -> Payment:
     """Add a payment; a payment that settles the invoice marks it paid. The caller commits."""
     amount = parse_amount(amount)
     if not isinstance(on, date):
@@ -80,10 +82,8 @@ def record_payment(session: Session, invoice: Invoice, amount, on: date, referen
     payment = Payment(date=on, amount=amount, reference=reference)
     invoice.payments.append(payment)
     session.add(payment)
-    sync_amount_paid(invoice)
-    if invoice.remaining_due <= ZERO:
-        invoice.status = "paid"
     session.flush()
+    session.expire(invoice, paid_state.DERIVED)
     return payment
 
 
@@ -93,13 +93,6 @@ def delete_payment(session: Session, payment: Payment) -> Invoice:
     invoice = payment.invoice
     invoice.payments.remove(payment)
     session.delete(payment)
-    sync_amount_paid(invoice)
-    if invoice.status == "paid" and invoice.remaining_due > ZERO:
-        invoice.status = "validated"
     session.flush()
+    session.expire(invoice, paid_state.DERIVED)
     return invoice
-
-
-def sync_amount_paid(invoice: Invoice) -> None:
-    """Invoice.amount_paid = sum of its payments (the reminder engine selects on it in SQL)."""
-    invoice.amount_paid = sum((p.amount for p in invoice.payments), ZERO)

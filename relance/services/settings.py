@@ -1,18 +1,71 @@
 """Typed access to the company settings stored as key/value rows.
 
-Every setting has a type and a default here; the database only holds what a manager changed.
+Every setting is a field of `CompanySettings` with its type and default; the database only holds what a manager
+changed. `load(session)` gives a frozen `CompanySettings`, `save(session, values)` stores values by name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.models import Setting
+
+
+def _indemnities() -> dict[str, str]:
+    return {"FR": "40.00", "DE": "40.00", "BE": "40.00", "ES": "40.00", "IT": "40.00", "GB": "40.00"}
+
+
+@dataclass(frozen=True)
+class CompanySettings:
+    """Every company setting, typed, with its default (what `load` gives when a manager changed nothing)."""
+
+    # company identity and letterhead
+    company_name: str = "Ma Société SAS"
+    company_address: str = ""
+    company_postcode: str = ""
+    company_city: str = ""
+    company_country: str = "FR"
+    company_email: str = ""
+    company_phone: str = ""
+    company_logo: str = ""  # file name under FILES_PATH
+    company_iban: str = ""
+    company_bic: str = ""
+    company_legal: str = ""
+    company_siren: str = ""  # SIREN (9 digits) or SIRET (14), checked with python-stdnum (go-live)
+    company_vat: str = ""  # intra-community VAT number, compact (FR12123456789)
+    # sending
+    sender_email: str = ""  # empty: the user who makes the reminder
+    copy_to_sales: bool = False
+    save_letter_copy: bool = True
+    next_reminder_delay: str = "+15 days"
+    payment_url_pattern: str = ""  # e.g. https://pay.example.com/{number}
+    default_language: str = "fr"
+    notice_deadline_days: int = 8
+    # go-live (services/golive.py): "" = the go-live step is not done, nothing is sent automatically
+    go_live_date: str = ""  # YYYY-MM-DD: invoices due before it are not chased automatically unless brought in
+    auto_start_date: str = ""  # YYYY-MM-DD: the first day the automatic runs send
+    # automatic run
+    auto_hour: int = 10
+    auto_timezone: str = "Europe/Paris"
+    auto_letters: bool = False
+    business_days: bool = False
+    business_country: str = "FR"
+    min_days_between: int = 7
+    manual_cancels_hours: int = 20
+    min_amount: Decimal = Decimal("0.00")
+    skip_direct_debit: bool = True
+    skip_consumer_penalties: bool = True
+    # law
+    statutory_interest: bool = True
+    indemnity_by_country: dict[str, str] = field(default_factory=_indemnities)  # country -> "40.00" [currency]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -21,43 +74,14 @@ class Spec:
     default: Any
 
 
-SPECS: dict[str, Spec] = {
-    # company identity and letterhead
-    "company_name": Spec(str, "Ma Société SAS"),
-    "company_address": Spec(str, ""),
-    "company_postcode": Spec(str, ""),
-    "company_city": Spec(str, ""),
-    "company_country": Spec(str, "FR"),
-    "company_email": Spec(str, ""),
-    "company_phone": Spec(str, ""),
-    "company_logo": Spec(str, ""),  # file name under FILES_PATH
-    "company_iban": Spec(str, ""),
-    "company_bic": Spec(str, ""),
-    "company_legal": Spec(str, ""),
-    # sending
-    "sender_email": Spec(str, ""),  # empty: the user who makes the reminder
-    "copy_to_sales": Spec(bool, False),
-    "save_letter_copy": Spec(bool, True),
-    "next_reminder_delay": Spec(str, "+15 days"),
-    "payment_url_pattern": Spec(str, ""),  # e.g. https://pay.example.com/{number}
-    "default_language": Spec(str, "fr"),
-    "notice_deadline_days": Spec(int, 8),
-    # automatic run
-    "auto_hour": Spec(int, 10),
-    "auto_timezone": Spec(str, "Europe/Paris"),
-    "auto_letters": Spec(bool, False),
-    "business_days": Spec(bool, False),
-    "business_country": Spec(str, "FR"),
-    "min_days_between": Spec(int, 7),
-    "manual_cancels_hours": Spec(int, 20),
-    "min_amount": Spec(Decimal, Decimal("0.00")),
-    "skip_direct_debit": Spec(bool, True),
-    "skip_consumer_penalties": Spec(bool, True),
-    # law
-    "statutory_interest": Spec(bool, True),
-    "indemnity_by_country": Spec(dict, {"FR": "40.00", "DE": "40.00", "BE": "40.00", "ES": "40.00",
-                                        "IT": "40.00", "GB": "40.00"}),
-}
+def _specs() -> dict[str, Spec]:
+    hints = get_type_hints(CompanySettings)
+    defaults = CompanySettings()
+    return {f.name: Spec(get_origin(hints[f.name]) or hints[f.name], getattr(defaults, f.name))
+            for f in fields(CompanySettings)}
+
+
+SPECS: dict[str, Spec] = _specs()  # name -> its type (dict for the mapping) and default, from CompanySettings
 
 
 def _decode(spec: Spec, raw: Any) -> Any:
@@ -78,28 +102,11 @@ def _encode(spec: Spec, value: Any) -> Any:
     return spec.type(value) if spec.type in (bool, int, str) else value
 
 
-class Settings:
-    """A read snapshot of every setting: `settings.min_days_between`, `settings["auto_hour"]`."""
-
-    def __init__(self, values: dict[str, Any]):
-        self._values = values
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self._values[key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
-
-
-def load(session: Session) -> Settings:
+def load(session: Session) -> CompanySettings:
+    """Every setting: the stored value, else its default."""
     stored = {s.key: s.value for s in session.scalars(select(Setting))}
-    return Settings({key: _decode(spec, stored.get(key)) for key, spec in SPECS.items()})
+    return CompanySettings(**{key: _decode(SPECS[key], raw) for key, raw in stored.items()
+                              if key in SPECS and raw is not None})
 
 
 def save(session: Session, values: dict[str, Any]) -> None:

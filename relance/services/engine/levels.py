@@ -1,0 +1,203 @@
+"""Reminder levels: the delay language ("+15 days", "-5 days", "+2 weeks", "+1 month", or in French "+15 jours",
+"-5 jours", "+2 semaines", "+1 mois") and level validation.
+
+`parse_delay` is strict: anything but a sign, a whole number and a unit is refused with the accepted forms.
+Delays are stored in English (`str(Delay)`) and shown in the reader's language (`Delay.text()`).
+`validate_level` checks a whole level (as plain values) and returns the cleaned values or raises
+`LevelError` with one message per field, so a form saves everything or nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.models import DELAY_BASES, LEVEL_CHANNELS, PENALTY_KINDS, ReminderLevel
+from relance.services.errors import RelanceError
+
+if TYPE_CHECKING:  # schedule.py imports this module
+    from relance.services.engine.schedule import Level
+
+# A reminder in one of these states counts as done (a failed or cancelled one does not).
+DONE_STATUSES = ("pending", "sent", "to_post", "posted")
+# Made: an email accepted by the server, a letter printed (to post) or posted.
+MADE_STATUSES = ("sent", "to_post", "posted")
+# Delivered: an email accepted by the server, a letter posted. The next level waits for the last one delivered.
+DELIVERED_STATUSES = ("sent", "posted")
+ACCEPTED_DELAYS = _l("+15 days, -5 days, +1 day, +2 weeks, +1 month, +0 days")
+UNITS = {"day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month", "months": "month",
+         "jour": "day", "jours": "day", "semaine": "week", "semaines": "week", "mois": "month"}
+_DELAY_RE = re.compile(r"^([+-]) ?(\d{1,4}) ([a-z]+)$")
+CENTS = Decimal("0.01")
+
+
+class DelayError(RelanceError):
+    """A delay that is not one of the accepted forms (`text`); str() is the user-facing message."""
+
+    def __init__(self, text: str):
+        self.text = text
+        super().__init__(_l("%(delay)r is not a delay: write a sign, a number and days, weeks or months, "
+                            "for example %(forms)s", delay=text, forms=ACCEPTED_DELAYS))
+
+
+@dataclass(frozen=True)
+class Delay:
+    """A signed number of days, weeks or months, added to a date with `apply`."""
+
+    count: int  # signed
+    unit: str  # "day", "week" or "month"
+
+    def apply(self, start: date) -> date:
+        if self.unit == "day":
+            return start + timedelta(days=self.count)
+        if self.unit == "week":
+            return start + timedelta(weeks=self.count)
+        return add_months(start, self.count)
+
+    def latest_start(self, on: date) -> date:
+        """The latest start date whose `apply` falls on or before `on` (used to select in SQL)."""
+        if self.unit != "month":
+            return on - (self.apply(on) - on)
+        candidate = add_months(on, -self.count) + timedelta(days=3)
+        while self.apply(candidate) > on:
+            candidate -= timedelta(days=1)
+        return candidate
+
+    @property
+    def days(self) -> int | None:
+        return {"day": self.count, "week": 7 * self.count}.get(self.unit)
+
+    def __str__(self) -> str:
+        size = abs(self.count)
+        return f"{'-' if self.count < 0 else '+'}{size} {self.unit}{'' if size == 1 else 's'}"
+
+    def text(self) -> str:
+        """In the current language: "+15 jours", "-1 week"."""
+        size = abs(self.count)
+        if self.unit == "day":
+            words = ngettext("%(num)s day", "%(num)s days", size)
+        elif self.unit == "week":
+            words = ngettext("%(num)s week", "%(num)s weeks", size)
+        else:
+            words = ngettext("%(num)s month", "%(num)s months", size)
+        return f"{'-' if self.count < 0 else '+'}{words}"
+
+
+def delay_text(text: str) -> str:
+    """A stored delay in the current language (the text itself when it is not a delay)."""
+    try:
+        return parse_delay(text).text()
+    except DelayError:
+        return text or ""
+
+
+def add_months(start: date, months: int) -> date:
+    """Calendar months; the day is clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def parse_delay(text: str) -> Delay:
+    """'+15 days' -> Delay(15, 'day'); '-5 days', '+2 weeks', '+1 month', '+ 15 days' (Dolibarr style), and the
+    French words ('+15 jours', '+2 semaines', '+1 mois') too."""
+    match = _DELAY_RE.match((text or "").strip().lower()) if isinstance(text, str) else None
+    if not match or match.group(3) not in UNITS:
+        raise DelayError(text)
+    sign, number, unit = match.groups()
+    count = int(number) * (-1 if sign == "-" else 1)
+    return Delay(count, UNITS[unit])
+
+
+class LevelError(RelanceError):
+    """Invalid level values: `errors` maps each field name to its message (`message` joins them all)."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+
+
+def validate_level(values: dict, languages: tuple[str, ...] = ("fr", "en", "de", "es", "it", "nl")) -> dict:
+    """Check the fields of a level; returns cleaned values (Decimal penalty, canonical delay) or raises. `names`
+    keeps the languages of `languages` (the shipped ones, texts.languages.SHIPPED)."""
+    errors: dict[str, str] = {}
+    cleaned = dict(values)
+    rank = values.get("rank")
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 0 <= rank <= 99:
+        errors["rank"] = str(_l("The rank must be a whole number from 0 to 99."))
+    names = values.get("names") or {}
+    if not isinstance(names, dict) or not any(str(v).strip() for v in names.values()):
+        errors["names"] = str(_l("Give the level a name (in at least one language)."))
+    else:
+        cleaned["names"] = {k: str(v).strip() for k, v in names.items() if k in languages and str(v).strip()}
+    try:
+        delay = parse_delay(values.get("delay", ""))
+        cleaned["delay"] = str(delay)
+    except DelayError as exc:
+        errors["delay"] = str(exc)
+    else:
+        if rank == 0 and values.get("basis", "due_date") == "due_date" and delay.count > 0:
+            errors["delay"] = str(_l("The level before the due date needs a delay of 0 or less, e.g. -5 days."))
+    if values.get("basis", "due_date") not in DELAY_BASES:
+        errors["basis"] = str(_l("The basis must be one of: %(choices)s.", choices=", ".join(DELAY_BASES)))
+    if values.get("channels", "email") not in LEVEL_CHANNELS:
+        errors["channels"] = str(_l("The channels must be one of: %(choices)s.", choices=", ".join(LEVEL_CHANNELS)))
+    kind = values.get("penalty_kind", "none")
+    if kind not in PENALTY_KINDS:
+        errors["penalty_kind"] = str(_l("The penalty must be one of: %(choices)s.", choices=", ".join(PENALTY_KINDS)))
+    try:
+        value = Decimal(str(values.get("penalty_value") or "0").replace(",", ".").strip())
+        if not value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        errors["penalty_value"] = str(_l("The penalty value must be a number, e.g. 40.00 or 1.5."))
+    else:
+        if value < 0:
+            errors["penalty_value"] = str(_l("The penalty value cannot be negative."))
+        elif kind == "percent" and value > 100:
+            errors["penalty_value"] = str(_l("A percentage penalty cannot exceed 100 %."))
+        elif kind == "none":
+            value = Decimal("0")
+        cleaned["penalty_value"] = value.quantize(CENTS)
+    if errors:
+        raise LevelError(errors)
+    return cleaned
+
+
+def channels_of(level: ReminderLevel | Level) -> tuple[str, ...]:
+    """'both' -> ('email', 'letter')."""
+    return ("email", "letter") if level.channels == "both" else (level.channels,)
+
+
+def active_levels(session: Session) -> list[ReminderLevel]:
+    return list(session.scalars(select(ReminderLevel).where(ReminderLevel.active).order_by(ReminderLevel.rank)))
+
+
+def no_level_message() -> str:
+    """What every screen and command says when no level is active (nothing can be chased), in the current locale."""
+    return str(_l("No reminder level is active: create or activate levels under Administration > Reminder levels."))
+
+
+def save_level(session: Session, values: dict, level: ReminderLevel | None = None) -> ReminderLevel:
+    """Validate then create or update a level; on error nothing is changed (LevelError)."""
+    cleaned = validate_level(values)
+    clash = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == cleaned["rank"]))
+    if clash is not None and clash is not level:
+        raise LevelError({"rank": str(_l("Level %(rank)s already exists.", rank=cleaned["rank"]))})
+    level = level or ReminderLevel()
+    for key in ("rank", "names", "delay", "basis", "automatic", "channels", "penalty_kind", "penalty_value",
+                "formal_notice", "active"):
+        if key in cleaned:
+            setattr(level, key, cleaned[key])
+    session.add(level)
+    session.flush()
+    return level

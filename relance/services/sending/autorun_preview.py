@@ -1,0 +1,147 @@
+"""What the automatic run would do, for the pages and the CLI's `--dry-run`; the run itself is `autorun`.
+
+- `dry_run(session, on)`: the reminders the run of `on` would make, with rendered previews; nothing is written.
+- `find_invoice`, `test_invoice(session, invoice, on)`: the test page, what the run would do for one invoice and
+  why (the engine's explanation); `send_one` makes and sends that reminder now, with the run's key (never twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.models import Invoice, Reminder, ReminderLevel
+from relance.models.base import MAX_ID
+from relance.services import settings as settings_service
+from relance.services.engine import schedule as engine
+from relance.services.errors import RelanceError
+from relance.services.sending import autorun, dunning
+from relance.services.sending.config import SendingConfig
+from relance.services.texts import wording
+
+
+class AutoRunError(RelanceError):
+    """A request the automatic run cannot do; `field` names the form field at fault."""
+
+    def __init__(self, field_name: str, message):
+        super().__init__(message, field=field_name)
+
+
+@dataclass
+class Preview:
+    due: engine.DueReminder
+    channel: str
+    subject: str
+    text: str
+    language: str
+
+
+@dataclass
+class DryRun:
+    plan: autorun.Plan
+    previews: list[Preview]
+    already: set[int]  # invoices with an automatic reminder on that date already
+
+    @property
+    def count(self) -> int:
+        return sum(len(channels) for due, channels in self.plan.items if due.invoice_id not in self.already)
+
+
+def dry_run(session: Session, on: date, now: datetime | None = None, limit: int | None = None) -> DryRun:
+    """What the run of `on` would send, with rendered previews (the first `limit`); nothing is written."""
+    settings = settings_service.load(session)
+    now = now or autorun.run_moment(on, settings)
+    result = autorun.plan(session, on, now, settings)
+    already = autorun.made_today(session, on, [due.invoice_id for due, _ in result.items])
+    levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
+    previews: list[Preview] = []
+    renderer = wording.Renderer(session, on, settings)  # texts, rates and tables read once for the whole list
+    for due, channels in result.items:
+        if due.invoice_id in already:
+            continue
+        for channel in channels:
+            if limit is not None and len(previews) >= limit:
+                break
+            invoice = session.get_one(Invoice, due.invoice_id)
+            rendered = renderer.render(invoice, levels[due.level], channel)
+            previews.append(Preview(due, channel, rendered.subject if rendered else "",
+                                    rendered.text if rendered else "", rendered.language if rendered else ""))
+    return DryRun(result, previews, already)
+
+
+def find_invoice(session: Session, raw: str) -> Invoice:
+    raw = (raw or "").strip()
+    if not raw:
+        raise AutoRunError("invoice", _l("Enter an invoice number or id."))
+    invoice = session.scalar(select(Invoice).where(Invoice.number == raw))
+    if invoice is None and raw.isascii() and raw.isdigit() and len(raw) <= 10 and int(raw) <= MAX_ID:
+        invoice = session.get(Invoice, int(raw))
+    if invoice is None:
+        raise AutoRunError("invoice", _l("No invoice has the number or id %(value)s.", value=raw))
+    return invoice
+
+
+@dataclass
+class InvoiceTest:
+    invoice: Invoice
+    on: date
+    explanation: engine.Explanation
+    due: engine.DueReminder | None
+    channels: tuple[str, ...]
+    existing: list[Reminder]  # automatic reminders of that invoice on that date
+    note: str = ""
+
+    @property
+    def can_send(self) -> bool:
+        return self.due is not None and bool(self.channels) and not self.existing
+
+
+def test_invoice(session: Session, invoice: Invoice, on: date, now: datetime | None = None,
+                 language: str | None = None) -> InvoiceTest:
+    """What the automatic run of `on` would do for one invoice, and why (the engine's explanation)."""
+    settings = settings_service.load(session)
+    now = now or autorun.run_moment(on, settings)
+    explanation = engine.explain(session, invoice, on, now, automatic=True, language=language)
+    result = autorun.plan(session, on, now, settings)
+    found = next(((due, channels) for due, channels in result.items if due.invoice_id == invoice.id), None)
+    note = ""
+    if found is None and explanation.status == "due":
+        note = str(_l("Automatic letters are off: the letter of this level is not made automatically."))
+    existing = list(session.scalars(select(Reminder).where(
+        Reminder.invoice_id == invoice.id, Reminder.reminder_date == on, Reminder.user_id.is_(None),
+        Reminder.status != "cancelled").order_by(Reminder.id)))
+    return InvoiceTest(invoice, on, explanation, found[0] if found else None, found[1] if found else (), existing,
+                       note)
+
+
+def send_one(session: Session, invoice: Invoice, on: date, now: datetime | None = None, *,
+             config: SendingConfig) -> list[Reminder]:
+    """Make and send now the automatic reminder of one invoice for `on` (same key as the run: never twice).
+    Commits in steps."""
+    settings = settings_service.load(session)
+    if on > autorun.local_today(settings, now):
+        raise AutoRunError("on", _l("Only today's or an earlier date's reminder can be sent now."))
+    check = test_invoice(session, invoice, on, autorun.run_moment(on, settings, now))
+    if check.existing:
+        raise AutoRunError("invoice", _l("The automatic reminder of %(number)s for %(day)s was already made.",
+                                         number=invoice.number, day=on.isoformat()))
+    if check.due is None or not check.can_send:
+        raise AutoRunError("invoice", _l("Nothing is due automatically for %(number)s on %(day)s.",
+                                         number=invoice.number, day=on.isoformat()))
+    level = session.scalars(select(ReminderLevel).where(ReminderLevel.rank == check.due.level)).one()
+    autorun.lock_day(session, on)
+    try:
+        rows = [dunning.create_reminder(session, invoice, level, channel, on, settings=settings, config=config)
+                for channel in check.channels]
+    except dunning.ReminderRefused as refused:
+        session.rollback()
+        raise AutoRunError("invoice", str(refused.verdict)) from None
+    session.commit()
+    dunning.send([r.id for r in rows], session=session, group_size=1, config=config)
+    for row in rows:
+        session.refresh(row)
+    return rows
