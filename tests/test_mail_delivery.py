@@ -161,6 +161,37 @@ def test_a_worker_that_lost_its_claims_sends_and_prints_none_of_them(app, compan
     assert [r.status for r in rows()] == ["sent"] * 3 + ["to_post"] * 3
 
 
+def test_the_invoice_pdfs_are_made_as_the_emails_go_and_one_that_fails_fails_alone(app, company, monkeypatch):
+    """The generated invoice PDF is made by the message's builder just before its email goes: none is made while
+    the server cannot be reached (an outage costs no rendering), and one that cannot be made fails its reminder
+    alone, with the reason in the reader's words."""
+    level = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 1))
+    ids = [dunning.create_reminder(db.session, invoice(), level, "email", ON).id for _ in range(4)]
+    db.session.commit()
+    broken = rows(id=ids[1])[0].invoice.number
+    made: list[str] = []
+    real = dunning.pdf_from_html
+
+    def counted(html: str) -> bytes:
+        made.append(html)
+        if broken in html:
+            raise ValueError("no room for the table")
+        return real(html)
+
+    monkeypatch.setattr(dunning, "pdf_from_html", counted)
+    company.stop()
+    assert dunning.send(ids).retry == ids
+    assert made == [] and {r.status for r in rows()} == {"pending"}  # nothing rendered for a server that is down
+    company.start()
+    Clock(app, datetime.now(UTC) + timedelta(hours=1))  # past the circuit's wait
+    report = dunning.send(ids)
+    assert sorted(report.sent) == [ids[0], *ids[2:]] and len(made) == 4
+    failed = rows(id=ids[1])[0]
+    assert failed.status == "failed"
+    assert failed.error == "The invoice PDF could not be made: no room for the table"
+    assert received_by_invoice(company) == {r.invoice.number: 1 for r in rows(status="sent")}
+
+
 # --- an unreachable server: the circuit --------------------------------------------------------------------
 
 

@@ -607,20 +607,15 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
             sources[reminder.id] = invoice_pdf_source(reminder.invoice)
         except Exception as exc:  # noqa: BLE001 (a broken invoice file must not stop the batch)
             finish(reminder, "failed", str(_l("The invoice PDF could not be made: %(error)s", error=exc)))
-    # The reads are over: the invoices are rendered with no transaction open (on SQLite, a transaction that has
-    # written holds the one write lock: office writes would wait for every PDF of the batch).
+    # The reads are over: no transaction stays open while the messages are built (on SQLite, a transaction that has
+    # written holds the one write lock: office writes would wait for every PDF of the batch). A generated invoice
+    # PDF is made by the message's builder, just before the message goes: none for a server that is down.
     session.commit()
+    reason = str(_l("The invoice PDF could not be made: %(error)s", error="\x00"))  # the reader's words, now
     for reminder in rows:
-        if reminder.id not in sources:
-            continue
-        try:
-            source = sources.pop(reminder.id)
-            pdf = source if isinstance(source, bytes) else pdf_from_html(source)
-        except Exception as exc:  # noqa: BLE001
-            finish(reminder, "failed", str(_l("The invoice PDF could not be made: %(error)s", error=exc)))
-            continue
-        by_id[reminder.id] = reminder
-        outgoing.append(outgoing_email(reminder, settings, pdf))
+        if reminder.id in sources:
+            by_id[reminder.id] = reminder
+            outgoing.append(outgoing_email(reminder, settings, _invoice_pdf(sources.pop(reminder.id), reason)))
     if not outgoing:
         return
 
@@ -684,11 +679,25 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
         mail_circuit.record_answer(session, not outbox.broken, outbox.broken)
 
 
+def _invoice_pdf(source: bytes | str, reason: str) -> bytes | Callable[[], bytes]:
+    """The invoice's PDF, or a function making it from its HTML that fails with `reason` (its \\x00 the error)."""
+    if isinstance(source, bytes):
+        return source
+
+    def make() -> bytes:
+        try:
+            return pdf_from_html(source)
+        except Exception as exc:  # noqa: BLE001 (reported on this reminder alone)
+            raise mailer.ContentError(reason.replace("\x00", str(exc))) from exc
+
+    return make
+
+
 INVOICE_WORDS = {"fr": "Facture", "en": "Invoice", "de": "Rechnung", "es": "Factura", "it": "Fattura",
                  "nl": "Factuur"}  # the attached invoice's file name in the email's language (else English)
 
 
-def outgoing_email(reminder: Reminder, settings, pdf: bytes) -> mailer.Outgoing:
+def outgoing_email(reminder: Reminder, settings, pdf: bytes | Callable[[], bytes]) -> mailer.Outgoing:
     """The email of a reminder (its stored subject, body and recipients; the invoice PDF attached), with a new
     Message-ID."""
     return mailer.Outgoing(

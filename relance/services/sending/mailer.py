@@ -22,7 +22,7 @@ import ssl
 import sys
 import unicodedata
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -47,11 +47,21 @@ OUTCOMES = ("sent", "retry", "failed", "in_doubt", "down")
 CRLF = compat32.clone(linesep="\r\n")
 
 
+class ContentError(Exception):
+    """An attachment made when its message is built could not be made; the message is the reason, as shown."""
+
+
 @dataclass
 class Attachment:
+    """`content`: the bytes, or a function making them when the message is built (in the builder thread, only for
+    a message about to go: nothing is made for a server that cannot be reached). It raises `ContentError`."""
+
     filename: str
-    content: bytes
+    content: bytes | Callable[[], bytes]
     mimetype: str = "application/pdf"
+
+    def data(self) -> bytes:
+        return self.content() if callable(self.content) else self.content
 
 
 @dataclass
@@ -242,7 +252,7 @@ def _attachment_part(attachment: Attachment) -> bytes:
     return (_folded("Content-Type", attachment.mimetype) + _folded("MIME-Version", "1.0")
             + _folded("Content-Transfer-Encoding", "base64")
             + CRLF.fold_binary("Content-Disposition", f'attachment; filename="{name}"') + b"\r\n"
-            + _attachment_base64(attachment.content))
+            + _attachment_base64(attachment.data()))
 
 
 def _boundary(parts: list[bytes]) -> str:
@@ -345,32 +355,24 @@ def built(out: Outgoing) -> Built:
     """(bytes, Message-ID, "") of a message, or (b"", "", why it cannot be built): one bad message fails alone."""
     try:
         raw, message_id = message_bytes(out)
+    except ContentError as exc:
+        return b"", "", str(exc)
     except Exception as exc:  # noqa: BLE001 (whatever breaks one message must not stop the batch)
         return b"", "", f"The email could not be built: {type(exc).__name__}: {exc}"
     return raw, message_id, ""
-
-
-def _built_ahead(messages: Iterable[Outgoing]) -> Iterator[tuple[Outgoing, bytes, str, str]]:
-    """(message, its bytes, its Message-ID, why it could not be built), the next one being built in a thread while
-    the server handles the current one (the socket wait releases the GIL)."""
-    messages = list(messages)
-    with BuiltAhead(messages, ahead=2) as ahead:
-        for out in messages:
-            yield out, *ahead.get(out)
 
 
 class BuiltAhead:
     """The bytes of a sequence of messages built in order by one thread, up to `ahead` messages before the one
     being sent, across the groups of a batch sent in groups (`send_batch(group, ..., built=ahead.get)`): the
     server and the database are waited for while the next messages are built. A message passed over (a group
-    that shrank) is dropped."""
+    that shrank) is dropped. Nothing is built before the first `get` (a server found down asks for none)."""
 
     def __init__(self, messages: Iterable[Outgoing], ahead: int = 8):
         self._source = iter(messages)
         self._pending: deque[tuple[Outgoing, Future[Built]]] = deque()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mime")
         self._ahead = max(1, ahead)
-        self._fill()
 
     def _fill(self) -> None:
         while len(self._pending) < self._ahead:
@@ -381,6 +383,7 @@ class BuiltAhead:
 
     def get(self, out: Outgoing) -> Built:
         """The message's bytes, Message-ID and build error (see `built`)."""
+        self._fill()
         while self._pending:
             queued, future = self._pending.popleft()
             self._fill()
@@ -559,17 +562,19 @@ class SmtpOutbox:
                 on_outcome(outcome)
 
         broken = self.broken
+        messages = list(messages)
+        own = None if built_by else BuiltAhead(messages, ahead=2)  # the next one built while this one is sent
         try:
-            items = ((out, *built_by(out)) for out in messages) if built_by else _built_ahead(messages)
-            for out, raw, message_id, build_error in items:
-                if build_error:
-                    record(Outcome(out.ref, "failed", error=build_error))
-                    continue
-                if self.down:
+            for out in messages:
+                if self.down:  # nothing is built for a server that cannot be reached, nor for a broken connection
                     record(Outcome(out.ref, "down", error=self.down))
                     continue
                 if broken:
                     record(Outcome(out.ref, "retry", error=broken))
+                    continue
+                raw, message_id, build_error = (built_by or cast(BuiltAhead, own).get)(out)
+                if build_error:
+                    record(Outcome(out.ref, "failed", error=build_error))
                     continue
                 try:
                     if self.smtp is None:
@@ -615,6 +620,8 @@ class SmtpOutbox:
                     record(Outcome(out.ref, "in_doubt" if doubt else "retry", message_id, broken))
         finally:
             self.broken = broken
+            if own is not None:
+                own.close()
             if close:
                 self.close()
         return outcomes
