@@ -443,3 +443,12 @@ def pytest_terminal_summary(terminalreporter):
     for backend, by_outcome in sorted(counts.items()):
         figures = " ".join(f"{k}={v}" for k, v in sorted(by_outcome.items()))
         terminalreporter.write_line(f"backend {backend}: {figures}")
+
+
+def pytest_collection_modifyitems(items):
+    """The long tests first (slow, then browser), the quick ones after, in their own order otherwise: pytest-xdist's
+    workers then end together on quick tests, instead of one of them running a 30-second test alone at the end."""
+    def weight(item) -> int:
+        return 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("browser") else 2
+
+    items.sort(key=weight)
