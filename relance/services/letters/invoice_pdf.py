@@ -6,6 +6,7 @@ uploaded, one generated from the invoice data with WeasyPrint. Reminder letters 
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -87,8 +88,10 @@ def invoice_html(invoice: Invoice) -> str:
         )
 
 
+@lru_cache(maxsize=32)
 def pdf_from_html(html: str) -> bytes:
-    """WeasyPrint, without the database (a letter's worker process may run it)."""
+    """WeasyPrint, without the database (a letter's worker process may run it). The same HTML makes the same PDF:
+    the last ones made are kept (an invoice sent by email and by letter, shown then sent, is drawn once)."""
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
