@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,7 @@ def world(tmp_path):
         items = [mass.Item(invoice.id, 1, "email" if n < EMAILS else "letter", "")
                  for n, invoice in enumerate(invoices)]
         run = mass.start_run(db.session, user, items, RUN_DAY, None)
+        run.created_at -= timedelta(seconds=10)  # queued a while ago, its task lost: a consumer's watchdog takes it
         db.session.commit()
         run_id = run.id
         db.session.commit()  # reading run.id began a transaction: on SQLite it would hold the consumers' write lock
@@ -105,7 +107,6 @@ def statuses(run_id: int) -> Counter:
 def test_a_mass_run_survives_its_worker_killed(world, tmp_path, phase):
     app, smtp, env, procs, run_id, numbers = world
     files = Path(app.config["FILES_PATH"])
-    time.sleep(3.5)  # the queued run has no task (as if it was lost): the consumer's start-up watchdog takes it
     procs.append(start_consumer(env, tmp_path / "consumer-1.log"))
     if phase == "emails":
         wait_for(lambda: len(smtp.handler.received) >= 10, 120, "the first emails")
