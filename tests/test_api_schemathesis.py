@@ -34,7 +34,7 @@ def test_schemathesis_finds_nothing(live_server, tmp_path):
         str(SCHEMATHESIS), "run", f"{live_server.url}/api/v1/openapi.json",
         "--header", f"Authorization: Bearer {clear}",
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-        "--max-examples", "25", "--seed", "20260115", "--workers", "2",
+        "--max-examples", "15", "--seed", "20260115", "--workers", "2",
         "--generation-database", "none", "--request-timeout", "30", "--no-color",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
