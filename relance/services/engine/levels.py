@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
@@ -110,7 +111,14 @@ def add_months(start: date, months: int) -> date:
 def parse_delay(text: str) -> Delay:
     """'+15 days' -> Delay(15, 'day'); '-5 days', '+2 weeks', '+1 month', '+ 15 days' (Dolibarr style), and the
     French words ('+15 jours', '+2 semaines', '+1 mois') too."""
-    match = _DELAY_RE.match((text or "").strip().lower()) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise DelayError(text)
+    return _parse_delay(text)
+
+
+@lru_cache(maxsize=256)  # the levels' few delays, read for every invoice of a run
+def _parse_delay(text: str) -> Delay:
+    match = _DELAY_RE.match(text.strip().lower())
     if not match or match.group(3) not in UNITS:
         raise DelayError(text)
     sign, number, unit = match.groups()

@@ -218,6 +218,8 @@ LOADED = (
     selectinload(Invoice.customer).selectinload(Customer.contacts),
     selectinload(Invoice.customer).selectinload(Customer.sales_reps),
     selectinload(Invoice.payments),
+    selectinload(Invoice.billing_contact), selectinload(Invoice.followup_contact),
+    selectinload(Invoice.creator), selectinload(Invoice.followup_user),
 )
 
 

@@ -106,8 +106,15 @@ def _interest_detail(ctx: Context) -> str:
     return "; ".join(parts)
 
 
+_DAYS_LATE: dict[tuple[str, int], str] = {}  # (language, days): the words, looked up once per process
+
+
 def _days_late(ctx: Context) -> str:
-    return ngettext("%(num)d day", "%(num)d days", ctx.claim.days_late)
+    key = (ctx.language, ctx.claim.days_late)
+    words = _DAYS_LATE.get(key)
+    if words is None:  # under resolve()'s force_locale(ctx.language)
+        words = _DAYS_LATE[key] = ngettext("%(num)d day", "%(num)d days", ctx.claim.days_late)
+    return words
 
 
 def _claim_detail(ctx: Context) -> str:

@@ -15,6 +15,7 @@ _SPACES = " \u00a0\u202f"
 _BEFORE = re.compile(rf"(?<=[^\s;:!?«])[{_SPACES}]?([:;!?])(?=[\s!?)»<]|$)")
 _OPEN = re.compile(rf"«[{_SPACES}]?")
 _CLOSE = re.compile(rf"[{_SPACES}]?»")
+_TOUCHED = re.compile("[:;!?«»]")  # a text without these (a number, a date, an amount) is left as it is at once
 
 
 def _fix(part: str) -> str:
@@ -24,7 +25,7 @@ def _fix(part: str) -> str:
 
 def french(text: str) -> str:
     """The text with French spacing around punctuation (HTML entities left alone)."""
-    if not text:
+    if not text or not _TOUCHED.search(text):
         return text
     return "".join(part if _ENTITY.fullmatch(part) else _fix(part) for part in _ENTITY.split(text))
 
