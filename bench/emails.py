@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import smtplib
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _smtp import Server  # noqa: E402  (bench/_smtp.py: this folder is on sys.path)
 from pypdf import PdfWriter  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
@@ -41,30 +40,6 @@ from relance.services.defaults import install_defaults  # noqa: E402
 from relance.services.sending import dunning, mailer  # noqa: E402
 
 ON = date(2026, 3, 3)
-
-SERVER = """
-import asyncio, sys, time
-from aiosmtpd.controller import Controller
-class Counter:
-    count = 0
-    async def handle_DATA(self, server, session, envelope):
-        Counter.count += 1
-        return "250 OK"
-controller = Controller(Counter(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print("ready", flush=True)
-for line in sys.stdin:  # each line: how many arrived and the CPU time so far; "stop" ends
-    if line.strip() == "stop":
-        break
-    print(Counter.count, time.process_time(), flush=True)
-controller.stop()
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sixty_kb_pdf() -> bytes:
@@ -119,30 +94,6 @@ def invoice_pdf_bytes(invoice: Invoice) -> bytes:
     source = invoice_pdf_source(invoice)
     assert isinstance(source, bytes)
     return source
-
-
-class Server:
-    def __init__(self):
-        self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(self.port)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "ready"
-
-    def counters(self) -> tuple[int, float]:
-        """(messages received, server CPU seconds) so far."""
-        self.proc.stdin.write("count\n")
-        self.proc.stdin.flush()
-        received, cpu = self.proc.stdout.readline().split()
-        return int(received), float(cpu)
-
-    def stop(self) -> None:
-        try:
-            self.proc.stdin.write("stop\n")
-            self.proc.stdin.flush()
-            self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        self.proc.kill()
 
 
 def limit(server: Server, messages: list[tuple[str, list[str], bytes]]) -> dict:

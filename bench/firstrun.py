@@ -29,7 +29,6 @@ import argparse
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from pathlib import Path
 # the code measured: this checkout, or the one named by RELANCE_BENCH_CODE (the --baseline child)
 sys.path.insert(0, os.environ.get("RELANCE_BENCH_CODE") or str(Path(__file__).resolve().parent.parent))
 
+from _smtp import Server  # noqa: E402  (bench/_smtp.py: this folder is on sys.path)
 from sqlalchemy import insert, select, update  # noqa: E402
 
 from relance import create_app  # noqa: E402
@@ -52,22 +52,6 @@ from relance.services.data_in.plan import plan_records  # noqa: E402
 from relance.services.defaults import install_defaults  # noqa: E402
 
 PHASES = ("select", "create", "emails", "letters")
-
-SERVER = """
-import asyncio, sys, time
-from aiosmtpd.controller import Controller
-class Counter:
-    count = 0
-    async def handle_DATA(self, server, session, envelope):
-        Counter.count += 1
-        return "250 OK"
-controller = Controller(Counter(), hostname="127.0.0.1", port=int(sys.argv[1]))
-controller.start()
-print("ready", flush=True)
-sys.stdin.readline()
-print(Counter.count, time.process_time(), flush=True)
-controller.stop()
-"""
 
 INVOICE_HTML = """<html><body style="font-family: DejaVu Sans; font-size: 10pt">
 <h1>Facture</h1><p>Atelier Durand SAS, 18 rue des Lilas, 75011 Paris</p>
@@ -196,12 +180,6 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def fresh_copy(snapshot: Path, work: Path, phase: str) -> tuple[Path, Path]:
     """A copy of the starting database (and its files) for one phase."""
     folder = work / phase
@@ -279,12 +257,8 @@ def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, lette
         server = None
         extra = {}
         if phase == "emails":
-            port = free_port()
-            server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, text=True)
-            assert server.stdout is not None and server.stdin is not None
-            assert server.stdout.readline().strip() == "ready"
-            extra = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": port, "SMTP_SECURITY": "none"}
+            server = Server()
+            extra = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_SECURITY": "none"}
         try:
             app = app_for(database, files, **extra)
             with app.app_context():
@@ -295,13 +269,10 @@ def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, lette
                 db.session.remove()
                 db.engine.dispose()
             if server is not None:
-                assert server.stdin is not None and server.stdout is not None
-                server.stdin.write("\n")
-                server.stdin.flush()
-                out["received"] = int(server.stdout.readline().split()[0])
+                out["received"] = server.counters()[0]
         finally:
             if server is not None:
-                server.kill()
+                server.stop()
         shutil.rmtree(database.parent, ignore_errors=True)
     return out
 

@@ -351,3 +351,30 @@ def test_the_api_takes_the_same_data_all_or_nothing(app, client, company):
     response = client.post("/api/v1/reminder-history", headers=agent, json={"items": [
         {"invoice_number": "F1", "level": 1, "date": "2026-04-15", "channel": "email"}]})
     assert response.status_code == 200 and invoice("F1").reminder_level == 1
+
+
+def test_a_failed_commit_leaves_no_pdf_behind_and_a_later_one_replaces_the_old_file(app, runner, company, tmp_path):
+    """`invoice_pdfs.saving()`, which the command and the page use: an error inside the block (a commit that fails)
+    rolls back and removes the files written; after a commit, the PDF replaced is removed."""
+    from relance.services.letters import invoice_pdfs
+
+    for kind, name in CSV_STEPS[:3]:
+        assert cli(runner, kind, DATA / name).exit_code == 0
+    folder = Path(app.config["FILES_PATH"])
+    plan = invoice_pdfs.plan_pdfs(db.session, data=zip_of(PDFS), source="factures.zip")
+    assert plan.ok and len(plan.accepted) == 3
+    with pytest.raises(RuntimeError), invoice_pdfs.saving(db.session, plan):
+        assert len(list((folder / "invoices").rglob("*.pdf"))) == 3  # written, not committed yet
+        raise RuntimeError("the commit failed")
+    assert invoice("FA2603-0001").pdf_path is None and list((folder / "invoices").rglob("*.pdf")) == []
+
+    first = invoice_pdfs.plan_pdfs(db.session, data=zip_of(PDFS), source="factures.zip")
+    with invoice_pdfs.saving(db.session, first):
+        db.session.commit()
+    old = folder / invoice("FA2603-0001").pdf_path
+    again = {"FA2603-0001.pdf": pdf_bytes("FA2603-0001, second version")}
+    second = invoice_pdfs.plan_pdfs(db.session, data=zip_of(again), source="again.zip")
+    with invoice_pdfs.saving(db.session, second):
+        db.session.commit()
+    new = folder / invoice("FA2603-0001").pdf_path
+    assert new != old and new.read_bytes() == again["FA2603-0001.pdf"] and not old.exists()

@@ -132,12 +132,6 @@ def _import_pdfs(path: str, dry_run: bool) -> None:
         if dry_run:
             click.echo(summary + " " + _("Dry run: nothing was saved."))
             return
-        try:
-            invoice_pdfs.store_pdfs(db.session, plan)
+        with invoice_pdfs.saving(db.session, plan):
             db.session.commit()
-        except Exception:
-            db.session.rollback()
-            invoice_pdfs.discard(plan)
-            raise
-        invoice_pdfs.remove_replaced(plan)
         click.echo(summary + " " + _("Saved."))

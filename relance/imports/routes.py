@@ -346,12 +346,6 @@ def pdfs():
     if not plan.ok:
         db.session.rollback()
         return render("imports/pdfs.html", plan=plan, pdfs=PdfsForm(), status=422)
-    try:
-        invoice_pdfs.store_pdfs(db.session, plan, current_user)
+    with invoice_pdfs.saving(db.session, plan, current_user):
         db.session.commit()
-    except Exception:
-        db.session.rollback()
-        invoice_pdfs.discard(plan)
-        raise
-    invoice_pdfs.remove_replaced(plan)
     return render("imports/pdfs.html", plan=plan, pdfs=PdfsForm())

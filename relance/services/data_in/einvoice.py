@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from relance.models import Customer, Invoice
 from relance.services import files
 from relance.services.data_in.apply import apply_plan
-from relance.services.data_in.plan import ImportPlan, Money, chunks, plan_records
+from relance.services.data_in.plan import ImportPlan, Money, Tally, chunks, plan_records
 from relance.services.data_in.values import fold
 from relance.services.errors import RelanceError
 
@@ -321,7 +321,7 @@ class Accepted:
 
 
 @dataclass
-class EInvoicePlan:
+class EInvoicePlan(Tally):
     customers: ImportPlan
     invoices: ImportPlan
     accepted: list[Accepted] = field(default_factory=list)
@@ -335,20 +335,8 @@ class EInvoicePlan:
     def new_customers(self) -> int:
         return self.customers.created
 
-    def count(self, action: str) -> int:
-        return sum(1 for a in self.accepted if a.action == action)
-
-    @property
-    def created(self) -> int:
-        return self.count("create")
-
-    @property
-    def updated(self) -> int:
-        return self.count("update")
-
-    @property
-    def unchanged(self) -> int:
-        return self.count("unchanged")
+    def _actions(self) -> Iterable[str]:
+        return (a.action for a in self.accepted)
 
     @property
     def has_changes(self) -> bool:

@@ -110,8 +110,30 @@ class Change:
     record_id: int | None = None
 
 
+class Tally:
+    """How many items a plan creates, updates and leaves unchanged: `_actions()` gives each item's action."""
+
+    def _actions(self) -> Iterable[str]:
+        raise NotImplementedError
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self._actions() if a == action)
+
+    @property
+    def created(self) -> int:
+        return self.count("create")
+
+    @property
+    def updated(self) -> int:
+        return self.count("update")
+
+    @property
+    def unchanged(self) -> int:
+        return self.count("unchanged")
+
+
 @dataclass
-class ImportPlan:
+class ImportPlan(Tally):
     kind: str
     filename: str = ""
     encoding: str = ""
@@ -142,20 +164,8 @@ class ImportPlan:
     def more_errors(self) -> int:
         return self.error_count - len(self.errors)
 
-    def count(self, action: str) -> int:
-        return sum(1 for c in self.changes if c.action == action)
-
-    @property
-    def created(self) -> int:
-        return self.count("create")
-
-    @property
-    def updated(self) -> int:
-        return self.count("update")
-
-    @property
-    def unchanged(self) -> int:
-        return self.count("unchanged")
+    def _actions(self) -> Iterable[str]:
+        return (c.action for c in self.changes)
 
     @property
     def encoding_label(self) -> str:

@@ -6,7 +6,8 @@ All or nothing, like the CSV imports: `plan_pdfs` reads and checks every file an
 reason (not a PDF, no invoice with that number, too big, the same invoice twice, the archive larger than
 MAX_TOTAL_BYTES once uncompressed or holding more than MAX_FILES files: the zip-bomb guard, checked on the sizes
 the archive declares and again on the bytes really read); `store_pdfs` writes a plan without refusals (the
-previous PDFs of those invoices are removed once the caller has committed: `remove_replaced`). The caller commits.
+previous PDFs of those invoices are removed once the caller has committed: `remove_replaced`). The caller commits,
+inside `saving()`, which cleans up either way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -189,6 +191,20 @@ def store_pdfs(session: Session, plan: PdfPlan, user=None) -> None:
     audit.record(session, user, "import", "pdfs", after={
         "file": plan.source, "stored": len(plan.stored), "replaced": len(plan.replaced)})
     session.flush()
+
+
+@contextmanager
+def saving(session: Session, plan: PdfPlan, user=None) -> Iterator[PdfPlan]:
+    """`store_pdfs` for a caller that commits inside the block: on an error (in the write or the commit) the session
+    is rolled back and the files written removed; after the block, the PDFs they replaced."""
+    try:
+        store_pdfs(session, plan, user)
+        yield plan
+    except BaseException:
+        session.rollback()
+        discard(plan)
+        raise
+    remove_replaced(plan)
 
 
 def remove_replaced(plan: PdfPlan) -> None:
