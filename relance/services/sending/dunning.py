@@ -213,7 +213,8 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
 
 
 # what making a reminder reads of its invoice (the rulebook, the texts, the recipients), loaded for many at once;
-# the invoice's own contacts are among its customer's (found in the session, no query), its users are few
+# the invoice's own contacts and users too (one query each for all: looked up one by one, even in the session,
+# they were a tenth of making 5,664 reminders)
 LOADED = (
     selectinload(Invoice.customer).selectinload(Customer.contacts),
     selectinload(Invoice.customer).selectinload(Customer.sales_reps),
