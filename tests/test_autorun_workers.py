@@ -108,8 +108,8 @@ def test_four_consumers_and_a_manual_trigger_send_each_reminder_once(world):
     assert len(answers) == CONSUMERS and all("error" not in a for a in answers), answers
     assert len({a["run"] for a in answers}) == 1  # one Run row for the day
 
-    by_id, by_invoice = tally(smtp.messages)
-    assert len(smtp.messages) == INVOICES
+    by_id, by_invoice = tally(smtp.received)
+    assert len(smtp.received) == INVOICES
     assert max(by_id.values()) == 1 and len(by_id) == INVOICES
     assert set(by_invoice) == set(numbers) and max(by_invoice.values()) == 1
     assert rows_by_status() == {"sent": INVOICES}
@@ -156,7 +156,7 @@ def test_a_consumer_killed_in_the_middle_then_a_second_run(world):
         time.sleep(0.2)
     assert run.status == "done" and rows_by_status().get("pending", 0) == 0
 
-    by_id, by_invoice = tally(smtp.messages)
+    by_id, by_invoice = tally(smtp.received)
     statuses = rows_by_status()
     in_doubt = db.session.scalars(select(Reminder).where(Reminder.status == "failed")).all()
     assert all("Message-ID <" in r.error for r in in_doubt)  # written by a consumer (French) or here (English)
@@ -168,4 +168,4 @@ def test_a_consumer_killed_in_the_middle_then_a_second_run(world):
     sent_rows = set(db.session.scalars(select(Reminder.message_id).where(Reminder.status == "sent")))
     assert sent_rows <= set(by_id)
     print(f"\nkilled consumer left {leftover} pending rows; {len(in_doubt)} in doubt "
-          f"({len(doubtful & got)} of them had arrived); {len(smtp.messages)} messages for {INVOICES} invoices")
+          f"({len(doubtful & got)} of them had arrived); {len(smtp.received)} messages for {INVOICES} invoices")
