@@ -88,18 +88,24 @@ def _token_user():
     return token.user
 
 
+
+def _body_bytes(limit: int, cache: bool) -> bytes:
+    """The request body, at most `limit` bytes (one sent without Content-Length is cut there: one byte too many);
+    a larger one is refused with 400."""
+    request.max_content_length = limit + 1
+    try:
+        data = request.get_data(cache=cache)
+    except RequestEntityTooLarge:
+        data = None
+    if data is None or len(data) > limit:
+        raise ApiError(400, _l("The request body is too large: at most %(limit)s bytes.", limit=limit))
+    return data
+
 def _body(body_schema: dict) -> dict:
     """The JSON body, checked against `body_schema`: 400 when it is not JSON, larger than API_MAX_BODY_BYTES or
     nested deeper than API_MAX_JSON_DEPTH (Python's parser would run out of stack first: RecursionError), 422 when
     it does not match the schema."""
-    limit = current_app.config["API_MAX_BODY_BYTES"]
-    request.max_content_length = limit + 1  # a body sent without Content-Length is cut there: one byte too many
-    try:
-        raw = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        raw = None
-    if raw is None or len(raw) > limit:
-        raise ApiError(400, _l("The request body is too large: at most %(limit)s bytes.", limit=limit))
+    raw = _body_bytes(current_app.config["API_MAX_BODY_BYTES"], cache=True)
     depth = current_app.config["API_MAX_JSON_DEPTH"]
     try:
         data = request.get_json(silent=True)
@@ -343,13 +349,7 @@ def post_invoices():
 def _post_facturx():
     """A Factur-X / ZUGFeRD PDF as the body: its invoice (and its buyer, when new) saved, the PDF kept as it came."""
     limit = current_app.config["INVOICE_PDF_MAX_BYTES"]
-    request.max_content_length = limit + 1
-    try:
-        data = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        data = None
-    if data is None or len(data) > limit:
-        raise ApiError(400, _l("The request body is too large: at most %(limit)s bytes.", limit=limit))
+    data = _body_bytes(limit, cache=False)
     plan = einvoice.plan_files(db.session, [("body", data)], clock.today(), max_bytes=limit)
     if plan.refused:
         db.session.rollback()
@@ -411,17 +411,20 @@ def post_payments():
 @api_role("agent")
 def post_contacts():
     """Create or update customers' contacts by customer code + email: all items or none."""
-    items = _body(schema.batch(schema.CONTACT_ITEM))["items"]
-    plan = _upsert("contacts", items, [f"items[{i}]" for i in range(len(items))])
-    return jsonify({"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged})
+    return _counted_batch("contacts", schema.CONTACT_ITEM)
 
 
 @bp.post("/reminder-history")
 @api_role("agent")
 def post_reminder_history():
     """Record the reminders a previous tool sent: all items or none."""
-    items = _body(schema.batch(schema.HISTORY_ITEM))["items"]
-    plan = _upsert("history", items, [f"items[{i}]" for i in range(len(items))])
+    return _counted_batch("history", schema.HISTORY_ITEM)
+
+
+def _counted_batch(kind: str, item: dict):
+    """A batch of `kind` items written like an import of that kind; answers how many were created, updated, left."""
+    items = _body(schema.batch(item))["items"]
+    plan = _upsert(kind, items, [f"items[{i}]" for i in range(len(items))])
     return jsonify({"created": plan.created, "updated": plan.updated, "unchanged": plan.unchanged})
 
 

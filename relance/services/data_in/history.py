@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel
-from relance.services.data_in.plan import DEFAULTS, Change, Day, ImportPlan, _digest, chunks
+from relance.services.data_in.plan import DEFAULTS, Change, Day, ImportPlan, _digest, chunks, unknown_invoice
 from relance.services.engine.levels import DONE_STATUSES
 
 CHANNEL_LABELS = {"email": _l("by email"), "letter": _l("by letter")}
@@ -71,9 +71,7 @@ def plan_rows(session: Session, parsed, plan: ImportPlan, labels: dict, today) -
         number, rank, channel, day = (values.get(c) for c in ("invoice_number", "level", "channel", "date"))
         invoice = invoices.get(number) if number else None
         if number and invoice is None:
-            plan.add_error(line, label("invoice_number"), _l(
-                'Unknown invoice number "%(number)s": import the invoices first.', number=number),
-                number, "invoice_number")
+            unknown_invoice(plan, line, label("invoice_number"), number)
             failed = True
         if rank is not None and rank not in levels:
             plan.add_error(line, label("level"), _l(

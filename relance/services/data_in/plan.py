@@ -490,6 +490,12 @@ def _name_customers(plan: ImportPlan, customers: dict[str, int]) -> None:
             change.changes["customer_code"] = (codes.get(old, f"#{old}"), codes.get(new, coming or f"#{new}"))
 
 
+def unknown_invoice(plan: ImportPlan, line: int, column: str | None, number: str) -> None:
+    """The error of a row naming an invoice the database does not have (payments, reminder history)."""
+    plan.add_error(line, column, _l('Unknown invoice number "%(number)s": import the invoices first.', number=number),
+                   number, "invoice_number")
+
+
 def _plan_payments(session, parsed, plan, labels, today) -> None:
     label = lambda column: labels.get(column, column)  # noqa: E731
     numbers = [v["invoice_number"] for _, v, _ in parsed if v.get("invoice_number")]
@@ -500,9 +506,7 @@ def _plan_payments(session, parsed, plan, labels, today) -> None:
         number = values.get("invoice_number")
         invoice = invoices.get(number) if number else None
         if number and invoice is None:
-            plan.add_error(line, label("invoice_number"), _l(
-                'Unknown invoice number "%(number)s": import the invoices first.', number=number),
-                number, "invoice_number")
+            unknown_invoice(plan, line, label("invoice_number"), number)
             failed = True
         elif invoice and invoice["status"] in ("cancelled", "draft"):
             plan.add_error(line, label("invoice_number"), _l(

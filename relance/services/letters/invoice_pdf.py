@@ -91,26 +91,13 @@ def invoice_html(invoice: Invoice) -> str:
 INVOICE_CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "invoice-print.css"
 
 
-@lru_cache(maxsize=1)
-def _shared_objects():
-    """The invoice stylesheet and a font configuration, made once per process (a quarter of an invoice's time);
-    only data: URLs are fetched (the logo is inlined): a text in the invoice can never make WeasyPrint fetch."""
-    from weasyprint import CSS
-    from weasyprint.text.fonts import FontConfiguration
-    from weasyprint.urls import URLFetcher
-
-    fonts = FontConfiguration()
-    return CSS(filename=str(INVOICE_CSS), font_config=fonts), fonts, URLFetcher(allowed_protocols=["data"])
-
-
 @lru_cache(maxsize=32)
 def pdf_from_html(html: str) -> bytes:
     """WeasyPrint, without the database (a letter's worker process may run it). The same HTML makes the same PDF:
     the last ones made are kept (an invoice sent by email and by letter, shown then sent, is drawn once)."""
-    from weasyprint import HTML
+    from relance.services.letters.printing import pdf_of
 
-    css, fonts, fetcher = _shared_objects()
-    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=[css], font_config=fonts)
+    return pdf_of(html, INVOICE_CSS)  # the stylesheet parsed once per process; only data: URLs (the logo) fetched
 
 
 def render_invoice_pdf(invoice: Invoice) -> bytes:

@@ -88,13 +88,19 @@ def _members_of_zip(data: bytes, plan: PdfPlan) -> Iterator[tuple[str, bytes | E
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
             yield info.filename, exc
             continue
-        total += len(content)
-        if total > MAX_TOTAL_BYTES:
-            plan.refused.append(Refusal(plan.source, _l(
-                "The archive is larger than %(limit)s MB once uncompressed: send it in several parts.",
-                limit=MAX_TOTAL_BYTES // 1024 // 1024)))
-            raise _TooLarge()
+        total = _counted(plan, total, content)
         yield info.filename, content
+
+
+def _counted(plan: PdfPlan, total: int, content: bytes) -> int:
+    """The bytes read so far with `content`; over MAX_TOTAL_BYTES the plan is refused and reading stops."""
+    total += len(content)
+    if total > MAX_TOTAL_BYTES:
+        plan.refused.append(Refusal(plan.source, _l(
+            "The archive is larger than %(limit)s MB once uncompressed: send it in several parts.",
+            limit=MAX_TOTAL_BYTES // 1024 // 1024)))
+        raise _TooLarge()
+    return total
 
 
 def _members_of_folder(folder: Path, plan: PdfPlan) -> Iterator[tuple[str, bytes | Exception]]:
@@ -108,12 +114,7 @@ def _members_of_folder(folder: Path, plan: PdfPlan) -> Iterator[tuple[str, bytes
     for path in paths:
         with path.open("rb") as handle:
             content = handle.read(limit + 1)
-        total += len(content)
-        if total > MAX_TOTAL_BYTES:
-            plan.refused.append(Refusal(plan.source, _l(
-                "The archive is larger than %(limit)s MB once uncompressed: send it in several parts.",
-                limit=MAX_TOTAL_BYTES // 1024 // 1024)))
-            raise _TooLarge()
+        total = _counted(plan, total, content)
         yield path.relative_to(folder).as_posix(), content
 
 

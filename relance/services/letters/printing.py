@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, cast
@@ -101,30 +102,30 @@ def letter_html(data: LetterData) -> str:
 
 # --- HTML -> PDF (no app needed: runs in pool workers) ----------------------------------------------------
 
-_shared = None
+@lru_cache(maxsize=4)
+def _shared_objects(stylesheet: Path):
+    """A stylesheet and its font configuration, made once per process (parsing them is a third of a letter, a
+    quarter of an invoice); only data: URLs are fetched: a text in a letter can never make WeasyPrint fetch."""
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+    from weasyprint.urls import URLFetcher
+
+    fonts = FontConfiguration()
+    return CSS(filename=str(stylesheet), font_config=fonts), fonts, URLFetcher(allowed_protocols=["data"])
 
 
-def _shared_objects():
-    """The stylesheet and font configuration, made once per process (parsing them is a third of a letter)."""
-    global _shared
-    if _shared is None:
-        from weasyprint import CSS
-        from weasyprint.text.fonts import FontConfiguration
-        from weasyprint.urls import URLFetcher
+def pdf_of(html: str, stylesheet: Path) -> bytes:
+    """Render with WeasyPrint and the stylesheet (letters: print.css, generated invoices: invoice-print.css)."""
+    from weasyprint import HTML
 
-        fonts = FontConfiguration()
-        _shared = (CSS(filename=str(PRINT_CSS), font_config=fonts), fonts,
-                   URLFetcher(allowed_protocols=["data"]))
-    return _shared
+    css, fonts, fetcher = _shared_objects(stylesheet)
+    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=[css], font_config=fonts)
 
 
 def html_to_pdf(html: str) -> bytes:
-    """Render with WeasyPrint (only data: URLs are fetched). Page numbers "n / N" come from the stylesheet's
-    margin boxes (counter(page), counter(pages)): one pass."""
-    from weasyprint import HTML
-
-    css, fonts, fetcher = _shared_objects()
-    return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=[css], font_config=fonts)
+    """A letter's PDF. Page numbers "n / N" come from the stylesheet's margin boxes (counter(page),
+    counter(pages)): one pass."""
+    return pdf_of(html, PRINT_CSS)
 
 
 def merge(parts: Iterable[bytes | None]) -> bytes:

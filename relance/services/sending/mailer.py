@@ -564,6 +564,7 @@ class SmtpOutbox:
         broken = self.broken
         messages = list(messages)
         own = None if built_by else BuiltAhead(messages, ahead=2)  # the next one built while this one is sent
+        build = built_by or cast(BuiltAhead, own).get
         try:
             for out in messages:
                 if self.down:  # nothing is built for a server that cannot be reached, nor for a broken connection
@@ -572,7 +573,7 @@ class SmtpOutbox:
                 if broken:
                     record(Outcome(out.ref, "retry", error=broken))
                     continue
-                raw, message_id, build_error = (built_by or cast(BuiltAhead, own).get)(out)
+                raw, message_id, build_error = build(out)
                 if build_error:
                     record(Outcome(out.ref, "failed", error=build_error))
                     continue
