@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -229,13 +230,11 @@ def backend(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def app(request, backend, tmp_path):
-    """The app with an empty schema on the backend of this run, inside an app context."""
+@contextmanager
+def app_on(request, backend: str, tmp_path: Path, **overrides):
+    """An app on `backend` with an empty schema, inside its app context (the `app` fixture; a module may keep
+    one for all its tests)."""
     global _pg_tables_created
-    overrides = marked_clock(request)
-    if request.node.get_closest_marker("csrf"):
-        overrides["WTF_CSRF_ENABLED"] = True
     if backend == "sqlite":
         url = sqlite_url_from_template(request.getfixturevalue("sqlite_template"), tmp_path / "test.db")
     else:
@@ -252,6 +251,16 @@ def app(request, backend, tmp_path):
         db.session.remove()
         if backend == "sqlite":
             db.engine.dispose()
+
+
+@pytest.fixture
+def app(request, backend, tmp_path):
+    """The app with an empty schema on the backend of this run, inside an app context."""
+    overrides = marked_clock(request)
+    if request.node.get_closest_marker("csrf"):
+        overrides["WTF_CSRF_ENABLED"] = True
+    with app_on(request, backend, tmp_path, **overrides) as app:
+        yield app
 
 
 @pytest.fixture

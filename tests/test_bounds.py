@@ -16,12 +16,13 @@ import tempfile
 from datetime import date
 
 import pytest
-from flask import Request
+from flask import Request, g
 from werkzeug.datastructures import ImmutableMultiDict
 
 from relance import create_app, params
 from relance.extensions import db
 from relance.models import ApiToken, Reminder, ReminderLevel, Run, StatutoryRate
+from tests.conftest import app_on
 from tests.factories import install_live_defaults, make_customer, make_invoice, make_payment, make_user
 
 OK = {200, 204, 302, 303, 400, 403, 404, 405, 422}
@@ -72,7 +73,27 @@ class RecordingRequest(Request):
 
 # --- data every view can find ---------------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def app(request, backend, tmp_path_factory):
+    """One app and one world per database for the module's 250 tests: they only read (GET), so each test's own
+    app and data (a fifth of the suite's setups) bought nothing."""
+    with app_on(request, backend, tmp_path_factory.mktemp("bounds")) as app:
+        yield app
+
+
 @pytest.fixture
+def client(app):
+    """A new browser for each test; Flask-Login's user cached in the shared app context's `g` is dropped."""
+    g.pop("_login_user", None)
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
 def world(app):
     install_live_defaults(db.session)
     agent = make_user(role="agent")
