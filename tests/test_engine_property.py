@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from relance.extensions import db
-from relance.models import Contact, Customer, Invoice, Payment, Reminder, ReminderLevel, User
+from relance.models import Answer, Contact, Customer, Invoice, Payment, Reminder, ReminderLevel, User
 from relance.services import settings as settings_service
 from relance.services.engine.schedule import due_select, reference_schedule, schedule
 from tests.factories import install_live_defaults
@@ -34,11 +34,16 @@ reminder_strategy = st.fixed_dictionaries({
     "status": st.sampled_from(["sent", "sent", "pending", "failed", "cancelled"]),
     "hours_ago": st.one_of(st.integers(-3, 30), st.integers(-5, 60)),
 })
+answer_strategy = st.fixed_dictionaries({  # what the customer answered (an open one holds the reminders)
+    "kind": st.sampled_from(["paid", "promise", "dispute"]), "status": st.sampled_from(["open", "open", "rejected"]),
+    "hold": st.integers(-5, 10),
+})
 invoice_strategy = st.fixed_dictionaries({
     "customer": st.integers(0, 2), "status": st.sampled_from(["validated"] * 9 + ["draft", "paid", "cancelled"]),
     "kind": st.sampled_from(["invoice"] * 9 + ["credit_note"]), "due": st.one_of(st.integers(-120, 10), st.none()),
     "total": st.integers(1, 300_000), "paid": st.sampled_from([0, 0, 0, 25, 50, 100]),
     "no_auto_reminders": rarely, "reminders": st.lists(reminder_strategy, max_size=2),
+    "answers": st.one_of(st.just([]), st.just([]), st.lists(answer_strategy, max_size=2)),
 })
 scenario = st.fixed_dictionaries({
     "levels": st.lists(level_strategy, min_size=4, max_size=4),
@@ -95,6 +100,12 @@ def build(data) -> tuple[date, datetime]:
                 user_id=user.id if r["manual"] else None, reminder_date=on + timedelta(days=r["offset"]),
                 next_date=None if r["next"] is None else on + timedelta(days=r["next"]), status=r["status"],
                 created_at=now - timedelta(hours=r["hours_ago"])))
+        for a in values["answers"]:
+            hold = None if a["kind"] == "dispute" else on + timedelta(days=a["hold"])
+            db.session.add(Answer(invoice_id=invoice.id, customer_id=invoice.customer_id, kind=a["kind"],
+                                  status=a["status"], hold_until=hold, created_at=now - timedelta(days=2),
+                                  paid_on=on - timedelta(days=1) if a["kind"] == "paid" else None,
+                                  promise_date=hold - timedelta(days=3) if a["kind"] == "promise" else None))
     db.session.flush()
     return on, now
 

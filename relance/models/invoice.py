@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, and_
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -13,6 +14,9 @@ from relance.extensions import Model
 from relance.models.base import ZERO, money_column, utcnow
 from relance.models.customer import Contact, Customer
 from relance.models.user import User
+
+if TYPE_CHECKING:
+    from relance.models.answer import Answer
 
 INVOICE_STATUSES = ("draft", "validated", "paid", "cancelled")
 INVOICE_KINDS = ("invoice", "credit_note")
@@ -71,6 +75,9 @@ class Invoice(Model):
     followup_contact: Mapped[Contact | None] = relationship(foreign_keys=[followup_contact_id])
     creator: Mapped[User | None] = relationship(foreign_keys=[creator_id])
     followup_user: Mapped[User | None] = relationship(foreign_keys=[followup_user_id])
+    # what the customer answered from their page (relance/models/answer.py); open ones hold the reminders
+    answers: Mapped[list[Answer]] = relationship(back_populates="invoice", cascade="all, delete-orphan",
+                                                 order_by="Answer.id", passive_deletes=True)
 
     @hybrid_property
     def remaining_due(self) -> Decimal:

@@ -420,7 +420,7 @@ def _due_today(today: date) -> dict[int, int]:
 
 def _joined_rows():
     return (joinedload(Invoice.customer), joinedload(Invoice.billing_contact),  # many-to-one: joined
-            joinedload(Invoice.followup_contact))
+            joinedload(Invoice.followup_contact), selectinload(Invoice.answers))  # the rulebook reads the answers
 
 
 def _mass_page(f: dict, today: date, page: int) -> Page:

@@ -13,10 +13,11 @@ next date, the exclusions), applied to one invoice and one level:
 - the highest level done is not delivered yet (an email still pending, a letter not marked posted): the next
   level waits for it;
 - its date, the minimum gap since the last reminder or a manual next date is still ahead: not yet;
-- the engine's exclusions (paused customer, direct debit, consumer on a penalty level, below the minimum, and
-  for the automatic view the no-automatic flags, non-automatic levels, a recent manual reminder, business days,
-  go-live: nothing before the go-live step is done and automatic sending has started, and no invoice already
-  overdue on the go-live date unless a person brought it into the automatic schedule).
+- the engine's exclusions (paused customer, a customer's answer holding the invoice: a dispute until resolved, a
+  paid claim or a promise until its day has passed (`holds`), direct debit, consumer on a penalty level, below the
+  minimum, and for the automatic view the no-automatic flags, non-automatic levels, a recent manual reminder,
+  business days, go-live: nothing before the go-live step is done and automatic sending has started, and no
+  invoice already overdue on the go-live date unless a person brought it into the automatic schedule).
 The other channel of a level made today (a level sent "by email and letter") belongs to the same step and is
 allowed, unless that step went out by an override (then the other channel needs one too). So `judge(rank=None)`
 (the engine's proposal) is allowed exactly when the engine selects the invoice.
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from relance.models import Invoice, Reminder
 from relance.services.engine import schedule as engine
+from relance.services.engine.holds import hold_of
 from relance.services.engine.levels import DONE_STATUSES, delay_text, parse_delay
 
 HARD_CODES = ("credit_note", "not_validated", "paid", "no_due_date", "no_level", "unknown_level",
@@ -129,6 +131,7 @@ def _facts(invoice: Invoice, done: Sequence, rules) -> engine.Facts:
         invoice_no_auto=invoice.no_auto_reminders, due_date=cast(date, invoice.due_date), currency=invoice.currency,
         total=invoice.total_incl_tax, amount_paid=invoice.amount_paid, followup_contact=None, billing_contact=None,
         followup_user=None, creator=None, max_rank=None, last_date=None, auto_from_rank=invoice.auto_from_rank,
+        hold=hold_of(invoice.answers, rules.on),
     )
     return engine.reduce_done(facts, done, rules)
 

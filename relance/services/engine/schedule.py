@@ -45,6 +45,7 @@ from sqlalchemy import Date, DateTime, and_, bindparam, case, func, literal, nul
 from sqlalchemy.orm import Session, aliased
 
 from relance.models import (
+    Answer,
     Contact,
     Customer,
     Invoice,
@@ -57,6 +58,7 @@ from relance.models import (
 from relance.models.reminder import level_label
 from relance.services import settings as settings_service
 from relance.services.engine import recipients as recipients_service
+from relance.services.engine.holds import HOLD_CODES, held_ids, hold_of, holds
 from relance.services.engine.levels import (
     DELIVERED_STATUSES,
     DONE_STATUSES,
@@ -69,7 +71,7 @@ from relance.services.engine.levels import (
 from relance.services.engine.penalties import Claims, compute_claim, load_rates, payments_of
 
 SKIP_CODES = ("invoice_no_auto", "customer_no_auto", "manual_level", "recent_manual", "before_go_live", "paused",
-              "direct_debit", "consumer_penalty", "below_minimum")
+              *HOLD_CODES, "direct_debit", "consumer_penalty", "below_minimum")
 
 
 # --- results ------------------------------------------------------------------------------------------------
@@ -180,6 +182,7 @@ class Facts:
     manual_next: date | None = None  # "next reminder date" of the last reminder when it was made by hand
     in_flight: int | None = None  # the highest level done when none of its reminders is delivered yet
     auto_from_rank: int | None = None  # brought into the automatic schedule from this level (go-live)
+    hold: tuple[str, tuple] | None = None  # a customer's answer holding the reminders (`holds.hold_of`)
 
     @property
     def remaining(self) -> Decimal:
@@ -317,6 +320,8 @@ def exclusions(facts: Facts, level: Level, rules: _Rules) -> list[tuple[str, tup
             found.append(("before_go_live", (go_live,)))
     if facts.paused_until and facts.paused_until >= rules.on:
         found.append(("paused", (facts.paused_until.isoformat(),)))
+    if facts.hold is not None:
+        found.append(facts.hold)
     if settings.skip_direct_debit and facts.direct_debit:
         found.append(("direct_debit", ()))
     if settings.skip_consumer_penalties and facts.customer_kind == "consumer" and level.penalty_kind != "none":
@@ -341,6 +346,15 @@ def reason_text(code: str, args: tuple) -> str:
                  "automatic schedule (or reminds it by hand).", day=format_date(args[0], "medium"))
     if code == "paused":
         return _("Reminders to this customer are paused until %(day)s.", day=args[0])
+    if code == "disputed":
+        return _("The customer disputes this invoice (since %(day)s): no reminder until an agent resolves the "
+                 "dispute.", day=format_date(args[0], "medium"))
+    if code == "paid_claimed":
+        return _("The customer says it was paid on %(paid)s: reminders wait for the bank until %(day)s.",
+                 paid=format_date(args[0], "medium") if args[0] else "-", day=format_date(args[1], "medium"))
+    if code == "promised":
+        return _("The customer promised to pay on %(promise)s: reminders wait until %(day)s.",
+                 promise=format_date(args[0], "medium") if args[0] else "-", day=format_date(args[1], "medium"))
     if code == "direct_debit":
         return _("The customer pays by direct debit.")
     if code == "consumer_penalty":
@@ -544,6 +558,10 @@ def _selected(session: Session, rules: _Rules) -> list[tuple[Facts, int]]:
                       user[creator], max_rank, last_date, bool(recent_manual), notice)
         facts.auto_from_rank = auto_from_rank
         selected.append((facts, rank))
+    if selected:  # the customers' answers holding some of them (few)
+        held = holds(session, rules.on)
+        for facts, _rank in selected:
+            facts.hold = held.get(facts.invoice_id)
     return selected
 
 
@@ -594,6 +612,7 @@ def due_conditions(rules: _Rules) -> list:
         *_timing_conditions(timing, literal(params["gap_limit"], Date)),
         or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on),
         Invoice.customer_id.not_in(customers.where(Customer.paused_until >= on)),
+        Invoice.id.not_in(held_ids(on)),
     ]
     if settings.min_amount > 0:  # an open invoice has something left to pay: a minimum of 0 keeps it
         # rounded to cents: SQLite computes with floats (0.30 - 0.10 is less than 0.20 there)
@@ -815,6 +834,7 @@ def facts_for(session: Session, invoice: Invoice, rules: _Rules) -> Facts:
         followup_user=invoice.followup_user.email if invoice.followup_user else None,
         creator=invoice.creator.email if invoice.creator else None,
         max_rank=None, last_date=None, auto_from_rank=invoice.auto_from_rank,
+        hold=hold_of(session.scalars(select(Answer).where(Answer.invoice_id == invoice.id)), rules.on),
     )
     return reduce_done(facts, done, rules)
 

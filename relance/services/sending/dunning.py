@@ -218,7 +218,7 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
 LOADED = (
     selectinload(Invoice.customer).selectinload(Customer.contacts),
     selectinload(Invoice.customer).selectinload(Customer.sales_reps),
-    selectinload(Invoice.payments),
+    selectinload(Invoice.payments), selectinload(Invoice.answers),
     selectinload(Invoice.billing_contact), selectinload(Invoice.followup_contact),
     selectinload(Invoice.creator), selectinload(Invoice.followup_user),
 )

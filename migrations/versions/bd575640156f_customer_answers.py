@@ -1,0 +1,57 @@
+"""customer answers: "I have paid", "I will pay on", "I dispute this invoice" (an open one holds the reminders)
+
+Revision ID: bd575640156f
+Revises: 5e1d7a2c9b40
+Create Date: 2026-12-04 12:39:05.005533
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'bd575640156f'
+down_revision = '5e1d7a2c9b40'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table('answers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('invoice_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('hold_until', sa.Date(), nullable=True),
+    sa.Column('paid_on', sa.Date(), nullable=True),
+    sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=True),
+    sa.Column('reference', sa.String(length=120), nullable=False),
+    sa.Column('promise_date', sa.Date(), nullable=True),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('file_path', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('handled_by_id', sa.Integer(), nullable=True),
+    sa.Column('handled_at', sa.DateTime(), nullable=True),
+    sa.Column('resolution', sa.Text(), nullable=False),
+    sa.Column('credit_note', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_answers_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['handled_by_id'], ['users.id'], name=op.f('fk_answers_handled_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], name=op.f('fk_answers_invoice_id_invoices'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_answers'))
+    )
+    with op.batch_alter_table('answers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_answers_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_answers_invoice_id_status', ['invoice_id', 'status'], unique=False)
+        batch_op.create_index('ix_answers_status_created_at', ['status', 'created_at'], unique=False)
+
+
+
+def downgrade():
+    with op.batch_alter_table('answers', schema=None) as batch_op:
+        batch_op.drop_index('ix_answers_status_created_at')
+        batch_op.drop_index('ix_answers_invoice_id_status')
+        batch_op.drop_index(batch_op.f('ix_answers_customer_id'))
+
+    op.drop_table('answers')
