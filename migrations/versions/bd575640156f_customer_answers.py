@@ -1,8 +1,9 @@
-"""customer answers: "I have paid", "I will pay on", "I dispute this invoice" (an open one holds the reminders)
+"""customer answers and links: what customers answer from their page ("I have paid", "I will pay on", "I dispute
+this invoice"; an open one holds the reminders) and the links to that page (only their tokens' hashes)
 
 Revision ID: bd575640156f
 Revises: 5e1d7a2c9b40
-Create Date: 2026-12-04 12:39:05.005533
+Create Date: 2026-12-04 12:44:01.288277
 
 """
 from alembic import op
@@ -17,6 +18,21 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('customer_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.Column('last_used_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_links_customer_id_customers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_links')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_customer_links_token_hash'))
+    )
+    with op.batch_alter_table('customer_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_links_customer_id'), ['customer_id'], unique=False)
+
     op.create_table('answers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('invoice_id', sa.Integer(), nullable=False),
@@ -55,3 +71,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_answers_customer_id'))
 
     op.drop_table('answers')
+    with op.batch_alter_table('customer_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_links_customer_id'))
+
+    op.drop_table('customer_links')

@@ -1,7 +1,7 @@
 """All models, importable from relance.models."""
 
 from relance.models import paid_state, reminder_state  # noqa: F401 (their triggers are created with the tables)
-from relance.models.answer import ANSWER_KINDS, ANSWER_STATUSES, DISPUTE_REASONS, Answer
+from relance.models.answer import ANSWER_KINDS, ANSWER_STATUSES, DISPUTE_REASONS, Answer, CustomerLink
 from relance.models.customer import CONTACT_ROLES, CUSTOMER_KINDS, Contact, Customer, customer_sales_reps
 from relance.models.health import ServiceState
 from relance.models.invoice import INVOICE_KINDS, INVOICE_STATUSES, Invoice, Payment
@@ -25,7 +25,7 @@ from relance.models.user import ROLES, ApiToken, AuditLog, User, role_rank
 __all__ = [
     "ANSWER_KINDS", "ANSWER_STATUSES", "CHANNELS", "CONTACT_ROLES", "CUSTOMER_KINDS", "DELAY_BASES",
     "DISPUTE_REASONS", "INVOICE_KINDS", "INVOICE_STATUSES", "LEVEL_CHANNELS", "PENALTY_KINDS", "RATE_KINDS",
-    "REMINDER_STATUSES", "ROLES", "Answer", "ApiToken", "AuditLog", "Contact", "Customer", "customer_sales_reps",
-    "FormToken", "Invoice", "MassSelection", "Payment", "Reminder", "ReminderLevel", "role_rank", "Run",
-    "ServiceState", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User",
+    "REMINDER_STATUSES", "ROLES", "Answer", "ApiToken", "AuditLog", "Contact", "Customer", "CustomerLink",
+    "FormToken", "Invoice", "MassSelection", "Payment", "Reminder", "ReminderLevel", "Run", "ServiceState", "Setting",
+    "StatutoryRate", "Template", "TemplateVersion", "User", "customer_sales_reps", "role_rank",
 ]

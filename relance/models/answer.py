@@ -8,7 +8,8 @@ broken, a dispute resolved (a credit note named) or rejected with a reason.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import secrets
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Index, String, Text
@@ -18,10 +19,10 @@ from relance.extensions import Model
 from relance.models.base import MONEY, utcnow
 from relance.models.customer import Customer
 from relance.models.invoice import Invoice
-from relance.models.user import User
+from relance.models.user import User, hash_token
 
 ANSWER_KINDS = ("paid", "promise", "dispute")
-ANSWER_STATUSES = ("open", "accepted", "rejected", "kept", "broken", "resolved")
+ANSWER_STATUSES = ("open", "accepted", "rejected", "kept", "broken", "resolved", "replaced")
 DISPUTE_REASONS = ("not_received", "wrong_amount", "already_paid", "goods_or_service", "other")
 
 
@@ -58,3 +59,28 @@ class Answer(Model):
 
     def __repr__(self) -> str:
         return f"<Answer {self.kind} {self.status} invoice={self.invoice_id}>"
+
+
+class CustomerLink(Model):
+    """The link to a customer's page, printed in their reminders: a random token (256 bits) of which only the
+    SHA-256 is kept, valid until `expires_at` unless revoked. A reminder run gives each customer it reminds a new
+    one; revoking ends every link of the customer."""
+
+    __tablename__ = "customer_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship()
+
+    @classmethod
+    def issue(cls, customer_id: int, now: datetime, days: int) -> tuple[CustomerLink, str]:
+        """A new link; the clear token is returned once (it goes into the reminder), only its hash is stored."""
+        clear = secrets.token_urlsafe(32)
+        return cls(customer_id=customer_id, token_hash=hash_token(clear), created_at=now,
+                   expires_at=now + timedelta(days=days)), clear

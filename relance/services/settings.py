@@ -46,6 +46,10 @@ class CompanySettings:
     payment_url_pattern: str = ""  # e.g. https://pay.example.com/{number}
     default_language: str = "fr"
     notice_deadline_days: int = 8
+    # the customer page (services/answers.py): how long its link is valid, how long answers hold the reminders
+    customer_link_days: int = 60
+    promise_grace_days: int = 3  # a promise holds through its day and these days; then the chase resumes
+    paid_claim_days: int = 7  # "I have paid" holds this many days for the payment to reach the bank
     # go-live (services/golive.py): "" = the go-live step is not done, nothing is sent automatically
     go_live_date: str = ""  # YYYY-MM-DD: invoices due before it are not chased automatically unless brought in
     auto_start_date: str = ""  # YYYY-MM-DD: the first day the automatic runs send
