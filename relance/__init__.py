@@ -86,7 +86,7 @@ def _register_optional_blueprints(app: Flask) -> None:
     """Areas each live in their own package; register the ones present."""
     import importlib
 
-    for name in ("customers", "invoices", "imports", "reminders", "admin", "api", "autorun", "golive"):
+    for name in ("customers", "invoices", "imports", "reminders", "admin", "api", "autorun", "golive", "portal"):
         try:
             module = importlib.import_module(f"relance.{name}")
         except ModuleNotFoundError as exc:

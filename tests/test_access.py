@@ -13,6 +13,7 @@ from relance.models import ROLES, role_rank
 
 PUBLIC = {"static", "auth.login", "main.healthz", "main.set_language"}
 API_PREFIX = "api."  # bearer tokens, tested in the API tests (401 without a token)
+PORTAL_PREFIX = "portal."  # the customer's page: its link's token, tested in tests/test_portal.py (404 without one)
 
 ACCESS = {
     "main.dashboard": "viewer",
@@ -53,7 +54,7 @@ ACCESS = {
 
 def _rules(app):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC or rule.endpoint.startswith(API_PREFIX):
+        if rule.endpoint in PUBLIC or rule.endpoint.startswith((API_PREFIX, PORTAL_PREFIX)):
             continue
         yield rule
 

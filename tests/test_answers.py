@@ -75,8 +75,8 @@ def test_the_three_answers_and_their_checks(world):
         (lambda: answers.dispute(db.session, invoice, acme.id, reason="other", message="x" * 2001, now=NOW),
          "message"),
         # someone else's invoice, a paid one: nothing to answer
-        (lambda: answers.dispute(db.session, world["other"], acme.id, reason="goods_or_service", message="", now=NOW), None),
-        (lambda: answers.dispute(db.session, world["paid"], acme.id, reason="goods_or_service", message="", now=NOW), None),
+        (lambda: answers.dispute(db.session, world["other"], acme.id, reason="other", message="?", now=NOW), None),
+        (lambda: answers.dispute(db.session, world["paid"], acme.id, reason="other", message="?", now=NOW), None),
     ]
     for attempt, field in refusals:
         with pytest.raises(answers.AnswerError) as caught:

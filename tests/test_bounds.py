@@ -13,7 +13,7 @@ import atexit
 import re
 import shutil
 import tempfile
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from flask import Request, g
@@ -22,6 +22,8 @@ from werkzeug.datastructures import ImmutableMultiDict
 from relance import create_app, params
 from relance.extensions import db
 from relance.models import ApiToken, Reminder, ReminderLevel, Run, StatutoryRate
+from relance.services import answers
+from relance.services import settings as settings_service
 from tests.conftest import app_on
 from tests.factories import install_live_defaults, make_customer, make_invoice, make_payment, make_user
 
@@ -109,6 +111,7 @@ def world(app):
                         run_id=mass_run.id, reminder_date=date(2026, 2, 1), status="sent", subject="Relance",
                         body="Bonjour", recipients=["billing@customer.example"])
     db.session.add(reminder)
+    link_token = answers.issue_link(db.session, customer.id, datetime(2026, 2, 1), settings_service.load(db.session))
     token, clear = ApiToken.issue(agent, "bounds")
     db.session.add(token)
     db.session.flush()
@@ -119,6 +122,7 @@ def world(app):
             "user_id": agent.id, "token_id": token.id, "rate_id": rate.id, "mass_run": mass_run.id,
             "auto_run": auto_run.id, "channel": "email", "language": "fr", "direction": "down",
             "filename": "css/relance.css", "kind": "invoices", "code": "C1", "number": "FA-1", "api_token": clear,
+            "link_token": link_token,
             "token": "A" * 32}  # a pending import (relance/imports): someone else's or expired
 
 

@@ -9,18 +9,27 @@ dispute. Each step is audited; the caller commits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from relance.models import DISPUTE_REASONS, Answer, CustomerLink, Invoice, Payment, User
+from relance.models import DISPUTE_REASONS, Answer, CustomerLink, Invoice, Payment, ReminderLevel, User
 from relance.models.user import hash_token
 from relance.services import audit, payments
+from relance.services.engine.penalties import Claim, claim_for_invoice, load_rates, notice_dates
 from relance.services.errors import RelanceError
 
+REASON_LABELS = {
+    "not_received": _l("I did not receive the goods or the service"),
+    "wrong_amount": _l("The amount is wrong"),
+    "already_paid": _l("I already paid it"),
+    "goods_or_service": _l("A problem with the goods or the service"),
+    "other": _l("Another reason"),
+}
 MESSAGE_MAX = 2000
 PROMISE_MAX_DAYS = 366  # a promise further than a year away is not a promise
 
@@ -197,3 +206,40 @@ def broken(answer: Answer, on: date) -> bool:
     """An open promise whose day and grace have passed (the invoice unpaid): shown as broken."""
     return (answer.kind == "promise" and answer.status == "open" and answer.hold_until is not None
             and answer.hold_until < on and answer.invoice.is_open)
+
+
+# --- what the customer's page shows ---------------------------------------------------------------------------------
+
+@dataclass
+class PageInvoice:
+    """One open invoice on the customer's page: what is claimed today (None before its due date) and the answers
+    still open on it."""
+
+    invoice: Invoice
+    claim: Claim | None
+    open_answers: list[Answer]
+
+    def answer(self, kind: str) -> Answer | None:
+        return next((a for a in reversed(self.open_answers) if a.kind == kind), None)
+
+
+def page_invoices(session: Session, customer_id: int, on: date, settings) -> list[PageInvoice]:
+    """The customer's open invoices, oldest due first, each with its claim at the level its reminders reached (the
+    one claim computation: remaining, interest, indemnity, the level's penalty)."""
+    invoices = list(session.scalars(
+        select(Invoice).where(Invoice.customer_id == customer_id, Invoice.is_open)
+        .order_by(Invoice.due_date, Invoice.number)
+        .options(selectinload(Invoice.payments), selectinload(Invoice.answers), joinedload(Invoice.customer))))
+    levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
+    rates = load_rates(session, settings.company_country)
+    notices = notice_dates(session, [i.id for i in invoices])
+    no_level = ReminderLevel(penalty_kind="none", penalty_value=Decimal("0"), formal_notice=False)  # never saved
+    rows = []
+    for invoice in invoices:
+        claim = None
+        if invoice.due_date is not None and invoice.due_date < on:
+            level = levels.get(invoice.reminder_level) if invoice.reminder_level is not None else None
+            claim = claim_for_invoice(session, invoice, level or no_level, on, settings, rates=rates,
+                                      notices=notices)
+        rows.append(PageInvoice(invoice, claim, [a for a in invoice.answers if a.status == "open"]))
+    return rows

@@ -48,3 +48,10 @@ def logo_data_url(logo: Path | None) -> str | None:
     if mime is None:
         return None
     return f"data:{mime};base64," + base64.b64encode(logo.read_bytes()).decode()
+
+
+def remove(relative: str | None) -> None:
+    """Delete a stored file (a file kept for something that was then refused); nothing when absent."""
+    path = resolve(relative)
+    if path is not None:
+        path.unlink(missing_ok=True)

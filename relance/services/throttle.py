@@ -60,6 +60,9 @@ class Limit:
 HERE = Limit(free=3, window=timedelta(days=1))  # one account from one address
 KNOWN_BROWSER = Limit(free=3, window=timedelta(days=1))  # one account from a browser that logged into it before
 ADDRESS = Limit(free=20, window=timedelta(hours=1))  # any account from one address: an office mistypes too
+# wrong links to a customer's page (relance/portal) from one address, counted as failures of an email no account has
+LINK = Limit(free=30, window=timedelta(minutes=10))
+LINK_KEY = "#customer-page"
 
 
 def email_key(email: str) -> str:
@@ -115,15 +118,25 @@ def _counters(attempt: Attempt):
 
 def wait_seconds(session: Session, attempt: Attempt, now: datetime) -> int:
     """Seconds to wait before this try may be checked (0: now)."""
-    longest = 0
-    for limit, conditions in _counters(attempt):
-        failures, latest = session.execute(
-            select(func.count(), func.max(LoginFailure.at)).where(*conditions, LoginFailure.at > now - limit.window)
-        ).one()
-        if failures and failures >= limit.free:
-            left = (latest + delay(failures, limit) - now).total_seconds()
-            longest = max(longest, math.ceil(left))
-    return longest
+    return max((_wait(session, limit, conditions, now) for limit, conditions in _counters(attempt)), default=0)
+
+
+def _wait(session: Session, limit: Limit, conditions, now: datetime) -> int:
+    failures, latest = session.execute(
+        select(func.count(), func.max(LoginFailure.at)).where(*conditions, LoginFailure.at > now - limit.window)
+    ).one()
+    if failures and failures >= limit.free:
+        return max(0, math.ceil((latest + delay(failures, limit) - now).total_seconds()))
+    return 0
+
+
+def link_wait_seconds(session: Session, address: str, now: datetime) -> int:
+    """Seconds before this address may open a customer's page again after too many wrong links (0: now)."""
+    return _wait(session, LINK, (LoginFailure.email == LINK_KEY, LoginFailure.ip == address_key(address)), now)
+
+
+def record_link_miss(session: Session, address: str, now: datetime) -> None:
+    record_failure(session, Attempt(email=LINK_KEY, address=address), now)
 
 
 def record_failure(session: Session, attempt: Attempt, now: datetime) -> None:
