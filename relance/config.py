@@ -120,6 +120,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # days a run keeps waiting for an unreachable mail server before failing each email with the reason
         "SEND_OUTAGE_DAYS": _int_env("RELANCE_SEND_OUTAGE_DAYS", 2),
         "TIMEZONE": _env("RELANCE_TIMEZONE", "Europe/Paris"),
+        # how customers reach Relance (https://relance.example.com): the links to their page in every reminder
+        # (relance/portal); empty: reminders carry no link
+        "PUBLIC_URL": (_env("RELANCE_PUBLIC_URL", "") or "").rstrip("/"),
         # a callable returning an aware datetime runs the whole app at another moment (relance/clock.py; tests)
         "CLOCK": None,
         "FILES_PATH": str(instance / "files"),

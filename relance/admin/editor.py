@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, g, make_response, redirect, request, url_for
+from flask import abort, current_app, flash, g, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from relance.extensions import db
 from relance.models import CHANNELS, Customer, Invoice, Reminder, ReminderLevel, Template, User
 from relance.redirects import local_target
 from relance.search import any_contains
-from relance.services import audit
+from relance.services import answers, audit
 from relance.services import settings as settings_service
 from relance.services.engine import readiness
 from relance.services.engine.penalties import claim_for_invoice
@@ -67,7 +67,8 @@ def _preview(level: ReminderLevel, channel: str, language: str, subject: str, bo
     settings = settings_service.load(db.session)
     on = clock.today()
     claim = claim_for_invoice(db.session, invoice, level, on, settings)
-    ctx = wording.context_for(db.session, invoice, level, on, settings, language, claim, current_user)
+    ctx = wording.context_for(db.session, invoice, level, on, settings, language, claim, current_user,
+                              page_url=answers.preview_url(current_app.config["PUBLIC_URL"]))
     result.update(subject=placeholders.render_text(subject, ctx).replace("\n", " ").strip(),
                   html=placeholders.render_html(body, ctx), text=placeholders.render_text(body, ctx), on=on)
     return result

@@ -31,6 +31,7 @@ from relance.redirects import local_target
 from relance.reminders import bp
 from relance.reminders.forms import ReminderForm
 from relance.search import any_contains, contains
+from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility, readiness, recipients
 from relance.services.engine.levels import DONE_STATUSES, MADE_STATUSES, DelayError, active_levels, parse_delay
@@ -262,7 +263,8 @@ def _preview_context(invoice: Invoice | None, rank, by_email: bool, levels, sett
     if invoice is None or level is None or not invoice.is_open or invoice.due_date is None:
         return {"ready": False}
     channel = "email" if by_email else "letter"
-    rendered = wording.render_for_invoice(db.session, invoice, level, channel, today, settings, user=_user())
+    rendered = wording.render_for_invoice(db.session, invoice, level, channel, today, settings, user=_user(),
+                                          page_url=answers.preview_url(current_app.config["PUBLIC_URL"]))
     who = recipients.for_invoice(invoice, settings, _user()) if by_email else None
     return {"ready": True, "invoice": invoice, "level": level, "channel": channel, "rendered": rendered, "who": who}
 

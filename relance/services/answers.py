@@ -9,6 +9,7 @@ dispute. Each step is audited; the caller commits.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -46,6 +47,42 @@ def issue_link(session: Session, customer_id: int, now: datetime, settings) -> s
     link, clear = CustomerLink.issue(customer_id, now, settings.customer_link_days)
     session.add(link)
     return clear
+
+
+class Links:
+    """The links of the reminders made together (a run, a form): one new link per customer, made on first use.
+    Without a public address (PUBLIC_URL: how customers reach Relance) no link is made and the text shows none."""
+
+    def __init__(self, session: Session, now: datetime, settings, base_url: str) -> None:
+        self.session, self.now, self.settings = session, now, settings
+        self.base_url = (base_url or "").rstrip("/")
+        self._made: dict[int, str] = {}
+
+    def __call__(self, customer_id: int) -> str:
+        if not self.base_url:
+            return ""
+        if customer_id not in self._made:
+            self._made[customer_id] = page_url(self.base_url, issue_link(self.session, customer_id, self.now,
+                                                                          self.settings))
+        return self._made[customer_id]
+
+
+def page_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/c/{token}"
+
+
+def preview_url(base_url: str) -> str:
+    """What a preview shows for the link (no link is made for a preview)."""
+    return page_url(base_url, "…") if base_url else ""
+
+
+_KEPT_LINK = re.compile(r"https?://[^\s<>\"']+?/c/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+
+
+def url_in(text: str) -> str | None:
+    """The link to the customer's page a kept text carries (to render it again the same), or None."""
+    match = _KEPT_LINK.search(text or "")
+    return match.group(0) if match else None
 
 
 def find_link(session: Session, token: str, now: datetime) -> CustomerLink | None:

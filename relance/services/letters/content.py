@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder
-from relance.services import files
+from relance.services import answers, files
 from relance.services import settings as settings_service
 from relance.services.letters import printing
 from relance.services.letters.invoice_pdf import invoice_pdf_source
@@ -74,7 +74,8 @@ def _letter_body(session: Session, reminder: Reminder, settings, renderers: dict
         renderers = {} if renderers is None else renderers
         on = reminder.reminder_date
         renderer = renderers.get(on) or renderers.setdefault(on, wording.Renderer(session, on, settings))
-        again = renderer.render(reminder.invoice, level, "letter", user=reminder.user, language=reminder.language)
+        again = renderer.render(reminder.invoice, level, "letter", user=reminder.user, language=reminder.language,
+                                page_url=answers.url_in(reminder.body) or "")
         if again is not None and again.text == reminder.body:
             return again.html
     return printing.body_from_text(reminder.body)

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from relance import clock
 from relance.models import Reminder, ReminderLevel, Run
 from relance.models.base import utcnow
+from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility
 from relance.services.engine import schedule as engine
@@ -256,7 +257,8 @@ def make_reminders(session: Session, run: Run, now: datetime, settings, config: 
         session.execute(update(Run).where(Run.id == run.id).values(skipped_reasons=dict(todo.skipped)))
         session.commit()
     levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
-    renderer = wording.Renderer(session, on, settings)  # texts, rates and tables read once for the run
+    # texts, rates and tables read once for the run; one link to their page per customer reminded
+    renderer = wording.Renderer(session, on, settings, links=answers.Links(session, now, settings, config.public_url))
     items = {due.invoice_id: (due, channels) for due, channels in todo.items}
     order = list(items)
     chunks = [order[i:i + PLAN_CHUNK] for i in range(0, len(order), PLAN_CHUNK)]
@@ -297,7 +299,8 @@ def _make(session: Session, run: Run, entries, levels, settings, config: Sending
     on = run.run_date
     have = made_today(session, on, [due.invoice_id for due, _ in entries])
     rules = eligibility.day_rules(session, on)
-    renderer = renderer or wording.Renderer(session, on, settings)
+    renderer = renderer or wording.Renderer(session, on, settings,
+                                            links=answers.Links(session, utcnow(), settings, config.public_url))
     made = dunning.create_reminders(
         session, [(due.invoice_id, levels[due.level], channels) for due, channels in entries
                   if due.invoice_id not in have],

@@ -27,6 +27,7 @@ class SendingConfig:
     heartbeat_seconds: int  # RUN_HEARTBEAT_SECONDS: between two heartbeats of a working run
     stale_seconds: int  # RUN_STALE_SECONDS: without a heartbeat, a run is taken over
     min_free_mb: int  # LETTERS_MIN_FREE_MB: free disk a letters batch needs before it starts
+    public_url: str = ""  # PUBLIC_URL: how customers reach Relance (the links to their page); "": no link
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SendingConfig:
@@ -37,7 +38,7 @@ class SendingConfig:
             max_attempts=int(config["SEND_MAX_ATTEMPTS"]), outage_days=float(config["SEND_OUTAGE_DAYS"]),
             letter_processes=int(config["LETTER_PROCESSES"]),
             heartbeat_seconds=int(config["RUN_HEARTBEAT_SECONDS"]), stale_seconds=int(config["RUN_STALE_SECONDS"]),
-            min_free_mb=int(config["LETTERS_MIN_FREE_MB"]),
+            min_free_mb=int(config["LETTERS_MIN_FREE_MB"]), public_url=config["PUBLIC_URL"],
         )
 
     @property

@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.models.base import utcnow
-from relance.services import audit
+from relance.services import answers, audit
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility, recipients
 from relance.services.engine.levels import MADE_STATUSES
@@ -124,7 +124,9 @@ def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, ch
                         reminder_date=on, next_date=next_date, status="pending",
                         override_reason=override if verdict.refusals else "")
     reminder.snapshot_level(level)
-    renderer = renderer if renderer is not None and renderer.on == on else wording.Renderer(session, on, settings)
+    if renderer is None or renderer.on != on:
+        renderer = wording.Renderer(session, on, settings,
+                                    links=answers.Links(session, utcnow(), settings, given(config).public_url))
     for name, value in made_columns(invoice, level, channel, renderer, settings, user, config).items():
         setattr(reminder, name, value)
     try:

@@ -65,6 +65,8 @@ class Context:
     company: dict = field(default_factory=dict)  # name, address, iban, bic ...
     overdue: tuple[OverdueLine, ...] = ()
     locale: str = ""  # the formats of the reader's country (formatting.format_locale); the language's when empty
+    customer_page_url: str = ""  # the link to the customer's page ("" when Relance has no public address)
+    promise_date: date | None = None  # the day the customer promised to pay (an open promise), else None
 
     @property
     def formats(self) -> str:
@@ -218,6 +220,11 @@ _VARIABLES = [
     Variable("__TODAY__", _l("Date of the reminder"), lambda c: c.on, "date"),
     Variable("__LEVEL_NAME__", _l("Name of the reminder level"), lambda c: c.level_name),
     Variable("__INVOICES_TABLE__", _l("Table of the customer's overdue invoices"), lambda c: c.overdue, "table"),
+    Variable("__CUSTOMER_PAGE_URL__", _l("Link to the customer's page: their open invoices to download, and where "
+                                         "they answer (paid, will pay on a date, dispute)"),
+             lambda c: c.customer_page_url),
+    Variable("__PROMISE_DATE__", _l("The date the customer promised to pay (empty without a promise)"),
+             lambda c: c.promise_date, "date"),
 ]
 VARIABLES: dict[str, Variable] = {v.name: v for v in _VARIABLES}
 

@@ -11,7 +11,7 @@ is filled per channel when the rows are created.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -608,8 +608,10 @@ def overdue_lines(session: Session, customer_id: int, on: date) -> tuple[placeho
 
 def context_for(session: Session, invoice: Invoice, level: ReminderLevel, on: date, settings, language: str,
                 claim: Claim, user: User | None = None,
-                overdue: tuple[placeholders.OverdueLine, ...] | None = None) -> placeholders.Context:
-    """`overdue`: the customer's `overdue_lines` when already read (else read now)."""
+                overdue: tuple[placeholders.OverdueLine, ...] | None = None,
+                page_url: str = "") -> placeholders.Context:
+    """`overdue`: the customer's `overdue_lines` when already read (else read now); `page_url`: the link to the
+    customer's page this reminder carries (`answers.Links`)."""
     customer = invoice.customer
     contact = invoice.billing_contact or customer.contact("billing")
     if overdue is None:
@@ -630,12 +632,20 @@ def context_for(session: Session, invoice: Invoice, level: ReminderLevel, on: da
         company={"name": settings.company_name, "address": settings.company_address,
                  "postcode": settings.company_postcode, "city": settings.company_city, "iban": settings.company_iban,
                  "bic": settings.company_bic},
-        overdue=overdue, locale=format_locale(language, customer.country),
+        overdue=overdue, locale=format_locale(language, customer.country), customer_page_url=page_url,
+        promise_date=promised_day(invoice),
     )
 
 
+def promised_day(invoice: Invoice) -> date | None:
+    """The day of the invoice's open promise to pay (the latest made), or None."""
+    days = [a.promise_date for a in invoice.answers if a.kind == "promise" and a.status == "open"]
+    return days[-1] if days else None
+
+
 def render_for_invoice(session: Session, invoice: Invoice, level: ReminderLevel, channel: str, on: date,
-                       settings, user: User | None = None, language: str | None = None) -> Rendered | None:
+                       settings, user: User | None = None, language: str | None = None,
+                       page_url: str = "") -> Rendered | None:
     """The level's text for this invoice and channel, in the customer's language (or the company's).
 
     None when the level has no text for that channel at all. `settings` is `services.settings.load(session)`.
@@ -647,7 +657,7 @@ def render_for_invoice(session: Session, invoice: Invoice, level: ReminderLevel,
     if template is None:
         return None
     claim = claim_for_invoice(session, invoice, level, on, settings)
-    ctx = context_for(session, invoice, level, on, settings, template.language, claim, user)
+    ctx = context_for(session, invoice, level, on, settings, template.language, claim, user, page_url=page_url)
     reasons = tuple(r for r in (reason, *claim.reasons) if r)
     return Rendered(
         subject=placeholders.render_text(template.subject, ctx).replace("\n", " ").strip(),
@@ -676,8 +686,9 @@ class Renderer:
     Keep one for a run: what it read stays as read (the texts, rates and invoices a run reads do not change while
     it makes its reminders; a text saved meanwhile is used by the next run)."""
 
-    def __init__(self, session: Session, on: date, settings) -> None:
-        self.session, self.on, self.settings = session, on, settings
+    def __init__(self, session: Session, on: date, settings, links: Callable[[int], str] | None = None) -> None:
+        """`links`: customer id -> the link to their page the reminders carry (`answers.Links`; none: no link)."""
+        self.session, self.on, self.settings, self.links = session, on, settings, links
         self.rates = load_rates(session, settings.company_country)
         self.tables = placeholders.Tables()
         self._texts: dict[tuple[int, str], dict[str, LevelText]] = {}
@@ -721,8 +732,9 @@ class Renderer:
         return self._texts[key]
 
     def render(self, invoice: Invoice, level: ReminderLevel, channel: str, user: User | None = None,
-               language: str | None = None) -> Rendered | None:
-        """`render_for_invoice(session, invoice, level, channel, on, settings, user, language)`, for many."""
+               language: str | None = None, page_url: str | None = None) -> Rendered | None:
+        """`render_for_invoice(session, invoice, level, channel, on, settings, user, language)`, for many; the link
+        to the customer's page from `links`, or `page_url` (a kept text rendered again)."""
         settings, on = self.settings, self.on
         rows = self.texts(level, channel)
         wanted = language or invoice.customer.language
@@ -735,8 +747,10 @@ class Renderer:
             self.prefetch([invoice])
         claim = claim_for_invoice(self.session, invoice, level, on, settings, rates=self.rates,
                                   notices=self._notices)
+        if page_url is None:
+            page_url = self.links(invoice.customer_id) if self.links is not None else ""
         ctx = context_for(self.session, invoice, level, on, settings, chosen, claim, user,
-                          overdue=self._overdue_of(invoice.customer_id))
+                          overdue=self._overdue_of(invoice.customer_id), page_url=page_url)
         subject = placeholders.compile_text(template.subject, chosen)
         body = placeholders.compile_text(template.body, chosen)
         text, html = placeholders.resolve(ctx, self.tables, subject.names | body.names)
