@@ -86,7 +86,8 @@ def _register_optional_blueprints(app: Flask) -> None:
     """Areas each live in their own package; register the ones present."""
     import importlib
 
-    for name in ("customers", "invoices", "imports", "reminders", "admin", "api", "autorun", "golive", "portal"):
+    for name in ("customers", "invoices", "imports", "reminders", "admin", "api", "autorun", "golive", "portal",
+                 "answers"):
         try:
             module = importlib.import_module(f"relance.{name}")
         except ModuleNotFoundError as exc:

@@ -14,6 +14,7 @@ from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
+from relance.services import answers
 from relance.services.engine.levels import delay_text
 from relance.services.texts import typography
 from relance.services.texts.formatting import ENGLISH_SHORT_DATE, format_money, money_for_reader, short_day
@@ -105,6 +106,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["language_name"] = language_label
     app.jinja_env.globals["run_status_labels"] = RUN_STATUS_LABELS  # a global: macros imported without context
+    app.jinja_env.globals["answer_status_labels"] = answers.STATUS_LABELS
+    app.jinja_env.globals["answer_reason_label"] = lambda code: str(answers.REASON_LABELS.get(code, code))
+    app.jinja_env.globals["answer_broken"] = answers.broken
 
     @app.context_processor
     def _globals():

@@ -49,6 +49,8 @@ ACCESS = {
     "autorun.index": "manager", "autorun.run": "manager", "autorun.letters": "agent", "autorun.test": "manager",
     "autorun.send_now": "manager", "autorun.dry_run": "manager", "autorun.posted": "agent",
     "golive.step": "manager", "golive.overdue": "agent", "golive.adopt": "agent",
+    # the customers' answers
+    "answers.index": "viewer", "answers.act": "agent",
 }
 
 

@@ -40,6 +40,7 @@ def dashboard():
         today_counts=dashboard_service.reminders_today(db.session, midnight),
         failed_total=failed_total,
         failed=failed,
+        answers_open=dashboard_service.open_answers(db.session),
         today=today,
         auto=dashboard_service.automatic_runs(db.session),
         readiness=readiness.check(db.session),

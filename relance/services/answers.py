@@ -31,6 +31,8 @@ REASON_LABELS = {
     "goods_or_service": _l("A problem with the goods or the service"),
     "other": _l("Another reason"),
 }
+STATUS_LABELS = {"open": _l("to handle"), "accepted": _l("payment recorded"), "rejected": _l("rejected"),
+                 "kept": _l("kept"), "broken": _l("broken"), "resolved": _l("resolved"), "replaced": _l("replaced")}
 MESSAGE_MAX = 2000
 PROMISE_MAX_DAYS = 366  # a promise further than a year away is not a promise
 

@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from relance import clock
-from relance.models import Invoice, Reminder, Run
+from relance.models import Answer, Invoice, Reminder, Run
 from relance.services import settings as settings_service
 from relance.services.engine import schedule as engine
 from relance.services.sending import autorun
@@ -134,3 +134,10 @@ def automatic_runs(session: Session, now: datetime | None = None) -> AutomaticRu
         next_letters=sum(1 for _, c in upcoming.items if "letter" in c), note=upcoming.note, last_run=last_run,
         letters_run=letters_run, problem_runs=problems, late=autorun.is_late(session, settings, now),
     )
+
+
+def open_answers(session: Session) -> dict[str, int]:
+    """{kind: count} of the customers' answers waiting for an agent, and "total"."""
+    counts = dict(session.execute(select(Answer.kind, func.count()).where(Answer.status == "open")
+                                  .group_by(Answer.kind)).all())
+    return {**counts, "total": sum(counts.values())} if counts else {}
