@@ -122,6 +122,22 @@ def send_reminders(reminder_ids: list[int]) -> dict:
     return report.count()
 
 
+class NoticeNotSent(RuntimeError):
+    """The mail server could not take an answer's notice now: Huey tries again later (the error is on the answer)."""
+
+
+@task(retries=6, retry_delay=600)
+def notify_answer(answer_id: int, event: str) -> str:
+    """Tell the agent of a customer's answer ("new"), or the customer of their rejected dispute ("rejected")."""
+    from relance.extensions import db
+    from relance.services.sending import notices
+
+    status = notices.notify(db.session, answer_id, event, sending_config())
+    if status in ("retry", "down"):
+        raise NoticeNotSent(f"answer {answer_id}: the mail server could not take the email now")
+    return status
+
+
 def queue_send(reminder):
     """Hand a just-made pending reminder to the worker (at once in immediate mode) and return it as it is now."""
     from relance.extensions import db

@@ -3,7 +3,7 @@ this invoice"; an open one holds the reminders) and the links to that page (only
 
 Revision ID: bd575640156f
 Revises: 5e1d7a2c9b40
-Create Date: 2026-12-04 12:44:01.288277
+Create Date: 2026-12-04 13:01:06.522703
 
 """
 from alembic import op
@@ -52,6 +52,8 @@ def upgrade():
     sa.Column('handled_at', sa.DateTime(), nullable=True),
     sa.Column('resolution', sa.Text(), nullable=False),
     sa.Column('credit_note', sa.String(length=64), nullable=False),
+    sa.Column('notified_at', sa.DateTime(), nullable=True),
+    sa.Column('notify_error', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_answers_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['handled_by_id'], ['users.id'], name=op.f('fk_answers_handled_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], name=op.f('fk_answers_invoice_id_invoices'), ondelete='CASCADE'),

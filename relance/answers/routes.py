@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
-from relance import clock, params
+from relance import clock, params, tasks
 from relance.answers import bp
 from relance.auth import role_required
 from relance.extensions import db
@@ -78,5 +78,7 @@ def act(answer_id: int, action: str):
     else:
         db.session.commit()
         flash(message, "success")
+        if action == "reject" and answer.kind == "dispute":
+            tasks.notify_answer(answer.id, "rejected")  # the worker sends the customer the reason
     back = form.get("next", "")
     return redirect(back if is_local(back) else url_for("answers.index"), 303)

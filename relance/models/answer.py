@@ -52,6 +52,9 @@ class Answer(Model):
     handled_at: Mapped[datetime | None]
     resolution: Mapped[str] = mapped_column(Text, default="")  # the agent's words (sent to the customer if rejected)
     credit_note: Mapped[str] = mapped_column(String(64), default="")  # a resolved dispute: the credit note's number
+    # the email about it (to the agent when given, to the customer when a dispute is rejected): sent, or why not
+    notified_at: Mapped[datetime | None]
+    notify_error: Mapped[str] = mapped_column(Text, default="")
 
     invoice: Mapped[Invoice] = relationship(back_populates="answers")
     customer: Mapped[Customer] = relationship()

@@ -10,7 +10,7 @@ from datetime import date
 from flask import Response, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_babel import force_locale
 
-from relance import clock
+from relance import clock, tasks
 from relance.extensions import db
 from relance.models import DISPUTE_REASONS, Customer, CustomerLink, Invoice
 from relance.portal import bp
@@ -106,16 +106,16 @@ def answer(link_token: str, invoice_id: int, kind: str):
     form = request.form
     try:
         if kind == "paid":
-            answers.claim_paid(db.session, invoice, link.customer_id, paid_on=_date("paid_on"),
+            given = answers.claim_paid(db.session, invoice, link.customer_id, paid_on=_date("paid_on"),
                                amount=form.get("amount", ""), reference=form.get("reference", ""),
                                message=form.get("message", ""), now=now, settings=settings)
         elif kind == "promise":
-            answers.promise(db.session, invoice, link.customer_id, promise_date=_date("promise_date"),
+            given = answers.promise(db.session, invoice, link.customer_id, promise_date=_date("promise_date"),
                             message=form.get("message", ""), now=now, settings=settings)
         else:
             path = _upload()
             try:
-                answers.dispute(db.session, invoice, link.customer_id, reason=form.get("reason", ""),
+                given = answers.dispute(db.session, invoice, link.customer_id, reason=form.get("reason", ""),
                                 message=form.get("message", ""), now=now, file_path=path)
             except answers.AnswerError:
                 files.remove(path)
@@ -126,6 +126,7 @@ def answer(link_token: str, invoice_id: int, kind: str):
             message = str(exc.message)
         return _page(link, link_token, 422, errors={(invoice.id, kind): message})
     db.session.commit()
+    tasks.notify_answer(given.id, "new")  # the worker tells whoever follows the invoice up
     return redirect(url_for("portal.page", link_token=link_token, done=kind, _anchor=f"invoice-{invoice.id}"), 303)
 
 
