@@ -3,16 +3,18 @@ opening their page), __PROMISE_DATE__, nothing without a public address, the let
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from relance.extensions import db
 from relance.models import CustomerLink, Reminder, ReminderLevel, Template
 from relance.services import answers
 from relance.services import settings as settings_service
-from relance.services.letters import content
+from relance.services.letters import content, printing
 from relance.services.sending import autorun
 from tests.factories import install_live_defaults, make_customer, make_invoice
 
@@ -62,9 +64,15 @@ def test_the_letter_prints_the_kept_text_and_its_link(app, company):
                                        override="A letter at once")
     db.session.commit()
     link = answers.url_in(reminder.body)
+    assert link == reminder.page_url
     letter = content.letter_data(db.session, reminder)
     assert link and link in str(letter.body_html)
     assert 'class="invoices"' in str(letter.body_html)  # rendered again the same: the table is a real table
+    assert letter.page_qr.startswith("data:image/svg+xml")
+    pdf = printing.render_letter(letter)
+    text = "".join("".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Vosfacturesenligne" in text  # the customer's language (fr)
+    assert link.removeprefix("https://") in text
 
 
 def test_a_promise_shows_its_date_and_no_public_address_means_no_link(app, company):

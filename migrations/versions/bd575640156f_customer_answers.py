@@ -1,9 +1,10 @@
 """customer answers and links: what customers answer from their page ("I have paid", "I will pay on", "I dispute
-this invoice"; an open one holds the reminders) and the links to that page (only their tokens' hashes)
+this invoice"; an open one holds the reminders), the links to that page (only their tokens' hashes) and the link each
+reminder carries
 
 Revision ID: bd575640156f
 Revises: 5e1d7a2c9b40
-Create Date: 2026-12-04 13:01:06.522703
+Create Date: 2026-12-04 13:03:52.393967
 
 """
 from alembic import op
@@ -64,9 +65,15 @@ def upgrade():
         batch_op.create_index('ix_answers_invoice_id_status', ['invoice_id', 'status'], unique=False)
         batch_op.create_index('ix_answers_status_created_at', ['status', 'created_at'], unique=False)
 
+    with op.batch_alter_table('reminders', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('page_url', sa.String(length=255), nullable=False, server_default=''))
+
 
 
 def downgrade():
+    with op.batch_alter_table('reminders', schema=None) as batch_op:
+        batch_op.drop_column('page_url')
+
     with op.batch_alter_table('answers', schema=None) as batch_op:
         batch_op.drop_index('ix_answers_status_created_at')
         batch_op.drop_index('ix_answers_invoice_id_status')

@@ -173,6 +173,9 @@ class Reminder(Model):
     indemnity_currency: Mapped[str] = mapped_column(String(3), default="")
     total_claimed: Mapped[Decimal] = money_column()
     pdf_path: Mapped[str | None] = mapped_column(String(255))
+    # the link to the customer's page this reminder carries (its text's __CUSTOMER_PAGE_URL__, its letter's QR code);
+    # "" when Relance has no public address (PUBLIC_URL)
+    page_url: Mapped[str] = mapped_column(String(255), default="", server_default="")
     message_id: Mapped[str | None] = mapped_column(String(254))
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(default=0)

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
+from functools import lru_cache
 from typing import cast
 
+import segno
 from babel import Locale
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder
-from relance.services import answers, files
+from relance.services import files
 from relance.services import settings as settings_service
 from relance.services.letters import printing
 from relance.services.letters.invoice_pdf import invoice_pdf_source
@@ -62,8 +64,16 @@ def letter_data(session: Session, reminder: Reminder, settings=None,
                                              invoice.remaining_due), payment_reference=invoice.number,
         signature="" if signature.strip() and signature.strip() in reminder.body else signature,
         formal_notice=bool(reminder.formal_notice), reference=f"{customer.code} / {invoice.number}",
+        page_url=reminder.page_url or "", page_qr=qr_code(reminder.page_url) if reminder.page_url else "",
         locale=format_locale(language, customer.country),
     )
+
+
+@lru_cache(maxsize=256)
+def qr_code(url: str) -> str:
+    """The QR code of a link as an SVG data: URL (the only kind of URL a letter may fetch): medium error correction,
+    so a folded or smudged letter still scans."""
+    return segno.make(url, error="m").svg_data_uri(border=0, dark="#000")
 
 
 def _letter_body(session: Session, reminder: Reminder, settings, renderers: dict[date, wording.Renderer] | None):
@@ -75,7 +85,7 @@ def _letter_body(session: Session, reminder: Reminder, settings, renderers: dict
         on = reminder.reminder_date
         renderer = renderers.get(on) or renderers.setdefault(on, wording.Renderer(session, on, settings))
         again = renderer.render(reminder.invoice, level, "letter", user=reminder.user, language=reminder.language,
-                                page_url=answers.url_in(reminder.body) or "")
+                                page_url=reminder.page_url or "")
         if again is not None and again.text == reminder.body:
             return again.html
     return printing.body_from_text(reminder.body)

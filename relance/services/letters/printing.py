@@ -75,6 +75,8 @@ class LetterData:
     reference: str = ""
     locale: str = ""  # money and date formats of the customer's country (the language's when empty)
     indemnity_currency: str = ""  # "": `currency`; another one (40 EUR on a USD invoice): its own line
+    page_url: str = ""  # the link to the customer's page ("": none), printed with its QR code (`page_qr`, data: URL)
+    page_qr: str = ""
 
     @property
     def indemnity_apart(self) -> bool:

@@ -231,9 +231,10 @@ def made_columns(invoice: Invoice, level: ReminderLevel, channel: str, renderer:
     """What a new reminder row holds once made: its text rendered (once), the amounts claimed, the sender and
     recipients, and `status`/`error` "failed" with the reasons when it cannot go (no text, an unknown variable
     in the text, no recipient, sender or postal address)."""
-    values: dict = {"status": "pending", "error": ""}
+    page_url = renderer.links(invoice.customer_id) if renderer.links is not None else ""
+    values: dict = {"status": "pending", "error": "", "page_url": page_url}
     reasons: list[str] = []
-    rendered = renderer.render(invoice, level, channel, user=user)
+    rendered = renderer.render(invoice, level, channel, user=user, page_url=page_url)
     if rendered is None:
         reasons.append(str(_l("Level %(rank)s has no %(channel)s text.", rank=level.rank, channel=channel)))
     elif rendered.unknown:  # a text written to the database by hand: never sent with `__X__` left in it
