@@ -50,7 +50,7 @@ ACCESS = {
     "autorun.send_now": "manager", "autorun.dry_run": "manager", "autorun.posted": "agent",
     "golive.step": "manager", "golive.overdue": "agent", "golive.adopt": "agent",
     # the customers' answers
-    "answers.index": "viewer", "answers.act": "agent",
+    "answers.index": "viewer", "answers.act": "agent", "customers.revoke_links": "agent",
 }
 
 

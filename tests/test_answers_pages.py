@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from relance import clock
 from relance.extensions import db
 from relance.models import Answer, AuditLog, Payment
 from relance.services import answers
@@ -81,3 +82,21 @@ def test_a_handled_answer_cannot_be_handled_again(client, given):
     assert "This answer was already handled." in client.get("/answers/").get_data(as_text=True)
     assert client.post(f"/answers/{given['promise'].id}/explode").status_code == 404
     assert client.post("/answers/999999/accept").status_code == 404
+
+
+def test_the_customer_page_shows_their_answers_and_revokes_their_links(client, given):
+    from relance.models import CustomerLink
+
+    customer_id = given["mine"].customer_id
+    settings = settings_service.load(db.session)
+    token = answers.issue_link(db.session, customer_id, clock.utcnow(), settings)
+    db.session.commit()
+    page = client.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert "The customer's answers" in page and "Paid by transfer." in page
+    assert "1 valid link to the customer's page" in page
+    assert client.get(f"/c/{token}").status_code == 200
+    response = client.post(f"/customers/{customer_id}/links/revoke")
+    assert response.status_code == 303
+    assert "1 link to the customer" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert client.get(f"/c/{token}").status_code == 404
+    assert db.session.scalars(select(CustomerLink)).one().revoked_at is not None

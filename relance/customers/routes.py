@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
-from sqlalchemy import case, exists, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from relance import clock
@@ -16,10 +17,10 @@ from relance.customers.forms import ContactForm, CustomerForm, choices
 from relance.extensions import db
 from relance.forms import customer_language_choices
 from relance.invoices.queries import due_by_currency, due_by_customer
-from relance.models import Contact, Customer, Invoice, Reminder, User
+from relance.models import Answer, Contact, Customer, CustomerLink, Invoice, Reminder, User
 from relance.pagination import paginate
 from relance.search import any_contains
-from relance.services import audit
+from relance.services import answers, audit
 from relance.templating import render
 
 PER_PAGE = 50
@@ -155,6 +156,14 @@ def _tab_context(customer: Customer, tab: str) -> dict:
 
 def _show(customer: Customer, tab: str, form=None, contact_form=None, status: int = 200):
     context = _tab_context(customer, tab)
+    if tab == "details":
+        context["answers"] = db.session.scalars(
+            select(Answer).where(Answer.customer_id == customer.id)
+            .options(selectinload(Answer.invoice), selectinload(Answer.handled_by))
+            .order_by(Answer.created_at.desc(), Answer.id.desc()).limit(20)).all()
+        context["links"] = db.session.scalar(select(func.count(CustomerLink.id)).where(
+            CustomerLink.customer_id == customer.id, CustomerLink.revoked_at.is_(None),
+            CustomerLink.expires_at > clock.utcnow()))
     if tab == "details" and current_user.has_role("agent"):
         context["form"] = form or _customer_form(customer)
         context["contact_form"] = contact_form or ContactForm(formdata=None)
@@ -177,6 +186,19 @@ def invoices(customer_id: int):
 @role_required("viewer")
 def reminders(customer_id: int):
     return _show(_customer_or_404(customer_id), "reminders")
+
+
+@bp.route("/<int:customer_id>/links/revoke", methods=["POST"])
+@role_required("agent")
+def revoke_links(customer_id: int):
+    """End every link to the customer's page (a link forwarded to the wrong person): their next reminder carries a
+    new one."""
+    customer = _customer_or_404(customer_id)
+    count = answers.revoke_links(db.session, customer.id, clock.utcnow(), current_user)
+    db.session.commit()
+    flash(ngettext("%(num)d link to the customer's page revoked.", "%(num)d links to the customer's page revoked.",
+                   count), "success")
+    return redirect(url_for("customers.show", customer_id=customer.id), 303)
 
 
 @bp.route("/<int:customer_id>/edit", methods=["POST"])
