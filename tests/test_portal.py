@@ -161,3 +161,36 @@ def test_the_page_speaks_the_customers_language(client, world):
     db.session.commit()
     html = client.get(f"/c/{world['token']}").get_data(as_text=True)
     assert "Vos factures ouvertes" in html and 'lang="fr"' in html
+
+
+def test_a_link_that_opens_nothing_costs_the_same_whatever_is_wrong(client, world):
+    """The same work for an unknown, an altered, an expired and a revoked link (one lookup by hash, one failure
+    counted): the answer's time tells nothing about which. Counted in SQL statements, not in seconds."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement.split()[0])
+
+    token = world["token"]
+    link = db.session.scalars(select(CustomerLink).where(CustomerLink.customer_id == world["acme"].id)).one()
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        shapes = []
+        for prepare, url in (
+            (None, "/c/" + "B" * 43),
+            (None, "/c/" + token[:-1] + ("A" if token[-1] != "A" else "B")),
+            (("expires_at", NOW - timedelta(days=1)), f"/c/{token}"),
+            (("revoked_at", NOW), f"/c/{token}"),
+        ):
+            if prepare:
+                setattr(link, *prepare)
+                db.session.commit()
+            statements.clear()
+            assert client.get(url).status_code == 404
+            shapes.append(tuple(statements))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(set(shapes)) == 1, shapes
