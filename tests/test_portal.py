@@ -194,3 +194,25 @@ def test_a_link_that_opens_nothing_costs_the_same_whatever_is_wrong(client, worl
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert len(set(shapes)) == 1, shapes
+
+
+def test_the_latest_printed_letter_can_be_downloaded_again(client, world):
+    from relance.models import Reminder, ReminderLevel
+
+    level = db.session.scalars(select(ReminderLevel).where(ReminderLevel.rank == 1)).one()
+    letters = []
+    for invoice, status in ((world["late"], "to_post"), (world["theirs"], "posted"), (world["late"], "failed")):
+        reminder = Reminder(key=f"letter-{invoice.id}-{status}", invoice_id=invoice.id, channel="letter",
+                            reminder_date=date(2026, 2, 1), status=status, subject="Relance", body="Bonjour",
+                            recipients=[])
+        reminder.snapshot_level(level)
+        db.session.add(reminder)
+        db.session.flush()
+        letters.append(reminder.id)
+    db.session.commit()
+    html = client.get(f"/c/{world['token']}").get_data(as_text=True)
+    assert f"/letters/{letters[0]}/pdf" in html and f"/letters/{letters[2]}/pdf" not in html
+    pdf = client.get(f"/c/{world['token']}/letters/{letters[0]}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert client.get(f"/c/{world['token']}/letters/{letters[1]}/pdf").status_code == 404  # another customer's
+    assert client.get(f"/c/{world['token']}/letters/{letters[2]}/pdf").status_code == 404  # never printed

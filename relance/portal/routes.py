@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import secrets
 from datetime import date
 
@@ -12,11 +13,11 @@ from flask_babel import force_locale
 
 from relance import clock, tasks
 from relance.extensions import db
-from relance.models import DISPUTE_REASONS, Customer, CustomerLink, Invoice
+from relance.models import DISPUTE_REASONS, Customer, CustomerLink, Invoice, Reminder
 from relance.portal import bp
 from relance.services import answers, files, throttle
 from relance.services import settings as settings_service
-from relance.services.letters import invoice_pdf
+from relance.services.letters import content, invoice_pdf
 from relance.services.texts.placeholders import payment_url
 
 KINDS = ("paid", "promise", "dispute")
@@ -84,6 +85,18 @@ def invoice_file(link_token: str, invoice_id: int):
     response = Response(invoice_pdf.render_invoice_pdf(invoice), mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@bp.route("/<link_token>/letters/<int:reminder_id>/pdf")
+def letter_file(link_token: str, reminder_id: int):
+    link = _link(link_token)
+    reminder = db.session.get(Reminder, reminder_id) if link is not None else None
+    if (link is None or reminder is None or reminder.invoice.customer_id != link.customer_id
+            or reminder.channel != "letter" or reminder.status not in answers.PRINTED):
+        return _missing()
+    name = f"{reminder.invoice.number}-{reminder.reminder_date.isoformat()}.pdf".replace("/", "-")
+    return send_file(io.BytesIO(content.letter_pdf(db.session, reminder)), mimetype="application/pdf",
+                     download_name=name, as_attachment=True)
 
 
 def _date(name: str) -> date | None:

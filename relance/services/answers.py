@@ -15,10 +15,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from relance.models import DISPUTE_REASONS, Answer, CustomerLink, Invoice, Payment, ReminderLevel, User
+from relance.models import DISPUTE_REASONS, Answer, CustomerLink, Invoice, Payment, Reminder, ReminderLevel, User
 from relance.models.user import hash_token
 from relance.services import audit, payments
 from relance.services.engine.penalties import Claim, claim_for_invoice, load_rates, notice_dates
@@ -34,6 +34,7 @@ REASON_LABELS = {
 STATUS_LABELS = {"open": _l("to handle"), "accepted": _l("payment recorded"), "rejected": _l("rejected"),
                  "kept": _l("kept"), "broken": _l("broken"), "resolved": _l("resolved"), "replaced": _l("replaced")}
 MESSAGE_MAX = 2000
+PRINTED = ("to_post", "posted")  # a letter the customer may have received (to download again from their page)
 PROMISE_MAX_DAYS = 366  # a promise further than a year away is not a promise
 
 
@@ -257,6 +258,7 @@ class PageInvoice:
     invoice: Invoice
     claim: Claim | None
     open_answers: list[Answer]
+    letter_id: int | None = None  # the latest letter printed for it (to download again)
 
     def answer(self, kind: str) -> Answer | None:
         return next((a for a in reversed(self.open_answers) if a.kind == kind), None)
@@ -273,6 +275,7 @@ def page_invoices(session: Session, customer_id: int, on: date, settings) -> lis
     rates = load_rates(session, settings.company_country)
     notices = notice_dates(session, [i.id for i in invoices])
     no_level = ReminderLevel(penalty_kind="none", penalty_value=Decimal("0"), formal_notice=False)  # never saved
+    letters = latest_letters(session, [i.id for i in invoices])
     rows = []
     for invoice in invoices:
         claim = None
@@ -280,5 +283,16 @@ def page_invoices(session: Session, customer_id: int, on: date, settings) -> lis
             level = levels.get(invoice.reminder_level) if invoice.reminder_level is not None else None
             claim = claim_for_invoice(session, invoice, level or no_level, on, settings, rates=rates,
                                       notices=notices)
-        rows.append(PageInvoice(invoice, claim, [a for a in invoice.answers if a.status == "open"]))
+        rows.append(PageInvoice(invoice, claim, [a for a in invoice.answers if a.status == "open"],
+                                letters.get(invoice.id)))
     return rows
+
+
+def latest_letters(session: Session, invoice_ids: list[int]) -> dict[int, int]:
+    """{invoice id: id of its latest letter printed (to post or posted)}."""
+    if not invoice_ids:
+        return {}
+    rows = session.execute(select(Reminder.invoice_id, func.max(Reminder.id))
+                           .where(Reminder.invoice_id.in_(invoice_ids), Reminder.channel == "letter",
+                                  Reminder.status.in_(PRINTED)).group_by(Reminder.invoice_id))
+    return {invoice_id: reminder_id for invoice_id, reminder_id in rows}
