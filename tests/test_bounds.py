@@ -13,13 +13,13 @@ import atexit
 import re
 import shutil
 import tempfile
-from datetime import date, datetime
+from datetime import date
 
 import pytest
 from flask import Request, g
 from werkzeug.datastructures import ImmutableMultiDict
 
-from relance import create_app, params
+from relance import clock, create_app, params
 from relance.extensions import db
 from relance.models import ApiToken, Reminder, ReminderLevel, Run, StatutoryRate
 from relance.services import answers
@@ -111,7 +111,7 @@ def world(app):
                         run_id=mass_run.id, reminder_date=date(2026, 2, 1), status="sent", subject="Relance",
                         body="Bonjour", recipients=["billing@customer.example"])
     db.session.add(reminder)
-    link_token = answers.issue_link(db.session, customer.id, datetime(2026, 2, 1), settings_service.load(db.session))
+    link_token = answers.issue_link(db.session, customer.id, clock.utcnow(), settings_service.load(db.session))
     token, clear = ApiToken.issue(agent, "bounds")
     db.session.add(token)
     db.session.flush()
