@@ -216,3 +216,12 @@ def test_the_latest_printed_letter_can_be_downloaded_again(client, world):
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert client.get(f"/c/{world['token']}/letters/{letters[1]}/pdf").status_code == 404  # another customer's
     assert client.get(f"/c/{world['token']}/letters/{letters[2]}/pdf").status_code == 404  # never printed
+
+
+@pytest.mark.parametrize(("language", "words"), [("de", "Ihre offenen Rechnungen bei"), ("es", "Sus facturas pendientes"),
+                                                 ("it", "Le vostre fatture aperte"), ("nl", "Uw openstaande facturen")])
+def test_the_page_in_the_other_languages_of_the_letters(client, world, language, words):
+    world["acme"].language = language
+    db.session.commit()
+    html = client.get(f"/c/{world['token']}").get_data(as_text=True)
+    assert words in html and f'lang="{language}"' in html
