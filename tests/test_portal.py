@@ -218,8 +218,9 @@ def test_the_latest_printed_letter_can_be_downloaded_again(client, world):
     assert client.get(f"/c/{world['token']}/letters/{letters[2]}/pdf").status_code == 404  # never printed
 
 
-@pytest.mark.parametrize(("language", "words"), [("de", "Ihre offenen Rechnungen bei"), ("es", "Sus facturas pendientes"),
-                                                 ("it", "Le vostre fatture aperte"), ("nl", "Uw openstaande facturen")])
+@pytest.mark.parametrize(("language", "words"), [
+    ("de", "Ihre offenen Rechnungen bei"), ("es", "Sus facturas pendientes"), ("it", "Le vostre fatture aperte"),
+    ("nl", "Uw openstaande facturen")])
 def test_the_page_in_the_other_languages_of_the_letters(client, world, language, words):
     world["acme"].language = language
     db.session.commit()
