@@ -16,7 +16,9 @@ written with bulk INSERTs instead of the import (the same values, the same payme
   row, the reminder rows with their rendered subject and body);
 - `emails_s`: the whole automatic run, its emails written to a local aiosmtpd server (in its own process);
 - `letters_s`: a mass run of letters for the first `--letters` due invoices (`dunning.send_run`: every letter with
-  its invoice and the merged PDF; making the reminder rows is not timed), `pages` in the merged PDF.
+  its invoice and the merged PDF; making the reminder rows is not timed), `pages` in the merged PDF,
+  `letters_pages_s` per second and `letters_cpu_pages_s` per CPU second (the pool workers included);
+  `--letter-processes N` sets LETTER_PROCESSES (default: the app's, one per CPU; 1: printed in this process).
 `--baseline DIR` runs the same phases again with the code of DIR (e.g. /work/main) on the same database snapshot,
 in a child process, and prints its figures as `base_...`. Prints ONE line:
 `firstrun invoices=N due=... select_s=... create_s=... emails_s=... letters_s=... pages=... peak_rss_mb=... cpu_s=...
@@ -175,9 +177,25 @@ def build(n: int, today: date, database: Path, files: Path, bulk: bool = False) 
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the letters' process pool)."""
+    """CPU time of this process, of its finished children and of the living ones with what they reaped: the
+    letters' pool workers are children of the multiprocessing fork server, which lives until this process ends."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + living_children_cpu()
+
+
+def living_children_cpu(pid: str = "self") -> float:
+    """The CPU seconds of a process's living children and of their descendants, ended ones included (utime, stime,
+    cutime, cstime of /proc/<pid>/stat; a zombie still has its own). Linux; else 0."""
+    total = 0.0
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            try:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile: counted in RUSAGE_CHILDREN once reaped
+                continue
+            total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+            total += living_children_cpu(child)
+    return total
 
 
 def fresh_copy(snapshot: Path, work: Path, phase: str) -> tuple[Path, Path]:
@@ -224,6 +242,7 @@ def phase_letters(app, today: date, out: dict, count: int) -> None:
     from pypdf import PdfReader
 
     from relance.services.engine.schedule import schedule
+    from relance.services.letters import printing
     from relance.services.sending import autorun, dunning
     from relance.services.sending.config import SendingConfig
 
@@ -241,24 +260,29 @@ def phase_letters(app, today: date, out: dict, count: int) -> None:
                                            key=dunning.manual_key(invoice.id, item.level, "letter", "bench"))
         reminder.run_id = run.id
     db.session.commit()
+    config = SendingConfig.from_config(app.config)
+    out["letter_processes"] = printing.pool_size(config.letter_processes)
     start, cpu = time.perf_counter(), cpu_seconds()
-    dunning.send_run(run.id, SendingConfig.from_config(app.config))
+    dunning.send_run(run.id, config)
     out["letters_s"], out["letters_cpu_s"] = time.perf_counter() - start, cpu_seconds() - cpu
     run = db.session.get_one(Run, run.id)
     out["pages"] = len(PdfReader(Path(app.config["FILES_PATH"]) / run.letters_pdf_path).pages) \
         if run.letters_pdf_path else 0
+    out["letters_pages_s"] = out["pages"] / out["letters_s"]
+    out["letters_cpu_pages_s"] = out["pages"] / out["letters_cpu_s"]  # the figure a busy machine leaves alone
     out["letters_made"] = run.sent
 
 
-def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, letters: int) -> dict:
+def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, letters: int,
+               letter_processes: int | None = None) -> dict:
     out: dict = {}
     for phase in phases:
         database, files = fresh_copy(snapshot, work, phase)
         server = None
-        extra = {}
+        extra: dict = {} if letter_processes is None else {"LETTER_PROCESSES": letter_processes}
         if phase == "emails":
             server = Server()
-            extra = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_SECURITY": "none"}
+            extra |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_SECURITY": "none"}
         try:
             app = app_for(database, files, **extra)
             with app.app_context():
@@ -279,7 +303,7 @@ def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, lette
 
 def fmt(out: dict) -> str:
     keys = ["due", "select_s", "create_s", "created", "emails_s", "sent", "received", "letters_s", "pages",
-            "letters_made"]
+            "letters_pages_s", "letters_cpu_pages_s", "letters_made", "letter_processes"]
     parts = []
     for key in [*keys, *sorted(k for k in out if k.endswith("_cpu_s"))]:
         if key in out:
@@ -293,6 +317,8 @@ def main() -> None:
     parser.add_argument("--invoices", type=int, default=10000)
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated, from " + ",".join(PHASES))
     parser.add_argument("--letters", type=int, default=564, help="letters made by the letters phase")
+    parser.add_argument("--letter-processes", type=int,
+                        help="LETTER_PROCESSES for the letters phase (default: the app's; 1: in this process)")
     parser.add_argument("--build", choices=("auto", "import", "bulk"), default="auto",
                         help=f"how the invoices and payments are written: the import path, or bulk INSERTs (auto: "
                              f"bulk above {BULK_ABOVE:,} invoices); printed as build=...")
@@ -307,7 +333,7 @@ def main() -> None:
     today = date.fromisoformat(args.today) if args.today else date.today()
     if args.snapshot:  # the baseline child: phases only, the figures on stdout
         with tempfile.TemporaryDirectory() as tmp:
-            out = run_phases(Path(args.snapshot), Path(tmp), phases, today, args.letters)
+            out = run_phases(Path(args.snapshot), Path(tmp), phases, today, args.letters, args.letter_processes)
         print(fmt(out))
         return
     started = datetime.now()
@@ -322,13 +348,14 @@ def main() -> None:
         if args.keep:
             shutil.copytree(snapshot.parent, args.keep, dirs_exist_ok=True)
         cpu = cpu_seconds()
-        out = run_phases(snapshot, work, phases, today, args.letters)
+        out = run_phases(snapshot, work, phases, today, args.letters, args.letter_processes)
         cpu = cpu_seconds() - cpu
         base = ""
         if args.baseline:
             child = subprocess.run(
                 [sys.executable, __file__, "--snapshot", str(snapshot), "--phases", args.phases, "--today",
-                 today.isoformat(), "--letters", str(args.letters)],
+                 today.isoformat(), "--letters", str(args.letters),
+                 *(["--letter-processes", str(args.letter_processes)] if args.letter_processes else [])],
                 env={**os.environ, "RELANCE_BENCH_CODE": args.baseline, "PYTHONPATH": args.baseline},
                 capture_output=True, text=True, check=True)
             base = " " + " ".join(f"base_{pair}" for pair in child.stdout.split())
