@@ -29,9 +29,9 @@ PLURAL_FORMS = {"fr": (2, "(n > 1)"), "en": (2, "(n != 1)"), "de": (2, "(n != 1)
 UI_LANGUAGES = ("en", "fr")  # every string translated
 READER_LANGUAGES = ("de", "es", "it", "nl")  # the words of letters and reminder emails (`reader_messages`)
 
-# what a letter, a reminder email or the customer's page (relance/portal) shows, in its reader's language: every gettext call of these templates, and in
-# these modules the calls made while writing for a reader (placeholders' `_l` are the variables' descriptions, for
-# the text editor's screen)
+# what a letter, a reminder email or the customer's page (relance/portal) shows, in its reader's language: every
+# gettext call of these templates, and in these modules the calls made while writing for a reader (placeholders'
+# `_l` are the variables' descriptions, for the text editor's screen)
 READER_TEMPLATES = ("relance/templates/pdf/letter.html", "relance/templates/pdf/invoice.html",
                     "relance/templates/email/reminder.html", "relance/templates/portal/layout.html",
                     "relance/templates/portal/page.html", "relance/templates/portal/missing.html")
