@@ -41,7 +41,8 @@ import holidays
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, DateTime, and_, bindparam, case, func, literal, null, or_, select
+from sqlalchemy import BigInteger, Date, DateTime, and_, bindparam, case, func, literal, null, or_, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session, aliased
 
 from relance.models import (
@@ -108,12 +109,14 @@ class DueReminder:
         return bool(self.indemnity) and self.indemnity_currency not in ("", self.currency)
 
     @classmethod
-    def of(cls, values: dict) -> DueReminder:
-        """A DueReminder from {field: value} holding every field: the same object as `DueReminder(**values)`,
-        without the frozen dataclass's `__init__` (one `object.__setattr__` per field: 3 us, as long as the whole
-        selection of an invoice; the selection makes up to a million of them)."""
+    def of(cls, values: tuple) -> DueReminder:
+        """A DueReminder from the value of every field, in the order of the fields: the same object as
+        `DueReminder(*values)`, without the frozen dataclass's `__init__` (one `object.__setattr__` per field: 3 us,
+        as long as the whole selection of an invoice; the selection makes up to a million of them). The values go
+        in one by one in the fields' order: the object's dict then shares its keys with the others' (256 bytes
+        instead of 830 for a dict copied whole)."""
         made = object.__new__(cls)
-        made.__dict__.update(values)
+        made.__dict__.update(zip(_DUE_FIELDS, values, strict=True))
         return made
 
     def as_json(self) -> dict:
@@ -124,6 +127,9 @@ class DueReminder:
                 "indemnity": money(self.indemnity), "total_claimed": money(self.total_claimed),
                 "currency": self.currency, "indemnity_currency": self.indemnity_currency or self.currency,
                 "to": list(self.to), "cc": list(self.cc), "language": self.language}
+
+
+_DUE_FIELDS = tuple(DueReminder.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -373,45 +379,50 @@ def _params(rules: _Rules) -> dict:
 def _statement(levels: tuple[Level, ...]):
     """One SELECT: open invoices whose next level's date has come, with every fact the rules need.
 
-    First the timing rules keep the candidates among the open invoices, from the reminder state the database
-    keeps on each invoice (highest level done, last reminder date: relance/models/reminder_state.py), read from
-    the invoices index alone; then, for the candidates only, the next date a person set on the last reminder
-    (kept on the invoice too), a few index lookups in their reminders (a recent manual reminder, the formal
-    notice date, only for the invoices with a reminder done).
+    The timing rules keep the invoices from the reminder state the database keeps on each invoice (highest level
+    done, last reminder date, the next date a person set on the last reminder: relance/models/reminder_state.py),
+    and every column read here is in the covering index `ix_invoices_list`: the open invoices are read from the
+    index alone, in due date order, never from the table (a table lookup per selected invoice cost more than the
+    rest of the query on a first run with a million open invoices). For the invoices with a reminder done, a few
+    index lookups in their reminders (a recent manual reminder, the formal notice date).
     """
     on = bindparam("on", type_=Date)
     since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
     timing = _timing(levels, lambda name: bindparam(name, type_=Date))
-    last = Invoice.last_reminder_date
-    candidates = (
-        select(Invoice.id.label("invoice_id"), Invoice.due_date, Invoice.reminder_level.label("max_rank"),
-               last.label("last_date"), (case(*timing, else_=null()) if timing else null()).label("next_rank"))
-        .where(*_timing_conditions(timing, bindparam("gap_limit", type_=Date)))
-        .cte("candidates").prefix_with("MATERIALIZED")  # found first, from the invoices index alone
-    )
-    c = candidates.c
-
-    def done_of(alias):  # the candidate's done reminders (one index lookup per candidate)
-        return and_(alias.invoice_id == c.invoice_id, alias.status.in_(DONE_STATUSES))
-
     r = aliased(Reminder)
-    manual = r.user_id.is_not(None)
-    recent_manual = select(r.id).where(done_of(r), manual, r.created_at > since, r.created_at <= now).exists()
-    notice_date = select(func.min(r.reminder_date)).where(done_of(r), r.formal_notice).scalar_subquery()
-    never = c.max_rank.is_(None)  # no reminder done (the state the triggers keep): nothing to look up
+    done = and_(r.invoice_id == Invoice.id, r.status.in_(DONE_STATUSES))  # the invoice's done reminders
+    recent_manual = select(r.id).where(done, r.user_id.is_not(None), r.created_at > since,
+                                       r.created_at <= now).exists()
+    notice_date = select(func.min(r.reminder_date)).where(done, r.formal_notice).scalar_subquery()
+    never = Invoice.reminder_level.is_(None)  # no reminder done (the state the triggers keep): nothing to look up
     return (
         select(  # see `_selected`; the customers' columns and the contacts' and users' addresses come apart
-            c.invoice_id, Invoice.number, Invoice.customer_id, Invoice.no_auto_reminders, c.due_date,
-            Invoice.currency, Invoice.total_incl_tax, Invoice.amount_paid, Invoice.followup_contact_id,
-            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id, c.max_rank, c.last_date,
-            case((never, literal(False)), else_=recent_manual), case((never, null()), else_=notice_date),
-            Invoice.auto_from_rank, c.next_rank,
+            Invoice.id, Invoice.number, Invoice.customer_id, Invoice.no_auto_reminders, Invoice.due_date,
+            Invoice.currency, _cents(Invoice.total_incl_tax), _cents(Invoice.amount_paid), Invoice.followup_contact_id,
+            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id, Invoice.reminder_level,
+            Invoice.last_reminder_date, case((never, literal(False)), else_=recent_manual),
+            case((never, null()), else_=notice_date), Invoice.auto_from_rank,
+            case(*timing, else_=null()) if timing else null(),
         )
-        .join(Invoice, Invoice.id == c.invoice_id)
-        # the next date a person set on the last reminder, still ahead, holds the invoice
-        .where(or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on))
-        .order_by(c.due_date, Invoice.number)
+        .where(*_timing_conditions(timing, bindparam("gap_limit", type_=Date)),
+               # the next date a person set on the last reminder, still ahead, holds the invoice
+               or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on))
+        .order_by(Invoice.due_date, Invoice.number)
     )
+
+
+def _cents(amount):
+    """A money column as a whole number of cents (`_Amounts` makes the Decimal): a million invoices share a few
+    thousand amounts, and the Decimal of an SQLite float costs as much as the rest of its row."""
+    return sql_cast(func.round(amount * 100), BigInteger)
+
+
+class _Amounts(dict):
+    """{cents: Decimal with two decimals, as the money columns read}: one Decimal per distinct amount."""
+
+    def __missing__(self, cents: int) -> Decimal:
+        amount = self[cents] = Decimal(cents).scaleb(-2)
+        return amount
 
 
 def _timing(levels: tuple[Level, ...], param) -> list[tuple]:
@@ -526,24 +537,25 @@ def _selected(session: Session, rules: _Rules) -> list[tuple[Facts, int]]:
     columns are not repeated on every row)."""
     statement, params = _selection(rules)
     rows = session.connection().execute(statement, params).all()
-    customers = _by_id(session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language,
-                                 Customer.email, Customer.no_auto_reminders, Customer.paused_until,
-                                 Customer.direct_debit), {row[2] for row in rows})
+    customers = {key: row[1:] for key, row in _by_id(
+        session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language, Customer.email,
+                  Customer.no_auto_reminders, Customer.paused_until, Customer.direct_debit),
+        {row[2] for row in rows}).items()}
     contact = {key: row[1] for key, row in _by_id(session, (Contact.id, Contact.email),
                                                   {row[k] for row in rows for k in (8, 9)}).items()}
     user = {key: row[1] for key, row in _by_id(session, (User.id, User.email),
                                                {row[k] for row in rows for k in (10, 11)}).items()}
     contact[None] = user[None] = None
+    amounts = _Amounts()
     selected = []
     for (invoice_id, number, customer_id, no_auto, due_date, currency, total, paid, followup_contact, billing_contact,
          followup_user, creator, max_rank, last_date, recent_manual, notice, auto_from_rank, rank) in rows:
-        customer = customers[customer_id]
-        facts = Facts(invoice_id, number, customer_id, customer[1], customer[2], customer[3], customer[4],
-                      customer[5], customer[6], customer[7], customer[8], no_auto, due_date, currency, total,
-                      paid, contact[followup_contact], contact[billing_contact], user[followup_user],
-                      user[creator], max_rank, last_date, bool(recent_manual), notice)
-        facts.auto_from_rank = auto_from_rank
-        selected.append((facts, rank))
+        code, name, kind, language, email, customer_no_auto, paused_until, direct_debit = customers[customer_id]
+        selected.append((Facts(invoice_id, number, customer_id, code, name, kind, language, email, customer_no_auto,
+                               paused_until, direct_debit, no_auto, due_date, currency, amounts[total],
+                               amounts[paid], contact[followup_contact], contact[billing_contact],
+                               user[followup_user], user[creator], max_rank, last_date, bool(recent_manual), notice,
+                               None, None, auto_from_rank), rank))
     return selected
 
 
@@ -685,54 +697,70 @@ def _language(level: Level, channels, wanted: str, rules: _Rules, texts) -> tupl
 
 def _due_reminders(due: list[tuple[Facts, Level]], rules: _Rules, payments, reps, texts, rates,
                    languages: dict) -> list[DueReminder]:
-    """`_due_reminder` for many invoices, set-wise: the claims by `penalties.Claims` (rate periods cut once per
-    first late day, the indemnity rule and level penalties once), the recipients chosen once per distinct set of
-    addresses, a level's channels and names once, each result made without the dataclass's `__init__`
-    (`DueReminder.of`). The same results (`tests/test_engine_property.py` compares it with the reference)."""
-    settings, on = rules.settings, rules.on
-    claims = Claims(on, settings, rates)
-    figures = claims.figures
+    """`_due_reminder` for many invoices, set-wise, each result made from its values in field order
+    (`DueReminder.of`). What many invoices share is worked out once: the claim of an invoice without payments
+    (`penalties.Claims`) once per amounts, due date, customer kind, level and notice date (a first run of a million
+    invoices has a few tens of thousands of those), and the fields that come from the customer, the addresses the
+    invoice names and the level (recipients, language, level name) once per customer, addresses and level. The
+    same results (`tests/test_engine_property.py` compares it with the reference)."""
+    on = rules.on
+    figures = Claims(on, rules.settings, rates).figures
+    claims: dict[tuple, tuple] = {}
+    parts: dict[tuple, tuple] = {}
     recipients: dict[tuple, recipients_service.Recipients] = {}
-    channels_by_rank = {level.rank: channels_of(level) for level in rules.levels}
-    names: dict[tuple[int, str], str] = {}
     made = []
-    no_payments: tuple = ()
     for facts, level in due:
         rank = level.rank
         notice = facts.notice_date or (on if level.formal_notice else None)
-        (remaining, days_late, penalty, interest, indemnity, total_claimed, _periods, claim_reasons,
-         indemnity_currency) = figures(facts.total, facts.amount_paid, payments.get(facts.invoice_id, no_payments),
-                                       facts.due_date, facts.customer_kind, level.penalty_kind, level.penalty_value,
-                                       notice, facts.currency)
-        customer_reps = reps.get(facts.customer_id, no_payments)
-        sources = (facts.followup_contact, facts.billing_contact, facts.customer_email, facts.followup_user,
-                   tuple(customer_reps), facts.creator)
-        who = recipients.get(sources)
-        if who is None:
-            who = recipients[sources] = recipients_service.choose(
-                followup_contact=facts.followup_contact, billing_contact=facts.billing_contact,
-                customer=facts.customer_email, followup_user=facts.followup_user, sales_reps=customer_reps,
-                creator=facts.creator, copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
-                company=settings.company_email)
-        channels = channels_by_rank[rank]
-        key = (rank, facts.customer_language)
-        if key not in languages:
-            languages[key] = _language(level, channels, facts.customer_language, rules, texts)
-            names[key] = level.name(languages[key][0])
-        language, language_reason = languages[key]
-        reasons: tuple[str, ...] = ()
-        if claim_reasons or who.reasons or language_reason:
-            reasons = tuple(r for r in (*claim_reasons, *who.reasons, language_reason) if r)
-        made.append(DueReminder.of({
-            "invoice_id": facts.invoice_id, "invoice_number": facts.number, "customer_id": facts.customer_id,
-            "customer_code": facts.customer_code, "customer_name": facts.customer_name, "level": rank,
-            "level_name": names[key], "channels": channels, "automatic": level.automatic, "due_date": facts.due_date,
-            "remaining_due": remaining, "days_late": days_late, "penalty": penalty, "interest": interest,
-            "indemnity": indemnity, "total_claimed": total_claimed, "currency": facts.currency, "to": who.to,
-            "cc": who.cc, "sender": who.sender, "language": language,
-            "reasons": reasons,
-            "indemnity_currency": indemnity_currency}))
+        paid = payments.get(facts.invoice_id)
+        same_claim = (facts.total, facts.amount_paid, facts.due_date, facts.customer_kind, rank, notice,
+                      facts.currency)
+        claim = None if paid else claims.get(same_claim)
+        if claim is None:
+            (remaining, days_late, penalty, interest, indemnity, total_claimed, _periods, claim_reasons,
+             indemnity_currency) = figures(facts.total, facts.amount_paid, paid or (), facts.due_date,
+                                           facts.customer_kind, level.penalty_kind, level.penalty_value, notice,
+                                           facts.currency)
+            claim = ((remaining, days_late, penalty, interest, indemnity, total_claimed), claim_reasons,
+                     indemnity_currency)
+            if not paid:
+                claims[same_claim] = claim
+        same_part = (facts.customer_id, facts.followup_contact, facts.billing_contact, facts.followup_user,
+                     facts.creator, rank)
+        part = parts.get(same_part)
+        if part is None:
+            part = parts[same_part] = _shared_part(facts, level, rules, reps.get(facts.customer_id, ()), texts,
+                                             languages, recipients)
+        amounts, claim_reasons, indemnity_currency = claim
+        head, tail, reasons = part
+        made.append(DueReminder.of((facts.invoice_id, facts.number, *head, facts.due_date, *amounts, facts.currency,
+                                    *tail, (*claim_reasons, *reasons) if claim_reasons else reasons,
+                                    indemnity_currency)))
     return made
+
+
+def _shared_part(facts: Facts, level: Level, rules: _Rules, reps, texts, languages: dict, recipients: dict) -> tuple:
+    """The fields of a due reminder that come from its customer, the addresses its invoice names and its level:
+    (customer_id ... automatic, to ... language, the reasons of the recipients and language), the recipients chosen
+    once per distinct set of addresses, the language once per level and customer language."""
+    settings = rules.settings
+    sources = (facts.followup_contact, facts.billing_contact, facts.customer_email, facts.followup_user, tuple(reps),
+               facts.creator)
+    who = recipients.get(sources)
+    if who is None:
+        who = recipients[sources] = recipients_service.choose(
+            followup_contact=facts.followup_contact, billing_contact=facts.billing_contact,
+            customer=facts.customer_email, followup_user=facts.followup_user, sales_reps=reps,
+            creator=facts.creator, copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
+            company=settings.company_email)
+    channels = channels_of(level)
+    key = (level.rank, facts.customer_language)
+    if key not in languages:
+        languages[key] = _language(level, channels, facts.customer_language, rules, texts)
+    language, language_reason = languages[key]
+    return ((facts.customer_id, facts.customer_code, facts.customer_name, level.rank, level.name(language), channels,
+             level.automatic), (who.to, who.cc, who.sender, language),
+            tuple(r for r in (*who.reasons, language_reason) if r))
 
 
 def _due_reminder(facts: Facts, level: Level, rules: _Rules, payments, reps, texts, rates,
