@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property, lru_cache
+from operator import itemgetter
 from types import SimpleNamespace
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -116,7 +118,7 @@ class DueReminder:
         in one by one in the fields' order: the object's dict then shares its keys with the others' (256 bytes
         instead of 830 for a dict copied whole)."""
         made = object.__new__(cls)
-        made.__dict__.update(zip(_DUE_FIELDS, values, strict=True))
+        made.__dict__.update(zip(_DUE_FIELDS, values, strict=False))  # strict: 20 % slower, the tests check them
         return made
 
     def as_json(self) -> dict:
@@ -307,27 +309,36 @@ def earliest_date(facts: Facts, level: Level, rules: _Rules) -> date:
 
 def exclusions(facts: Facts, level: Level, rules: _Rules) -> list[tuple[str, tuple]]:
     """(code, arguments of its reason) of every exclusion that applies to the invoice at that level."""
+    return _exclusions(level, rules, facts.invoice_no_auto, facts.customer_no_auto, facts.recent_manual,
+                       facts.due_date, facts.auto_from_rank, facts.paused_until, facts.direct_debit,
+                       facts.customer_kind, facts.remaining)
+
+
+def _exclusions(level: Level, rules: _Rules, invoice_no_auto: bool, customer_no_auto: bool, recent_manual: bool,
+                due_date: date, auto_from_rank: int | None, paused_until: date | None, direct_debit: bool,
+                customer_kind: str, remaining: Decimal) -> list[tuple[str, tuple]]:
+    """`exclusions` on the facts' values themselves (the set-based selection has them in its rows: no Facts)."""
     settings = rules.settings
     found: list[tuple[str, tuple]] = []
     if rules.automatic:
-        if facts.invoice_no_auto:
+        if invoice_no_auto:
             found.append(("invoice_no_auto", ()))
-        if facts.customer_no_auto:
+        if customer_no_auto:
             found.append(("customer_no_auto", ()))
         if not level.automatic:
             found.append(("manual_level", (level.rank,)))
-        if facts.recent_manual:
+        if recent_manual:
             found.append(("recent_manual", (settings.manual_cancels_hours,)))
         go_live = rules.go_live
-        if go_live is not None and facts.due_date < go_live and facts.auto_from_rank is None:
+        if go_live is not None and due_date < go_live and auto_from_rank is None:
             found.append(("before_go_live", (go_live,)))
-    if facts.paused_until and facts.paused_until >= rules.on:
-        found.append(("paused", (facts.paused_until.isoformat(),)))
-    if settings.skip_direct_debit and facts.direct_debit:
+    if paused_until and paused_until >= rules.on:
+        found.append(("paused", (paused_until.isoformat(),)))
+    if settings.skip_direct_debit and direct_debit:
         found.append(("direct_debit", ()))
-    if settings.skip_consumer_penalties and facts.customer_kind == "consumer" and level.penalty_kind != "none":
+    if settings.skip_consumer_penalties and customer_kind == "consumer" and level.penalty_kind != "none":
         found.append(("consumer_penalty", (level.rank,)))
-    if facts.remaining < settings.min_amount:
+    if remaining < settings.min_amount:
         found.append(("below_minimum", (str(settings.min_amount),)))
     return found
 
@@ -529,34 +540,26 @@ def automatic_note(session: Session, on: date) -> str:
     return live_note(_rules(session, on, None, automatic=True))
 
 
-def _selected(session: Session, rules: _Rules) -> list[tuple[Facts, int]]:
-    """The set-based selection: (facts, next level) of every invoice whose next level's date has come.
+def _selected(session: Session, rules: _Rules) -> tuple[Sequence, dict[int, tuple], dict, dict]:
+    """The set-based selection: the rows of `_statement` (every invoice whose next level's date has come), with
+    their customers' columns {id: (code, name, kind, language, email, no_auto_reminders, paused_until,
+    direct_debit)} and the addresses of the contacts and of the users they name ({id: email}, None: None).
 
-    One query gives the invoices' own columns (through Core: no ORM rows); their customers, and the addresses of
-    the contacts and users they name, are read once each and joined here (a customer has many invoices: its
-    columns are not repeated on every row)."""
+    One query gives the invoices' own columns (through Core: no ORM rows); their customers, contacts and users are
+    read once each (a customer has many invoices: its columns are not repeated on every row). The rows stay plain
+    rows, no Facts: a first run of a million invoices selects half a million."""
     statement, params = _selection(rules)
     rows = session.connection().execute(statement, params).all()
     customers = {key: row[1:] for key, row in _by_id(
         session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language, Customer.email,
                   Customer.no_auto_reminders, Customer.paused_until, Customer.direct_debit),
-        {row[2] for row in rows}).items()}
+        set(map(itemgetter(2), rows))).items()}
     contact = {key: row[1] for key, row in _by_id(session, (Contact.id, Contact.email),
-                                                  {row[k] for row in rows for k in (8, 9)}).items()}
+                                                  {*map(itemgetter(8), rows), *map(itemgetter(9), rows)}).items()}
     user = {key: row[1] for key, row in _by_id(session, (User.id, User.email),
-                                               {row[k] for row in rows for k in (10, 11)}).items()}
+                                               {*map(itemgetter(10), rows), *map(itemgetter(11), rows)}).items()}
     contact[None] = user[None] = None
-    amounts = _Amounts()
-    selected = []
-    for (invoice_id, number, customer_id, no_auto, due_date, currency, total, paid, followup_contact, billing_contact,
-         followup_user, creator, max_rank, last_date, recent_manual, notice, auto_from_rank, rank) in rows:
-        code, name, kind, language, email, customer_no_auto, paused_until, direct_debit = customers[customer_id]
-        selected.append((Facts(invoice_id, number, customer_id, code, name, kind, language, email, customer_no_auto,
-                               paused_until, direct_debit, no_auto, due_date, currency, amounts[total],
-                               amounts[paid], contact[followup_contact], contact[billing_contact],
-                               user[followup_user], user[creator], max_rank, last_date, bool(recent_manual), notice,
-                               None, None, auto_from_rank), rank))
-    return selected
+    return rows, customers, contact, user
 
 
 @contextmanager
@@ -580,7 +583,7 @@ def schedule(session: Session, on: date, now: datetime | None = None, automatic:
     if note:
         return Schedule(on, note=note)
     with _many_objects():
-        return _build(session, _selected(session, rules), rules)
+        return _build_rows(session, *_selected(session, rules), rules)
 
 
 def due_ranks(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> dict[int, int]:
@@ -588,9 +591,18 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
     rules = _rules(session, on, now, automatic)
     if _closed(rules):
         return {}
+    found = {}
     with _many_objects():
-        return {facts.invoice_id: rank for facts, rank in _selected(session, rules)
-                if not exclusions(facts, rules.level(rank), rules)}
+        rows, customers, _contacts, _users = _selected(session, rules)
+        amounts = _Amounts()
+        for (invoice_id, _number, customer_id, no_auto, due_date, _currency, total, paid, *_addresses, _max_rank,
+             _last_date, recent_manual, _notice, auto_from_rank, rank) in rows:
+            _code, _name, kind, _language, _email, customer_no_auto, paused_until, direct_debit = \
+                customers[customer_id]
+            if not _exclusions(rules.level(rank), rules, no_auto, customer_no_auto, recent_manual, due_date,
+                               auto_from_rank, paused_until, direct_debit, kind, amounts[total] - amounts[paid]):
+                found[invoice_id] = rank
+    return found
 
 
 def due_conditions(rules: _Rules) -> list:
@@ -630,10 +642,9 @@ def due_reminders(session: Session, on: date, now: datetime | None = None, autom
 
 # --- from selected facts to results (shared by both implementations) -----------------------------------------
 
-def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules, plain: bool = False) -> Schedule:
-    """The due reminders (amounts, recipients, language) and the skipped ones of the selected invoices. The claims
-    are computed set-wise (`penalties.Claims`) and the recipients chosen once per distinct set of addresses;
-    `plain` (the reference): `compute_claim` and `recipients.choose` for every invoice."""
+def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -> Schedule:
+    """The due reminders (amounts, recipients, language) and the skipped ones of the selected invoices, one at a
+    time (the reference): `compute_claim` and `recipients.choose` for every invoice."""
     result = Schedule(rules.on)
     due: list[tuple[Facts, Level]] = []
     words: dict[tuple, str] = {}
@@ -641,10 +652,7 @@ def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules, p
         level = rules.level(rank)
         found = exclusions(facts, level, rules)
         if found:
-            if found[0] not in words:
-                words[found[0]] = reason_text(*found[0])
-            result.skipped.append(Skipped(facts.invoice_id, facts.number, facts.customer_code, rank, found[0][0],
-                                          words[found[0]]))
+            result.skipped.append(_skipped(words, facts.invoice_id, facts.number, facts.customer_code, rank, found))
         else:
             due.append((facts, level))
     if not due:
@@ -655,13 +663,17 @@ def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules, p
     texts = text_languages(session)
     rates = load_rates(session, settings.company_country)
     languages: dict[tuple, tuple[str, str | None]] = {}
-    if plain:
-        result.due.extend(_due_reminder(facts, level, rules, payments.get(facts.invoice_id, ()),
-                                        reps.get(facts.customer_id, ()), texts, rates, languages)
-                          for facts, level in due)
-    else:
-        result.due.extend(_due_reminders(due, rules, payments, reps, texts, rates, languages))
+    result.due.extend(_due_reminder(facts, level, rules, payments.get(facts.invoice_id, ()),
+                                    reps.get(facts.customer_id, ()), texts, rates, languages) for facts, level in due)
     return result
+
+
+def _skipped(words: dict, invoice_id: int, number: str, customer_code: str, rank: int, found: list) -> Skipped:
+    """An excluded invoice with its first exclusion, in words (made once per run for each distinct one)."""
+    first = found[0]
+    if first not in words:
+        words[first] = reason_text(*first)
+    return Skipped(invoice_id, number, customer_code, rank, first[0], words[first])
 
 
 def choose_language(available: set[str], wanted: str | None, default: str) -> tuple[str | None, str | None]:
@@ -695,72 +707,91 @@ def _language(level: Level, channels, wanted: str, rules: _Rules, texts) -> tupl
     return language, reason
 
 
-def _due_reminders(due: list[tuple[Facts, Level]], rules: _Rules, payments, reps, texts, rates,
-                   languages: dict) -> list[DueReminder]:
-    """`_due_reminder` for many invoices, set-wise, each result made from its values in field order
-    (`DueReminder.of`). What many invoices share is worked out once: the claim of an invoice without payments
-    (`penalties.Claims`) once per amounts, due date, customer kind, level and notice date (a first run of a million
-    invoices has a few tens of thousands of those), and the fields that come from the customer, the addresses the
-    invoice names and the level (recipients, language, level name) once per customer, addresses and level. The
-    same results (`tests/test_engine_property.py` compares it with the reference)."""
-    on = rules.on
-    figures = Claims(on, rules.settings, rates).figures
+def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], contact: dict, user: dict,
+                rules: _Rules) -> Schedule:
+    """`_build` for the rows of `_selected`, set-wise and in one pass over the rows (no Facts): the same results
+    (`tests/test_engine_property.py` compares them with the reference).
+
+    What many invoices share is worked out once: the claim of an invoice without payments (`penalties.Claims`)
+    once per amounts, due date, customer kind, level and notice date (a first run of a million invoices has about
+    a thousand of those), and the fields that come from the customer, the contacts and users the invoice names and
+    the level (recipients, language, level name) once per customer, contacts, users and level. Each result is made
+    from its values in field order (`DueReminder.of`)."""
+    result = Schedule(rules.on)
+    if not rows:
+        return result
+    settings, on = rules.settings, rules.on
+    payments = payments_of(session, [row[0] for row in rows if row[7]])
+    reps = _sales_reps(session, set(customers)) if settings.copy_to_sales else {}
+    texts = text_languages(session)
+    figures = Claims(on, settings, load_rates(session, settings.company_country)).figures
+    levels = {level.rank: level for level in rules.levels}
+    amounts = _Amounts()
+    words: dict[tuple, str] = {}
     claims: dict[tuple, tuple] = {}
     parts: dict[tuple, tuple] = {}
     recipients: dict[tuple, recipients_service.Recipients] = {}
-    made = []
-    for facts, level in due:
-        rank = level.rank
-        notice = facts.notice_date or (on if level.formal_notice else None)
-        paid = payments.get(facts.invoice_id)
-        same_claim = (facts.total, facts.amount_paid, facts.due_date, facts.customer_kind, rank, notice,
-                      facts.currency)
-        claim = None if paid else claims.get(same_claim)
+    languages: dict[tuple, tuple] = {}
+    skipped, due, of = result.skipped, result.due, DueReminder.of
+    for (invoice_id, number, customer_id, no_auto, due_date, currency, total_cents, paid_cents, followup_contact,
+         billing_contact, followup_user, creator, _max_rank, _last_date, recent_manual, notice, auto_from_rank,
+         rank) in rows:
+        code, name, kind, language, email, customer_no_auto, paused_until, direct_debit = customers[customer_id]
+        level = levels[rank]
+        total, paid = amounts[total_cents], amounts[paid_cents]
+        found = _exclusions(level, rules, no_auto, customer_no_auto, recent_manual, due_date, auto_from_rank,
+                            paused_until, direct_debit, kind, total - paid)
+        if found:
+            skipped.append(_skipped(words, invoice_id, number, code, rank, found))
+            continue
+        notice = notice or (on if level.formal_notice else None)
+        payments_made = payments.get(invoice_id) if paid_cents else None  # nothing paid: no payments
+        same_claim = (total_cents, paid_cents, due_date, kind, rank, notice, currency)
+        claim = None if payments_made else claims.get(same_claim)
         if claim is None:
             (remaining, days_late, penalty, interest, indemnity, total_claimed, _periods, claim_reasons,
-             indemnity_currency) = figures(facts.total, facts.amount_paid, paid or (), facts.due_date,
-                                           facts.customer_kind, level.penalty_kind, level.penalty_value, notice,
-                                           facts.currency)
+             indemnity_currency) = figures(total, paid, payments_made or (), due_date, kind, level.penalty_kind,
+                                           level.penalty_value, notice, currency)
             claim = ((remaining, days_late, penalty, interest, indemnity, total_claimed), claim_reasons,
                      indemnity_currency)
-            if not paid:
+            if not payments_made:
                 claims[same_claim] = claim
-        same_part = (facts.customer_id, facts.followup_contact, facts.billing_contact, facts.followup_user,
-                     facts.creator, rank)
+        same_part = (customer_id, followup_contact, billing_contact, followup_user, creator, rank)
         part = parts.get(same_part)
         if part is None:
-            part = parts[same_part] = _shared_part(facts, level, rules, reps.get(facts.customer_id, ()), texts,
-                                             languages, recipients)
-        amounts, claim_reasons, indemnity_currency = claim
+            part = parts[same_part] = _shared_part(
+                customer_id, code, name, language, email, contact[followup_contact], contact[billing_contact],
+                user[followup_user], user[creator], reps.get(customer_id, ()), level, rules, texts, languages,
+                recipients)
+        amounts_due, claim_reasons, indemnity_currency = claim
         head, tail, reasons = part
-        made.append(DueReminder.of((facts.invoice_id, facts.number, *head, facts.due_date, *amounts, facts.currency,
-                                    *tail, (*claim_reasons, *reasons) if claim_reasons else reasons,
-                                    indemnity_currency)))
-    return made
+        due.append(of((invoice_id, number, *head, due_date, *amounts_due, currency, *tail,
+                       (*claim_reasons, *reasons) if claim_reasons else reasons, indemnity_currency)))
+    return result
 
 
-def _shared_part(facts: Facts, level: Level, rules: _Rules, reps, texts, languages: dict, recipients: dict) -> tuple:
+def _shared_part(customer_id: int, code: str, name: str, language: str, email: str, followup_contact: str | None,
+                 billing_contact: str | None, followup_user: str | None, creator: str | None, reps, level: Level,
+                 rules: _Rules, texts, languages: dict, recipients: dict) -> tuple:
     """The fields of a due reminder that come from its customer, the addresses its invoice names and its level:
-    (customer_id ... automatic, to ... language, the reasons of the recipients and language), the recipients chosen
-    once per distinct set of addresses, the language once per level and customer language."""
+    ((customer_id ... automatic), (to ... language), the reasons of the recipients and language), the recipients
+    chosen once per distinct set of addresses, the language and level name once per level and customer language."""
     settings = rules.settings
-    sources = (facts.followup_contact, facts.billing_contact, facts.customer_email, facts.followup_user, tuple(reps),
-               facts.creator)
+    sources = (followup_contact, billing_contact, email, followup_user, tuple(reps), creator)
     who = recipients.get(sources)
     if who is None:
         who = recipients[sources] = recipients_service.choose(
-            followup_contact=facts.followup_contact, billing_contact=facts.billing_contact,
-            customer=facts.customer_email, followup_user=facts.followup_user, sales_reps=reps,
-            creator=facts.creator, copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
-            company=settings.company_email)
-    channels = channels_of(level)
-    key = (level.rank, facts.customer_language)
+            followup_contact=followup_contact, billing_contact=billing_contact, customer=email,
+            followup_user=followup_user, sales_reps=reps, creator=creator, copy_to_sales=settings.copy_to_sales,
+            default_sender=settings.sender_email, company=settings.company_email)
+    key = (level.rank, language)
     if key not in languages:
-        languages[key] = _language(level, channels, facts.customer_language, rules, texts)
-    language, language_reason = languages[key]
-    return ((facts.customer_id, facts.customer_code, facts.customer_name, level.rank, level.name(language), channels,
-             level.automatic), (who.to, who.cc, who.sender, language),
-            tuple(r for r in (*who.reasons, language_reason) if r))
+        channels = channels_of(level)
+        used, reason = _language(level, channels, language, rules, texts)
+        languages[key] = (used, reason, level.name(used), channels)
+    used, language_reason, level_name, channels = languages[key]
+    return ((customer_id, code, name, level.rank, level_name, channels, level.automatic),
+            (who.to, who.cc, who.sender, used), tuple(r for r in (*who.reasons, language_reason) if r))
 
 
 def _due_reminder(facts: Facts, level: Level, rules: _Rules, payments, reps, texts, rates,
@@ -861,7 +892,7 @@ def reference_schedule(session: Session, on: date, now: datetime | None = None, 
         if rank is not None and facts.in_flight is None and earliest_date(facts, rules.level(rank), rules) <= on:
             selected.append((facts, rank))
     selected.sort(key=lambda item: (item[0].due_date, item[0].number))
-    return _build(session, selected, rules, plain=True)
+    return _build(session, selected, rules)
 
 
 # --- explain ------------------------------------------------------------------------------------------------
