@@ -158,7 +158,8 @@ class Schedule:
 
 @dataclass(slots=True)
 class Facts:
-    """What the rules need about one open invoice (columns of the query, or gathered one by one)."""
+    """What the rules need about one open invoice, gathered one by one (the reference, explain, the rulebook's
+    checks); the set-based selection reads the same values from its rows (`_build_rows`)."""
 
     invoice_id: int
     number: str
@@ -649,7 +650,7 @@ def due_reminders(session: Session, on: date, now: datetime | None = None, autom
     return schedule(session, on, now, automatic).due
 
 
-# --- from selected facts to results (shared by both implementations) -----------------------------------------
+# --- from the selection to results: per invoice (the reference) and set-wise --------------------------------
 
 def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -> Schedule:
     """The due reminders (amounts, recipients, language) and the skipped ones of the selected invoices, one at a
