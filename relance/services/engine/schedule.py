@@ -430,7 +430,8 @@ def _cents(amount):
 
 
 class _Amounts(dict):
-    """{cents: Decimal with two decimals, as the money columns read}: one Decimal per distinct amount."""
+    """{cents: Decimal with two decimals, as the money columns read}: one Decimal per distinct amount (the remaining
+    due too: `amounts[total - paid]`, without a Decimal subtraction per invoice)."""
 
     def __missing__(self, cents: int) -> Decimal:
         amount = self[cents] = Decimal(cents).scaleb(-2)
@@ -610,7 +611,7 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
             _code, _name, kind, _language, _email, customer_no_auto, paused_until, direct_debit = \
                 customers[customer_id]
             if not _exclusions(rules.level(rank), rules, no_auto, customer_no_auto, recent_manual, due_date,
-                               auto_from_rank, paused_until, direct_debit, kind, amounts[total] - amounts[paid]):
+                               auto_from_rank, paused_until, direct_debit, kind, amounts[total - paid]):
                 found[invoice_id] = rank
     return found
 
@@ -748,9 +749,8 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
          rank) in rows:
         code, name, kind, language, email, customer_no_auto, paused_until, direct_debit = customers[customer_id]
         level = levels[rank]
-        total, paid = amounts[total_cents], amounts[paid_cents]
         found = _exclusions(level, rules, no_auto, customer_no_auto, recent_manual, due_date, auto_from_rank,
-                            paused_until, direct_debit, kind, total - paid)
+                            paused_until, direct_debit, kind, amounts[total_cents - paid_cents])
         if found:
             skipped.append(_skipped(words, invoice_id, number, code, rank, found))
             continue
@@ -760,8 +760,8 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
         claim = None if payments_made else claims.get(same_claim)
         if claim is None:
             (remaining, days_late, penalty, interest, indemnity, total_claimed, _periods, claim_reasons,
-             indemnity_currency) = figures(total, paid, payments_made or (), due_date, kind, level.penalty_kind,
-                                           level.penalty_value, notice, currency)
+             indemnity_currency) = figures(amounts[total_cents], amounts[paid_cents], payments_made or (), due_date,
+                                           kind, level.penalty_kind, level.penalty_value, notice, currency)
             claim = ((remaining, days_late, penalty, interest, indemnity, total_claimed), claim_reasons,
                      indemnity_currency)
             if not payments_made:
