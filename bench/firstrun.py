@@ -108,7 +108,8 @@ def bulk_invoices(session, n: int, today: date, customers: int) -> None:
                       "issue_date": date.fromisoformat(row["issue_date"]),
                       "due_date": date.fromisoformat(row["due_date"]), "currency": row["currency"],
                       "total_excl_tax": Decimal(row["total_excl_tax"]),
-                      "total_incl_tax": Decimal(row["total_incl_tax"]), "status": "validated", "kind": "invoice"}
+                      "total_incl_tax": Decimal(row["total_incl_tax"]), "status": "validated", "kind": "invoice",
+                      "no_auto_reminders": False}
             if i < len(expected) and values != expected[i]:
                 sys.exit(f"bulk build: invoice {i} {values} differs from the import's {expected[i]}")
             rows.append(values)

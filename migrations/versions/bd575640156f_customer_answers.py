@@ -3,7 +3,7 @@ this invoice"; an open one holds the reminders), the links to that page (only th
 reminder carries
 
 Revision ID: bd575640156f
-Revises: 5e1d7a2c9b40
+Revises: f3a8c2d51e07
 Create Date: 2026-12-04 13:03:52.393967
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'bd575640156f'
-down_revision = '5e1d7a2c9b40'
+down_revision = 'f3a8c2d51e07'
 branch_labels = None
 depends_on = None
 

@@ -27,11 +27,12 @@ class Invoice(Model):
     __table_args__ = (
         Index("ix_invoices_status_due_date", "status", "due_date"),
         Index("ix_invoices_customer_id_status", "customer_id", "status"),
-        # The invoices list (bench/list.py) and the reminder engine's candidates (bench/due.py): filters and
-        # sorts answered from this covering index.
+        # The invoices list (bench/list.py) and the reminder engine's selection (bench/due.py, bench/firstrun.py):
+        # filters and sorts answered from this covering index; the engine reads every column it names from it.
         Index("ix_invoices_list", "status", "kind", "due_date", "currency", "total_incl_tax", "amount_paid",
               "customer_id", "issue_date", "reminder_level", "last_reminder_date", "manual_next_date",
-              "delivered_level"),
+              "delivered_level", "auto_from_rank", "number", "no_auto_reminders", "followup_contact_id",
+              "billing_contact_id", "followup_user_id", "creator_id"),
         Index("ix_invoices_currency", "currency"),
     )
 

@@ -63,7 +63,14 @@ def plain_address(address: str) -> bool:
     local, domain = address.rsplit("@", 1)
     if len(local) > LOCAL_PART_MAX_LENGTH or "--" in domain or local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
         return False
-    return not any(domain == name or domain.endswith("." + name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    names = email_validator.SPECIAL_USE_DOMAIN_NAMES  # a list the application may change: read at each call
+    return domain not in names and not domain.endswith(_dotted(tuple(names)))
+
+
+@lru_cache(maxsize=8)
+def _dotted(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The names with a dot before each: one `str.endswith` finds a subdomain of any of them."""
+    return tuple("." + name for name in names)
 
 
 SEPARATORS = re.compile(r"[,;]")
