@@ -142,6 +142,19 @@ class SettingsForm(Form):
         _l("Deadline given in a formal notice (days)"), validators=[WholeNumber(1, 60)],
         description=_l("The customer has this many days to pay after a formal notice. The law suggests 8 to 15."))
 
+    customer_link_days = StringField(
+        _l("Links to the customer's page stay valid (days)"), validators=[WholeNumber(1, 365)],
+        description=_l("Each reminder carries a link to the customer's page (their open invoices, and where they "
+                       "answer); it works this many days."))
+    promise_grace_days = StringField(
+        _l("Days of grace after a promise to pay"), validators=[WholeNumber(0, 60)],
+        description=_l("A customer who promises to pay on a date gets no reminder until that date and these days; "
+                       "then the reminders resume if the invoice is still unpaid."))
+    paid_claim_days = StringField(
+        _l("Days to wait for a payment the customer says is made"), validators=[WholeNumber(1, 60)],
+        description=_l("No reminder during these days, for the payment to reach your bank; an agent records it "
+                       "when it arrives."))
+
     auto_hour = SelectField(_l("Time of the daily automatic sending"), validate_choice=False,
                             description=_l("Automatic reminders are sent once a day at this time."))
     auto_timezone = SelectField(_l("Time zone"), validate_choice=False,
@@ -185,6 +198,9 @@ class SettingsForm(Form):
         (_l("Sending reminders"), _l("How reminders are sent, by hand or automatically."),
          ["sender_email", "copy_to_sales", "save_letter_copy", "next_reminder_delay", "payment_url_pattern",
           "default_language", "notice_deadline_days"]),
+        (_l("The customer's page"), _l("Where customers see their open invoices and answer: paid, will pay on a "
+                                      "date, dispute."),
+         ["customer_link_days", "promise_grace_days", "paid_claim_days"]),
         (_l("Automatic reminders"), _l("Every day Relance sends the reminders that are due. These rules decide "
                                        "when and to whom."),
          ["auto_hour", "auto_timezone", "auto_letters", "business_days", "business_country", "min_days_between",
@@ -330,7 +346,8 @@ class SettingsForm(Form):
             field = self[name]
             if name == "indemnity_by_country":
                 result[name] = parse_indemnities(field.data)[0]
-            elif name in ("notice_deadline_days", "auto_hour", "min_days_between", "manual_cancels_hours"):
+            elif name in ("notice_deadline_days", "auto_hour", "min_days_between", "manual_cancels_hours",
+                          "customer_link_days", "promise_grace_days", "paid_claim_days"):
                 result[name] = parse_int(field.data)
             elif name == "min_amount":
                 # a number after validate(): the field's Amount validator refuses what parse_decimal can't read
