@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import cast
 
-from flask import Response, abort, flash, g, redirect, request, send_file, url_for
+from flask import abort, flash, g, redirect, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
-from werkzeug.utils import secure_filename
 
-from relance import clock
+from relance import clock, downloads
 from relance.auth import role_required
 from relance.extensions import db
 from relance.invoices import bp
@@ -308,21 +307,11 @@ def set_no_auto(invoice_id: int):
 
 # --- files ---------------------------------------------------------------------------------------------------------
 
-def _download_name(invoice: Invoice) -> str:
-    return (secure_filename(invoice.number) or f"invoice-{invoice.id}") + ".pdf"
-
-
 @bp.route("/<int:invoice_id>/pdf")
 @role_required("viewer")
 def pdf(invoice_id: int):
     """The uploaded PDF, or one generated now from the invoice data."""
-    invoice = _invoice_or_404(invoice_id)
-    path = invoice_pdf.invoice_pdf_path(invoice)
-    if path is not None:
-        return send_file(path, mimetype="application/pdf", download_name=_download_name(invoice))
-    response = Response(invoice_pdf.render_invoice_pdf(invoice), mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'inline; filename="{_download_name(invoice)}"'
-    return response
+    return downloads.invoice_file(_invoice_or_404(invoice_id))
 
 
 @bp.route("/<int:invoice_id>/pdf", methods=["POST"])
@@ -352,4 +341,5 @@ def reminder_file(invoice_id: int, reminder_id: int):
     if path is None:
         abort(404)
     return send_file(path, mimetype="application/pdf",
-                     download_name=f"reminder-{reminder.id}-{_download_name(reminder.invoice)}")
+                     download_name=f"reminder-{reminder.id}-"
+                     + downloads.pdf_name(reminder.invoice.number, f"invoice-{reminder.invoice.id}"))

@@ -11,7 +11,7 @@ from datetime import date
 from flask import Response, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_babel import force_locale
 
-from relance import clock, tasks
+from relance import clock, downloads, tasks
 from relance.extensions import db
 from relance.models import DISPUTE_REASONS, Customer, CustomerLink, Invoice, Reminder
 from relance.portal import bp
@@ -56,7 +56,6 @@ def _page(link: CustomerLink, token: str, status: int = 200, errors: dict | None
             "portal/page.html", customer=customer, link=link, token=token,
             rows=answers.page_invoices(db.session, customer.id, today, settings), settings=settings, today=today,
             form_token=form_token(link), reasons=DISPUTE_REASONS, errors=errors or {}, done=done,
-            reason_label=lambda code: str(answers.REASON_LABELS.get(code, code)),
             pay_url=lambda invoice: payment_url(settings.payment_url_pattern, invoice.number, customer.code,
                                                 invoice.remaining_due))
     response = Response(html, status)
@@ -78,13 +77,7 @@ def invoice_file(link_token: str, invoice_id: int):
     invoice = db.session.get(Invoice, invoice_id) if link is not None else None
     if link is None or invoice is None or invoice.customer_id != link.customer_id or not invoice.is_open:
         return _missing()
-    name = f"{invoice.number}.pdf".replace("/", "-")
-    path = invoice_pdf.invoice_pdf_path(invoice)
-    if path is not None:
-        return send_file(path, mimetype="application/pdf", download_name=name, as_attachment=True)
-    response = Response(invoice_pdf.render_invoice_pdf(invoice), mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return downloads.invoice_file(invoice, attachment=True)
 
 
 @bp.route("/<link_token>/letters/<int:reminder_id>/pdf")
@@ -94,7 +87,8 @@ def letter_file(link_token: str, reminder_id: int):
     if (link is None or reminder is None or reminder.invoice.customer_id != link.customer_id
             or reminder.channel != "letter" or reminder.status not in answers.PRINTED):
         return _missing()
-    name = f"{reminder.invoice.number}-{reminder.reminder_date.isoformat()}.pdf".replace("/", "-")
+    name = downloads.pdf_name(f"{reminder.invoice.number}-{reminder.reminder_date.isoformat()}",
+                              f"letter-{reminder.id}")
     return send_file(io.BytesIO(content.letter_pdf(db.session, reminder)), mimetype="application/pdf",
                      download_name=name, as_attachment=True)
 
