@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 from relance.extensions import db
 from relance.models import Answer, Invoice, ReminderLevel, Template
-from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.sending import autorun
 from tests.conftest import browser_context
 from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
 from tests.smtp import smtp_certificate, smtp_factory  # noqa: F401 (fixtures)
+from tests.test_page_links import url_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.clock]  # the app runs at tests.factories.NOW
 
@@ -58,7 +58,7 @@ def answer_on(page, invoice_id: int, summary: str, fill, done: str) -> None:
 def test_a_customer_answers_from_the_email_and_an_agent_handles_it(live_server, chromium, smtp, sent):
     messages = smtp.messages
     assert len(messages) == 3 and {m["To"] for m in messages} == {"billing@acme.example"}
-    links = {answers.url_in(m.get_body(("plain",)).get_content()) for m in messages}
+    links = {url_in(m.get_body(("plain",)).get_content()) for m in messages}
     [link] = links  # one link per customer and run
     assert link and link.startswith(live_server.url + "/c/")
 

@@ -9,7 +9,6 @@ dispute. Each step is audited; the caller commits.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -77,15 +76,6 @@ def page_url(base_url: str, token: str) -> str:
 def preview_url(base_url: str) -> str:
     """What a preview shows for the link (no link is made for a preview)."""
     return page_url(base_url, "…") if base_url else ""
-
-
-_KEPT_LINK = re.compile(r"https?://[^\s<>\"']+?/c/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
-
-
-def url_in(text: str) -> str | None:
-    """The link to the customer's page a kept text carries (to render it again the same), or None."""
-    match = _KEPT_LINK.search(text or "")
-    return match.group(0) if match else None
 
 
 def find_link(session: Session, token: str, now: datetime) -> CustomerLink | None:
@@ -259,9 +249,6 @@ class PageInvoice:
     claim: Claim | None
     open_answers: list[Answer]
     letter_id: int | None = None  # the latest letter printed for it (to download again)
-
-    def answer(self, kind: str) -> Answer | None:
-        return next((a for a in reversed(self.open_answers) if a.kind == kind), None)
 
 
 def page_invoices(session: Session, customer_id: int, on: date, settings) -> list[PageInvoice]:

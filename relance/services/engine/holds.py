@@ -44,16 +44,14 @@ def hold_of(answers: Iterable, on: date) -> tuple[str, tuple] | None:
     return best[1] if best else None
 
 
-def holds(session: Session, on: date, invoice_ids: Iterable[int] | None = None) -> dict[int, tuple[str, tuple]]:
-    """{invoice id: hold} of the invoices held on `on` (all of them, or those of `invoice_ids`): one query over the
-    open answers (few: answers are closed as agents handle them)."""
+def holds(session: Session, on: date) -> dict[int, tuple[str, tuple]]:
+    """{invoice id: hold} of the invoices held on `on`: one query over the open answers (few: answers are closed as
+    agents handle them)."""
     query = select(Answer.id, Answer.invoice_id, Answer.kind, Answer.status, Answer.hold_until, Answer.paid_on,
                    Answer.promise_date, Answer.created_at).where(*_holding(on))
-    wanted = None if invoice_ids is None else set(invoice_ids)
     by_invoice: dict[int, list] = defaultdict(list)
     for row in session.execute(query):
-        if wanted is None or row.invoice_id in wanted:
-            by_invoice[row.invoice_id].append(row)
+        by_invoice[row.invoice_id].append(row)
     return {invoice_id: hold for invoice_id, rows in by_invoice.items() if (hold := hold_of(rows, on))}
 
 
