@@ -16,6 +16,7 @@ from relance.models import Answer, Invoice
 from relance.models.base import utcnow
 from relance.services import answers
 from relance.services import settings as settings_service
+from relance.services.engine import recipients
 from relance.services.sending import mailer
 from relance.services.sending.config import SendingConfig
 from relance.services.texts.formatting import format_day, money_for_reader
@@ -67,9 +68,8 @@ def _to_agent(answer: Answer, settings, config: SendingConfig) -> mailer.Outgoin
 def _to_customer(answer: Answer, settings, config: SendingConfig) -> mailer.Outgoing | None:
     invoice = answer.invoice
     customer = invoice.customer
-    contact = invoice.billing_contact or customer.contact("billing")
-    to = (contact.email if contact and contact.email else "") or customer.email
-    if not to:
+    who = recipients.for_invoice(invoice, settings)  # where its reminders go
+    if not who.to:
         return None
     language = customer.language or settings.default_language
     with force_locale(language):
@@ -80,7 +80,7 @@ def _to_customer(answer: Answer, settings, config: SendingConfig) -> mailer.Outg
             "", answer.resolution, "",
             _("%(remaining)s remains to be paid.", remaining=money_for_reader(invoice.remaining_due, invoice.currency)),
             "", settings.company_name])
-    return mailer.Outgoing(ref=answer.id, sender=settings.sender_email or config.mail_from, to=[to],
+    return mailer.Outgoing(ref=answer.id, sender=who.sender or config.mail_from, to=list(who.to),
                            subject=subject, text=text, language=language)
 
 

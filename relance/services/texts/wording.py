@@ -732,9 +732,9 @@ class Renderer:
         return self._texts[key]
 
     def render(self, invoice: Invoice, level: ReminderLevel, channel: str, user: User | None = None,
-               language: str | None = None, page_url: str | None = None) -> Rendered | None:
+               language: str | None = None, page_url: str = "") -> Rendered | None:
         """`render_for_invoice(session, invoice, level, channel, on, settings, user, language)`, for many; the link
-        to the customer's page from `links`, or `page_url` (a kept text rendered again)."""
+        to the customer's page the reminder carries (`page_url`)."""
         settings, on = self.settings, self.on
         rows = self.texts(level, channel)
         wanted = language or invoice.customer.language
@@ -747,8 +747,6 @@ class Renderer:
             self.prefetch([invoice])
         claim = claim_for_invoice(self.session, invoice, level, on, settings, rates=self.rates,
                                   notices=self._notices)
-        if page_url is None:
-            page_url = self.links(invoice.customer_id) if self.links is not None else ""
         ctx = context_for(self.session, invoice, level, on, settings, chosen, claim, user,
                           overdue=self._overdue_of(invoice.customer_id), page_url=page_url)
         subject = placeholders.compile_text(template.subject, chosen)
