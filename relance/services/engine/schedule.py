@@ -26,10 +26,8 @@ is the plain per-invoice version the tests and the bench compare it with; `expla
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -59,6 +57,7 @@ from relance.models import (
     customer_sales_reps,
 )
 from relance.models.reminder import level_label
+from relance.services import gc_pause
 from relance.services import settings as settings_service
 from relance.services.engine import recipients as recipients_service
 from relance.services.engine.holds import HOLD_CODES, held_ids, hold_of, holds
@@ -580,36 +579,13 @@ def _selected(session: Session, rules: _Rules) -> tuple[Sequence, dict[int, tupl
     return rows, customers, contact, user, held
 
 
-@contextmanager
-def _many_objects():
-    """The cyclic garbage collector paused while the selection makes its objects (rows, amounts, results: none
-    holds a reference cycle, reference counting frees them): with a million invoices its passes over every live
-    object took a third of the selection's time.
-
-    On the way out the objects made are put in the oldest generation (`gc.freeze` then `gc.unfreeze`: two list
-    moves, and the count of new objects back to zero) instead of being examined one by one at once by the young
-    collection that re-enabling starts (half a second for half a million results, alive until the caller is done
-    with them); a full collection still sees them. Not when objects are frozen already (a server may freeze its
-    own before forking: unfreezing would give them back)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            if not gc.get_freeze_count():
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
-
-
 def schedule(session: Session, on: date, now: datetime | None = None, automatic: bool = True) -> Schedule:
     """Due and skipped reminders on `on` (set-based). `automatic=False` is the view of a person (mass page)."""
     rules = _rules(session, on, now, automatic)
     note = _closed(rules)
     if note:
         return Schedule(on, note=note)
-    with _many_objects():
+    with gc_pause.paused(keep=True):
         return _build_rows(session, *_selected(session, rules), rules)
 
 
@@ -619,7 +595,7 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
     if _closed(rules):
         return {}
     found = {}
-    with _many_objects():
+    with gc_pause.paused(keep=True):
         rows, customers, _contacts, _users, held = _selected(session, rules)
         amounts = _Amounts()
         for (invoice_id, _number, customer_id, no_auto, due_date, _currency, total, paid, *_addresses, _max_rank,

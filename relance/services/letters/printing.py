@@ -8,7 +8,6 @@ does not, so it can run in a process pool (`render_many`).
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import os
 import re
@@ -36,6 +35,7 @@ from pypdf.generic import (
     StreamObject,
 )
 
+from relance.services import gc_pause
 from relance.services.texts.formatting import format_day, linkify
 
 PRINT_CSS = Path(str(files("relance"))) / "static" / "css" / "print.css"
@@ -159,24 +159,10 @@ def build_job(job: LetterJob) -> tuple[object, bytes]:
     """Letter PDF + invoice PDF as one document (run in a worker process or inline)."""
     from relance.services.letters.invoice_pdf import pdf_from_html
 
-    with _gc_paused():
+    with gc_pause.paused():  # WeasyPrint's layout made the collector run over and over
         letter = html_to_pdf(job.html)
         invoice = job.invoice_pdf or (pdf_from_html(job.invoice_html) if job.invoice_html else None)
         return job.key, merge([letter, invoice]) if invoice else letter
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while one letter is built: WeasyPrint's layout allocates so many objects that
-    the collector ran over and over, a fifth of a letter's CPU time; the letter's garbage goes at the first
-    collection after it (its memory is held a letter longer at most)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def safe_build(job: LetterJob) -> tuple[object, bytes | None, str]:
