@@ -263,13 +263,10 @@ def app(request, backend, tmp_path):
 
 
 @pytest.fixture
-def sqlite_app(request, tmp_path, sqlite_template):
+def sqlite_app(request, tmp_path):
     """An app on SQLite only, for tests whose subject is not the database (browser, files)."""
-    app = _build_app(sqlite_url_from_template(sqlite_template, tmp_path / "test.db"), tmp_path, **marked_clock(request))
-    with app.app_context():
+    with app_on(request, "sqlite", tmp_path, **marked_clock(request)) as app:
         yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.fixture
