@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
@@ -53,7 +53,7 @@ def index():
 def act(answer_id: int, action: str):
     answer = db.session.get(Answer, answer_id)
     if answer is None or action not in ACTIONS:
-        return redirect(url_for("answers.index")), 404
+        abort(404)
     now = clock.utcnow()
     form = request.form
     try:

@@ -47,6 +47,12 @@ def _link(token: str) -> CustomerLink | None:
     return link
 
 
+def _own_invoice(link: CustomerLink | None, invoice_id: int) -> Invoice | None:
+    """The link's customer's invoice of that id, or None (no link, no such invoice, someone else's)."""
+    invoice = db.session.get(Invoice, invoice_id) if link is not None else None
+    return invoice if invoice is not None and link is not None and invoice.customer_id == link.customer_id else None
+
+
 def _page(link: CustomerLink, token: str, status: int = 200, errors: dict | None = None, done: str = ""):
     customer = db.session.get_one(Customer, link.customer_id)
     today = clock.today()
@@ -74,8 +80,8 @@ def page(link_token: str):
 @bp.route("/<link_token>/invoices/<int:invoice_id>/pdf")
 def invoice_file(link_token: str, invoice_id: int):
     link = _link(link_token)
-    invoice = db.session.get(Invoice, invoice_id) if link is not None else None
-    if link is None or invoice is None or invoice.customer_id != link.customer_id or not invoice.is_open:
+    invoice = _own_invoice(link, invoice_id)
+    if invoice is None or not invoice.is_open:
         return _missing()
     return downloads.invoice_file(invoice, attachment=True)
 
@@ -103,8 +109,8 @@ def _date(name: str) -> date | None:
 @bp.route("/<link_token>/invoices/<int:invoice_id>/<kind>", methods=["POST"])
 def answer(link_token: str, invoice_id: int, kind: str):
     link = _link(link_token)
-    invoice = db.session.get(Invoice, invoice_id) if link is not None else None
-    if link is None or invoice is None or invoice.customer_id != link.customer_id or kind not in KINDS:
+    invoice = _own_invoice(link, invoice_id)
+    if link is None or invoice is None or kind not in KINDS:
         return _missing()
     if not hmac.compare_digest(request.form.get("form_token", ""), form_token(link)):
         abort(400)
