@@ -128,6 +128,10 @@ class SettingsForm(Form):
                                               "from the address of the user who makes the reminder."))
     copy_to_sales = BooleanField(_l("Send a copy of each reminder email to the customer's sales representative"))
     save_letter_copy = BooleanField(_l("Keep a copy of each reminder letter with the invoice"))
+    group_by_customer = BooleanField(
+        _l("One email per customer for all their invoices reminded the same day"),
+        description=_l("The invoices are listed in one email, each with its level and amounts, every invoice "
+                       "attached; the highest level gives the text. A customer's form can choose otherwise."))
     next_reminder_delay = StringField(
         _l("Next reminder, by default"), validators=[DataRequired(_l("Enter a delay, like +15 days."))],
         description=_l('When you make a reminder by hand, the next reminder date is proposed this long after '
@@ -196,7 +200,8 @@ class SettingsForm(Form):
           "company_email", "company_phone", "logo", "company_iban", "company_bic", "company_siren", "company_vat",
           "company_legal"]),
         (_l("Sending reminders"), _l("How reminders are sent, by hand or automatically."),
-         ["sender_email", "copy_to_sales", "save_letter_copy", "next_reminder_delay", "payment_url_pattern",
+         ["sender_email", "copy_to_sales", "save_letter_copy", "group_by_customer", "next_reminder_delay",
+          "payment_url_pattern",
           "default_language", "notice_deadline_days"]),
         (_l("The customer's page"), _l("Where customers see their open invoices and answer: paid, will pay on a "
                                       "date, dispute."),

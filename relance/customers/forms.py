@@ -5,6 +5,8 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from relance.forms import EmailAddresses, Form, choices
 
 KIND_CHOICES = [("business", _l("Business")), ("consumer", _l("Consumer"))]
+GROUP_CHOICES = [("", _l("As the company's setting")), ("yes", _l("One email for all their invoices")),
+                 ("no", _l("One email per invoice"))]
 ROLE_CHOICES = [("billing", _l("Billing")), ("followup", _l("Invoice follow-up"))]
 
 
@@ -28,6 +30,9 @@ class CustomerForm(Form):
     sales_reps = SelectMultipleField(_l("Sales representatives"), coerce=int, validate_choice=True)
     direct_debit = BooleanField(_l("Pays by direct debit"))
     no_auto_reminders = BooleanField(_l("No automatic reminders"))
+    group_reminders = SelectField(
+        _l("Invoices reminded the same day"), choices=choices(GROUP_CHOICES), default="", validate_choice=False,
+        description=_l("One email listing all of them, every invoice attached, or one email per invoice."))
     paused_until = DateField(_l("Pause reminders until"), validators=[Optional()])
     pause_reason = StringField(_l("Reason for the pause"), validators=[Optional(), Length(max=500)])
 

@@ -78,6 +78,7 @@ def _customer_form(customer: Customer | None = None) -> CustomerForm:
     form.language.choices = customer_language_choices(keep=customer.language if customer is not None else None)
     if customer is not None and not form.is_submitted():
         form.sales_reps.data = [u.id for u in customer.sales_reps]
+        form.group_reminders.data = GROUPING_CHOICE[customer.group_reminders]
     return form
 
 
@@ -87,7 +88,8 @@ def _code_taken(code: str, customer: Customer | None) -> bool:
 
 
 AUDITED = ("code", "name", "email", "phone", "address", "postcode", "city", "country", "language", "kind",
-           "direct_debit", "no_auto_reminders", "paused_until", "pause_reason")
+           "direct_debit", "no_auto_reminders", "group_reminders", "paused_until", "pause_reason")
+GROUPING_CHOICE = {None: "", True: "yes", False: "no"}  # Customer.group_reminders <-> the form's choice
 CONTACT_AUDITED = ("customer_id", "first_name", "name", "email", "phone", "role")
 
 
@@ -108,6 +110,7 @@ def _apply(form: CustomerForm, customer: Customer) -> None:
     customer.kind = form.kind.data
     customer.direct_debit = form.direct_debit.data
     customer.no_auto_reminders = form.no_auto_reminders.data
+    customer.group_reminders = {"yes": True, "no": False}.get(form.group_reminders.data or "")
     customer.paused_until = form.paused_until.data
     customer.pause_reason = (form.pause_reason.data or "").strip() if form.paused_until.data else ""
     customer.sales_reps = list(db.session.scalars(select(User).where(User.id.in_(form.sales_reps.data or []))))

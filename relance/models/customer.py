@@ -47,6 +47,9 @@ class Customer(Model):
     paused_until: Mapped[date | None]
     pause_reason: Mapped[str] = mapped_column(Text, default="")
     direct_debit: Mapped[bool] = mapped_column(default=False)
+    # one message for all the customer's invoices reminded the same day: None follows the company's setting
+    # (`group_by_customer`), True / False overrides it for this customer
+    group_reminders: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     contacts: Mapped[list[Contact]] = relationship(

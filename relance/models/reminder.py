@@ -176,6 +176,9 @@ class Reminder(Model):
     # the link to the customer's page this reminder carries (its text's __CUSTOMER_PAGE_URL__, its letter's QR code);
     # "" when Relance has no public address (PUBLIC_URL)
     page_url: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # one message for several invoices of a customer (`group_by_customer`): every reminder of it holds the key of
+    # the one that carries it (the lead: highest level), the lead its own; None: a message of its own
+    message_key: Mapped[str | None] = mapped_column(String(120), index=True)
     message_id: Mapped[str | None] = mapped_column(String(254))
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(default=0)

@@ -46,6 +46,7 @@ class CompanySettings:
     payment_url_pattern: str = ""  # e.g. https://pay.example.com/{number}
     default_language: str = "fr"
     notice_deadline_days: int = 8
+    group_by_customer: bool = False  # one message for all a customer's invoices reminded the same day
     # the customer page (services/answers.py): how long its link is valid, how long answers hold the reminders
     customer_link_days: int = 60
     promise_grace_days: int = 3  # a promise holds through its day and these days; then the chase resumes

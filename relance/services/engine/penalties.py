@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -255,6 +255,23 @@ class Claim:
 def indemnity_apart(indemnity: Decimal, indemnity_currency: str, currency: str) -> bool:
     """True when an indemnity in `indemnity_currency` is not part of a total in `currency`."""
     return bool(indemnity) and bool(indemnity_currency) and bool(currency) and indemnity_currency != currency
+
+
+def claims_together(claims: Sequence[Claim]) -> Claim:
+    """What a message for several invoices of one currency claims: the amounts added, the longest delay, every
+    interest period (each with its own base and dates) and reason; interest not computed when one is not."""
+    first = claims[0]
+    interests = [c.interest for c in claims]
+    return Claim(
+        remaining_due=sum((c.remaining_due for c in claims), ZERO), days_late=max(c.days_late for c in claims),
+        penalty=sum((c.penalty for c in claims), ZERO),
+        interest=None if None in interests else sum((i for i in interests if i is not None), ZERO),
+        indemnity=sum((c.indemnity for c in claims), ZERO),
+        total_claimed=sum((c.total_claimed for c in claims), ZERO),
+        interest_periods=tuple(p for c in claims for p in c.interest_periods),
+        reasons=tuple(dict.fromkeys(r for c in claims for r in c.reasons)), currency=first.currency,
+        indemnity_currency=next((c.indemnity_currency for c in claims if c.indemnity), first.indemnity_currency),
+    )
 
 
 def missing_rate_reason(day: date) -> str:

@@ -260,8 +260,7 @@ def make_reminders(session: Session, run: Run, now: datetime, settings, config: 
     # texts, rates and tables read once for the run; one link to their page per customer reminded
     renderer = wording.Renderer(session, on, settings, links=answers.Links(session, now, settings, config.public_url))
     items = {due.invoice_id: (due, channels) for due, channels in todo.items}
-    order = list(items)
-    chunks = [order[i:i + PLAN_CHUNK] for i in range(0, len(order), PLAN_CHUNK)]
+    chunks = customer_chunks([due for due, _ in todo.items])
     made = 0
     if session.get_bind().dialect.name != "postgresql":
         for chunk in chunks:
@@ -278,6 +277,20 @@ def make_reminders(session: Session, run: Run, now: datetime, settings, config: 
         _lock_invoices(session, chunk, wait=True)
         made += _make(session, run, [items[i] for i in chunk], levels, settings, config, renderer)
     return made
+
+
+def customer_chunks(due: list[engine.DueReminder], size: int = PLAN_CHUNK) -> list[list[int]]:
+    """The invoice ids in chunks of about `size`, a customer's invoices never cut apart (they may share a message:
+    `messages.share` sees the rows made together); customers in their order of first appearance."""
+    by_customer: dict[int, list[int]] = {}
+    for item in due:
+        by_customer.setdefault(item.customer_id, []).append(item.invoice_id)
+    chunks: list[list[int]] = [[]]
+    for ids in by_customer.values():
+        if chunks[-1] and len(chunks[-1]) + len(ids) > size:
+            chunks.append([])
+        chunks[-1].extend(ids)
+    return [chunk for chunk in chunks if chunk]
 
 
 def _lock_invoices(session: Session, ids: list[int], wait: bool) -> set[int]:

@@ -34,7 +34,7 @@ from relance.services.engine.levels import MADE_STATUSES
 from relance.services.errors import RelanceError
 from relance.services.letters import content, printing
 from relance.services.letters.invoice_pdf import invoice_pdf_source, pdf_from_html
-from relance.services.sending import mail_circuit, mailer
+from relance.services.sending import mail_circuit, mailer, messages
 from relance.services.sending.config import SendingConfig, given
 from relance.services.texts import wording
 
@@ -160,7 +160,7 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
     that decide. Each entry's channels are made in order, the second one judged after the first is written (the
     two channels of a level are one step). A row whose key exists is found, not made again (INSERT ... ON
     CONFLICT DO NOTHING: a row made meanwhile by another worker is kept); it joins `run` when it has no run. The
-    caller commits.
+    emails of a customer who groups them share one message (`messages.share`). The caller commits.
     """
     entries = list(entries)
     if not entries:
@@ -184,6 +184,7 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
         existing = set(session.scalars(select(Reminder.key).where(Reminder.key.in_(keys))))
         done = eligibility.done_reminders(session, [invoice.id for invoice, _, _ in step])
         rows = []
+        items: dict[str, list[messages.Item]] = {}  # per channel: the rows that may share a message
         for key, (invoice, level, channel) in zip(keys, step, strict=True):
             if key in existing:
                 made.keys.append(key)
@@ -197,7 +198,10 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
                          "override_reason": "", "level_id": level.id, "level": level.rank,
                          "level_names": dict(level.names or {}), "formal_notice": bool(level.formal_notice),
                          **made_columns(invoice, level, channel, renderer, settings, None, config)})
+            items.setdefault(channel, []).append((rows[-1], invoice, level))
             made.keys.append(key)
+        for channel, together in items.items():  # a customer's invoices in one message (when grouped)
+            messages.share(together, channel, renderer, settings)
         # one INSERT per set of columns (a row that failed before its text was rendered names fewer: the
         # columns' defaults fill the rest, as for `create_reminder`'s row)
         insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
@@ -297,17 +301,26 @@ CANCELLABLE = ("pending", "to_post")
 
 
 def cancel(session: Session, reminder: Reminder, reason: str = "", user: User | None = None) -> bool:
-    """Cancel a pending reminder that nobody is sending right now, or a letter not posted yet; audited."""
+    """Cancel a pending reminder that nobody is sending right now, or a letter not posted yet; audited. A reminder
+    sharing a message with other invoices' cancels that message: every reminder of it (its text names them all)."""
     before = reminder.status
-    done = cast(CursorResult, session.execute(  # an UPDATE: a CursorResult (rowcount)
-        update(Reminder).where(Reminder.id == reminder.id, Reminder.status.in_(CANCELLABLE),
-                               Reminder.claimed_by.is_(None))
-        .values(status="cancelled", error=reason or "")
-    )).rowcount
+    which = (Reminder.message_key == reminder.message_key) if reminder.message_key else (Reminder.id == reminder.id)
+    rows = session.execute(select(Reminder.id, Reminder.claimed_by)
+                           .where(which, Reminder.status.in_(CANCELLABLE))).all()
+    ids = [row.id for row in rows]
+    done = 0
+    if reminder.id in ids and not any(row.claimed_by for row in rows):  # none of it is being sent
+        done = cast(CursorResult, session.execute(  # an UPDATE: a CursorResult (rowcount)
+            update(Reminder).where(Reminder.id.in_(ids), Reminder.status.in_(CANCELLABLE),
+                                   Reminder.claimed_by.is_(None))
+            .values(status="cancelled", error=reason or "").execution_options(synchronize_session=False)
+        )).rowcount
     session.refresh(reminder)
     if done:
-        audit.record(session, user, "cancel", "reminder", reminder.id, {"status": before},
-                     {"status": "cancelled", "reason": reason})
+        after: dict = {"status": "cancelled", "reason": reason}
+        if len(ids) > 1:
+            after["with"] = [i for i in ids if i != reminder.id]
+        audit.record(session, user, "cancel", "reminder", reminder.id, {"status": before}, after)
     return bool(done)
 
 
@@ -410,7 +423,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
 
     session = session or db.session
     config = given(config)
-    ids = sorted(set(reminder_ids))
+    ids = messages.leads_of(session, list(reminder_ids))  # a shared message's member goes with its lead
     moment = now or utcnow()
     worker = f"{secrets.token_hex(6)}@{moment:%H%M%S}"
     report = SendReport()
@@ -428,6 +441,8 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
         select(Reminder).where(Reminder.id.in_(mine)).order_by(Reminder.id)
         .options(selectinload(Reminder.invoice).selectinload(Invoice.customer))
     ).all()
+    members = messages.claim_members(session, rows, worker, moment, claim_stale_before(config, now))
+    session.commit()
     settings = settings_service.load(session)
     max_attempts, outage_days = config.max_attempts, config.outage_days
     outage: dict[str, mail_circuit.Circuit] = {}
@@ -439,8 +454,16 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     outcomes = _Outcomes(session)
 
     def finish(reminder: Reminder, status: str, error: str = "", message_id: str = "", commit: bool = True) -> None:
-        """Record an outcome on the row (through `outcomes`: the object shows it at once); with `commit`, written
-        and committed now, else with the next write (an email group's hand-over, or the end of the group)."""
+        """Record an outcome on the row (through `outcomes`: the object shows it at once), and on the rows of the
+        message it carries; with `commit`, written and committed now, else with the next write (an email group's
+        hand-over, or the end of the group)."""
+        for row in (reminder, *members.get(reminder.id, ())):
+            finish_one(row, status, error, message_id)
+        if commit:
+            outcomes.write()
+            session.commit()
+
+    def finish_one(reminder: Reminder, status: str, error: str, message_id: str) -> None:
         values: dict = {}
         attempts = reminder.attempts or 0
         if status == "down":  # nothing was tried: no attempt counted; it waits, up to SEND_OUTAGE_DAYS
@@ -482,9 +505,6 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
         outcomes.set(reminder, values)
         if on_progress:
             on_progress(reminder)
-        if commit:
-            outcomes.write()
-            session.commit()
 
     emails = [r for r in rows if r.channel == "email"]
     letter_rows = [r for r in rows if r.channel == "letter"]
@@ -493,7 +513,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     expire, real.expire_on_commit = real.expire_on_commit, False
     try:
         _send_emails(session, emails, settings, finish, outcomes, worker, report, config, group_size,
-                     on_down=server_down, kept=outbox)
+                     on_down=server_down, kept=outbox, members=members)
         _make_letters(session, letter_rows, settings, finish, processes, letter_sink, worker, report)
     except BaseException:
         with contextlib.suppress(Exception):  # the answers already received are kept (a broken database: lost)
@@ -593,24 +613,28 @@ _HANDED = select(_REMINDERS.c.id, _REMINDERS.c.message_id).where(_REMINDERS.c.id
 
 def _send_emails(session: Session, rows: list[Reminder], settings, finish, outcomes: _Outcomes, worker: str,
                  report: SendReport, config: SendingConfig, group_size: int | None = None,
-                 on_down: Callable[[str], None] | None = None, kept: mailer.SmtpOutbox | None = None) -> None:
+                 on_down: Callable[[str], None] | None = None, kept: mailer.SmtpOutbox | None = None,
+                 members: dict[int, list[Reminder]] | None = None) -> None:
     """Send over one SMTP connection, in groups: each group's Message-IDs are recorded and committed before the
     server may take them, in one transaction with the outcomes of the group before (one commit per group; a
     crash leaves at most one group "in doubt", never sent again); the last group's outcomes are committed after
     it, and at once when no hand-over follows (the connection given up, the server down).
 
     A server that cannot be reached is reported once to `on_down(reason)` (the circuit) before any Message-ID is
-    recorded; every email then comes back as "down". The server's last answer is recorded after the batch."""
+    recorded; every email then comes back as "down". The server's last answer is recorded after the batch.
+    `members`: lead id -> the other rows of the message it carries (their invoices attached too, the lead's
+    Message-ID and outcome theirs)."""
+    members = members or {}
     by_id: dict[int, Reminder] = {}
     outgoing: list[mailer.Outgoing] = []
-    sources: dict[int, bytes | str] = {}
+    sources: dict[int, list[bytes | str]] = {}
     for reminder in rows:
         problem = missing_for_email(reminder)
         if problem:
             finish(reminder, "failed", problem)
             continue
         try:
-            sources[reminder.id] = invoice_pdf_source(reminder.invoice)
+            sources[reminder.id] = [invoice_pdf_source(r.invoice) for r in (reminder, *members.get(reminder.id, ()))]
         except Exception as exc:  # noqa: BLE001 (a broken invoice file must not stop the batch)
             finish(reminder, "failed", str(_l("The invoice PDF could not be made: %(error)s", error=exc)))
     # The reads are over: no transaction stays open while the messages are built (on SQLite, a transaction that has
@@ -621,7 +645,9 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
     for reminder in rows:
         if reminder.id in sources:
             by_id[reminder.id] = reminder
-            outgoing.append(outgoing_email(reminder, settings, _invoice_pdf(sources.pop(reminder.id), reason)))
+            pdfs = [_invoice_pdf(source, reason) for source in sources.pop(reminder.id)]
+            outgoing.append(outgoing_email(reminder, settings, pdfs[0],
+                                           list(zip(members.get(reminder.id, ()), pdfs[1:], strict=True))))
     if not outgoing:
         return
 
@@ -639,7 +665,8 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
         holds get their Message-ID; the group shrinks to them."""
         connection = session.connection()
         outcomes.write()
-        rows = [{"row_id": out.ref, "worker": worker, "new_message_id": out.message_id} for out in group]
+        rows = [{"row_id": row.id, "worker": worker, "new_message_id": out.message_id}
+                for out in group for row in (by_id[out.ref], *members.get(out.ref, ()))]
         if len(rows) == 1:  # the automatic run's groups: the UPDATE's row count says whether the row is held
             held_one = connection.execute(_HAND_OVER, rows[0]).rowcount == 1
             recorded = {group[0].ref: group[0].message_id} if held_one else {}
@@ -649,7 +676,8 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
         session.commit()
         held = [out for out in group if recorded.get(out.ref) == out.message_id]
         for out in held:
-            set_committed_value(by_id[out.ref], "message_id", out.message_id)
+            for row in (by_id[out.ref], *members.get(out.ref, ())):
+                set_committed_value(row, "message_id", out.message_id)
         report.skipped += [out.ref for out in group if out not in held]
         return held
 
@@ -703,14 +731,16 @@ INVOICE_WORDS = {"fr": "Facture", "en": "Invoice", "de": "Rechnung", "es": "Fact
                  "nl": "Factuur"}  # the attached invoice's file name in the email's language (else English)
 
 
-def outgoing_email(reminder: Reminder, settings, pdf: bytes | Callable[[], bytes]) -> mailer.Outgoing:
+def outgoing_email(reminder: Reminder, settings, pdf: bytes | Callable[[], bytes],
+                   more: Iterable[tuple[Reminder, bytes | Callable[[], bytes]]] = ()) -> mailer.Outgoing:
     """The email of a reminder (its stored subject, body and recipients; the invoice PDF attached), with a new
-    Message-ID."""
+    Message-ID; `more`: the other reminders of the message it carries, with their invoices' PDFs."""
     return mailer.Outgoing(
         ref=reminder.id, sender=reminder.sender, sender_name=settings.company_name,
         to=list(reminder.recipients), cc=list(reminder.cc or []), subject=reminder.subject,
         text=reminder.body, language=reminder.language,
-        attachments=[mailer.Attachment(_l_filename(reminder, reminder.invoice), pdf)],
+        attachments=[mailer.Attachment(_l_filename(reminder, row.invoice), data)
+                     for row, data in ((reminder, pdf), *more)],
         message_id=mailer.new_message_id(reminder.sender),
     )
 
@@ -731,14 +761,17 @@ def is_in_doubt(reminder: Reminder) -> bool:
 
 
 def mark_sent(session: Session, reminder: Reminder, checked: str, user: User | None) -> bool:
-    """A person checked the mail server's log: the email "in doubt" did leave (audited)."""
+    """A person checked the mail server's log: the email "in doubt" did leave (audited), for every reminder of it
+    (a message for several invoices)."""
     if not is_in_doubt(reminder):
         return False
-    before = {"status": reminder.status, "error": reminder.error}
-    reminder.status, reminder.sent_at, reminder.in_doubt = "sent", reminder.sent_at or utcnow(), False
-    reminder.error = str(_l("Marked sent by a person: %(checked)s", checked=checked))
-    audit.record(session, user, "mark_sent", "reminder", reminder.id, before,
-                 {"status": "sent", "checked": checked})
+    for row in messages.message_rows(session, reminder):
+        if not is_in_doubt(row) or row.message_id != reminder.message_id:
+            continue
+        before = {"status": row.status, "error": row.error}
+        row.status, row.sent_at, row.in_doubt = "sent", row.sent_at or utcnow(), False
+        row.error = str(_l("Marked sent by a person: %(checked)s", checked=checked))
+        audit.record(session, user, "mark_sent", "reminder", row.id, before, {"status": "sent", "checked": checked})
     return True
 
 

@@ -101,13 +101,19 @@ def safe_filename(name: str, default: str = "document.pdf") -> str:
     return f"{stem}.{ext}" if ext else stem
 
 
+_COLUMNS = re.compile(r"\S  +\S")  # two cells of a plain-text table (`placeholders._table_text`)
+
+
 def text_to_html(text: str, language: str = "fr") -> str:
     """The HTML alternative of a plain-text body: escaped paragraphs, line breaks kept, links clickable."""
     paragraphs = [p for p in re.split(r"\n\s*\n", (text or "").replace("\r\n", "\n").strip()) if p.strip()]
     rendered = []
     for paragraph in paragraphs:
-        lines = [linkify(line) for line in paragraph.split("\n")]
-        rendered.append(Markup("<p>") + Markup("<br>\n").join(lines) + Markup("</p>"))
+        lines = paragraph.split("\n")
+        if len(lines) > 1 and all(_COLUMNS.search(line) for line in lines):  # a table (columns lined up by spaces)
+            rendered.append(Markup('<pre class="table">') + "\n".join(lines) + Markup("</pre>"))
+            continue
+        rendered.append(Markup("<p>") + Markup("<br>\n").join(linkify(line) for line in lines) + Markup("</p>"))
     return _email_template().render(language=language, paragraphs=rendered)
 
 

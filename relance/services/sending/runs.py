@@ -225,6 +225,17 @@ def make_selected(session: Session, run: Run, settings, config: SendingConfig) -
     return made
 
 
+def share_messages(session: Session, run: Run, settings) -> int:
+    """A customer's emails of the run in one message when they group them (`messages.share_run`); commits."""
+    from relance.services.sending import messages
+    from relance.services.texts import wording
+
+    user = session.get(User, run.user_id) if run.user_id else None
+    shared = messages.share_run(session, run, settings, wording.Renderer(session, run.run_date, settings), user)
+    session.commit()
+    return shared
+
+
 def process_mass(run_id: int, config: SendingConfig, owner: str | None = None):
     """The worker's whole job for a mass run (safe to call again, from any consumer): own it, make its reminders,
     send them, build the merged PDF. Returns the send report, or None when someone alive works on it.
@@ -243,7 +254,9 @@ def process_mass(run_id: int, config: SendingConfig, owner: str | None = None):
             session.execute(update(Run).where(Run.id == run_id).values(
                 status="running", started_at=run.started_at or utcnow(), resume_at=None))
             session.commit()
-            make_selected(session, run, settings_service.load(session), config)
+            settings = settings_service.load(session)
+            make_selected(session, run, settings, config)
+            share_messages(session, run, settings)
             return dunning.send_run(run_id, config, session=session)
     finally:
         session.rollback()

@@ -38,6 +38,9 @@ class OverdueLine:
     remaining_due: Decimal
     currency: str
     days_late: int
+    # a message for several invoices (`wording.Renderer.render(group=...)`): each invoice's level and total claimed
+    level_name: str = ""
+    claimed: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,9 @@ _VARIABLES = [
              lambda c: c.deadline, "date"),
     Variable("__TODAY__", _l("Date of the reminder"), lambda c: c.on, "date"),
     Variable("__LEVEL_NAME__", _l("Name of the reminder level"), lambda c: c.level_name),
-    Variable("__INVOICES_TABLE__", _l("Table of the customer's overdue invoices"), lambda c: c.overdue, "table"),
+    Variable("__INVOICES_TABLE__", _l("Table of the customer's overdue invoices (in a message for several "
+                                       "invoices: those invoices, each with its level and total claimed)"),
+             lambda c: c.overdue, "table"),
     Variable("__CUSTOMER_PAGE_URL__", _l("Link to the customer's page: their open invoices to download, and where "
                                          "they answer (paid, will pay on a date, dispute)"),
              lambda c: c.customer_page_url),
@@ -398,29 +403,53 @@ def resolve(ctx: Context, tables: Tables | None = None,
     return text, html
 
 
+def _grouped(lines: tuple[OverdueLine, ...]) -> bool:
+    """The table of a message for several invoices: each line's level and total claimed shown too."""
+    return any(line.level_name for line in lines)
+
+
 def _table_rows(lines: tuple[OverdueLine, ...], language: str) -> list[tuple[str, ...]]:
-    return [(line.number, format_day(line.issue_date, language, "short"), format_day(line.due_date, language, "short"),
-             str(line.days_late), format_money(line.remaining_due, line.currency, language)) for line in lines]
+    rows = []
+    for line in lines:
+        row = (line.number, format_day(line.issue_date, language, "short"),
+               format_day(line.due_date, language, "short"), str(line.days_late),
+               format_money(line.remaining_due, line.currency, language))
+        if _grouped(lines):
+            claimed = line.remaining_due if line.claimed is None else line.claimed
+            row = (line.number, line.level_name, *row[1:], format_money(claimed, line.currency, language))
+        rows.append(row)
+    return rows
 
 
-def _table_headers() -> tuple[str, ...]:
+def _table_headers(grouped: bool = False) -> tuple[str, ...]:
+    if grouped:
+        return (_("Invoice"), _("Level"), _("Date"), _("Due date"), _("Days late"), _("Remaining due"), _("Claimed"))
     return (_("Invoice"), _("Date"), _("Due date"), _("Days late"), _("Remaining due"))
 
 
+def _text_columns(lines: tuple[OverdueLine, ...]) -> int:
+    """How many columns from the left hold words (aligned left); the numbers after them are aligned right."""
+    return 4 if _grouped(lines) else 3
+
+
 def _table_text(lines: tuple[OverdueLine, ...], language: str) -> str:
-    rows = [_table_headers(), *_table_rows(lines, language)]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    rows = [_table_headers(_grouped(lines)), *_table_rows(lines, language)]
+    left = _text_columns(lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = []
     for row in rows:
-        cells = [cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [cell.ljust(w) if i < left else cell.rjust(w)
+                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
         out.append("  ".join(cells).rstrip())
     return "\n".join(out)
 
 
 def _table_html(lines: tuple[OverdueLine, ...], language: str) -> Markup:
-    head = "".join(f"<th>{escape(h)}</th>" for h in _table_headers())
+    head = "".join(f"<th>{escape(h)}</th>" for h in _table_headers(_grouped(lines)))
+    left = _text_columns(lines)
     body = "".join(
-        "<tr>" + "".join(f'<td{" class=num" if i >= 3 else ""}>{escape(c)}</td>' for i, c in enumerate(row)) + "</tr>"
+        "<tr>" + "".join(f'<td{" class=num" if i >= left else ""}>{escape(c)}</td>' for i, c in enumerate(row))
+        + "</tr>"
         for row in _table_rows(lines, language)
     )
     html = f'<table class="invoices"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

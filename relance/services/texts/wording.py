@@ -11,12 +11,13 @@ is filled per channel when the rows are created.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import cast
 
+from babel.lists import format_list
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
@@ -24,11 +25,11 @@ from sqlalchemy.orm import Session
 
 from relance.models import CHANNELS, Invoice, ReminderLevel, Template, TemplateVersion, User
 from relance.models.base import ZERO, utcnow
-from relance.services.engine.penalties import Claim, claim_for_invoice, load_rates, notice_dates
+from relance.services.engine.penalties import Claim, claim_for_invoice, claims_together, load_rates, notice_dates
 from relance.services.engine.readiness import fallback_message
 from relance.services.engine.schedule import choose_language
-from relance.services.texts import languages, placeholders
-from relance.services.texts.formatting import format_locale
+from relance.services.texts import languages, placeholders, together
+from relance.services.texts.formatting import babel_locale, format_locale
 
 LANGUAGES = languages.SHIPPED  # the default texts: fr, en, de, es, it, nl
 
@@ -695,6 +696,7 @@ class Renderer:
         self._overdue: dict[int, tuple[placeholders.OverdueLine, ...]] = {}
         self._notices: dict[int, date] = {}
         self._noticed: set[int] = set()
+        self._claims: dict[tuple[int, int], Claim] = {}
 
     def prefetch(self, invoices: Iterable[Invoice]) -> None:
         """Read at once what rendering these invoices needs: their customers' overdue invoices, their notices."""
@@ -731,10 +733,30 @@ class Renderer:
                 if t.subject.strip() and t.body.strip()}
         return self._texts[key]
 
+    def claim(self, invoice: Invoice, level: ReminderLevel) -> Claim:
+        """What the invoice's reminder at this level claims on the day (computed once per invoice and level)."""
+        key = (invoice.id, level.id)
+        found = self._claims.get(key)
+        if found is None:
+            if invoice.id not in self._noticed:
+                self.prefetch([invoice])
+            found = claim_for_invoice(self.session, invoice, level, self.on, self.settings, rates=self.rates,
+                                      notices=self._notices)
+            if invoice.id is not None:  # an invoice not saved yet (a preview) is not kept
+                self._claims[key] = found
+        return found
+
     def render(self, invoice: Invoice, level: ReminderLevel, channel: str, user: User | None = None,
-               language: str | None = None, page_url: str = "") -> Rendered | None:
+               language: str | None = None, page_url: str = "",
+               group: Sequence[tuple[Invoice, ReminderLevel]] = ()) -> Rendered | None:
         """`render_for_invoice(session, invoice, level, channel, on, settings, user, language)`, for many; the link
-        to the customer's page the reminder carries (`page_url`)."""
+        to the customer's page the reminder carries (`page_url`).
+
+        `group`: the other invoices (with their levels) of one message for several invoices of the customer, whose
+        text is this level's: its invoice variables name them all (`__REF_FACTURE__` lists their numbers, the
+        dates are the oldest ones, the amounts are added up) and `__INVOICES_TABLE__` lists them, each with its
+        level and total claimed; `Rendered.claim` is then what they claim together. The text is the one for several
+        invoices when the level's is its default text (`together.text_for`)."""
         settings, on = self.settings, self.on
         rows = self.texts(level, channel)
         wanted = language or invoice.customer.language
@@ -743,14 +765,17 @@ class Renderer:
             return None
         reason = _fallback(level, channel, wanted, settings.default_language, chosen, reason)
         template = rows[chosen]
-        if invoice.id not in self._noticed:
-            self.prefetch([invoice])
-        claim = claim_for_invoice(self.session, invoice, level, on, settings, rates=self.rates,
-                                  notices=self._notices)
+        claim = self.claim(invoice, level)
         ctx = context_for(self.session, invoice, level, on, settings, chosen, claim, user,
                           overdue=self._overdue_of(invoice.customer_id), page_url=page_url)
-        subject = placeholders.compile_text(template.subject, chosen)
-        body = placeholders.compile_text(template.body, chosen)
+        subject_text, body_text = template.subject, template.body
+        if group:
+            ctx = self._together(ctx, [(invoice, level), *group])
+            claim = ctx.claim
+            default = default_text(level, channel, chosen) if has_default(chosen) else None
+            subject_text, body_text = together.text_for(text_key(level), chosen, subject_text, body_text, default)
+        subject = placeholders.compile_text(subject_text, chosen)
+        body = placeholders.compile_text(body_text, chosen)
         text, html = placeholders.resolve(ctx, self.tables, subject.names | body.names)
         return Rendered(
             subject=subject.text(text).replace("\n", " ").strip(), text=body.text(text), html=body.html(html),
@@ -758,6 +783,21 @@ class Renderer:
             reasons=tuple(r for r in (reason, *claim.reasons) if r),
             unknown=_unknown(template.subject, template.body),
         )
+
+    def _together(self, ctx: placeholders.Context, items: list[tuple[Invoice, ReminderLevel]]) -> placeholders.Context:
+        """The context of one message for several invoices (oldest due first): see `render`."""
+        items = sorted(items, key=lambda item: (item[0].due_date, item[0].number))
+        claims = [self.claim(invoice, level) for invoice, level in items]
+        lines = tuple(placeholders.OverdueLine(
+            invoice.number, invoice.issue_date, cast(date, invoice.due_date), claim.remaining_due, invoice.currency,
+            claim.days_late, level.name(ctx.language), claim.total_claimed)
+            for (invoice, level), claim in zip(items, claims, strict=True))
+        numbers = [invoice.number for invoice, _ in items]
+        return replace(
+            ctx, invoice_number=format_list(numbers, locale=babel_locale(ctx.language)),
+            invoice_date=min(invoice.issue_date for invoice, _ in items), due_date=lines[0].due_date,
+            total_incl_tax=sum((invoice.total_incl_tax for invoice, _ in items), ZERO),
+            claim=claims_together(claims), overdue=lines, promise_date=None)
 
 
 @lru_cache(maxsize=512)

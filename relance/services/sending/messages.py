@@ -1,0 +1,151 @@
+"""One message for several invoices of a customer (the `group_by_customer` setting, or the customer's own choice).
+
+Every invoice keeps its own reminder row (its key, level, amounts and history); the rows of one message hold the
+key of the row that carries it (`Reminder.message_key`): the lead, the highest level (then the oldest due date),
+whose level text is the message's, rendered for them all (`wording.Renderer.render(group=...)`). Only emails that
+can go share a message, and only with the same recipients, sender, language and currency. `send()` sends a lead
+with its members (one email, every invoice attached) and gives them its outcome; cancelling one cancels the
+message (`dunning.cancel`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run
+from relance.services.texts import wording
+
+# (the row's values, its invoice, its level): a row about to be written, or a written row's values
+Item = tuple[dict[str, Any], Invoice, ReminderLevel]
+
+
+def grouped(customer: Customer, settings) -> bool:
+    """Whether this customer's invoices reminded together share one message."""
+    return settings.group_by_customer if customer.group_reminders is None else bool(customer.group_reminders)
+
+
+def _together_key(values: dict[str, Any], invoice: Invoice, channel: str, settings) -> tuple | None:
+    if channel != "email" or values.get("status") != "pending" or not grouped(invoice.customer, settings):
+        return None
+    return (invoice.customer_id, values.get("language"), values.get("sender"), tuple(values.get("recipients") or ()),
+            tuple(values.get("cc") or ()), invoice.currency)
+
+
+def share(items: Iterable[Item], channel: str, renderer: wording.Renderer, settings, user=None) -> int:
+    """Put the items (rows of one channel made together) that go to the same people into shared messages: each
+    such row gets the message's subject and body and the lead's key as `message_key`. Returns how many messages
+    are shared."""
+    together: dict[tuple, list[Item]] = {}
+    for item in items:
+        key = _together_key(item[0], item[1], channel, settings)
+        if key is not None:
+            together.setdefault(key, []).append(item)
+    shared = 0
+    for members in together.values():
+        if len(members) < 2:
+            continue
+        lead = max(members, key=lambda m: (m[2].rank, -m[1].due_date.toordinal(), -m[1].id))
+        values, invoice, level = lead
+        rendered = renderer.render(invoice, level, channel, user=user, language=values.get("language"),
+                                   page_url=values.get("page_url") or "",
+                                   group=[(m[1], m[2]) for m in members if m is not lead])
+        if rendered is None:  # the lead's own text was found a moment ago
+            continue
+        for member_values, _, _ in members:
+            member_values.update(subject=rendered.subject[:300], body=rendered.text, message_key=values["key"])
+        shared += 1
+    return shared
+
+
+def share_run(session: Session, run: Run, settings, renderer: wording.Renderer, user=None) -> int:
+    """`share` for a run's emails already written and not sent yet (a mass run, once all its rows are made): rows
+    nobody holds, none handed to the server. The caller commits."""
+    from relance.services.sending.dunning import LOADED, sqlite_write_lock
+
+    query = (select(Reminder).where(Reminder.run_id == run.id, Reminder.channel == "email",
+                                    Reminder.status == "pending", Reminder.message_key.is_(None),
+                                    Reminder.claimed_by.is_(None), Reminder.message_id.is_(None))
+             .order_by(Reminder.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    else:
+        sqlite_write_lock(session)
+    rows = list(session.scalars(query))
+    if len(rows) < 2:
+        return 0
+    invoices = {i.id: i for i in session.scalars(select(Invoice).where(
+        Invoice.id.in_({r.invoice_id for r in rows})).options(*LOADED))}
+    renderer.prefetch(invoices.values())
+    items: list[Item] = []
+    for row in rows:
+        if row.level_ref is None:
+            continue
+        values = {name: getattr(row, name) for name in
+                  ("key", "status", "language", "sender", "recipients", "cc", "page_url", "subject", "body")}
+        items.append((values, invoices[row.invoice_id], row.level_ref))
+    shared = share(items, "email", renderer, settings, user)
+    by_key = {row.key: row for row in rows}
+    for values, _, _ in items:
+        if values.get("message_key"):
+            row = by_key[values["key"]]
+            row.subject, row.body, row.message_key = values["subject"], values["body"], values["message_key"]
+    return shared
+
+
+def message_rows(session: Session, reminder: Reminder) -> list[Reminder]:
+    """Every reminder of the message this one is part of (the lead first, then by invoice), or just this one."""
+    if not reminder.message_key:
+        return [reminder]
+    rows = session.scalars(select(Reminder).where(Reminder.message_key == reminder.message_key)
+                           .order_by(Reminder.invoice_id)).all()
+    return sorted(rows, key=lambda r: r.key != r.message_key)
+
+
+def leads_of(session: Session, ids: Sequence[int]) -> list[int]:
+    """The rows to send for `ids`: a member of a shared message stands for its lead while the lead is pending
+    (it goes with it), else for itself."""
+    ids = sorted(set(ids))
+    out: set[int] = set()
+    for start in range(0, len(ids), 500):
+        members: dict[str, list[int]] = {}
+        for row in session.execute(select(Reminder.id, Reminder.key, Reminder.message_key)
+                                   .where(Reminder.id.in_(ids[start:start + 500]))):
+            if row.message_key and row.message_key != row.key:
+                members.setdefault(row.message_key, []).append(row.id)
+            else:
+                out.add(row.id)
+        if members:
+            leads = dict(session.execute(select(Reminder.key, Reminder.id).where(
+                Reminder.key.in_(list(members)), Reminder.message_key == Reminder.key,
+                Reminder.status == "pending")).all())
+            for key, member_ids in members.items():
+                out.update([leads[key]] if key in leads else member_ids)
+    return sorted(out)
+
+
+def claim_members(session: Session, leads: Sequence[Reminder], worker: str, now: datetime,
+                  stale: datetime) -> dict[int, list[Reminder]]:
+    """Claim, for `worker`, the pending members of the shared messages these claimed leads carry (free ones: held
+    by nobody, or by a claim older than `stale` that handed nothing over); returns lead id -> its members. The
+    caller commits."""
+    keys = {lead.key: lead.id for lead in leads if lead.message_key == lead.key}
+    if not keys:
+        return {}
+    free = or_(Reminder.claimed_by.is_(None), and_(Reminder.claimed_at < stale, Reminder.message_id.is_(None)))
+    found: dict[int, list[Reminder]] = {}
+    names = list(keys)
+    for start in range(0, len(names), 500):
+        chunk = names[start:start + 500]
+        which = and_(Reminder.message_key.in_(chunk), Reminder.key.not_in(chunk), Reminder.status == "pending")
+        session.execute(update(Reminder).where(which, free).values(claimed_by=worker, claimed_at=now)
+                        .execution_options(synchronize_session=False))
+        for member in session.scalars(select(Reminder).where(which, Reminder.claimed_by == worker)
+                                      .order_by(Reminder.id)
+                                      .options(selectinload(Reminder.invoice).selectinload(Invoice.customer))):
+            found.setdefault(keys[member.message_key or ""], []).append(member)
+    return found

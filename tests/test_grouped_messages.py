@@ -1,0 +1,272 @@
+"""One message per customer (`group_by_customer`, or the customer's own choice): the automatic run and a mass run
+send a customer's due invoices in one email, every invoice attached, each invoice keeping its own reminder row that
+shares the message (its key, its Message-ID, its outcome); nothing is sent again on a rerun; grouping off sends one
+email per invoice. Received by a real aiosmtpd server and read back as `.eml` files. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import email
+import re
+from datetime import date, timedelta
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from relance.extensions import db
+from relance.models import Contact, Customer, Reminder, ReminderLevel, Run
+from relance.services import settings as settings_service
+from relance.services.sending import autorun, dunning
+from relance.services.texts import wording
+from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
+from tests.smtp import smtp_factory, smtp_server  # noqa: F401
+
+ON = date(2026, 2, 2)  # level 1 (+15 days) of the invoices due by 18 January is due
+
+
+@pytest.fixture
+def company(app, smtp_server):  # noqa: F811
+    install_live_defaults(db.session)
+    settings_service.save(db.session, {"sender_email": "compta@vendor.example", "company_name": "Vendor SAS",
+                                       "group_by_customer": True, "default_language": "en"})
+    db.session.commit()
+    smtp_server.configure(app)
+    return smtp_server
+
+
+def rows(**where) -> list[Reminder]:
+    db.session.expire_all()
+    query = select(Reminder).order_by(Reminder.id)
+    for name, value in where.items():
+        query = query.where(getattr(Reminder, name) == value)
+    return list(db.session.scalars(query))
+
+
+def saved_eml(server, folder: Path) -> list[email.message.EmailMessage]:
+    """What the server received, written as .eml files and parsed back from them (what a mail client opens)."""
+    parsed = []
+    for n, received in enumerate(server.handler.received):
+        path = folder / f"{n}.eml"
+        path.write_bytes(received.raw)
+        parsed.append(email.message_from_bytes(path.read_bytes(), policy=default_policy))
+    return parsed
+
+
+def attachments(message) -> list[str]:
+    return [part.get_filename() for part in message.iter_attachments()]
+
+
+def ten_invoices(customer: Customer, first_due: date = date(2026, 1, 6)) -> list:
+    invoices = [make_invoice(customer, total=100 + 10 * n, due=first_due + timedelta(days=n), number=f"F-26-{n:03d}")
+                for n in range(10)]
+    db.session.commit()
+    return invoices
+
+
+def test_ten_due_invoices_of_a_customer_go_in_one_email_with_ten_attachments(company, tmp_path):
+    customer = make_customer(name="Redwood Logistics", email="factures@redwood.example", language="en", country="GB")
+    invoices = ten_invoices(customer)
+    alone = make_invoice(make_customer(name="Single Ltd", email="ap@single.example", language="en"),
+                         due=date(2026, 1, 10), number="S-1")
+    db.session.commit()
+
+    run = autorun.run_auto(db.session, ON)
+
+    assert run.status == "done" and (run.sent, run.failed) == (11, 0)
+    messages = saved_eml(company, tmp_path)
+    assert len(messages) == 2
+    [grouped] = [m for m in messages if m["To"] == "factures@redwood.example"]
+    assert sorted(attachments(grouped)) == sorted(f"Invoice-{i.number}.pdf" for i in invoices)
+    for part in grouped.iter_attachments():
+        assert part.get_content().startswith(b"%PDF")
+    text = grouped.get_body(("plain",)).get_content()
+    for inv in invoices:  # the table lists every invoice with its level and amounts
+        assert re.search(rf"{inv.number}\s+First reminder\s", text), text
+    assert "The total outstanding is €1,450.00." in text  # the amounts added up: 100 + 110 + ... + 190
+    html = grouped.get_body(("html",)).get_content()
+    [table] = re.findall(r'<pre class="table">(.*?)</pre>', html, re.S)  # its columns lined up in the HTML part
+    assert len(table.splitlines()) == 11 and all(i.number in table for i in invoices)
+    reminders = rows(channel="email")
+    mine = [r for r in reminders if r.invoice.customer_id == customer.id]
+    assert len(mine) == 10 and {r.status for r in mine} == {"sent"}
+    assert len({r.message_key for r in mine}) == 1 and {r.message_id for r in mine} == {grouped["Message-ID"]}
+    lead = next(r for r in mine if r.key == r.message_key)
+    assert {r.subject for r in mine} == {grouped["Subject"]} and lead.body == mine[-1].body
+    for row in mine:  # each invoice's own claim, on its row and on its line of the table
+        assert row.total_claimed == row.invoice.total_incl_tax + row.interest + row.indemnity + row.penalty
+        assert re.search(rf"{row.invoice.number} .*€{row.total_claimed:,.2f}\n", text + "\n")
+    [single] = [r for r in reminders if r.invoice_id == alone.id]
+    assert single.message_key is None and attachments(next(m for m in messages if m is not grouped)) == [
+        "Invoice-S-1.pdf"]
+
+    again = autorun.run_auto(db.session, ON)  # the same day again, then the next day: nothing more
+    autorun.run_auto(db.session, ON + timedelta(days=1))
+    assert len(company.handler.received) == 2 and again.id == run.id
+    assert len(rows(channel="email")) == 11
+
+
+def test_grouping_off_sends_one_email_per_invoice(company):
+    settings_service.save(db.session, {"group_by_customer": False})
+    customer = make_customer(email="factures@redwood.example", language="en")
+    invoices = ten_invoices(customer)
+    autorun.run_auto(db.session, ON)
+    assert len(company.messages) == 10
+    assert sorted(attachments(m)[0] for m in company.messages) == sorted(f"Invoice-{i.number}.pdf" for i in invoices)
+    assert {r.message_key for r in rows()} == {None}
+
+
+def test_the_customer_s_own_choice_overrides_the_company_s(company):
+    settings_service.save(db.session, {"group_by_customer": False})
+    together = make_customer(email="together@example.com", group_reminders=True, language="en")
+    apart = make_customer(email="apart@example.com", group_reminders=False, language="en")
+    for customer in (together, apart):
+        for n in range(3):
+            make_invoice(customer, due=date(2026, 1, 10 + n))
+    db.session.commit()
+    autorun.run_auto(db.session, ON)
+    assert sorted(m["To"] for m in company.messages) == ["apart@example.com"] * 3 + ["together@example.com"]
+    settings_service.save(db.session, {"group_by_customer": True})  # the company's setting: apart stays apart
+    for customer in (together, apart):
+        make_invoice(customer, due=date(2026, 1, 11))
+        make_invoice(customer, due=date(2026, 1, 12))
+    db.session.commit()
+    autorun.run_auto(db.session, ON + timedelta(days=1))
+    assert len(company.messages) == 4 + 3
+
+
+def test_the_highest_level_gives_the_text_and_each_invoice_keeps_its_own_level(company):
+    customer = make_customer(email="factures@redwood.example", language="en")
+    older = make_invoice(customer, due=date(2025, 12, 20), number="OLD-1")
+    newer = make_invoice(customer, due=date(2026, 1, 12), number="NEW-1")
+    level1 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 1))
+    db.session.add(Reminder(key="history-old-1", invoice=older, level=1, level_id=level1.id, channel="email",
+                            reminder_date=date(2026, 1, 5), status="sent"))
+    db.session.commit()
+    autorun.run_auto(db.session, ON)
+    [message] = company.messages
+    assert message["Subject"].startswith("Second reminder")
+    text = message.get_body(("plain",)).get_content()
+    assert re.search(r"OLD-1\s+Second reminder\s", text) and re.search(r"NEW-1\s+First reminder\s", text)
+    made = {r.invoice_id: r for r in rows(reminder_date=ON)}
+    assert (made[older.id].level, made[newer.id].level) == (2, 1)
+    assert made[older.id].key == made[newer.id].message_key == made[older.id].message_key
+
+
+def test_invoices_going_to_other_people_do_not_share_a_message(company):
+    customer = make_customer(email="factures@redwood.example", language="en",
+                             contacts=[{"name": "Follow", "email": "follow@redwood.example", "role": "followup"}])
+    followed = customer.contacts[0]
+    first = make_invoice(customer, due=date(2026, 1, 10), followup_contact=followed)
+    second = make_invoice(customer, due=date(2026, 1, 11), followup_contact=followed)
+    billing = make_invoice(customer, due=date(2026, 1, 12),
+                           billing_contact=Contact(customer=customer, email="ap@redwood.example", role="billing"))
+    db.session.commit()
+    autorun.run_auto(db.session, ON)
+    received = {m["To"]: sorted(attachments(m)) for m in company.messages}
+    assert received == {"follow@redwood.example": sorted(f"Invoice-{i.number}.pdf" for i in (first, second)),
+                        "ap@redwood.example": [f"Invoice-{billing.number}.pdf"]}, received
+
+
+def test_cancelling_one_reminder_of_a_shared_message_cancels_the_message(company):
+    customer = make_customer(email="factures@redwood.example", language="en")
+    ten_invoices(customer)
+    autorun.run_auto(db.session, ON, send=False)
+    made = rows()
+    assert len(made) == 10 and len({r.message_key for r in made}) == 1
+    member = next(r for r in made if r.key != r.message_key)
+    assert dunning.cancel(db.session, member, "customer phoned")
+    db.session.commit()
+    assert {r.status for r in rows()} == {"cancelled"}
+    autorun.run_auto(db.session, ON)
+    assert company.messages == []
+
+
+def test_sending_a_member_by_hand_sends_the_whole_message_once(company):
+    customer = make_customer(email="factures@redwood.example", language="en")
+    ten_invoices(customer)
+    autorun.run_auto(db.session, ON, send=False)
+    made = rows()
+    member = next(r for r in made if r.key != r.message_key)
+    report = dunning.send([member.id])
+    assert len(report.sent) == 10 and len(company.messages) == 1 and len(attachments(company.messages[0])) == 10
+    assert dunning.send([r.id for r in made]).sent == [] and len(company.messages) == 1
+
+
+def test_a_drop_after_data_leaves_the_whole_message_in_doubt(company):
+    customer = make_customer(email="factures@redwood.example", language="en")
+    ten_invoices(customer)
+    company.handler.drop_in_data = 0  # the message is taken whole, then the connection drops before "250"
+    autorun.run_auto(db.session, ON)
+    assert len(company.messages) == 1
+    made = rows()
+    assert {(r.status, r.in_doubt) for r in made} == {("failed", True)}
+    assert {r.message_id for r in made} == {company.messages[0]["Message-ID"]}
+    autorun.run_auto(db.session, ON)
+    assert dunning.send([made[3].id]).sent == []  # nor by hand without a person's check
+    assert len(company.messages) == 1  # never sent again by itself
+
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.mark.clock  # the app runs at tests.factories.NOW: TODAY is its today
+def test_a_mass_run_sends_a_customer_s_invoices_in_one_email(app, client, auth, company):
+    customer = make_customer(name="Redwood", email="factures@redwood.example", language="en")
+    invoices = [make_invoice(customer, due=TODAY - timedelta(days=20 + n)) for n in range(3)]
+    other = make_invoice(make_customer(email="other@example.com", language="en"), due=TODAY - timedelta(days=20))
+    db.session.commit()
+    auth.login("agent")
+    for inv in (*invoices, other):
+        client.post(f"/reminders/mass/rows/{inv.id}", headers=HX, data={f"level-{inv.id}": "1", f"email-{inv.id}": "1"})
+    response = client.post("/reminders/mass/run", data={}, headers=HX)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    run = db.session.scalar(select(Run).where(Run.kind == "mass"))
+    made = rows(run_id=run.id)
+    assert len(made) == 4 and {r.status for r in made} == {"sent"}
+    assert sorted(m["To"] for m in company.messages) == ["factures@redwood.example", "other@example.com"]
+    [grouped] = [m for m in company.messages if m["To"] == "factures@redwood.example"]
+    assert sorted(attachments(grouped)) == sorted(f"Invoice-{i.number}.pdf" for i in invoices)
+    db.session.refresh(run)
+    assert (run.status, run.total, run.sent, run.failed) == ("done", 4, 4, 0)
+
+
+def test_the_customer_form_chooses_and_the_reminder_page_shows_the_whole_message(app, client, auth, company):
+    customer = make_customer(code="RED", name="Redwood", email="factures@redwood.example", language="en")
+    db.session.commit()
+    auth.login("agent")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    data = {"code": "RED", "name": "Redwood", "country": "FR", "language": "en", "kind": "business",
+            "email": "factures@redwood.example"}
+    for choice, kept in (("no", False), ("yes", True), ("", None)):
+        response = client.post(f"/customers/{customer.id}/edit", data={**data, "group_reminders": choice})
+        assert response.status_code == 302
+        db.session.expire_all()
+        assert customer.group_reminders is kept
+    page = client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    assert "Invoices reminded the same day" in page and "As the company&#39;s setting" in page
+    invoices = ten_invoices(customer)
+    autorun.run_auto(db.session, ON)
+    member = next(r for r in rows() if r.key != r.message_key)
+    page = client.get(f"/reminders/{member.id}").get_data(as_text=True)
+    assert page.count("<dt>Attachment</dt>") == 10 and "In the same email" in page
+    assert all(f"Invoice-{i.number}.pdf" in page for i in invoices)
+
+
+def test_an_edited_text_is_used_as_written_with_the_invoices_table_after_the_invoice_s_paragraph(company):
+    level1 = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 1))
+    wording.save_template(db.session, level1, "email", "en", "Unpaid: __REF_FACTURE__",
+                          "Hello,\n\nInvoices __REF_FACTURE__ are unpaid: __AMOUNT_DUE__ in all.\n\nThanks,\n\n"
+                          "__COMPANY_NAME__", None)
+    customer = make_customer(email="factures@redwood.example", language="en", country="GB")
+    make_invoice(customer, due=date(2026, 1, 10), number="A-1", total=100)
+    make_invoice(customer, due=date(2026, 1, 11), number="A-2", total=50)
+    db.session.commit()
+    autorun.run_auto(db.session, ON)
+    [message] = company.messages
+    assert message["Subject"] == "Unpaid: A-1 and A-2"
+    text = message.get_body(("plain",)).get_content()
+    hello, naming, table, *rest = text.split("\n\n")
+    assert (hello, naming) == ("Hello,", "Invoices A-1 and A-2 are unpaid: €150.00 in all.")
+    assert table.splitlines()[0].startswith("Invoice") and "A-1" in table and "A-2" in table
+    assert rest == ["Thanks,", "Vendor SAS"]
