@@ -6,12 +6,14 @@ email per invoice. Received by a real aiosmtpd server and read back as `.eml` fi
 from __future__ import annotations
 
 import email
+import io
 import re
 from datetime import date, timedelta
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from relance.extensions import db
@@ -270,3 +272,37 @@ def test_an_edited_text_is_used_as_written_with_the_invoices_table_after_the_inv
     assert (hello, naming) == ("Hello,", "Invoices A-1 and A-2 are unpaid: €150.00 in all.")
     assert table.splitlines()[0].startswith("Invoice") and "A-1" in table and "A-2" in table
     assert rest == ["Thanks,", "Vendor SAS"]
+
+
+@pytest.mark.clock
+def test_a_mass_run_prints_one_letter_for_a_customer_s_invoices_with_every_invoice_enclosed(app, client, auth,
+                                                                                           company, tmp_path):
+    customer = make_customer(name="Redwood Logistics", email="factures@redwood.example", language="en", country="GB")
+    invoices = [make_invoice(customer, total=100 * (n + 1), due=TODAY - timedelta(days=20 + n), number=f"L-{n}")
+                for n in range(3)]
+    other = make_invoice(make_customer(name="Single Ltd", language="en"), due=TODAY - timedelta(days=20))
+    db.session.commit()
+    auth.login("agent")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    for inv in (*invoices, other):
+        client.post(f"/reminders/mass/rows/{inv.id}", headers=HX,
+                    data={f"level-{inv.id}": "1", f"letter-{inv.id}": "1"})
+    assert client.post("/reminders/mass/run", data={}, headers=HX).status_code == 200
+    run = db.session.scalar(select(Run).where(Run.kind == "mass"))
+    made = rows(run_id=run.id)
+    assert {r.status for r in made} == {"to_post"} and len(made) == 4
+    mine = [r for r in made if r.invoice.customer_id == customer.id]
+    assert len({r.message_key for r in mine}) == 1 and len({r.pdf_path for r in mine}) == 1
+    pdf = client.get(f"/reminders/runs/{run.id}/letters.pdf").data
+    (tmp_path / "run.pdf").write_bytes(pdf)
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+    text = "\n".join(pages)
+    assert text.count("Redwood Logistics") >= 1 and text.count("Single Ltd") >= 1
+    letter = next(p for p in pages if "Redwood Logistics" in p)
+    assert all(inv.number in letter for inv in invoices) and "First reminder" in letter
+    assert "Copies of the invoices are enclosed." in letter
+    for inv in invoices:  # every invoice enclosed after the letter
+        assert any(f"Invoice {inv.number}" in p or f"INVOICE {inv.number}" in p.upper() for p in pages), inv.number
+    lead = next(r for r in mine if r.key == r.message_key)
+    one = client.get(f"/reminders/{mine[-1].id}/letter.pdf")
+    assert one.status_code == 200 and one.data == (Path(app.config["FILES_PATH"]) / lead.pdf_path).read_bytes()

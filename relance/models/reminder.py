@@ -223,6 +223,21 @@ class FormToken(Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+def message_rows(session, reminder: Reminder) -> list[Reminder]:
+    """Every reminder of the message (one email or letter for several invoices, `Reminder.message_key`) this one is
+    part of, the lead first, then by invoice; or just this one."""
+    if not reminder.message_key:
+        return [reminder]
+    rows = session.scalars(select(Reminder).where(Reminder.message_key == reminder.message_key)
+                           .order_by(Reminder.invoice_id)).all()
+    return sorted(rows, key=lambda r: r.key != r.message_key)
+
+
+def carries_message():
+    """SQL: the row is sent on its own or carries its message (not a member of another row's message)."""
+    return (Reminder.message_key.is_(None)) | (Reminder.message_key == Reminder.key)
+
+
 @event.listens_for(Reminder, "before_insert")
 def _snapshot_level(_mapper, connection, reminder: Reminder) -> None:
     """A reminder written without its level (an import, a test, a script) takes the level of its rank now."""

@@ -26,6 +26,7 @@ from relance.invoices.queries import (
     open_currencies,
 )
 from relance.models import REMINDER_STATUSES, Customer, Invoice, Reminder, ReminderLevel, Run, User
+from relance.models.reminder import message_rows
 from relance.pagination import Page, page_number, paginate, requested_page
 from relance.redirects import local_target
 from relance.reminders import bp
@@ -37,7 +38,7 @@ from relance.services.engine import eligibility, readiness, recipients
 from relance.services.engine.levels import DONE_STATUSES, MADE_STATUSES, DelayError, active_levels, parse_delay
 from relance.services.files import resolve as resolve_file
 from relance.services.letters import content
-from relance.services.sending import dunning, mailer, mass, messages, once
+from relance.services.sending import dunning, mailer, mass, once
 from relance.services.sending.config import SendingConfig
 from relance.services.texts import wording
 from relance.templating import render
@@ -710,7 +711,7 @@ def show(reminder_id: int):
     """A reminder exactly as it left: recipients, subject, both bodies, attachment names, the letter's PDF."""
     reminder = db.get_or_404(Reminder, reminder_id)
     html = mailer.text_to_html(reminder.body, reminder.language) if reminder.channel == "email" else ""
-    together = messages.message_rows(db.session, reminder)  # one email for several invoices: all of them
+    together = message_rows(db.session, reminder)  # one email for several invoices: all of them
     attachments = [dunning.attachment_name(r) for r in together] if reminder.channel == "email" else []
     return render("reminders/show.html", reminder=reminder, body_html=html, attachments=attachments,
                   together=[r for r in together if r.id != reminder.id], in_doubt=dunning.is_in_doubt(reminder))

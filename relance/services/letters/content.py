@@ -5,6 +5,7 @@ How it is printed (HTML -> PDF, merged stream) is `letters/printing.py`."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
 from typing import cast
@@ -16,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder
+from relance.models.reminder import message_rows
 from relance.services import files
 from relance.services import settings as settings_service
 from relance.services.letters import printing
@@ -27,14 +29,17 @@ LETTERS_DIR = "letters"
 
 
 def letter_data(session: Session, reminder: Reminder, settings=None,
-                renderers: dict[date, wording.Renderer] | None = None) -> printing.LetterData:
+                renderers: dict[date, wording.Renderer] | None = None,
+                members: Sequence[Reminder] = ()) -> printing.LetterData:
     """What the letter of a reminder shows, from the row (its text as sent) and the invoice. `renderers`: the
-    `wording.Renderer` of each reminder date, kept by a caller printing many letters."""
+    `wording.Renderer` of each reminder date, kept by a caller printing many letters. `members`: the other reminders
+    of a letter for several invoices (`Reminder.message_key`) that this one carries: the amounts are theirs added
+    up, the payment reference names every invoice."""
     settings = settings or settings_service.load(session)
     invoice: Invoice = reminder.invoice
     customer: Customer = invoice.customer
     language = reminder.language or customer.language or "fr"
-    body_html = _letter_body(session, reminder, settings, renderers)
+    body_html = _letter_body(session, reminder, settings, renderers, members)
     overdue = wording.overdue_lines(session, customer.id, reminder.reminder_date)
     if invoice.number not in {line.number for line in overdue}:
         # the invoice of a reminder has a due date (eligibility refuses the others)
@@ -43,8 +48,12 @@ def letter_data(session: Session, reminder: Reminder, settings=None,
                                             invoice.days_late(reminder.reminder_date)), *overdue)
     logo = files.resolve(settings.company_logo) if settings.company_logo else None
     signature = (reminder.user.signature if reminder.user else "") or settings.company_name
+    rows = (reminder, *members)
     apart = reminder.indemnity_apart  # an indemnity in another currency is not part of the total
-    principal = reminder.total_claimed - reminder.penalty - reminder.interest - (0 if apart else reminder.indemnity)
+    penalty, interest = sum(r.penalty for r in rows), sum(r.interest for r in rows)
+    indemnity, total = sum(r.indemnity for r in rows), sum(r.total_claimed for r in rows)
+    principal = total - penalty - interest - (0 if apart else indemnity)
+    numbers = ", ".join(r.invoice.number for r in rows)
     return printing.LetterData(
         language=language, on=reminder.reminder_date, subject=reminder.subject, body_html=body_html,
         recipient=postal_lines(customer, invoice, settings, language),
@@ -57,13 +66,14 @@ def letter_data(session: Session, reminder: Reminder, settings=None,
         },
         invoices=[printing.InvoiceLine(line.number, line.issue_date, line.due_date, line.days_late,
                                        line.remaining_due, line.currency) for line in overdue],
-        currency=invoice.currency, principal=principal, penalty=reminder.penalty, interest=reminder.interest,
-        indemnity=reminder.indemnity, total=reminder.total_claimed,
+        currency=invoice.currency, principal=principal, penalty=penalty, interest=interest,
+        indemnity=indemnity, total=total,
         indemnity_currency=reminder.indemnity_currency if apart else invoice.currency,
         payment_url=placeholders.payment_url(settings.payment_url_pattern, invoice.number, customer.code,
-                                             invoice.remaining_due), payment_reference=invoice.number,
+                                             invoice.remaining_due) if not members else "",
+        payment_reference=numbers,
         signature="" if signature.strip() and signature.strip() in reminder.body else signature,
-        formal_notice=bool(reminder.formal_notice), reference=f"{customer.code} / {invoice.number}",
+        formal_notice=bool(reminder.formal_notice), reference=f"{customer.code} / {numbers}",
         page_url=reminder.page_url or "", page_qr=qr_code(reminder.page_url) if reminder.page_url else "",
         locale=format_locale(language, customer.country),
     )
@@ -76,7 +86,8 @@ def qr_code(url: str) -> str:
     return segno.make(url, error="m").svg_data_uri(border=0, dark="#000")
 
 
-def _letter_body(session: Session, reminder: Reminder, settings, renderers: dict[date, wording.Renderer] | None):
+def _letter_body(session: Session, reminder: Reminder, settings, renderers: dict[date, wording.Renderer] | None,
+                 members: Sequence[Reminder] = ()):
     """The body as HTML: rendered again from the template when that gives the same text as was kept (so the
     invoices table is a real table), else the kept text as paragraphs."""
     level = reminder.level_ref
@@ -84,8 +95,9 @@ def _letter_body(session: Session, reminder: Reminder, settings, renderers: dict
         renderers = {} if renderers is None else renderers
         on = reminder.reminder_date
         renderer = renderers.get(on) or renderers.setdefault(on, wording.Renderer(session, on, settings))
+        group = [(m.invoice, m.level_ref) for m in members if m.level_ref is not None]
         again = renderer.render(reminder.invoice, level, "letter", user=reminder.user, language=reminder.language,
-                                page_url=reminder.page_url or "")
+                                page_url=reminder.page_url or "", group=group)
         if again is not None and again.text == reminder.body:
             return again.html
     return printing.body_from_text(reminder.body)
@@ -104,10 +116,13 @@ def postal_lines(customer: Customer, invoice: Invoice, settings, language: str) 
 
 
 def letter_job(session: Session, reminder: Reminder, settings,
-               renderers: dict[date, wording.Renderer] | None = None) -> printing.LetterJob:
+               renderers: dict[date, wording.Renderer] | None = None,
+               members: Sequence[Reminder] = ()) -> printing.LetterJob:
+    """The job printing a reminder's letter and its invoice; `members`: see `letter_data` (their invoices follow)."""
     with force_locale(reminder.language or "fr"):
-        data = letter_data(session, reminder, settings, renderers)
-    return printing.make_job(reminder.id, data, invoice_pdf_source(reminder.invoice))
+        data = letter_data(session, reminder, settings, renderers, members)
+    return printing.make_job(reminder.id, data, invoice_pdf_source(reminder.invoice),
+                             tuple(invoice_pdf_source(m.invoice) for m in members))
 
 
 def save_letter(reminder: Reminder, pdf: bytes) -> str:
@@ -122,4 +137,5 @@ def letter_pdf(session: Session, reminder: Reminder) -> bytes:
     if saved is not None:
         return saved.read_bytes()
     settings = settings_service.load(session)
-    return printing.build_job(letter_job(session, reminder, settings))[1]
+    lead, *members = message_rows(session, reminder)  # a letter for several invoices: the one they share
+    return printing.build_job(letter_job(session, lead, settings, members=members))[1]

@@ -153,16 +153,18 @@ class LetterJob:
     html: str
     invoice_pdf: bytes | None = None
     invoice_html: str | None = None
+    more: tuple[bytes | str, ...] = ()  # a letter for several invoices: the others' PDFs (or HTML), in order
 
 
 def build_job(job: LetterJob) -> tuple[object, bytes]:
-    """Letter PDF + invoice PDF as one document (run in a worker process or inline)."""
+    """Letter PDF + invoice PDF(s) as one document (run in a worker process or inline)."""
     from relance.services.letters.invoice_pdf import pdf_from_html
 
     with gc_pause.paused():  # WeasyPrint's layout made the collector run over and over
         letter = html_to_pdf(job.html)
         invoice = job.invoice_pdf or (pdf_from_html(job.invoice_html) if job.invoice_html else None)
-        return job.key, merge([letter, invoice]) if invoice else letter
+        others = [part if isinstance(part, bytes) else pdf_from_html(part) for part in job.more]
+        return job.key, merge([letter, invoice, *others]) if invoice or others else letter
 
 
 def safe_build(job: LetterJob) -> tuple[object, bytes | None, str]:
@@ -174,11 +176,13 @@ def safe_build(job: LetterJob) -> tuple[object, bytes | None, str]:
         return job.key, None, f"{type(exc).__name__}: {exc}"
 
 
-def make_job(key: object, data: LetterData, invoice: bytes | str | None) -> LetterJob:
-    """`invoice`: the invoice's PDF, or the HTML to make it from (`invoice_pdf.invoice_pdf_source`)."""
+def make_job(key: object, data: LetterData, invoice: bytes | str | None,
+             more: tuple[bytes | str, ...] = ()) -> LetterJob:
+    """`invoice`: the invoice's PDF, or the HTML to make it from (`invoice_pdf.invoice_pdf_source`); `more`: the same
+    for the other invoices of a letter for several."""
     if isinstance(invoice, str):
-        return LetterJob(key, letter_html(data), invoice_html=invoice)
-    return LetterJob(key, letter_html(data), invoice)
+        return LetterJob(key, letter_html(data), invoice_html=invoice, more=more)
+    return LetterJob(key, letter_html(data), invoice, more=more)
 
 
 def render_letter(data: LetterData, invoice_pdf: bytes | None = None) -> bytes:

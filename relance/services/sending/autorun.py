@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from relance import clock
 from relance.models import Reminder, ReminderLevel, Run
 from relance.models.base import utcnow
+from relance.models.reminder import carries_message
 from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility
@@ -394,8 +395,10 @@ def finish(session: Session, run: Run, config: SendingConfig) -> bool:
 
 
 def sent_letters(session: Session, run: Run) -> list[Reminder]:
+    """The run's letters made (one for several invoices once: the row carrying it)."""
     return list(session.scalars(select(Reminder).where(Reminder.run_id == run.id, Reminder.channel == "letter",
-                                                       Reminder.status.in_(MADE_STATUSES)).order_by(Reminder.id)))
+                                                       Reminder.status.in_(MADE_STATUSES), carries_message())
+                                .order_by(Reminder.id)))
 
 
 def build_letters_pdf(session: Session, run: Run, config: SendingConfig) -> str | None:

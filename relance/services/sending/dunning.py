@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.models.base import utcnow
+from relance.models.reminder import carries_message, message_rows
 from relance.services import answers, audit
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility, recipients
@@ -514,7 +515,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     try:
         _send_emails(session, emails, settings, finish, outcomes, worker, report, config, group_size,
                      on_down=server_down, kept=outbox, members=members)
-        _make_letters(session, letter_rows, settings, finish, processes, letter_sink, worker, report)
+        _make_letters(session, letter_rows, settings, finish, processes, letter_sink, worker, report, members)
     except BaseException:
         with contextlib.suppress(Exception):  # the answers already received are kept (a broken database: lost)
             outcomes.write()
@@ -765,7 +766,7 @@ def mark_sent(session: Session, reminder: Reminder, checked: str, user: User | N
     (a message for several invoices)."""
     if not is_in_doubt(reminder):
         return False
-    for row in messages.message_rows(session, reminder):
+    for row in message_rows(session, reminder):
         if not is_in_doubt(row) or row.message_id != reminder.message_id:
             continue
         before = {"status": row.status, "error": row.error}
@@ -776,9 +777,12 @@ def mark_sent(session: Session, reminder: Reminder, checked: str, user: User | N
 
 
 def _make_letters(session: Session, rows: list[Reminder], settings, finish, processes: int, sink, worker: str,
-                  report: SendReport) -> None:
+                  report: SendReport, members: dict[int, list[Reminder]] | None = None) -> None:
+    """`members`: lead id -> the other rows of the letter it carries (their invoices enclosed too, its saved copy
+    and outcome theirs)."""
     if not rows:
         return
+    members = members or {}
     by_id = {r.id: r for r in rows}
     renderers: dict[date, wording.Renderer] = {}  # the letters' texts rendered again, read once per date
 
@@ -789,7 +793,7 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
                 finish(reminder, "failed", problem)
                 continue
             try:
-                job = content.letter_job(session, reminder, settings, renderers)
+                job = content.letter_job(session, reminder, settings, renderers, members.get(reminder.id, ()))
             except Exception as exc:  # noqa: BLE001 (one broken letter must not stop the others)
                 logger.exception("letter %s", reminder.id)
                 finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=exc)))
@@ -808,7 +812,9 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
             finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=error)))
         else:
             if settings.save_letter_copy:
-                reminder.pdf_path = content.save_letter(reminder, pdf)
+                saved = content.save_letter(reminder, pdf)
+                for row in (reminder, *members.get(reminder.id, ())):
+                    row.pdf_path = saved
             if sink:
                 sink(reminder, pdf)
             finish(reminder, "to_post")  # posted when a person says so
@@ -848,13 +854,14 @@ def send_run(run_id: int, config: SendingConfig, processes: int | None = None,
     runs.settle_dead(session, [run_id], held_before=claim_stale_before(config))
     run = session.get_one(Run, run_id)
     run.status, run.started_at, run.error, run.resume_at = "running", run.started_at or utcnow(), "", None
-    rows = session.execute(select(Reminder.id, Reminder.channel, Reminder.status)
+    rows = session.execute(select(Reminder.id, Reminder.channel, Reminder.status,
+                                  carries_message().label("carries"))
                            .where(Reminder.run_id == run_id).order_by(Reminder.id)).all()
     _count_run(run, rows)
     session.commit()
     pending = [r.id for r in rows if r.status == "pending"]
     letter_ids = [r.id for r in rows if r.channel == "letter" and r.status == "pending"]
-    earlier_letters = [r.id for r in rows if r.channel == "letter" and r.status in MADE_STATUSES]
+    earlier_letters = [r.id for r in rows if r.channel == "letter" and r.status in MADE_STATUSES and r.carries]
     if processes is None:
         processes = printing.pool_size(config.letter_processes) if len(letter_ids) > 20 else 1
     report = SendReport()

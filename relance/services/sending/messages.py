@@ -2,10 +2,11 @@
 
 Every invoice keeps its own reminder row (its key, level, amounts and history); the rows of one message hold the
 key of the row that carries it (`Reminder.message_key`): the lead, the highest level (then the oldest due date),
-whose level text is the message's, rendered for them all (`wording.Renderer.render(group=...)`). Only emails that
-can go share a message, and only with the same recipients, sender, language and currency. `send()` sends a lead
-with its members (one email, every invoice attached) and gives them its outcome; cancelling one cancels the
-message (`dunning.cancel`).
+whose level text is the message's, rendered for them all (`wording.Renderer.render(group=...)`). Only rows that
+can go share a message, with the same language and currency and the same recipients and sender (an email) or
+postal address (a letter). `send()` sends a lead with its members (one email with every invoice attached, or one
+letter with every invoice enclosed) and gives them its outcome; cancelling one cancels the message
+(`dunning.cancel`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def grouped(customer: Customer, settings) -> bool:
 
 
 def _together_key(values: dict[str, Any], invoice: Invoice, channel: str, settings) -> tuple | None:
-    if channel != "email" or values.get("status") != "pending" or not grouped(invoice.customer, settings):
+    """What rows must share to share a message: the customer, language and currency, and the same recipients (an
+    email) or the same postal address (a letter: its attention line names the invoice's billing contact)."""
+    if values.get("status") != "pending" or not grouped(invoice.customer, settings):
         return None
+    if channel == "letter":
+        return (invoice.customer_id, values.get("language"), invoice.currency, invoice.billing_contact_id)
     return (invoice.customer_id, values.get("language"), values.get("sender"), tuple(values.get("recipients") or ()),
             tuple(values.get("cc") or ()), invoice.currency)
 
@@ -63,13 +68,13 @@ def share(items: Iterable[Item], channel: str, renderer: wording.Renderer, setti
 
 
 def share_run(session: Session, run: Run, settings, renderer: wording.Renderer, user=None) -> int:
-    """`share` for a run's emails already written and not sent yet (a mass run, once all its rows are made): rows
-    nobody holds, none handed to the server. The caller commits."""
+    """`share` for a run's emails and letters already written and not sent yet (a mass run, once all its rows are
+    made): rows nobody holds, none handed to the server. The caller commits."""
     from relance.services.sending.dunning import LOADED, sqlite_write_lock
 
-    query = (select(Reminder).where(Reminder.run_id == run.id, Reminder.channel == "email",
-                                    Reminder.status == "pending", Reminder.message_key.is_(None),
-                                    Reminder.claimed_by.is_(None), Reminder.message_id.is_(None))
+    query = (select(Reminder).where(Reminder.run_id == run.id, Reminder.status == "pending",
+                                    Reminder.message_key.is_(None), Reminder.claimed_by.is_(None),
+                                    Reminder.message_id.is_(None))
              .order_by(Reminder.id))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
@@ -81,29 +86,19 @@ def share_run(session: Session, run: Run, settings, renderer: wording.Renderer, 
     invoices = {i.id: i for i in session.scalars(select(Invoice).where(
         Invoice.id.in_({r.invoice_id for r in rows})).options(*LOADED))}
     renderer.prefetch(invoices.values())
-    items: list[Item] = []
+    items: dict[str, list[Item]] = {}
     for row in rows:
-        if row.level_ref is None:
-            continue
-        values = {name: getattr(row, name) for name in
-                  ("key", "status", "language", "sender", "recipients", "cc", "page_url", "subject", "body")}
-        items.append((values, invoices[row.invoice_id], row.level_ref))
-    shared = share(items, "email", renderer, settings, user)
+        if row.level_ref is not None:
+            values = {name: getattr(row, name) for name in
+                      ("key", "status", "language", "sender", "recipients", "cc", "page_url", "subject", "body")}
+            items.setdefault(row.channel, []).append((values, invoices[row.invoice_id], row.level_ref))
+    shared = sum(share(together, channel, renderer, settings, user) for channel, together in items.items())
     by_key = {row.key: row for row in rows}
-    for values, _, _ in items:
+    for values, _, _ in (item for together in items.values() for item in together):
         if values.get("message_key"):
             row = by_key[values["key"]]
             row.subject, row.body, row.message_key = values["subject"], values["body"], values["message_key"]
     return shared
-
-
-def message_rows(session: Session, reminder: Reminder) -> list[Reminder]:
-    """Every reminder of the message this one is part of (the lead first, then by invoice), or just this one."""
-    if not reminder.message_key:
-        return [reminder]
-    rows = session.scalars(select(Reminder).where(Reminder.message_key == reminder.message_key)
-                           .order_by(Reminder.invoice_id)).all()
-    return sorted(rows, key=lambda r: r.key != r.message_key)
 
 
 def leads_of(session: Session, ids: Sequence[int]) -> list[int]:

@@ -445,8 +445,9 @@ def _table_text(lines: tuple[OverdueLine, ...], language: str) -> str:
 
 
 def _table_html(lines: tuple[OverdueLine, ...], language: str) -> Markup:
-    head = "".join(f"<th>{escape(h)}</th>" for h in _table_headers(_grouped(lines)))
     left = _text_columns(lines)
+    head = "".join(f'<th{" class=num" if i >= left else ""}>{escape(h)}</th>'
+                   for i, h in enumerate(_table_headers(_grouped(lines))))
     body = "".join(
         "<tr>" + "".join(f'<td{" class=num" if i >= left else ""}>{escape(c)}</td>' for i, c in enumerate(row))
         + "</tr>"

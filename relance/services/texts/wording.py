@@ -773,7 +773,8 @@ class Renderer:
             ctx = self._together(ctx, [(invoice, level), *group])
             claim = ctx.claim
             default = default_text(level, channel, chosen) if has_default(chosen) else None
-            subject_text, body_text = together.text_for(text_key(level), chosen, subject_text, body_text, default)
+            subject_text, body_text = together.text_for(text_key(level), channel, chosen, subject_text, body_text,
+                                                           default)
         subject = placeholders.compile_text(subject_text, chosen)
         body = placeholders.compile_text(body_text, chosen)
         text, html = placeholders.resolve(ctx, self.tables, subject.names | body.names)
