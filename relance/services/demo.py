@@ -67,6 +67,7 @@ def create_demo(session: Session, today: date, seed: int = 2026) -> dict[str, st
         "company_bic": "AGRIFRPP",
         "company_legal": "SAS au capital de 50 000 € — RCS Paris",
         "payment_url_pattern": "https://pay.atelier-durand.example/{number}",
+        "group_by_customer": True,  # a customer with several invoices due gets one email (Redwood Logistics: ten)
     })
     # the demo goes live on its own today (so `make run` shows a working app) without flooding: the invoices
     # already overdue today are left for a person to decide, and the automatic runs send from today on
