@@ -87,8 +87,9 @@ def test_ten_due_invoices_of_a_customer_go_in_one_email_with_ten_attachments(com
         assert re.search(rf"{inv.number}\s+First reminder\s", text), text
     assert "The total outstanding is €1,450.00." in text  # the amounts added up: 100 + 110 + ... + 190
     html = grouped.get_body(("html",)).get_content()
-    [table] = re.findall(r'<pre class="table">(.*?)</pre>', html, re.S)  # its columns lined up in the HTML part
-    assert len(table.splitlines()) == 11 and all(i.number in table for i in invoices)
+    [table] = re.findall(r'<table class="invoices">(.*?)</table>', html, re.S)  # a table in the HTML part
+    assert table.count("<tr>") == 11 and all(f"<td>{i.number}</td>" in table for i in invoices)
+    assert '<th class="num">Claimed</th>' in table and '<td class="num">€140.90</td>' in table
     reminders = rows(channel="email")
     mine = [r for r in reminders if r.invoice.customer_id == customer.id]
     assert len(mine) == 10 and {r.status for r in mine} == {"sent"}

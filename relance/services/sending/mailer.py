@@ -102,6 +102,29 @@ def safe_filename(name: str, default: str = "document.pdf") -> str:
 
 
 _COLUMNS = re.compile(r"\S  +\S")  # two cells of a plain-text table (`placeholders._table_text`)
+_CELL = re.compile(r"[^ ]+(?: [^ ]+)*")  # a cell: words apart by single spaces (amounts keep their no-break spaces)
+_DIGIT = re.compile(r"\d")
+_CELL_TAGS = {("th", False): Markup("<th>{}</th>"), ("th", True): Markup('<th class="num">{}</th>'),
+              ("td", False): Markup("<td>{}</td>"), ("td", True): Markup('<td class="num">{}</td>')}
+
+
+def table_html(lines: list[str]) -> Markup | None:
+    """A plain-text table (cells apart by two spaces or more, the first line the head) as an HTML table: a column
+    whose cells end at the same place is aligned right (unless they also start at the same place and are not all
+    numbers). None when the lines do not make one."""
+    rows = [list(_CELL.finditer(line)) for line in lines]
+    if len({len(row) for row in rows}) != 1 or len(rows[0]) < 2:
+        return None
+    right = [len({row[i].end() for row in rows}) == 1  # lined up on the right: ragged on the left, or all numbers
+             and (len({row[i].start() for row in rows}) > 1 or all(_DIGIT.search(row[i].group(0)) for row in rows[1:]))
+             for i in range(len(rows[0]))]
+
+    def cells(row, tag: str) -> Markup:  # each cell's words escaped by format()
+        return Markup("").join(_CELL_TAGS[(tag, right[i])].format(match.group(0)) for i, match in enumerate(row))
+
+    body = Markup("").join(Markup("<tr>{}</tr>").format(cells(row, "td")) for row in rows[1:])
+    return Markup('<table class="invoices"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>').format(
+        cells(rows[0], "th"), body)
 
 
 def text_to_html(text: str, language: str = "fr") -> str:
@@ -110,8 +133,9 @@ def text_to_html(text: str, language: str = "fr") -> str:
     rendered = []
     for paragraph in paragraphs:
         lines = paragraph.split("\n")
-        if len(lines) > 1 and all(_COLUMNS.search(line) for line in lines):  # a table (columns lined up by spaces)
-            rendered.append(Markup('<pre class="table">') + "\n".join(lines) + Markup("</pre>"))
+        table = table_html(lines) if len(lines) > 1 and all(_COLUMNS.search(line) for line in lines) else None
+        if table is not None:  # a table (columns lined up by spaces)
+            rendered.append(table)
             continue
         rendered.append(Markup("<p>") + Markup("<br>\n").join(linkify(line) for line in lines) + Markup("</p>"))
     return _email_template().render(language=language, paragraphs=rendered)
