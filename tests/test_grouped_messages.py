@@ -19,7 +19,7 @@ from sqlalchemy import select
 from relance.extensions import db
 from relance.models import Contact, Customer, Reminder, ReminderLevel, Run
 from relance.services import settings as settings_service
-from relance.services.sending import autorun, dunning
+from relance.services.sending import autorun, autorun_preview, dunning
 from relance.services.texts import wording
 from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
 from tests.smtp import smtp_factory, smtp_server  # noqa: F401
@@ -307,3 +307,19 @@ def test_a_mass_run_prints_one_letter_for_a_customer_s_invoices_with_every_invoi
     lead = next(r for r in mine if r.key == r.message_key)
     one = client.get(f"/reminders/{mine[-1].id}/letter.pdf")
     assert one.status_code == 200 and one.data == (Path(app.config["FILES_PATH"]) / lead.pdf_path).read_bytes()
+
+
+def test_the_dry_run_shows_a_customer_s_invoices_in_one_preview_with_the_page_link(app, company):
+    app.config["PUBLIC_URL"] = "https://relance.example"
+    customer = make_customer(email="factures@redwood.example", language="en", country="GB")
+    invoices = ten_invoices(customer)
+    alone = make_invoice(make_customer(email="ap@single.example", language="en"), due=date(2026, 1, 10))
+    db.session.commit()
+    result = autorun_preview.dry_run(db.session, ON, limit=5, public_url=app.config["PUBLIC_URL"])
+    assert result.count == 11 and len(result.previews) == 2
+    grouped = next(p for p in result.previews if p.together)
+    assert len(grouped.together) == 9 and grouped.subject == "Payment reminder: your overdue invoices"
+    assert all(inv.number in grouped.text for inv in invoices)
+    single = next(p for p in result.previews if not p.together)
+    assert single.due.invoice_id == alone.id and single.together == ()
+    assert rows() == [] and company.messages == []

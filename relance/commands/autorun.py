@@ -33,7 +33,8 @@ def run_auto(day: date, dry_run: bool, previews: int) -> None:
     from relance.services.sending import autorun, autorun_preview
 
     if dry_run:
-        result = autorun_preview.dry_run(db.session, day, limit=previews)
+        result = autorun_preview.dry_run(db.session, day, limit=previews,
+                                         public_url=current_app.config["PUBLIC_URL"])
         db.session.rollback()
         items = [(due, channels) for due, channels in result.plan.items if due.invoice_id not in result.already]
         emails = sum(1 for _, channels in items if "email" in channels)

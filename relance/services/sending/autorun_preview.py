@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from relance.models import Invoice, Reminder, ReminderLevel
 from relance.models.base import MAX_ID
+from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import schedule as engine
 from relance.services.errors import RelanceError
-from relance.services.sending import autorun, dunning
+from relance.services.sending import autorun, dunning, messages
 from relance.services.sending.config import SendingConfig
 from relance.services.texts import wording
 
@@ -38,6 +39,7 @@ class Preview:
     subject: str
     text: str
     language: str
+    together: tuple[str, ...] = ()  # the other invoices in the same email or letter (`messages.share`)
 
 
 @dataclass
@@ -51,25 +53,50 @@ class DryRun:
         return sum(len(channels) for due, channels in self.plan.items if due.invoice_id not in self.already)
 
 
-def dry_run(session: Session, on: date, now: datetime | None = None, limit: int | None = None) -> DryRun:
-    """What the run of `on` would send, with rendered previews (the first `limit`); nothing is written."""
+def dry_run(session: Session, on: date, now: datetime | None = None, limit: int | None = None,
+            public_url: str = "") -> DryRun:
+    """What the run of `on` would send, with rendered previews (the first `limit`), a customer's invoices in one
+    preview when they would share one email or letter; nothing is written. `public_url`: the configuration's
+    PUBLIC_URL (the previews show what the link to the customer's page looks like; no link is made)."""
     settings = settings_service.load(session)
     now = now or autorun.run_moment(on, settings)
     result = autorun.plan(session, on, now, settings)
     already = autorun.made_today(session, on, [due.invoice_id for due, _ in result.items])
+    todo = [(due, channel) for due, channels in result.items if due.invoice_id not in already for channel in channels]
+    if limit == 0 or not todo:
+        return DryRun(result, [], already)
     levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
-    previews: list[Preview] = []
     renderer = wording.Renderer(session, on, settings)  # texts, rates and tables read once for the whole list
-    for due, channels in result.items:
-        if due.invoice_id in already:
-            continue
-        for channel in channels:
-            if limit is not None and len(previews) >= limit:
-                break
-            invoice = session.get_one(Invoice, due.invoice_id)
-            rendered = renderer.render(invoice, levels[due.level], channel)
-            previews.append(Preview(due, channel, rendered.subject if rendered else "",
-                                    rendered.text if rendered else "", rendered.language if rendered else ""))
+    invoices = {i.id: i for start in range(0, len(todo), 500) for i in session.scalars(
+        select(Invoice).where(Invoice.id.in_([due.invoice_id for due, _ in todo[start:start + 500]]))
+        .options(*dunning.LOADED))}
+    link = answers.preview_url(public_url)
+    items: dict[str, list[messages.Item]] = {}
+    for due, channel in todo:  # the values `messages.share` reads, as the run would write them
+        values = {"key": f"{due.invoice_id}:{channel}", "status": "pending", "language": due.language,
+                  "sender": due.sender, "recipients": list(due.to), "cc": list(due.cc), "page_url": link}
+        items.setdefault(channel, []).append((values, invoices[due.invoice_id], levels[due.level]))
+    for channel, together in items.items():
+        messages.share(together, channel, renderer, settings)
+    members: dict[str, list[str]] = {}
+    for values, invoice, _ in (item for together in items.values() for item in together):
+        if values.get("message_key", values["key"]) != values["key"]:
+            members.setdefault(values["message_key"], []).append(invoice.number)
+    by_key = {values["key"]: (values, invoice, level) for together in items.values()
+              for values, invoice, level in together}
+    previews: list[Preview] = []
+    for due, channel in todo:
+        values, invoice, level = by_key[f"{due.invoice_id}:{channel}"]
+        if values.get("message_key", values["key"]) != values["key"]:
+            continue  # in the preview of the email or letter it goes with
+        if limit is not None and len(previews) >= limit:
+            break
+        if "message_key" not in values:
+            rendered = renderer.render(invoice, level, channel, page_url=link)
+            values.update(subject=rendered.subject if rendered else "", body=rendered.text if rendered else "",
+                          language=rendered.language if rendered else "")
+        previews.append(Preview(due, channel, values["subject"], values["body"], values["language"] or "",
+                                tuple(members.get(values["key"], ()))))
     return DryRun(result, previews, already)
 
 
