@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from babel.numbers import get_currency_precision
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -108,13 +108,15 @@ def _interest_detail(ctx: Context) -> str:
     return "; ".join(parts)
 
 
-_DAYS_LATE: dict[tuple[str, int], str] = {}  # (language, days): the words, looked up once per process
+_DAYS_LATE: dict[tuple[str, int], str] = {}  # (locale in force, days): the words, looked up once per process
 
 
 def _days_late(ctx: Context) -> str:
-    key = (ctx.language, ctx.claim.days_late)
+    # keyed by the locale ngettext translates with (resolve()'s force_locale(ctx.language)), not by ctx.language:
+    # a call outside an app context (no locale, English words) must not be kept as the French ones
+    key = (str(get_locale()), ctx.claim.days_late)
     words = _DAYS_LATE.get(key)
-    if words is None:  # under resolve()'s force_locale(ctx.language)
+    if words is None:
         words = _DAYS_LATE[key] = ngettext("%(num)d day", "%(num)d days", ctx.claim.days_late)
     return words
 
