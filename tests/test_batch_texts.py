@@ -16,6 +16,7 @@ from relance.services.texts.wording import Renderer, render_for_invoice
 
 ON = date(2026, 3, 3)
 EVERY_VARIABLE = " / ".join(placeholders.VARIABLES)
+LINK = "https://relance.example/c/" + "a" * 43
 
 
 def sample(invoices: list[Invoice], size: int) -> list[Invoice]:
@@ -84,6 +85,19 @@ def test_batch_rendering_equals_the_one_invoice_function_over_the_demo(app):
              fresh.render(invoice, levels[2], "letter"))
 
 
+# texts whose paragraphs with the link go when it is empty: first, last, alone, two in a row, beside the table,
+# blank lines of spaces, a text that ends with blank lines, a name that only looks like the link's
+LINKED = [
+    "Bonjour :\n\nVotre espace : __CUSTOMER_PAGE_URL__\n\nFin ; __CUSTOMER_NAME__",
+    "__CUSTOMER_PAGE_URL__ !\n\n__INVOICES_TABLE__\n\nMerci",
+    "Avant\n \t\n« __CUSTOMER_PAGE_URL__ »\nsur deux lignes\n\n__CUSTOMER_PAGE_URL__ (encore)",
+    "__CUSTOMER_PAGE_URL__",
+    "A ?\n\n__INVOICES_TABLE__\n\nLien : __CUSTOMER_PAGE_URL__ __REF_FACTURE__\n\n\n",
+    "\n\nLien __CUSTOMER_PAGE_URL__\n\nB\n\n",
+    "__X__CUSTOMER_PAGE_URL__ reste\n\n__NOPE__",
+]
+
+
 def test_resolve_gives_the_values_of_both_readings():
     from tests.test_engine_texts import context
 
@@ -96,3 +110,33 @@ def test_resolve_gives_the_values_of_both_readings():
         compiled = placeholders.compile_text(body, language)
         assert compiled.text(text) == placeholders.render_text(body, ctx)
         assert str(compiled.html(html)) == str(placeholders.render_html(body, ctx))
+
+
+def test_the_three_renderings_leave_out_the_same_paragraphs_of_the_link():
+    from tests.test_engine_texts import context
+
+    for language in ("fr", "en"):
+        for link in ("", LINK):
+            ctx = context(language, customer_page_url=link)
+            text, html = placeholders.resolve(ctx)
+            for body in LINKED:
+                compiled = placeholders.compile_text(body, language)
+                plain, markup = placeholders.render_text(body, ctx), str(placeholders.render_html(body, ctx))
+                assert compiled.text(text) == plain, (language, link, body)
+                assert str(compiled.html(html)) == markup, (language, link, body)
+                assert (LINK in plain) == (LINK in markup) == (bool(link) and "__X__" not in body)
+    # without the link: the paragraph is gone whole, with the blank line before it (after it, for the first)
+    ctx = context("en")
+    assert [placeholders.render_text(body, ctx) for body in LINKED] == [
+        "Bonjour :\n\nFin ; Garage <Dubois> & Fils",
+        placeholders.render_text("__INVOICES_TABLE__\n\nMerci", ctx),
+        "Avant",
+        "",
+        placeholders.render_text("A ?\n\n__INVOICES_TABLE__\n\n\n", ctx),
+        "\n\nB\n\n",  # the empty paragraph before it stays, as written
+        "__X__CUSTOMER_PAGE_URL__ reste\n\n__NOPE__",  # not the link's name: nothing to leave out
+    ]
+    assert str(placeholders.render_html(LINKED[2], ctx)) == "<p>Avant</p>"
+    assert str(placeholders.render_html(LINKED[3], ctx)) == ""
+    with_link = placeholders.render_text(LINKED[0], context("fr", customer_page_url=LINK))
+    assert with_link == f"Bonjour\u00a0:\n\nVotre espace\u00a0: {LINK}\n\nFin\u202f; Garage <Dubois> & Fils"
