@@ -1,6 +1,7 @@
 """The batch renderer (`wording.Renderer`, used by the runs) gives exactly what the one-invoice
 `render_for_invoice` gives: subject, plain body, HTML, language, version, claim and reasons, byte for byte,
-over the demo data for every level x channel x language (and the customer's own language)."""
+over the demo data for every level x channel x language (and the customer's own language), with and without a
+link to the customer's page (its paragraph left out without one)."""
 
 from datetime import date
 from decimal import Decimal
@@ -73,10 +74,13 @@ def test_batch_rendering_equals_the_one_invoice_function_over_the_demo(app):
             for language in ("fr", "en", None):
                 for k, invoice in enumerate(chosen):
                     who = user if k % 2 else None
+                    link = LINK if k % 3 else ""  # the default emails' paragraph about the page, kept or left out
                     old = render_for_invoice(db.session, invoice, level, channel, ON, settings, user=who,
-                                             language=language)
-                    same(old, renderer.render(invoice, level, channel, user=who, language=language))
+                                             language=language, page_url=link)
+                    same(old, renderer.render(invoice, level, channel, user=who, language=language, page_url=link))
                     compared += old is not None
+                    shown = bool(link) and channel == "email"  # a letter prints it in a box of its own
+                    assert old is None or (LINK in old.text) == shown == (LINK in old.html)
     assert compared >= 4 * 2 * 3 * 10
     # the whole book at one level, with a fresh renderer that reads as it goes (no prefetch)
     fresh = Renderer(db.session, ON, settings)
