@@ -13,7 +13,9 @@ from relance.services import settings as settings_service
 from relance.services.engine.penalties import Claim
 from relance.services.texts import placeholders
 from relance.services.texts.wording import (
+    ATTACHED,
     DEFAULTS,
+    default_text,
     install_default_texts,
     render_for_invoice,
     save_template,
@@ -104,6 +106,38 @@ def test_default_texts_cover_every_level_channel_and_language_with_valid_variabl
     for name in ("__TOTAL_CLAIMED__", "__CLAIM_DETAIL__", "__DEADLINE__", "__INVOICES_TABLE__", "__COMPANY_IBAN__",
                  "injonction de payer"):
         assert name in notice
+
+
+def test_every_default_text_invites_to_the_page_in_a_paragraph_that_goes_without_a_link():
+    """One paragraph of its own per level and language, holding nothing but its words and the link (so leaving it out
+    loses nothing else), different at each level; without a link the text is the text without that paragraph. The
+    emails have it; the letters print the link in a box of their own and go without it."""
+    link = "https://relance.example/c/" + "b" * 43
+    for language in ("fr", "en", "de", "es", "it", "nl"):
+        pages = set()
+        for key, by_language in DEFAULTS.items():
+            body = by_language[language][1].replace("{attached}", ATTACHED[("letter", language)])
+            [page] = [p for p in body.split("\n\n") if "__CUSTOMER_PAGE_URL__" in p]
+            assert placeholders.VARIABLE_RE.findall(page) == ["__CUSTOMER_PAGE_URL__"], (key, language)
+            assert page.endswith(": __CUSTOMER_PAGE_URL__") and "\n" not in page, (key, language)
+            pages.add(page)
+            without = "\n\n".join(p for p in body.split("\n\n") if p != page)
+            ctx = context(language)
+            assert placeholders.render_text(body, ctx) == placeholders.render_text(without, ctx)
+            assert placeholders.render_html(body, ctx) == placeholders.render_html(without, ctx)
+            linked = context(language, customer_page_url=link)
+            text, html = placeholders.render_text(body, linked), str(placeholders.render_html(body, linked))
+            assert text.count(link) == 1 and html.count(link) == 1 and text.endswith("__USER_SIGNATURE__") is False
+            assert text.replace(placeholders.render_text(f"\n\n{page}", linked), "") == \
+                placeholders.render_text(without, linked), (key, language)
+        assert len(pages) == 4, language  # each level in its own tone
+        for rank, notice in ((0, False), (1, False), (2, False), (3, True)):
+            level = ReminderLevel(rank=rank, formal_notice=notice)
+            email, letter = default_text(level, "email", language)[1], default_text(level, "letter", language)[1]
+            assert email.count("__CUSTOMER_PAGE_URL__") == 1 and "__CUSTOMER_PAGE_URL__" not in letter
+            # a letter prints the link in its own box: its text is the email's but for the paragraph and {attached}
+            assert letter.replace(ATTACHED[("letter", language)], ATTACHED[("email", language)]) == "\n\n".join(
+                p for p in email.split("\n\n") if "__CUSTOMER_PAGE_URL__" not in p)
 
 
 def test_install_default_texts_is_idempotent_and_fills_only_gaps(app):

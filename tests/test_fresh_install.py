@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from relance.extensions import db
-from relance.models import ReminderLevel, StatutoryRate, Template, User
+from relance.models import ReminderLevel, StatutoryRate, Template, TemplateVersion, User
+from relance.services.texts import wording
 from relance.services.texts.placeholders import validate_template
 from tests.conftest import PG_URL, _build_app, need_service
 from tests.factories import NOW
@@ -26,6 +27,7 @@ from tests.pgschema import drop_pg_schema, pg_url_with_schema, reset_pg_schema
 
 DEFAULTS_REVISION = "38a89e63422d"  # migrations/versions/38a89e63422d_fresh_install_defaults_levels_texts_rates.py
 LANGUAGES_REVISION = "5e1d7a2c9b40"  # migrations/versions/5e1d7a2c9b40_default_texts_de_es_it_nl.py
+PAGE_REVISION = "b2350d852e39"  # migrations/versions/b2350d852e39_default_texts_invite_to_the_customer_page.py
 LANGUAGES = ("de", "en", "es", "fr", "it", "nl")
 TEXTS = 4 * 2 * len(LANGUAGES)  # levels x channels x languages = 48
 FRESH_SCHEMA = f"relance_fresh_{os.getpid()}"  # one per test process (xdist workers, two suites at once)
@@ -87,7 +89,11 @@ def test_upgrade_installs_the_defaults_once_and_never_overwrites_them(fresh):
     assert len(texts) == TEXTS == 48
     for t in texts:
         validate_template(t.subject, t.body)  # no unknown __VARIABLE__, nothing empty
-        assert "{attached}" not in t.body and t.version == 1
+        assert "{attached}" not in t.body
+        # written by 38a89e63422d / 5e1d7a2c9b40, the emails then given the paragraph about the customer's page by
+        # b2350d852e39 (their second version): today's default texts
+        version = 2 if t.channel == "email" else 1
+        assert (t.subject, t.body, t.version) == (*wording.default_text(t.level, t.channel, t.language), version)
     notice = {t.language: t for t in texts if t.level.rank == 3 and t.channel == "letter"}
     assert notice["fr"].subject.startswith("MISE EN DEMEURE") and "__CLAIM_DETAIL__" in notice["fr"].body
     assert "Please find the invoice attached." in next(
@@ -165,6 +171,79 @@ def test_the_languages_revision_adds_only_what_is_missing_and_never_overwrites(f
     flask(fresh, "db", "upgrade")
     assert count(Template) == before
     assert db.session.scalar(select(Template.body).where(Template.id == spanish.id)).endswith("P. D.: llámenos.")
+
+
+def _texts() -> dict[tuple[int, str, str], Template]:
+    db.session.expire_all()
+    return {(t.level.rank, t.channel, t.language): t for t in db.session.scalars(select(Template))}
+
+
+def test_the_page_revision_changes_only_the_default_texts_as_written_and_versions_them(fresh):
+    """b2350d852e39 adds the paragraph about the customer's page to the email texts still exactly as the earlier
+    revisions wrote them (a changed subject does not count, a changed body does), each as a new version with its
+    template_versions row, and leaves the letters' texts alone; its downgrade takes the paragraph out again of the
+    texts as it wrote them; it carries its own texts (imports nothing from the application)."""
+    from pathlib import Path
+
+    source = next((Path(__file__).resolve().parent.parent / "migrations" / "versions").glob(f"{PAGE_REVISION}_*.py"))
+    assert "relance" not in [line.split()[1].split(".")[0] for line in source.read_text().splitlines()
+                             if line.startswith(("import ", "from "))]
+    emails = TEXTS // 2
+    flask(fresh, "db", "upgrade", f"{PAGE_REVISION}-1")
+    before = _texts()
+    assert len(before) == TEXTS and not any("__CUSTOMER_PAGE_URL__" in t.body for t in before.values())
+    written = {key: t.body for key, t in before.items()}
+    edited, renamed, saved = (1, "email", "fr"), (2, "email", "en"), (0, "email", "de")
+    before[edited].body += "\n\nP.-S. : appelez-nous."
+    before[edited].version = 2
+    before[renamed].subject = "Our second reminder"
+    before[saved].version = 5  # saved a few times, the body back as it was
+    db.session.commit()
+
+    flask(fresh, "db", "upgrade")
+    after = _texts()
+    for key, t in after.items():
+        assert t.body == (written[key] + "\n\nP.-S. : appelez-nous." if key == edited
+                          else wording.default_text(t.level, t.channel, t.language)[1]), key
+        if key == edited or t.channel == "letter":
+            assert t.version == before[key].version and t.versions == [], key
+            assert "__CUSTOMER_PAGE_URL__" not in t.body
+            continue
+        assert t.body.count("__CUSTOMER_PAGE_URL__") == 1 and t.updated_by_id is None
+        assert t.version == (6 if key == saved else 2), key
+        [version] = t.versions
+        assert (version.version, version.subject, version.body, version.user_id) == (t.version, t.subject, t.body,
+                                                                                      None)
+    assert after[renamed].subject == "Our second reminder"
+    assert after[(3, "email", "fr")].body.endswith("contester une facture : __CUSTOMER_PAGE_URL__\n\n"
+                                                   "À défaut de paiement intégral dans ce délai, nous saisirons sans "
+                                                   "autre avis la juridiction compétente, notamment par voie "
+                                                   "d'injonction de payer, afin d'obtenir le recouvrement de ces "
+                                                   "sommes ; les frais de procédure seront alors à votre charge.\n\n"
+                                                   "Nous vous prions d'agréer, Madame, Monsieur, l'expression de nos "
+                                                   "salutations distinguées.\n\n__USER_SIGNATURE__")
+    assert count(TemplateVersion) == emails - 1
+
+    # a manager edits one of the new texts: the downgrade leaves it, takes the paragraph out of the others
+    after[saved].body = after[saved].body.replace("Auf Ihrer persönlichen Seite", "Auf Ihrer Seite")
+    db.session.commit()
+    flask(fresh, "db", "downgrade", f"{PAGE_REVISION}-1")
+    down = _texts()
+    assert (down[edited].body, down[edited].version) == (after[edited].body, 2)
+    assert (down[saved].body, down[saved].version) == (after[saved].body, 6) and "Auf Ihrer Seite" in down[saved].body
+    for key, t in down.items():
+        if key in (edited, saved):
+            continue
+        assert t.body == written[key], key
+        if t.channel == "email":
+            assert t.version == 3 and [v.version for v in t.versions] == [2, 3] and t.versions[-1].body == t.body
+        else:
+            assert t.version == 1 and t.versions == []
+    flask(fresh, "db", "upgrade")  # and up again: the paragraph again, a fourth version
+    again = _texts()
+    assert again[renamed].body == wording.default_text(again[renamed].level, "email", "en")[1]
+    assert again[renamed].version == 4 and again[saved].body == down[saved].body
+    assert count(TemplateVersion) == (emails - 1) + (emails - 2) * 2
 
 
 def test_an_installed_database_with_levels_keeps_its_levels_and_texts(fresh):

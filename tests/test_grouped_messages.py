@@ -86,6 +86,7 @@ def test_ten_due_invoices_of_a_customer_go_in_one_email_with_ten_attachments(com
     for inv in invoices:  # the table lists every invoice with its level and amounts
         assert re.search(rf"{inv.number}\s+First reminder\s", text), text
     assert "The total outstanding is €1,450.00." in text  # the amounts added up: 100 + 110 + ... + 190
+    assert "personal page" not in text  # no public address: no link, no paragraph about the page
     html = grouped.get_body(("html",)).get_content()
     [table] = re.findall(r'<table class="invoices">(.*?)</table>', html, re.S)  # a table in the HTML part
     assert table.count("<tr>") == 11 and all(f"<td>{i.number}</td>" in table for i in invoices)
@@ -320,6 +321,7 @@ def test_the_dry_run_shows_a_customer_s_invoices_in_one_preview_with_the_page_li
     grouped = next(p for p in result.previews if p.together)
     assert len(grouped.together) == 9 and grouped.subject == "Payment reminder: your overdue invoices"
     assert all(inv.number in grouped.text for inv in invoices)
+    assert grouped.text.count("https://relance.example/c/…") == 1  # the page's paragraph, as the link will be
     single = next(p for p in result.previews if not p.together)
     assert single.due.invoice_id == alone.id and single.together == ()
     assert rows() == [] and company.messages == []

@@ -125,18 +125,19 @@ def customer_with_invoices(language: str, count: int, worst: bool):
     return invoice
 
 
-def letter_data(level: ReminderLevel, invoice, user: User, on: date) -> printing.LetterData:
+def letter_data(level: ReminderLevel, invoice, user: User, on: date, link: str = "") -> printing.LetterData:
     """The letter the engine would print for this invoice at this level (a reminder row never saved, as the
-    template editor's preview makes it: the rulebook is not what is tested here)."""
+    template editor's preview makes it: the rulebook is not what is tested here); `link`: the customer's page."""
     settings = settings_service.load(db.session)
-    rendered = wording.render_for_invoice(db.session, invoice, level, "letter", on, settings, user=user)
+    rendered = wording.render_for_invoice(db.session, invoice, level, "letter", on, settings, user=user,
+                                          page_url=link)
     claim = rendered.claim
     draft = Reminder(key="layout", invoice=invoice, level=level.rank, level_ref=level,
                      formal_notice=level.formal_notice, level_names=dict(level.names or {}), channel="letter",
                      user=user, reminder_date=on, language=rendered.language, subject=rendered.subject,
                      body=rendered.text, penalty=claim.penalty, interest=claim.interest, indemnity=claim.indemnity,
                      indemnity_currency=claim.indemnity_currency if claim.indemnity else "",
-                     total_claimed=claim.total_claimed)
+                     total_claimed=claim.total_claimed, page_url=link)
     with db.session.no_autoflush:
         data = content.letter_data(db.session, draft, settings)
     if draft in db.session:
@@ -144,7 +145,8 @@ def letter_data(level: ReminderLevel, invoice, user: User, on: date) -> printing
     return data
 
 
-def build_cases(ranks=(0, 1, 2, 3), languages=("fr", "en"), counts=COUNTS, worsts=(False, True)) -> list[Case]:
+def build_cases(ranks=(0, 1, 2, 3), languages=("fr", "en"), counts=COUNTS, worsts=(False, True),
+                link: str = "") -> list[Case]:
     install_live_defaults(db.session)
     levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
     user = make_user(signature="Claire Agent\nService comptabilité")
@@ -158,7 +160,7 @@ def build_cases(ranks=(0, 1, 2, 3), languages=("fr", "en"), counts=COUNTS, worst
             for count in counts:
                 invoice = customer_with_invoices(language, count, worst)
                 for rank in ranks:
-                    data = letter_data(levels[rank], invoice, user, BEFORE_DUE if rank == 0 else ON)
+                    data = letter_data(levels[rank], invoice, user, BEFORE_DUE if rank == 0 else ON, link)
                     cases.append(Case(rank, language, count, worst, data))
     db.session.rollback()
     for case in cases:
@@ -388,6 +390,24 @@ def test_one_page_second_reminder_with_four_invoices_shows_the_whole_summary(sql
     for amount in (data.principal, data.interest, data.indemnity, data.total):
         assert norm(format_money(amount, "EUR", "fr")) in text
     check_letter(case)
+
+
+def test_a_letter_with_a_link_prints_it_once_in_its_box_and_a_short_letter_keeps_one_page(sqlite_app):
+    """The default emails invite the customer to their page in a paragraph; a letter's default text goes without it
+    (the letter prints the link with its QR code in a box of its own): the link once, everything checked as above,
+    the one-invoice letters of levels 0 and 1 on one page as without a link."""
+    need_service(shutil.which("pdftotext"), "pdftotext (poppler-utils)")
+    link = "https://relance.atelier-durand.example/c/" + "Zq3_xK9-" * 5 + "abc"
+    cases = build_cases(counts=(1,), worsts=(False,), link=link)
+    assert len(cases) == 8
+    for case in cases:
+        check_letter(case)
+        assert case.data.page_url == link and case.data.page_qr.startswith("data:image/svg+xml")
+        text = "".join(subprocess.run(["pdftotext", "-", "-"], input=case.pdf, capture_output=True,
+                                      check=True).stdout.decode().split())
+        assert text.count("relance.atelier-durand.example/c/") == 1, case.name
+        if case.rank in (0, 1):
+            assert len(PdfReader(io.BytesIO(case.pdf)).pages) == 1, case.name
 
 
 def test_the_reminder_pdf_exists_whatever_the_copy_setting(sqlite_app):

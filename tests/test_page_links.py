@@ -53,6 +53,9 @@ def test_a_run_gives_each_customer_one_link_to_their_page(app, client, company):
     bodies = {r.invoice.number: r.body for r in db.session.scalars(select(Reminder).where(Reminder.run_id == run.id))}
     links = {number: url_in(body) for number, body in bodies.items()}
     assert all(link and link.startswith("https://relance.durand.example/c/") for link in links.values())
+    # the default email's own paragraph carries it (and the line added here)
+    assert all(body.count(link) == 2 and f"facture\u00a0: {link}" in body for body, link in
+               ((bodies[number], links[number]) for number in bodies))
     assert links["FA-1"] == links["FA-2"] != links["FB-1"]  # one link per customer and run
     assert db.session.scalar(select(func.count(CustomerLink.id))) == 2
     page = client.get(links["FA-1"].removeprefix("https://relance.durand.example"))
@@ -95,7 +98,10 @@ def test_a_promise_shows_its_date_and_no_public_address_means_no_link(app, compa
                                        override="The customer asked for a copy", user=make_agent())
     db.session.commit()
     assert "25 février 2026" in reminder.body.rsplit("Promised", 1)[1]
-    assert "https://" not in reminder.body  # no public address: no link (the line shows none)
+    assert "https://" not in reminder.body  # no public address: no link
+    # and the paragraphs that hold it are left out whole: the default text's and the one added here
+    assert "espace client" not in reminder.body and "Answer or download" not in reminder.body
+    assert "\n\n\n" not in reminder.body and reminder.body.startswith("Madame, Monsieur,")
     assert db.session.scalar(select(func.count(CustomerLink.id))) == 0
 
 

@@ -31,9 +31,11 @@ def rendered(key: str, claim: Claim | None = None, **kw) -> list[str]:
     return [placeholders.render_text(subject, ctx), placeholders.render_text(body, ctx), html]
 
 
+@pytest.mark.parametrize("link", ["", "https://relance.example/c/abc?x=1"], ids=["no-link", "link"])
 @pytest.mark.parametrize("key", sorted(DEFAULTS))
-def test_french_default_texts_are_typeset(sqlite_app, key):
-    texts = rendered(key)
+def test_french_default_texts_are_typeset(sqlite_app, key, link):
+    texts = rendered(key, customer_page_url=link)
+    assert ("espace client" in texts[1]) == bool(link) == (f"facture{NBSP}: {link}" in texts[1])
     for text in texts:
         assert not NO_SPACE_BEFORE.search(text), NO_SPACE_BEFORE.search(text).group(0)
         assert not NO_ELISION.search(text), NO_ELISION.search(text).group(0)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from babel.numbers import get_currency_precision
-from flask_babel import force_locale, ngettext
+from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -83,6 +83,7 @@ class Variable:
     compute: Callable[[Context], object]
     kind: str = "text"  # text, money, number, amount (number without currency), date, int, table
     currency: Callable[[Context], str] | None = None  # money in another currency than the invoice's
+    optional: bool = False  # a paragraph holding it is left out when its value is empty (`paragraphs`)
 
 
 def _indemnity_currency(ctx: Context) -> str:
@@ -111,13 +112,15 @@ def _interest_detail(ctx: Context) -> str:
     return "; ".join(parts)
 
 
-_DAYS_LATE: dict[tuple[str, int], str] = {}  # (language, days): the words, looked up once per process
+_DAYS_LATE: dict[tuple[str, int], str] = {}  # (locale in force, days): the words, looked up once per process
 
 
 def _days_late(ctx: Context) -> str:
-    key = (ctx.language, ctx.claim.days_late)
+    # keyed by the locale ngettext translates with (resolve()'s force_locale(ctx.language)), not by ctx.language:
+    # a call outside an app context (no locale, English words) must not be kept as the French ones
+    key = (str(get_locale()), ctx.claim.days_late)
     words = _DAYS_LATE.get(key)
-    if words is None:  # under resolve()'s force_locale(ctx.language)
+    if words is None:
         words = _DAYS_LATE[key] = ngettext("%(num)d day", "%(num)d days", ctx.claim.days_late)
     return words
 
@@ -226,12 +229,15 @@ _VARIABLES = [
                                        "invoices: those invoices, each with its level and total claimed)"),
              lambda c: c.overdue, "table"),
     Variable("__CUSTOMER_PAGE_URL__", _l("Link to the customer's page: their open invoices to download, and where "
-                                         "they answer (paid, will pay on a date, dispute)"),
-             lambda c: c.customer_page_url),
+                                         "they answer (paid, will pay on a date, dispute). Without a link (no public "
+                                         "address) the paragraph holding it is left out: write it in a paragraph of "
+                                         "its own"),
+             lambda c: c.customer_page_url, optional=True),
     Variable("__PROMISE_DATE__", _l("The date the customer promised to pay (empty without a promise)"),
              lambda c: c.promise_date, "date"),
 ]
 VARIABLES: dict[str, Variable] = {v.name: v for v in _VARIABLES}
+OPTIONAL = frozenset(v.name for v in _VARIABLES if v.optional)  # their paragraph goes when they are empty
 
 
 def names() -> list[str]:
@@ -302,16 +308,45 @@ def substitute(text: str, mapping: dict[str, str]) -> str:
     return VARIABLE_RE.sub(lambda m: str(mapping.get(m.group(0), m.group(0))), text or "")
 
 
+# Paragraphs: a text's parts between blank lines. One rule in the three renderings (`render_text`, `render_html`,
+# `Compiled`): a paragraph holding an OPTIONAL variable (the link to the customer's page) is left out, whole, when
+# that variable's value is empty; in the plain text with the blank line before it (after it for the first one).
+_BLANK_LINE = re.compile(r"(\n\s*\n)")
+
+
+def paragraphs(text: str) -> list[tuple[str, str]]:
+    """(the blank line before it, the paragraph) for each paragraph of a text, the first with "" before it:
+    joined again, they are the text."""
+    pieces = _BLANK_LINE.split(text)
+    return [(pieces[i - 1] if i else "", pieces[i]) for i in range(0, len(pieces), 2)]
+
+
+def needs(paragraph: str) -> frozenset[str]:
+    """The OPTIONAL variables of a paragraph: it is left out when one of them is empty."""
+    return frozenset(m.group(0) for m in VARIABLE_RE.finditer(paragraph)).intersection(OPTIONAL)
+
+
+def _kept(needed: frozenset[str], mapping: dict[str, str]) -> bool:
+    return all(mapping.get(name) for name in needed)
+
+
 def render_text(text: str, ctx: Context) -> str:
-    """The text with every variable's value (French spacing around punctuation for a French reader)."""
-    return substitute(typography.for_language(text, ctx.language), values(ctx))
+    """The text with every variable's value (French spacing around punctuation for a French reader), without the
+    paragraphs whose link is empty."""
+    mapping = values(ctx)
+    kept = [(blank, paragraph) for blank, paragraph in paragraphs(typography.for_language(text or "", ctx.language))
+            if _kept(needs(paragraph), mapping)]
+    return "".join((blank if i else "") + substitute(paragraph, mapping) for i, (blank, paragraph) in enumerate(kept))
 
 
 def render_html(text: str, ctx: Context) -> Markup:
-    """The text as HTML: the text and every value escaped, blank lines -> paragraphs, newlines -> <br>."""
+    """The text as HTML: the text and every value escaped, blank lines -> paragraphs, newlines -> <br>; the
+    paragraphs whose link is empty left out."""
     mapping = values(ctx, html=True)
     blocks = []
     for paragraph in re.split(r"\n\s*\n", (text or "").strip()):
+        if not _kept(needs(paragraph), mapping):
+            continue
         stripped = paragraph.strip()
         if stripped == "__INVOICES_TABLE__":
             blocks.append(str(mapping[stripped]))
@@ -331,18 +366,26 @@ TABLE = "__INVOICES_TABLE__"
 class Compiled:
     """A text made ready once for many readers of one language: typography applied, cut at its variables
     (literal, name, literal, ... : `fill` puts the values in), and its HTML paragraphs escaped and cut the same
-    way (a paragraph that is only the invoices table is None)."""
+    way (a paragraph that is only the invoices table is None). A text with paragraphs that go when their link is
+    empty also keeps its plain paragraphs cut one by one (`pieces`: the blank line before, the cut paragraph, the
+    variables it needs), and each HTML paragraph what it needs."""
 
     language: str
     parts: tuple[str, ...]
     paragraphs: tuple[tuple[str, ...] | None, ...]
     names: frozenset[str]  # the variables the text uses (`resolve` needs no others)
+    needed: tuple[frozenset[str], ...] = ()  # what each HTML paragraph needs (`needs`); () when none is optional
+    pieces: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = ()
 
     def text(self, mapping: dict[str, str]) -> str:
-        return fill(self.parts, mapping)
+        if not self.pieces:
+            return fill(self.parts, mapping)
+        kept = [(blank, parts) for blank, parts, needed in self.pieces if _kept(needed, mapping)]
+        return "".join((blank if i else "") + fill(parts, mapping) for i, (blank, parts) in enumerate(kept))
 
     def html(self, mapping: dict[str, str]) -> Markup:
-        blocks = [mapping[TABLE] if parts is None else fill(parts, mapping) for parts in self.paragraphs]
+        blocks = [mapping[TABLE] if parts is None else fill(parts, mapping)
+                  for n, parts in enumerate(self.paragraphs) if not self.needed or _kept(self.needed[n], mapping)]
         return Markup("\n".join(blocks))  # noqa: S704 (the text was escaped when compiled, the values by `resolve`)
 
 
@@ -357,16 +400,23 @@ def fill(parts: tuple[str, ...], mapping: dict[str, str]) -> str:
 @lru_cache(maxsize=512)
 def compile_text(text: str, language: str) -> Compiled:
     """`text` ready for `render_text` / `render_html` in `language` (kept: a run compiles each level's text once)."""
-    paragraphs: list[tuple[str, ...] | None] = []
+    html: list[tuple[str, ...] | None] = []
+    needed: list[frozenset[str]] = []
     for paragraph in re.split(r"\n\s*\n", (text or "").strip()):
+        needed.append(needs(paragraph))
         if paragraph.strip() == TABLE:
-            paragraphs.append(None)
+            html.append(None)
             continue
         escaped = str(escape(typography.for_language(paragraph, language))).replace("\n", "<br>\n")
-        paragraphs.append(tuple(_NAME_SPLIT.split(f"<p>{escaped}</p>")))
-    parts = tuple(_NAME_SPLIT.split(typography.for_language(text, language) or ""))
-    names = frozenset(parts[1::2]).union(*(p[1::2] for p in paragraphs if p is not None))
-    return Compiled(language, parts, tuple(paragraphs), names | ({TABLE} if None in paragraphs else set()))
+        html.append(tuple(_NAME_SPLIT.split(f"<p>{escaped}</p>")))
+    typeset = typography.for_language(text or "", language)
+    parts = tuple(_NAME_SPLIT.split(typeset))
+    names = frozenset(parts[1::2]).union(*(p[1::2] for p in html if p is not None))
+    optional = any(needed)
+    pieces = tuple((blank, tuple(_NAME_SPLIT.split(paragraph)), needs(paragraph))
+                   for blank, paragraph in paragraphs(typeset)) if optional else ()
+    return Compiled(language, parts, tuple(html), names | ({TABLE} if None in html else set()),
+                    tuple(needed) if optional else (), pieces)
 
 
 class Tables:

@@ -18,7 +18,8 @@ ATTACHED = {
 }
 
 # key (wording.text_key) -> language -> (subject, body) of one email or letter for several invoices; `{attached}`
-# is filled per channel
+# is filled per channel, `{page}` with the paragraph about the customer's page of the level's default text (an
+# email's; none in a letter, which prints the link in a box of its own)
 TOGETHER: dict[str, dict[str, tuple[str, str]]] = {
     "before": {
         "fr": (
@@ -32,6 +33,8 @@ __INVOICES_TABLE__
 Le montant restant dû s'élève au total à __AMOUNT_DUE__. Nous vous remercions par avance de bien vouloir prévoir leur règlement à ces dates. {attached}
 
 Si votre règlement est déjà en cours, nous vous prions de ne pas tenir compte de ce message. Nous restons à votre disposition pour toute question.
+
+{page}
 
 Cordialement,
 
@@ -48,6 +51,8 @@ __INVOICES_TABLE__
 The total outstanding is __AMOUNT_DUE__. We would be grateful if you could arrange payment by those dates. {attached}
 
 If your payment is already on its way, please disregard this message. Do not hesitate to contact us with any question.
+
+{page}
 
 Kind regards,
 
@@ -67,6 +72,8 @@ Le montant restant dû s'élève au total à __AMOUNT_DUE__. Il s'agit sans dout
 
 Si votre paiement a été effectué entre-temps, nous vous prions de ne pas tenir compte de ce message. En cas de difficulté ou de désaccord sur l'une de ces factures, contactez-nous : nous chercherons ensemble une solution.
 
+{page}
+
 Cordialement,
 
 __USER_SIGNATURE__""",
@@ -82,6 +89,8 @@ __INVOICES_TABLE__
 The total outstanding is __AMOUNT_DUE__. This may simply be an oversight: we would be grateful if you could settle it at your earliest convenience. {attached}
 
 If you have paid in the meantime, please disregard this message. Should there be any difficulty or query about one of these invoices, please contact us so that we can find a solution together.
+
+{page}
 
 Kind regards,
 
@@ -103,6 +112,8 @@ Nous vous rappelons que tout retard de paiement peut entraîner l'application de
 
 Si vous avez réglé ces factures entre-temps, merci de nous communiquer la référence de votre paiement.
 
+{page}
+
 Cordialement,
 
 __USER_SIGNATURE__""",
@@ -120,6 +131,8 @@ We ask you to pay the outstanding amount of __AMOUNT_DUE__ no later than __DEADL
 Please note that late payment may give rise to the late-payment interest set out in our terms and conditions and, between businesses, to the fixed compensation for recovery costs provided by law. Without payment by that date, we will have no choice but to send you a formal notice.
 
 If you have paid these invoices in the meantime, please let us know the reference of your payment.
+
+{page}
 
 Kind regards,
 
@@ -140,6 +153,8 @@ __CLAIM_DETAIL__
 
 Le règlement peut être effectué par virement sur notre compte IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) en rappelant les numéros des factures, ou par chèque (bénéficiaire : __COMPANY_NAME__). {attached}
 
+{page}
+
 À défaut de paiement intégral dans ce délai, nous saisirons sans autre avis la juridiction compétente, notamment par voie d'injonction de payer, afin d'obtenir le recouvrement de ces sommes ; les frais de procédure seront alors à votre charge.
 
 Nous vous prions d'agréer, Madame, Monsieur, l'expression de nos salutations distinguées.
@@ -159,6 +174,8 @@ __CLAIM_DETAIL__
 
 Payment can be made by bank transfer to IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) quoting the invoice numbers, or by cheque (payee: __COMPANY_NAME__). {attached}
 
+{page}
+
 Failing full payment by that date, we will refer the matter to the competent court without further notice, in particular through an order for payment procedure, to recover these sums; the costs of the proceedings will then be borne by you.
 
 Yours faithfully,
@@ -177,7 +194,9 @@ def text_for(key: str, channel: str, language: str, subject: str, body: str,
     paragraph) when it has none."""
     together = TOGETHER.get(key, {}).get(language)
     if together is not None and default is not None and (subject, body) == default:
-        return together[0], together[1].replace("{attached}", ATTACHED[(channel, language)])
+        page = next((p for p in default[1].split("\n\n") if "__CUSTOMER_PAGE_URL__" in p), None)
+        text = together[1].replace("{attached}", ATTACHED[(channel, language)])
+        return together[0], text.replace("\n\n{page}", f"\n\n{page}" if page else "")
     if placeholders.TABLE in body:
         return subject, body
     paragraphs = body.strip().split("\n\n")

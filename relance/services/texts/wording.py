@@ -5,8 +5,11 @@ rendering a text for an invoice.
 The defaults are written as a careful credit controller would: courteous before the due date, a friendly first
 reminder, a firmer second one, and a formal notice (MISE EN DEMEURE / FORMAL NOTICE) that states the invoices,
 the principal, the penalty, the interest with rate and period, the indemnity, a deadline, the means of payment
-and the consequence; each language with its country's salutation, closing and legal wording. `{attached}` below
-is filled per channel when the rows are created.
+and the consequence; each language with its country's salutation, closing and legal wording. Every level invites
+the customer, in its own tone, to their page (__CUSTOMER_PAGE_URL__: their open invoices, "I have paid", "I will pay
+on", "I dispute"), in a paragraph of its own that is left out when there is no link (`placeholders.OPTIONAL`); a
+letter's text goes without it (`default_text`: the letter prints the link and its QR code in a box of its own).
+`{attached}` below is filled per channel when the rows are created.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ Nous vous remercions par avance de bien vouloir prévoir son règlement à cette
 
 Si votre règlement est déjà en cours, nous vous prions de ne pas tenir compte de ce message. Nous restons à votre disposition pour toute question.
 
+Sur votre espace client, vous pouvez à tout moment consulter et télécharger vos factures en cours, nous signaler un règlement déjà effectué, nous indiquer la date à laquelle vous prévoyez de payer ou contester une facture : __CUSTOMER_PAGE_URL__
+
 Cordialement,
 
 __USER_SIGNATURE__""",
@@ -66,6 +71,8 @@ This is a courtesy reminder that invoice __REF_FACTURE__ of __DATE_FACTURE__, wi
 We would be grateful if you could arrange payment by that date. {attached}
 
 If your payment is already on its way, please disregard this message. Do not hesitate to contact us with any question.
+
+You can view and download your open invoices at any time on your personal page, where you can also tell us about a payment already made, let us know when you plan to pay or dispute an invoice: __CUSTOMER_PAGE_URL__
 
 Kind regards,
 
@@ -83,6 +90,8 @@ Il s'agit sans doute d'un simple oubli : nous vous remercions de bien vouloir pr
 
 Si votre paiement a été effectué entre-temps, nous vous prions de ne pas tenir compte de ce message. En cas de difficulté ou de désaccord sur cette facture, contactez-nous : nous chercherons ensemble une solution.
 
+Pour vous simplifier la tâche, votre espace client vous permet de consulter et de télécharger vos factures en cours, de nous indiquer que vous avez réglé, de nous proposer une date de paiement ou de nous faire part d'un désaccord sur une facture : __CUSTOMER_PAGE_URL__
+
 Cordialement,
 
 __USER_SIGNATURE__""",
@@ -96,6 +105,8 @@ According to our records, we have not yet received payment of invoice __REF_FACT
 This may simply be an oversight: we would be grateful if you could settle it at your earliest convenience. {attached}
 
 If you have paid in the meantime, please disregard this message. Should there be any difficulty or query about this invoice, please contact us so that we can find a solution together.
+
+To make things easier, your personal page lets you view and download your open invoices, tell us that you have paid, suggest a payment date or let us know if you disagree with an invoice: __CUSTOMER_PAGE_URL__
 
 Kind regards,
 
@@ -119,6 +130,8 @@ Nous vous rappelons que tout retard de paiement peut entraîner l'application de
 
 Si vous avez réglé cette facture entre-temps, merci de nous communiquer la référence de votre paiement.
 
+Depuis votre espace client, vous pouvez également télécharger vos factures en cours, nous confirmer un règlement effectué, vous engager sur une date de paiement ou contester une facture : __CUSTOMER_PAGE_URL__
+
 Cordialement,
 
 __USER_SIGNATURE__""",
@@ -138,6 +151,8 @@ We ask you to pay the outstanding amount of __AMOUNT_DUE__ no later than __DEADL
 Please note that late payment may give rise to the late-payment interest set out in our terms and conditions and, between businesses, to the fixed compensation for recovery costs provided by law. Without payment by that date, we will have no choice but to send you a formal notice.
 
 If you have paid this invoice in the meantime, please let us know the reference of your payment.
+
+On your personal page you can also download your open invoices, confirm a payment you have made, commit to a payment date or dispute an invoice: __CUSTOMER_PAGE_URL__
 
 Kind regards,
 
@@ -160,6 +175,8 @@ __INVOICES_TABLE__
 
 Le règlement peut être effectué par virement sur notre compte IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) en rappelant la référence __REF_FACTURE__, ou par chèque (bénéficiaire : __COMPANY_NAME__).
 
+Vos factures en cours peuvent être consultées et téléchargées sur votre espace client, où vous pouvez également nous informer d'un règlement effectué, vous engager sur une date de paiement ou contester une facture : __CUSTOMER_PAGE_URL__
+
 À défaut de paiement intégral dans ce délai, nous saisirons sans autre avis la juridiction compétente, notamment par voie d'injonction de payer, afin d'obtenir le recouvrement de ces sommes ; les frais de procédure seront alors à votre charge.
 
 Nous vous prions d'agréer, Madame, Monsieur, l'expression de nos salutations distinguées.
@@ -180,6 +197,8 @@ Statement of your overdue invoices:
 __INVOICES_TABLE__
 
 Payment can be made by bank transfer to IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) quoting reference __REF_FACTURE__, or by cheque (payee: __COMPANY_NAME__).
+
+Your open invoices can be viewed and downloaded on your personal page, where you may also inform us of a payment made, commit to a payment date or dispute an invoice: __CUSTOMER_PAGE_URL__
 
 Failing full payment by that date, we will refer the matter to the competent court without further notice, in particular through an order for payment procedure, to recover these sums; the costs of the proceedings will then be borne by you.
 
@@ -206,6 +225,8 @@ Wir bitten Sie, die Zahlung zu diesem Termin vorzusehen. {attached}
 
 Sollten Sie die Zahlung bereits veranlasst haben, betrachten Sie diese Nachricht bitte als gegenstandslos. Für Rückfragen stehen wir Ihnen gerne zur Verfügung.
 
+Auf Ihrer persönlichen Seite können Sie Ihre offenen Rechnungen jederzeit einsehen und herunterladen, uns eine bereits geleistete Zahlung mitteilen, uns sagen, wann Sie zahlen werden, oder eine Rechnung beanstanden: __CUSTOMER_PAGE_URL__
+
 Mit freundlichen Grüßen
 
 __USER_SIGNATURE__""",
@@ -219,6 +240,8 @@ Nos permitimos recordarles que la factura __REF_FACTURE__ de fecha __DATE_FACTUR
 Les agradecemos de antemano que prevean su pago en dicha fecha. {attached}
 
 Si el pago ya está en curso, les rogamos que no tengan en cuenta este mensaje. Quedamos a su disposición para cualquier consulta.
+
+En su página personal pueden consultar y descargar en todo momento sus facturas pendientes, así como comunicarnos un pago ya realizado, indicarnos cuándo tienen previsto pagar o impugnar una factura: __CUSTOMER_PAGE_URL__
 
 Atentamente,
 
@@ -234,6 +257,8 @@ Vi saremo grati se vorrete provvedere al pagamento entro tale data. {attached}
 
 Qualora il pagamento fosse già stato disposto, vi preghiamo di non tenere conto del presente messaggio. Restiamo a vostra disposizione per qualsiasi chiarimento.
 
+Nella vostra pagina personale potete consultare e scaricare in qualsiasi momento le vostre fatture aperte, segnalarci un pagamento già effettuato, indicarci quando prevedete di pagare o contestare una fattura: __CUSTOMER_PAGE_URL__
+
 Cordiali saluti,
 
 __USER_SIGNATURE__""",
@@ -247,6 +272,8 @@ Graag herinneren wij u eraan dat factuur __REF_FACTURE__ van __DATE_FACTURE__, m
 Wij verzoeken u vriendelijk de betaling uiterlijk op die datum te voldoen. {attached}
 
 Is uw betaling al onderweg, dan kunt u dit bericht als niet verzonden beschouwen. Voor vragen staan wij graag voor u klaar.
+
+Op uw persoonlijke pagina kunt u uw openstaande facturen op elk moment bekijken en downloaden, ons laten weten dat u al heeft betaald, aangeven wanneer u van plan bent te betalen of een factuur betwisten: __CUSTOMER_PAGE_URL__
 
 Met vriendelijke groet,
 
@@ -264,6 +291,8 @@ Wir bitten Sie, den Betrag baldmöglichst zu überweisen. {attached}
 
 Sollte sich Ihre Zahlung mit dieser Nachricht überschnitten haben, betrachten Sie sie bitte als gegenstandslos. Gibt es Unklarheiten oder Einwände zu dieser Rechnung, sprechen Sie uns bitte an, damit wir gemeinsam eine Lösung finden.
 
+Auf Ihrer persönlichen Seite können Sie ganz einfach Ihre offenen Rechnungen einsehen und herunterladen, uns Ihre Zahlung melden, einen Zahlungstermin vorschlagen oder uns mitteilen, wenn Sie mit einer Rechnung nicht einverstanden sind: __CUSTOMER_PAGE_URL__
+
 Mit freundlichen Grüßen
 
 __USER_SIGNATURE__""",
@@ -277,6 +306,8 @@ Salvo error u omisión por nuestra parte, todavía no hemos recibido el pago de 
 Probablemente se trate de un simple olvido: les rogamos que procedan a su pago a la mayor brevedad posible. {attached}
 
 Si ya han efectuado el pago, les rogamos que no tengan en cuenta este mensaje. Si existe algún problema o desacuerdo con esta factura, no duden en ponerse en contacto con nosotros para buscar juntos una solución.
+
+Para su comodidad, en su página personal pueden consultar y descargar sus facturas pendientes, avisarnos de que ya han pagado, proponernos una fecha de pago o comunicarnos cualquier desacuerdo con una factura: __CUSTOMER_PAGE_URL__
 
 Atentamente,
 
@@ -292,6 +323,8 @@ Si tratta probabilmente di una semplice dimenticanza: vi preghiamo di provvedere
 
 Qualora aveste già effettuato il pagamento, vi preghiamo di non tenere conto del presente sollecito. In caso di difficoltà o di contestazioni relative a questa fattura, vi invitiamo a contattarci per trovare insieme una soluzione.
 
+Per vostra comodità, nella vostra pagina personale potete consultare e scaricare le fatture aperte, comunicarci che avete già pagato, proporci una data di pagamento o segnalarci un disaccordo su una fattura: __CUSTOMER_PAGE_URL__
+
 Cordiali saluti,
 
 __USER_SIGNATURE__""",
@@ -305,6 +338,8 @@ Volgens onze administratie hebben wij de betaling van factuur __REF_FACTURE__ va
 Waarschijnlijk is dit aan uw aandacht ontsnapt: wij verzoeken u het bedrag zo spoedig mogelijk te betalen. {attached}
 
 Heeft u inmiddels betaald, dan kunt u deze herinnering als niet verzonden beschouwen. Heeft u vragen over deze factuur of bent u het er niet mee eens, neem dan contact met ons op, zodat wij samen een oplossing kunnen vinden.
+
+Op uw persoonlijke pagina kunt u eenvoudig uw openstaande facturen bekijken en downloaden, ons laten weten dat u heeft betaald, een betaaldatum voorstellen of aangeven dat u het niet eens bent met een factuur: __CUSTOMER_PAGE_URL__
 
 Met vriendelijke groet,
 
@@ -328,6 +363,8 @@ Wir weisen darauf hin, dass ein Zahlungsverzug Verzugszinsen nach sich zieht (§
 
 Sollten Sie die Rechnung inzwischen beglichen haben, teilen Sie uns bitte die Referenz Ihrer Zahlung mit.
 
+Auf Ihrer persönlichen Seite können Sie außerdem Ihre offenen Rechnungen herunterladen, uns eine geleistete Zahlung bestätigen, einen verbindlichen Zahlungstermin nennen oder eine Rechnung beanstanden: __CUSTOMER_PAGE_URL__
+
 Mit freundlichen Grüßen
 
 __USER_SIGNATURE__""",
@@ -347,6 +384,8 @@ Les rogamos que abonen el importe pendiente de __AMOUNT_DUE__ a más tardar el _
 Les recordamos que, en las operaciones comerciales entre empresas, la Ley 3/2004, de 29 de diciembre, de lucha contra la morosidad, establece que el retraso en el pago devenga automáticamente intereses de demora (artículo 7) y da derecho a una indemnización de 40 euros por costes de cobro (artículo 8). De no recibir el pago en esa fecha, nos veremos obligados a enviarles un requerimiento formal de pago.
 
 Si ya han abonado esta factura, les agradeceríamos que nos comunicaran la referencia de su pago.
+
+Asimismo, desde su página personal pueden descargar sus facturas pendientes, confirmarnos un pago realizado, comprometerse a una fecha de pago o impugnar una factura: __CUSTOMER_PAGE_URL__
 
 Atentamente,
 
@@ -368,6 +407,8 @@ Vi ricordiamo che, nelle transazioni commerciali, il ritardo nel pagamento fa de
 
 Qualora aveste nel frattempo saldato la fattura, vi preghiamo di comunicarci gli estremi del pagamento.
 
+Dalla vostra pagina personale potete inoltre scaricare le fatture aperte, confermarci un pagamento effettuato, impegnarvi su una data di pagamento o contestare una fattura: __CUSTOMER_PAGE_URL__
+
 Cordiali saluti,
 
 __USER_SIGNATURE__""",
@@ -387,6 +428,8 @@ Wij verzoeken u het openstaande bedrag van __AMOUNT_DUE__ uiterlijk op __DEADLIN
 Wij wijzen u erop dat wij bij handelstransacties bij te late betaling recht hebben op de wettelijke handelsrente (artikel 6:119a BW) en op een vergoeding van ten minste 40 euro voor de invorderingskosten (artikel 6:96 lid 4 BW). Hebben wij uw betaling niet uiterlijk op die datum ontvangen, dan zijn wij genoodzaakt u in gebreke te stellen.
 
 Heeft u deze factuur inmiddels betaald, laat ons dan de referentie van uw betaling weten.
+
+Via uw persoonlijke pagina kunt u ook uw openstaande facturen downloaden, een gedane betaling aan ons bevestigen, een betaaldatum toezeggen of een factuur betwisten: __CUSTOMER_PAGE_URL__
 
 Met vriendelijke groet,
 
@@ -411,6 +454,8 @@ Die Verzugszinsen stehen uns nach § 288 BGB zu (im Geschäftsverkehr neun Proze
 
 Bitte überweisen Sie den Betrag auf unser Konto IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) unter Angabe der Rechnungsnummer __REF_FACTURE__.
 
+Ihre offenen Rechnungen stehen auf Ihrer persönlichen Seite zur Einsicht und zum Herunterladen bereit; dort können Sie uns auch eine geleistete Zahlung mitteilen, einen verbindlichen Zahlungstermin nennen oder eine Rechnung beanstanden: __CUSTOMER_PAGE_URL__
+
 Geht der Betrag nicht bis zu diesem Datum vollständig bei uns ein, werden wir ohne weitere Ankündigung gerichtliche Schritte einleiten, insbesondere einen Mahnbescheid beantragen. Die dadurch entstehenden Kosten gehen zu Ihren Lasten.
 
 Mit freundlichen Grüßen
@@ -433,6 +478,8 @@ __INVOICES_TABLE__
 Los intereses de demora y la indemnización por costes de cobro se reclaman conforme a los artículos 7 y 8 de la Ley 3/2004, de 29 de diciembre, por la que se establecen medidas de lucha contra la morosidad en las operaciones comerciales.
 
 El pago puede realizarse mediante transferencia a nuestra cuenta IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) indicando la referencia __REF_FACTURE__.
+
+Sus facturas pendientes pueden consultarse y descargarse en su página personal, desde la que también pueden informarnos de un pago efectuado, comprometerse a una fecha de pago o impugnar una factura: __CUSTOMER_PAGE_URL__
 
 De no recibir el pago íntegro en dicho plazo, iniciaremos sin más aviso las acciones judiciales oportunas para el cobro de estas cantidades, en particular mediante un procedimiento monitorio, siendo de su cuenta los gastos que ello ocasione.
 
@@ -457,6 +504,8 @@ Gli interessi moratori e l'importo forfettario per i costi di recupero sono dovu
 
 Il pagamento può essere effettuato mediante bonifico sul nostro conto IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) indicando il riferimento __REF_FACTURE__.
 
+Le vostre fatture aperte sono consultabili e scaricabili nella vostra pagina personale, dalla quale potete anche comunicarci un pagamento effettuato, impegnarvi su una data di pagamento o contestare una fattura: __CUSTOMER_PAGE_URL__
+
 In mancanza del pagamento integrale entro il termine indicato, agiremo in sede giudiziaria senza ulteriore avviso, in particolare mediante ricorso per decreto ingiuntivo, con ogni spesa a vostro carico.
 
 Distinti saluti,
@@ -479,6 +528,8 @@ __INVOICES_TABLE__
 De rente is de wettelijke handelsrente (artikel 6:119a BW); de vergoeding voor invorderingskosten is verschuldigd op grond van artikel 6:96 lid 4 BW.
 
 U kunt betalen per overschrijving op onze rekening IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) onder vermelding van referentie __REF_FACTURE__.
+
+Uw openstaande facturen kunt u bekijken en downloaden op uw persoonlijke pagina, waar u ons ook kunt laten weten dat u heeft betaald, een betaaldatum kunt toezeggen of een factuur kunt betwisten: __CUSTOMER_PAGE_URL__
 
 Hebben wij het volledige bedrag niet uiterlijk op die datum ontvangen, dan zullen wij zonder nadere aankondiging gerechtelijke maatregelen nemen om deze bedragen te innen; de kosten daarvan komen voor uw rekening.
 
@@ -521,9 +572,14 @@ def has_default(language: str) -> bool:
 
 def default_text(level: ReminderLevel, channel: str, language: str) -> tuple[str, str]:
     """The default subject and body of a level for a channel in a shipped language (KeyError for another one:
-    `has_default` first)."""
+    `has_default` first). A letter's goes without the paragraph about the customer's page: the letter prints the
+    link in a box of its own, with its QR code (templates/pdf/letter.html), and one page stays one page."""
     subject, body = DEFAULTS[text_key(level)][language]
-    return subject, body.replace("{attached}", ATTACHED[(channel, language)])
+    body = body.replace("{attached}", ATTACHED[(channel, language)])
+    if channel == "letter":
+        body = "".join(blank + paragraph for blank, paragraph in placeholders.paragraphs(body)
+                       if "__CUSTOMER_PAGE_URL__" not in placeholders.needs(paragraph))
+    return subject, body
 
 
 def install_default_texts(session: Session) -> int:
