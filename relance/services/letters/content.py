@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder
+from relance.models.base import ZERO
 from relance.models.reminder import message_rows
 from relance.services import files
 from relance.services import settings as settings_service
@@ -50,9 +51,9 @@ def letter_data(session: Session, reminder: Reminder, settings=None,
     signature = (reminder.user.signature if reminder.user else "") or settings.company_name
     rows = (reminder, *members)
     apart = reminder.indemnity_apart  # an indemnity in another currency is not part of the total
-    penalty, interest = sum(r.penalty for r in rows), sum(r.interest for r in rows)
-    indemnity, total = sum(r.indemnity for r in rows), sum(r.total_claimed for r in rows)
-    principal = total - penalty - interest - (0 if apart else indemnity)
+    penalty, interest = sum((r.penalty for r in rows), ZERO), sum((r.interest for r in rows), ZERO)
+    indemnity, total = sum((r.indemnity for r in rows), ZERO), sum((r.total_claimed for r in rows), ZERO)
+    principal = total - penalty - interest - (ZERO if apart else indemnity)
     numbers = ", ".join(r.invoice.number for r in rows)
     return printing.LetterData(
         language=language, on=reminder.reminder_date, subject=reminder.subject, body_html=body_html,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -73,7 +74,7 @@ def dry_run(session: Session, on: date, now: datetime | None = None, limit: int 
     link = answers.preview_url(public_url)
     items: dict[str, list[messages.Item]] = {}
     for due, channel in todo:  # the values `messages.share` reads, as the run would write them
-        values = {"key": f"{due.invoice_id}:{channel}", "status": "pending", "language": due.language,
+        values: dict[str, Any] = {"key": f"{due.invoice_id}:{channel}", "status": "pending", "language": due.language,
                   "sender": due.sender, "recipients": list(due.to), "cc": list(due.cc), "page_url": link}
         items.setdefault(channel, []).append((values, invoices[due.invoice_id], levels[due.level]))
     for channel, together in items.items():

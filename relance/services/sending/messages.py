@@ -12,8 +12,8 @@ letter with every invoice enclosed) and gives them its outcome; cancelling one c
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, cast
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -54,7 +54,8 @@ def share(items: Iterable[Item], channel: str, renderer: wording.Renderer, setti
     for members in together.values():
         if len(members) < 2:
             continue
-        lead = max(members, key=lambda m: (m[2].rank, -m[1].due_date.toordinal(), -m[1].id))
+        # the highest level, then the oldest due date (a reminded invoice has one: eligibility refuses the others)
+        lead = max(members, key=lambda m: (m[2].rank, -cast(date, m[1].due_date).toordinal(), -m[1].id))
         values, invoice, level = lead
         rendered = renderer.render(invoice, level, channel, user=user, language=values.get("language"),
                                    page_url=values.get("page_url") or "",

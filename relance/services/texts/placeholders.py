@@ -459,9 +459,9 @@ def _grouped(lines: tuple[OverdueLine, ...]) -> bool:
 
 
 def _table_rows(lines: tuple[OverdueLine, ...], language: str) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for line in lines:
-        row = (line.number, format_day(line.issue_date, language, "short"),
+        row: tuple[str, ...] = (line.number, format_day(line.issue_date, language, "short"),
                format_day(line.due_date, language, "short"), str(line.days_late),
                format_money(line.remaining_due, line.currency, language))
         if _grouped(lines):
