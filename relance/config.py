@@ -119,6 +119,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "LETTER_PROCESSES": _int_env("RELANCE_LETTER_PROCESSES", 0),
         # days a run keeps waiting for an unreachable mail server before failing each email with the reason
         "SEND_OUTAGE_DAYS": _int_env("RELANCE_SEND_OUTAGE_DAYS", 2),
+        # an email for several invoices of a customer carries at most this many MB of invoice PDFs (more: several
+        # emails, each under it); most mail servers refuse messages above 10 to 25 MB, base64 adds a third
+        "SEND_ATTACHMENTS_MAX_MB": _int_env("RELANCE_SEND_ATTACHMENTS_MAX_MB", 10),
         "TIMEZONE": _env("RELANCE_TIMEZONE", "Europe/Paris"),
         # how customers reach Relance (https://relance.example.com): the links to their page in every reminder
         # (relance/portal); empty: reminders carry no link

@@ -316,7 +316,7 @@ def test_the_dry_run_shows_a_customer_s_invoices_in_one_preview_with_the_page_li
     invoices = ten_invoices(customer)
     alone = make_invoice(make_customer(email="ap@single.example", language="en"), due=date(2026, 1, 10))
     db.session.commit()
-    result = autorun_preview.dry_run(db.session, ON, limit=5, public_url=app.config["PUBLIC_URL"])
+    result = autorun_preview.dry_run(db.session, ON, limit=5)
     assert result.count == 11 and len(result.previews) == 2
     grouped = next(p for p in result.previews if p.together)
     assert len(grouped.together) == 9 and grouped.subject == "Payment reminder: your overdue invoices"
@@ -325,3 +325,23 @@ def test_the_dry_run_shows_a_customer_s_invoices_in_one_preview_with_the_page_li
     single = next(p for p in result.previews if not p.together)
     assert single.due.invoice_id == alone.id and single.together == ()
     assert rows() == [] and company.messages == []
+
+
+def test_invoices_too_heavy_for_one_email_go_in_several_each_under_the_limit(app, company):
+    app.config["SEND_ATTACHMENTS_MAX_MB"] = 1
+    folder = Path(app.config["FILES_PATH"]) / "invoices"
+    folder.mkdir(parents=True, exist_ok=True)
+    customer = make_customer(email="factures@redwood.example", language="en", country="GB")
+    invoices = []
+    for n in range(5):
+        (folder / f"heavy-{n}.pdf").write_bytes(b"%PDF-1.4\n" + b"0" * 400_000)
+        invoices.append(make_invoice(customer, due=date(2026, 1, 5 + n), number=f"H-{n}",
+                                     pdf_path=f"invoices/heavy-{n}.pdf"))
+    db.session.commit()
+    autorun.run_auto(db.session, ON)
+    sent = sorted(sorted(attachments(m)) for m in company.messages)
+    assert sent == [["Invoice-H-0.pdf", "Invoice-H-1.pdf"], ["Invoice-H-2.pdf", "Invoice-H-3.pdf"],
+                    ["Invoice-H-4.pdf"]]  # 2 x 400 KB fit under 1 MB, a third does not
+    for message in company.messages:
+        assert sum(len(part.get_content()) for part in message.iter_attachments()) <= 1024 * 1024
+    assert len({r.message_key for r in rows() if r.message_key}) == 2 and {r.status for r in rows()} == {"sent"}

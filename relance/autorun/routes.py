@@ -156,8 +156,8 @@ def send_now():
 def dry_run():
     errors: dict[str, str] = {}
     on = _day(request.args.get("date"), errors)
-    result = None if errors else autorun_preview.dry_run(db.session, on, limit=PREVIEWS,
-                                                                 public_url=current_app.config["PUBLIC_URL"])
+    result = None if errors else autorun_preview.dry_run(
+        db.session, on, limit=PREVIEWS, config=SendingConfig.from_config(current_app.config))
     db.session.rollback()
     return render("autorun/dry_run.html", on=on, errors=errors, result=result, labels=autorun.SKIP_LABELS,
                   previews_limit=PREVIEWS, status=422 if errors else 200)

@@ -34,7 +34,7 @@ def run_auto(day: date, dry_run: bool, previews: int) -> None:
 
     if dry_run:
         result = autorun_preview.dry_run(db.session, day, limit=previews,
-                                         public_url=current_app.config["PUBLIC_URL"])
+                                         config=SendingConfig.from_config(current_app.config))
         db.session.rollback()
         items = [(due, channels) for due, channels in result.plan.items if due.invoice_id not in result.already]
         emails = sum(1 for _, channels in items if "email" in channels)

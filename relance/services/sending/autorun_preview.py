@@ -22,7 +22,7 @@ from relance.services import settings as settings_service
 from relance.services.engine import schedule as engine
 from relance.services.errors import RelanceError
 from relance.services.sending import autorun, dunning, messages
-from relance.services.sending.config import SendingConfig
+from relance.services.sending.config import SendingConfig, given
 from relance.services.texts import wording
 
 
@@ -55,10 +55,12 @@ class DryRun:
 
 
 def dry_run(session: Session, on: date, now: datetime | None = None, limit: int | None = None,
-            public_url: str = "") -> DryRun:
+            config: SendingConfig | None = None) -> DryRun:
     """What the run of `on` would send, with rendered previews (the first `limit`), a customer's invoices in one
-    preview when they would share one email or letter; nothing is written. `public_url`: the configuration's
-    PUBLIC_URL (the previews show what the link to the customer's page looks like; no link is made)."""
+    preview when they would share one email or letter; nothing is written. `config` (the current app's when
+    None): its PUBLIC_URL shows what the link to the customer's page looks like (no link is made), its attachments
+    limit cuts messages as the run would."""
+    config = given(config)
     settings = settings_service.load(session)
     now = now or autorun.run_moment(on, settings)
     result = autorun.plan(session, on, now, settings)
@@ -71,14 +73,14 @@ def dry_run(session: Session, on: date, now: datetime | None = None, limit: int 
     invoices = {i.id: i for start in range(0, len(todo), 500) for i in session.scalars(
         select(Invoice).where(Invoice.id.in_([due.invoice_id for due, _ in todo[start:start + 500]]))
         .options(*dunning.LOADED))}
-    link = answers.preview_url(public_url)
+    link = answers.preview_url(config.public_url)
     items: dict[str, list[messages.Item]] = {}
     for due, channel in todo:  # the values `messages.share` reads, as the run would write them
         values: dict[str, Any] = {"key": f"{due.invoice_id}:{channel}", "status": "pending", "language": due.language,
                   "sender": due.sender, "recipients": list(due.to), "cc": list(due.cc), "page_url": link}
         items.setdefault(channel, []).append((values, invoices[due.invoice_id], levels[due.level]))
     for channel, together in items.items():
-        messages.share(together, channel, renderer, settings)
+        messages.share(together, channel, renderer, settings, max_bytes=config.attachments_max_bytes)
     members: dict[str, list[str]] = {}
     for values, invoice, _ in (item for together in items.values() for item in together):
         if values.get("message_key", values["key"]) != values["key"]:

@@ -28,6 +28,7 @@ class SendingConfig:
     stale_seconds: int  # RUN_STALE_SECONDS: without a heartbeat, a run is taken over
     min_free_mb: int  # LETTERS_MIN_FREE_MB: free disk a letters batch needs before it starts
     public_url: str = ""  # PUBLIC_URL: how customers reach Relance (the links to their page); "": no link
+    attachments_max_bytes: int = 10 * 1024 * 1024  # SEND_ATTACHMENTS_MAX_MB: an email for several invoices at most
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SendingConfig:
@@ -39,6 +40,7 @@ class SendingConfig:
             letter_processes=int(config["LETTER_PROCESSES"]),
             heartbeat_seconds=int(config["RUN_HEARTBEAT_SECONDS"]), stale_seconds=int(config["RUN_STALE_SECONDS"]),
             min_free_mb=int(config["LETTERS_MIN_FREE_MB"]), public_url=config["PUBLIC_URL"],
+            attachments_max_bytes=int(config["SEND_ATTACHMENTS_MAX_MB"]) * 1024 * 1024,
         )
 
     @property

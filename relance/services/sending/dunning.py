@@ -202,7 +202,7 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
             items.setdefault(channel, []).append((rows[-1], invoice, level))
             made.keys.append(key)
         for channel, together in items.items():  # a customer's invoices in one message (when grouped)
-            messages.share(together, channel, renderer, settings)
+            messages.share(together, channel, renderer, settings, max_bytes=given(config).attachments_max_bytes)
         # one INSERT per set of columns (a row that failed before its text was rendered names fewer: the
         # columns' defaults fill the rest, as for `create_reminder`'s row)
         insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert

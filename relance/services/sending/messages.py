@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run
+from relance.services.letters.invoice_pdf import invoice_pdf_path
 from relance.services.texts import wording
 
 # (the row's values, its invoice, its level): a row about to be written, or a written row's values
@@ -41,17 +42,46 @@ def _together_key(values: dict[str, Any], invoice: Invoice, channel: str, settin
             tuple(values.get("cc") or ()), invoice.currency)
 
 
-def share(items: Iterable[Item], channel: str, renderer: wording.Renderer, settings, user=None) -> int:
+GENERATED_PDF_BYTES = 60 * 1024  # what a generated invoice PDF weighs at most, counted before it is made
+
+
+def pdf_bytes(invoice: Invoice) -> int:
+    """The size of the invoice's PDF in an email: its uploaded file's, else a generated one's at most."""
+    path = invoice_pdf_path(invoice)
+    return path.stat().st_size if path is not None else GENERATED_PDF_BYTES
+
+
+def within(members: list[Item], channel: str, max_bytes: int | None) -> list[list[Item]]:
+    """The items of one message cut, in the table's order, into emails whose invoice PDFs stay under `max_bytes`
+    (an invoice larger than that alone); a letter, or no limit: one."""
+    members = sorted(members, key=lambda m: (m[1].due_date or date.min, m[1].number))
+    if channel != "email" or max_bytes is None:
+        return [members]
+    parts: list[list[Item]] = [[]]
+    size = 0
+    for member in members:
+        weight = pdf_bytes(member[1])
+        if parts[-1] and size + weight > max_bytes:
+            parts.append([])
+            size = 0
+        parts[-1].append(member)
+        size += weight
+    return parts
+
+
+def share(items: Iterable[Item], channel: str, renderer: wording.Renderer, settings, user=None,
+          max_bytes: int | None = None) -> int:
     """Put the items (rows of one channel made together) that go to the same people into shared messages: each
-    such row gets the message's subject and body and the lead's key as `message_key`. Returns how many messages
-    are shared."""
+    such row gets the message's subject and body and the lead's key as `message_key`. `max_bytes`: an email's
+    invoice PDFs at most (SEND_ATTACHMENTS_MAX_MB: more make several emails). Returns how many messages are
+    shared."""
     together: dict[tuple, list[Item]] = {}
     for item in items:
         key = _together_key(item[0], item[1], channel, settings)
         if key is not None:
             together.setdefault(key, []).append(item)
     shared = 0
-    for members in together.values():
+    for members in (part for group in together.values() for part in within(group, channel, max_bytes)):
         if len(members) < 2:
             continue
         # the highest level, then the oldest due date (a reminded invoice has one: eligibility refuses the others)
@@ -68,7 +98,8 @@ def share(items: Iterable[Item], channel: str, renderer: wording.Renderer, setti
     return shared
 
 
-def share_run(session: Session, run: Run, settings, renderer: wording.Renderer, user=None) -> int:
+def share_run(session: Session, run: Run, settings, renderer: wording.Renderer, user=None,
+              max_bytes: int | None = None) -> int:
     """`share` for a run's emails and letters already written and not sent yet (a mass run, once all its rows are
     made): rows nobody holds, none handed to the server. The caller commits."""
     from relance.services.sending.dunning import LOADED, sqlite_write_lock
@@ -93,7 +124,7 @@ def share_run(session: Session, run: Run, settings, renderer: wording.Renderer, 
             values = {name: getattr(row, name) for name in
                       ("key", "status", "language", "sender", "recipients", "cc", "page_url", "subject", "body")}
             items.setdefault(row.channel, []).append((values, invoices[row.invoice_id], row.level_ref))
-    shared = sum(share(together, channel, renderer, settings, user) for channel, together in items.items())
+    shared = sum(share(together, channel, renderer, settings, user, max_bytes) for channel, together in items.items())
     by_key = {row.key: row for row in rows}
     for values, _, _ in (item for together in items.values() for item in together):
         if values.get("message_key"):

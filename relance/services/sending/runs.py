@@ -225,13 +225,15 @@ def make_selected(session: Session, run: Run, settings, config: SendingConfig) -
     return made
 
 
-def share_messages(session: Session, run: Run, settings) -> int:
-    """A customer's emails of the run in one message when they group them (`messages.share_run`); commits."""
+def share_messages(session: Session, run: Run, settings, config: SendingConfig) -> int:
+    """A customer's emails or letters of the run in one message when they group them (`messages.share_run`);
+    commits."""
     from relance.services.sending import messages
     from relance.services.texts import wording
 
     user = session.get(User, run.user_id) if run.user_id else None
-    shared = messages.share_run(session, run, settings, wording.Renderer(session, run.run_date, settings), user)
+    shared = messages.share_run(session, run, settings, wording.Renderer(session, run.run_date, settings), user,
+                                config.attachments_max_bytes)
     session.commit()
     return shared
 
@@ -256,7 +258,7 @@ def process_mass(run_id: int, config: SendingConfig, owner: str | None = None):
             session.commit()
             settings = settings_service.load(session)
             make_selected(session, run, settings, config)
-            share_messages(session, run, settings)
+            share_messages(session, run, settings, config)
             return dunning.send_run(run_id, config, session=session)
     finally:
         session.rollback()
