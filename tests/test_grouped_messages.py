@@ -249,6 +249,8 @@ def test_the_customer_form_chooses_and_the_reminder_page_shows_the_whole_message
         assert customer.group_reminders is kept
     page = client.get(f"/customers/{customer.id}").get_data(as_text=True)
     assert "Invoices reminded the same day" in page and "As the company&#39;s setting" in page
+    tab = client.get(f"/customers/{customer.id}/reminders").get_data(as_text=True)
+    assert 'href="/reminders/mass?customer=RED"' in tab  # a customer's due invoices sent together from there
     invoices = ten_invoices(customer)
     autorun.run_auto(db.session, ON)
     member = next(r for r in rows() if r.key != r.message_key)
