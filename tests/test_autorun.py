@@ -390,3 +390,28 @@ def test_a_crash_can_leave_at_most_one_email_in_doubt(company, app):
     run = autorun.run_auto(db.session, date(2026, 2, 2))
     watcher.dispose()
     assert run.sent == 5 and seen == [1] * 5
+
+
+def test_many_automatic_letters_are_printed_by_the_process_pool(company, app, monkeypatch):
+    """More than 20 letters in a run: printed in the process pool (LETTER_PROCESSES), as a mass run prints them."""
+    from relance.services.letters import printing
+
+    settings_service.save(db.session, {"auto_letters": True})
+    app.config["LETTER_PROCESSES"] = 2
+    invoices = [invoice(due=date(2025, 12, 1) + timedelta(days=n % 5)) for n in range(22)]
+    for inv in invoices:  # level 1 done: level 2 (email + letter) is next
+        db.session.add(Reminder(key=f"k{inv.id}", invoice_id=inv.id, level=1, channel="email",
+                                reminder_date=date(2025, 12, 20), status="sent"))
+    db.session.commit()
+    real, asked = printing.render_many, []
+
+    def render_many(jobs, processes=1, **kw):  # the real printing, the processes it was given noted
+        asked.append(processes)
+        return real(jobs, processes=processes, **kw)
+
+    monkeypatch.setattr(printing, "render_many", render_many)
+    run = autorun.run_auto(db.session, date(2026, 1, 5))
+    assert (run.total, run.sent, run.failed) == (44, 44, 0) and asked == [2]
+    pdf = PdfReader(io.BytesIO((Path(app.config["FILES_PATH"]) / run.letters_pdf_path).read_bytes()))
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert all(inv.customer.name in text for inv in invoices)

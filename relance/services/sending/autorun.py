@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 
 KIND = "auto"
 PLAN_CHUNK = 500  # reminders made per locked transaction (made together: ~0.2 s of write lock)
-SEND_BATCH = 20  # reminders claimed and sent per dunning.send call
+SEND_BATCH = 20  # emails claimed and sent per dunning.send call
+LETTER_CHUNK = 200  # letters claimed and printed per dunning.send call (in the process pool when more than 20)
 LOCK_CLASS = 0x52454C  # PostgreSQL advisory lock namespace ("REL")
 LETTERS_DIR = "auto"
 OPEN_STATUSES = ("queued", "running", "failed")
@@ -342,25 +343,47 @@ def send_pending(session: Session, run_ids: list[int], config: SendingConfig) ->
 
 def _send_batches(session: Session, run_ids: list[int], config: SendingConfig, totals: Counter, tried: set[int],
                   outbox: mailer.SmtpOutbox | None) -> dict[str, int]:
+    """The emails in small batches (a crash leaves at most one in doubt), then the letters, many at once in the
+    process pool as a mass run prints them."""
     smtp = config.smtp_configured
     while True:
+        if smtp and mail_circuit.state(session).open_at(utcnow()):  # the mail server is down: the emails wait
+            break
         stale = dunning.claim_stale_before(config)
         query = select(Reminder.id).where(
             Reminder.run_id.in_(run_ids), Reminder.status == "pending", Reminder.message_id.is_(None),
-            (Reminder.claimed_by.is_(None)) | (Reminder.claimed_at < stale))
-        if smtp and mail_circuit.state(session).open_at(utcnow()):  # the mail server is down: letters only
-            query = query.where(Reminder.channel != "email")
+            Reminder.channel == "email", (Reminder.claimed_by.is_(None)) | (Reminder.claimed_at < stale))
         candidates = list(session.scalars(query.order_by(Reminder.id).limit(SEND_BATCH * 8 + len(tried))))
         session.commit()
         candidates = [i for i in candidates if i not in tried]
         if not candidates:
-            return dict(totals)
+            break
         random.shuffle(candidates)  # callers at once take different rows
         batch = sorted(candidates[:SEND_BATCH])
         report = dunning.send(batch, session=session, group_size=1, config=config,  # a crash: at most one in doubt
                               outbox=outbox)
         tried.update(report.retry)
         totals.update(report.count())
+    _print_letters(session, run_ids, config, totals)
+    return dict(totals)
+
+
+def _print_letters(session: Session, run_ids: list[int], config: SendingConfig, totals: Counter) -> None:
+    """The runs' pending letters nobody holds, LETTER_CHUNK per `dunning.send` call, printed in the process pool
+    (LETTER_PROCESSES) when there are more than a few; until none is left for this caller."""
+    while True:
+        stale = dunning.claim_stale_before(config)
+        ids = list(session.scalars(select(Reminder.id).where(
+            Reminder.run_id.in_(run_ids), Reminder.status == "pending", Reminder.channel == "letter",
+            (Reminder.claimed_by.is_(None)) | (Reminder.claimed_at < stale)).order_by(Reminder.id).limit(LETTER_CHUNK)))
+        session.commit()
+        if not ids:
+            return
+        processes = printing.pool_size(config.letter_processes) if len(ids) > 20 else 1
+        report = dunning.send(ids, session=session, processes=processes, config=config)
+        totals.update(report.count())
+        if not report.sent and not report.failed:  # all held by another caller: theirs to print
+            return
 
 
 def counts(session: Session, run_id: int) -> Counter:
