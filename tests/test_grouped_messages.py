@@ -22,6 +22,7 @@ from relance.services import settings as settings_service
 from relance.services.sending import autorun, autorun_preview, dunning
 from relance.services.texts import wording
 from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
+from tests.test_api import token_for
 from tests.smtp import smtp_factory, smtp_server  # noqa: F401
 
 ON = date(2026, 2, 2)  # level 1 (+15 days) of the invoices due by 18 January is due
@@ -347,3 +348,23 @@ def test_invoices_too_heavy_for_one_email_go_in_several_each_under_the_limit(app
     for message in company.messages:
         assert sum(len(part.get_content()) for part in message.iter_attachments()) <= 1024 * 1024
     assert len({r.message_key for r in rows() if r.message_key}) == 2 and {r.status for r in rows()} == {"sent"}
+
+
+def test_the_csv_import_and_the_api_set_the_customer_s_choice(app, runner, client, tmp_path):
+    path = tmp_path / "clients.csv"
+    path.write_text("code;nom;email;regrouper_relances\nA;Alpha;a@example.com;oui\nB;Beta;b@example.com;non\n"
+                    "C;Gamma;c@example.com;\n", encoding="utf-8")
+    result = runner.invoke(args=["relance", "import", "customers", str(path)], env={"LANG": "en_US.UTF-8"})
+    assert result.exit_code == 0, result.output
+    chosen = dict(db.session.execute(select(Customer.code, Customer.group_reminders)).all())
+    assert chosen == {"A": True, "B": False, "C": None}
+    path.write_text("code;nom;regrouper_relances\nA;Alpha;peut-être\n", encoding="utf-8")
+    result = runner.invoke(args=["relance", "import", "customers", str(path)], env={"LANG": "en_US.UTF-8"})
+    assert result.exit_code != 0 and "peut-être" in result.output  # named, nothing saved
+    headers = {"Authorization": f"Bearer {token_for('agent')}", "Accept-Language": "en"}
+    for sent, kept in ((False, False), (None, None), (True, True)):
+        response = client.put("/api/v1/customers/A", headers=headers, json={"name": "Alpha", "group_reminders": sent})
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["group_reminders"] is kept
+        db.session.expire_all()
+        assert db.session.scalar(select(Customer.group_reminders).where(Customer.code == "A")) is kept

@@ -179,7 +179,8 @@ def _day(value: date | None) -> str | None:
 def customer_json(c: Customer) -> dict:
     return {"code": c.code, "name": c.name, "email": c.email, "language": c.language, "country": c.country,
             "kind": c.kind, "address": c.address, "postcode": c.postcode, "city": c.city, "phone": c.phone,
-            "no_auto_reminders": c.no_auto_reminders, "paused_until": _day(c.paused_until),
+            "no_auto_reminders": c.no_auto_reminders, "group_reminders": c.group_reminders,
+            "paused_until": _day(c.paused_until),
             "created_at": _when(c.created_at)}
 
 

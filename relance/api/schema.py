@@ -49,6 +49,9 @@ CUSTOMER_FIELDS = {
 CUSTOMER_FIELDS.update({
     "direct_debit": {"type": "boolean", "description": "Pays by direct debit (default false)."},
     "no_auto_reminders": {"type": "boolean", "description": "No automatic reminders (default false)."},
+    "group_reminders": {"type": ["boolean", "null"], "description": (
+        "One email (or letter) for all the customer's invoices reminded the same day (true), one per invoice "
+        "(false); null or absent: the company's setting.")},
     "sales_reps": {"type": "array", "maxItems": 50, "items": text(254, minLength=1), "description": (
         "Emails of existing users: replaces the customer's sales representatives (copied on reminder emails).")},
 })
@@ -112,11 +115,12 @@ def nullable(schema: dict) -> dict:
 
 CUSTOMER_OUT = {"type": "object", "required": [
     "code", "name", "email", "language", "country", "kind", "address", "postcode", "city", "phone",
-    "no_auto_reminders", "paused_until", "created_at"], "properties": {
+    "no_auto_reminders", "group_reminders", "paused_until", "created_at"], "properties": {
     "code": {"type": "string"}, "name": {"type": "string"}, "email": {"type": "string"},
     "language": {"type": "string"}, "country": {"type": "string"}, "kind": {"type": "string"},
     "address": {"type": "string"}, "postcode": {"type": "string"}, "city": {"type": "string"},
-    "phone": {"type": "string"}, "no_auto_reminders": {"type": "boolean"}, "paused_until": nullable(DATE),
+    "phone": {"type": "string"}, "no_auto_reminders": {"type": "boolean"},
+    "group_reminders": {"type": ["boolean", "null"]}, "paused_until": nullable(DATE),
     "created_at": DATETIME}}
 INVOICE_OUT = {"type": "object", "required": [
     "number", "customer_code", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax",

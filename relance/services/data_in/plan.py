@@ -49,7 +49,7 @@ COLUMNS = {
     "contacts": ("customer_code", "email", "name", "first_name", "phone", "role"),
     "history": ("invoice_number", "level", "date", "channel", "note"),
 }
-COLUMNS["customers"] += ("direct_debit", "no_auto_reminders", "sales_reps")
+COLUMNS["customers"] += ("direct_debit", "no_auto_reminders", "sales_reps", "group_reminders")
 COLUMNS["invoices"] += ("no_auto_reminders",)
 # Columns that must hold a value (due_date may be empty: never reminded).
 NOT_EMPTY = {
@@ -69,7 +69,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "contacts": {"name": "", "first_name": "", "phone": "", "role": "billing"},
     "history": {"note": ""},
 }
-DEFAULTS["customers"].update({"direct_debit": False, "no_auto_reminders": False, "sales_reps": ""})
+DEFAULTS["customers"].update({"direct_debit": False, "no_auto_reminders": False, "sales_reps": "",
+                              "group_reminders": None})  # None: the company's setting (group_by_customer)
 DEFAULTS["invoices"]["no_auto_reminders"] = False
 
 ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "cp1252": "Windows-1252", "utf-16": "UTF-16"}

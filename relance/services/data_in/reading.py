@@ -95,6 +95,7 @@ ALIASES["customers"].update({
                           "pas_de_relance_automatique", "no_reminders"),
     "sales_reps": ("sales_reps", "sales_rep", "commerciaux", "commercial", "commerciaux_emails",
                    "sales_representatives"),
+    "group_reminders": ("group_reminders", "regrouper_relances", "relances_regroupees", "un_email_par_client"),
 })
 
 

@@ -313,4 +313,4 @@ PARSERS: dict[str, dict[str, Callable[[str], Any]]] = {
 }
 PARSERS["invoices"]["no_auto_reminders"] = parse_bool
 PARSERS["customers"].update({"direct_debit": parse_bool, "no_auto_reminders": parse_bool,
-                             "sales_reps": parse_address_list})
+                             "sales_reps": parse_address_list, "group_reminders": parse_bool})
