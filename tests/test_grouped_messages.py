@@ -22,8 +22,8 @@ from relance.services import settings as settings_service
 from relance.services.sending import autorun, autorun_preview, dunning
 from relance.services.texts import wording
 from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
-from tests.test_api import token_for
 from tests.smtp import smtp_factory, smtp_server  # noqa: F401
+from tests.test_api import token_for
 
 ON = date(2026, 2, 2)  # level 1 (+15 days) of the invoices due by 18 January is due
 
