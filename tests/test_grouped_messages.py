@@ -20,7 +20,7 @@ from relance.extensions import db
 from relance.models import Contact, Customer, Reminder, ReminderLevel, Run
 from relance.services import settings as settings_service
 from relance.services.sending import autorun, autorun_preview, dunning
-from relance.services.texts import wording
+from relance.services.texts import together, typography, wording
 from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
 from tests.smtp import smtp_factory, smtp_server  # noqa: F401
 from tests.test_api import token_for
@@ -368,3 +368,22 @@ def test_the_csv_import_and_the_api_set_the_customer_s_choice(app, runner, clien
         assert response.get_json()["group_reminders"] is kept
         db.session.expire_all()
         assert db.session.scalar(select(Customer.group_reminders).where(Customer.code == "A")) is kept
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "de", "es", "it", "nl"])
+def test_every_level_has_its_text_for_several_invoices_in_every_shipped_language(company, language):
+    settings = settings_service.load(db.session)
+    customer = make_customer(language=language)
+    first, second = make_invoice(customer, due=date(2025, 10, 1)), make_invoice(customer, due=date(2025, 10, 5))
+    db.session.commit()
+    renderer = wording.Renderer(db.session, ON, settings)
+    for level in db.session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)):
+        subject = typography.for_language(together.TOGETHER[wording.text_key(level)][language][0], language)
+        for channel in ("email", "letter"):
+            rendered = renderer.render(first, level, channel, page_url="https://relance.example/c/abc",
+                                       group=[(second, level)])
+            assert rendered is not None and rendered.subject == subject, (level.rank, channel)
+            assert first.number in rendered.text and second.number in rendered.text
+            assert "{" not in rendered.text and "__" not in rendered.text, rendered.text
+            assert together.ATTACHED[(channel, language)] in rendered.text
+            assert rendered.text.count("https://relance.example/c/abc") == (channel == "email"), (level.rank, channel)

@@ -1,8 +1,8 @@
 # ruff: noqa: E501  (the texts keep one paragraph per line)
 """The text of one email or letter for several invoices of a customer (`sending/messages.py`).
 
-A level whose text is still its default text gets the default text written for several invoices (below: the table
-of the invoices, each with its level and amounts, and the amounts added up); a text a manager wrote is used as
+A level whose text is still its default text gets the default text written for several invoices (below, in the six
+shipped languages: the table of the invoices, each with its level and amounts, and the amounts added up); a text a manager wrote is used as
 written, its variables naming the invoices together (`wording.Renderer.render(group=...)`), with the table of the
 invoices after its first paragraph naming an invoice when it has none."""
 
@@ -185,6 +185,348 @@ __USER_SIGNATURE__""",
     },
 }
 
+
+# German, Spanish, Italian and Dutch, as the level texts of those languages (wording.MORE_DEFAULTS) say it
+MORE_TOGETHER: dict[str, dict[str, tuple[str, str]]] = {
+    "before": {
+        "de": (
+            "Erinnerung: Ihre Rechnungen werden demnächst fällig",
+            """Sehr geehrte Damen und Herren,
+
+wir möchten Sie freundlich daran erinnern, dass die folgenden Rechnungen demnächst fällig werden:
+
+__INVOICES_TABLE__
+
+Der offene Betrag beläuft sich insgesamt auf __AMOUNT_DUE__. Wir bitten Sie, die Zahlungen zu diesen Terminen vorzusehen. {attached}
+
+Sollten Sie die Zahlung bereits veranlasst haben, betrachten Sie diese Nachricht bitte als gegenstandslos. Für Rückfragen stehen wir Ihnen gerne zur Verfügung.
+
+{page}
+
+Mit freundlichen Grüßen
+
+__USER_SIGNATURE__""",
+        ),
+        "es": (
+            "Recordatorio: próximos vencimientos de sus facturas",
+            """Estimados señores:
+
+Nos permitimos recordarles que las siguientes facturas vencen próximamente:
+
+__INVOICES_TABLE__
+
+El importe pendiente asciende en total a __AMOUNT_DUE__. Les agradecemos de antemano que prevean su pago en dichas fechas. {attached}
+
+Si el pago ya está en curso, les rogamos que no tengan en cuenta este mensaje. Quedamos a su disposición para cualquier consulta.
+
+{page}
+
+Atentamente,
+
+__USER_SIGNATURE__""",
+        ),
+        "it": (
+            "Promemoria: le vostre fatture in scadenza",
+            """Gentili Signori,
+
+ci permettiamo di ricordarvi che le seguenti fatture sono in scadenza:
+
+__INVOICES_TABLE__
+
+L'importo residuo ammonta complessivamente a __AMOUNT_DUE__. Vi saremo grati se vorrete provvedere al pagamento entro tali date. {attached}
+
+Qualora il pagamento fosse già stato disposto, vi preghiamo di non tenere conto del presente messaggio. Restiamo a vostra disposizione per qualsiasi chiarimento.
+
+{page}
+
+Cordiali saluti,
+
+__USER_SIGNATURE__""",
+        ),
+        "nl": (
+            "Herinnering: uw facturen vervallen binnenkort",
+            """Geachte heer, mevrouw,
+
+Graag herinneren wij u eraan dat de volgende facturen binnenkort vervallen:
+
+__INVOICES_TABLE__
+
+Het openstaande bedrag bedraagt in totaal __AMOUNT_DUE__. Wij verzoeken u vriendelijk de betalingen uiterlijk op die data te voldoen. {attached}
+
+Is uw betaling al onderweg, dan kunt u dit bericht als niet verzonden beschouwen. Voor vragen staan wij graag voor u klaar.
+
+{page}
+
+Met vriendelijke groet,
+
+__USER_SIGNATURE__""",
+        ),
+    },
+    "first": {
+        "de": (
+            "Zahlungserinnerung: Ihre fälligen Rechnungen",
+            """Sehr geehrte Damen und Herren,
+
+sicherlich ist es Ihrer Aufmerksamkeit entgangen: Für die folgenden fälligen Rechnungen konnten wir bis heute keinen Zahlungseingang feststellen:
+
+__INVOICES_TABLE__
+
+Der offene Betrag beläuft sich insgesamt auf __AMOUNT_DUE__. Wir bitten Sie, ihn baldmöglichst zu überweisen. {attached}
+
+Sollte sich Ihre Zahlung mit dieser Nachricht überschnitten haben, betrachten Sie sie bitte als gegenstandslos. Gibt es Unklarheiten oder Einwände zu einer dieser Rechnungen, sprechen Sie uns bitte an, damit wir gemeinsam eine Lösung finden.
+
+{page}
+
+Mit freundlichen Grüßen
+
+__USER_SIGNATURE__""",
+        ),
+        "es": (
+            "Recordatorio de pago: sus facturas vencidas",
+            """Estimados señores:
+
+Salvo error u omisión por nuestra parte, no hemos recibido todavía el pago de las siguientes facturas, ya vencidas:
+
+__INVOICES_TABLE__
+
+El importe pendiente asciende en total a __AMOUNT_DUE__. Seguramente se trata de un simple descuido: les agradeceríamos que procedieran a su pago a la mayor brevedad. {attached}
+
+Si han realizado el pago entretanto, les rogamos que no tengan en cuenta este mensaje. Si tienen alguna duda o desacuerdo sobre alguna de estas facturas, pónganse en contacto con nosotros para buscar juntos una solución.
+
+{page}
+
+Atentamente,
+
+__USER_SIGNATURE__""",
+        ),
+        "it": (
+            "Sollecito di pagamento: le vostre fatture scadute",
+            """Gentili Signori,
+
+salvo errori od omissioni da parte nostra, non abbiamo ancora ricevuto il pagamento delle seguenti fatture, ormai scadute:
+
+__INVOICES_TABLE__
+
+L'importo residuo ammonta complessivamente a __AMOUNT_DUE__. Si tratta probabilmente di una semplice dimenticanza: vi saremo grati se vorrete provvedere al pagamento al più presto. {attached}
+
+Qualora aveste già provveduto nel frattempo, vi preghiamo di non tenere conto del presente messaggio. In caso di difficoltà o di contestazioni su una di queste fatture, contattateci: cercheremo insieme una soluzione.
+
+{page}
+
+Cordiali saluti,
+
+__USER_SIGNATURE__""",
+        ),
+        "nl": (
+            "Betalingsherinnering: uw vervallen facturen",
+            """Geachte heer, mevrouw,
+
+Volgens onze administratie hebben wij de betaling van de volgende vervallen facturen nog niet ontvangen:
+
+__INVOICES_TABLE__
+
+Het openstaande bedrag bedraagt in totaal __AMOUNT_DUE__. Waarschijnlijk is dit aan uw aandacht ontsnapt: wij verzoeken u vriendelijk het bedrag zo spoedig mogelijk over te maken. {attached}
+
+Heeft u inmiddels betaald, dan kunt u dit bericht als niet verzonden beschouwen. Heeft u vragen of bezwaren over een van deze facturen, neem dan contact met ons op, zodat wij samen een oplossing kunnen vinden.
+
+{page}
+
+Met vriendelijke groet,
+
+__USER_SIGNATURE__""",
+        ),
+    },
+    "second": {
+        "de": (
+            "Mahnung: Ihre Rechnungen sind weiterhin unbezahlt",
+            """Sehr geehrte Damen und Herren,
+
+trotz unserer Zahlungserinnerung sind die folgenden Rechnungen bis heute nicht beglichen:
+
+__INVOICES_TABLE__
+
+Wir fordern Sie auf, den offenen Betrag von __AMOUNT_DUE__ spätestens bis zum __DEADLINE__ zu begleichen, vorzugsweise per Überweisung (IBAN __COMPANY_IBAN__, BIC __COMPANY_BIC__) unter Angabe der Rechnungsnummern. {attached}
+
+Wir weisen darauf hin, dass ein Zahlungsverzug Verzugszinsen nach sich zieht (§ 288 BGB; im Geschäftsverkehr neun Prozentpunkte über dem Basiszinssatz) und dass wir im Geschäftsverkehr zusätzlich eine Verzugspauschale von 40 Euro je Rechnung verlangen können (§ 288 Abs. 5 BGB). Geht Ihre Zahlung nicht bis zu diesem Datum ein, erhalten Sie von uns eine letzte Mahnung mit Fristsetzung.
+
+Sollten Sie die Rechnungen inzwischen beglichen haben, teilen Sie uns bitte die Referenz Ihrer Zahlung mit.
+
+{page}
+
+Mit freundlichen Grüßen
+
+__USER_SIGNATURE__""",
+        ),
+        "es": (
+            "Segundo aviso: sus facturas siguen pendientes de pago",
+            """Estimados señores:
+
+A pesar de nuestro recordatorio anterior, las siguientes facturas siguen pendientes de pago a día de hoy:
+
+__INVOICES_TABLE__
+
+Les rogamos que abonen el importe pendiente de __AMOUNT_DUE__ a más tardar el __DEADLINE__, preferentemente mediante transferencia bancaria (IBAN __COMPANY_IBAN__, BIC __COMPANY_BIC__) indicando los números de factura. {attached}
+
+Les recordamos que, en las operaciones comerciales entre empresas, la Ley 3/2004, de 29 de diciembre, de lucha contra la morosidad, establece que el retraso en el pago devenga automáticamente intereses de demora (artículo 7) y da derecho a una indemnización de 40 euros por factura por costes de cobro (artículo 8). De no recibir el pago en esa fecha, nos veremos obligados a enviarles un requerimiento formal de pago.
+
+Si ya han abonado estas facturas, les agradeceríamos que nos comunicaran la referencia de su pago.
+
+{page}
+
+Atentamente,
+
+__USER_SIGNATURE__""",
+        ),
+        "it": (
+            "Secondo sollecito: le vostre fatture ancora insolute",
+            """Gentili Signori,
+
+nonostante il nostro precedente sollecito, le seguenti fatture risultano ad oggi ancora insolute:
+
+__INVOICES_TABLE__
+
+Vi chiediamo di saldare l'importo residuo di __AMOUNT_DUE__ entro e non oltre il __DEADLINE__, preferibilmente mediante bonifico bancario (IBAN __COMPANY_IBAN__, BIC __COMPANY_BIC__) indicando i numeri delle fatture. {attached}
+
+Vi ricordiamo che, nelle transazioni commerciali, il ritardo nel pagamento fa decorrere automaticamente gli interessi moratori al tasso previsto dal D.Lgs. 9 ottobre 2002, n. 231 (art. 5) e dà diritto all'importo forfettario di 40 euro per fattura a titolo di risarcimento dei costi di recupero (art. 6). In mancanza di pagamento entro tale data, saremo costretti a inviarvi una diffida con formale messa in mora.
+
+Qualora aveste nel frattempo saldato le fatture, vi preghiamo di comunicarci gli estremi del pagamento.
+
+{page}
+
+Cordiali saluti,
+
+__USER_SIGNATURE__""",
+        ),
+        "nl": (
+            "Tweede herinnering: uw facturen zijn nog steeds niet betaald",
+            """Geachte heer, mevrouw,
+
+Ondanks onze eerdere herinnering zijn de volgende facturen tot op heden niet betaald:
+
+__INVOICES_TABLE__
+
+Wij verzoeken u het openstaande bedrag van __AMOUNT_DUE__ uiterlijk op __DEADLINE__ te betalen, bij voorkeur per bankoverschrijving (IBAN __COMPANY_IBAN__, BIC __COMPANY_BIC__) onder vermelding van de factuurnummers. {attached}
+
+Wij wijzen u erop dat wij bij handelstransacties bij te late betaling recht hebben op de wettelijke handelsrente (artikel 6:119a BW) en op een vergoeding van ten minste 40 euro per factuur voor de invorderingskosten (artikel 6:96 lid 4 BW). Hebben wij uw betaling niet uiterlijk op die datum ontvangen, dan zijn wij genoodzaakt u in gebreke te stellen.
+
+Heeft u deze facturen inmiddels betaald, laat ons dan de referentie van uw betaling weten.
+
+{page}
+
+Met vriendelijke groet,
+
+__USER_SIGNATURE__""",
+        ),
+    },
+    "notice": {
+        "de": (
+            "LETZTE MAHNUNG MIT FRISTSETZUNG: Ihre unbezahlten Rechnungen",
+            """Sehr geehrte Damen und Herren,
+
+trotz unserer Zahlungserinnerung und Mahnung, die ohne Reaktion geblieben sind, sind die folgenden Rechnungen bis heute nicht bezahlt:
+
+__INVOICES_TABLE__
+
+Wir fordern Sie hiermit letztmalig auf, den Betrag von __TOTAL_CLAIMED__ spätestens bis zum __DEADLINE__ zu zahlen. Er setzt sich wie folgt zusammen:
+__CLAIM_DETAIL__
+
+Die Verzugszinsen stehen uns nach § 288 BGB zu (im Geschäftsverkehr neun Prozentpunkte über dem Basiszinssatz, § 288 Abs. 2 BGB), die Verzugspauschale von 40 Euro je Rechnung nach § 288 Abs. 5 BGB, wenn der Schuldner kein Verbraucher ist.
+
+Bitte überweisen Sie den Betrag auf unser Konto IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) unter Angabe der Rechnungsnummern. {attached}
+
+{page}
+
+Geht der Betrag nicht bis zu diesem Datum vollständig bei uns ein, werden wir ohne weitere Ankündigung gerichtliche Schritte einleiten, insbesondere einen Mahnbescheid beantragen. Die dadurch entstehenden Kosten gehen zu Ihren Lasten.
+
+Mit freundlichen Grüßen
+
+__USER_SIGNATURE__""",
+        ),
+        "es": (
+            "REQUERIMIENTO FORMAL DE PAGO: sus facturas impagadas",
+            """Estimados señores:
+
+A pesar de nuestros recordatorios, que han quedado sin respuesta, las siguientes facturas siguen impagadas a día de hoy:
+
+__INVOICES_TABLE__
+
+Por medio de la presente les REQUERIMOS FORMALMENTE para que nos abonen, a más tardar el __DEADLINE__, la cantidad de __TOTAL_CLAIMED__, que se desglosa como sigue:
+__CLAIM_DETAIL__
+
+Los intereses de demora y la indemnización por costes de cobro se reclaman conforme a los artículos 7 y 8 de la Ley 3/2004, de 29 de diciembre, por la que se establecen medidas de lucha contra la morosidad en las operaciones comerciales.
+
+El pago puede realizarse mediante transferencia a nuestra cuenta IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) indicando los números de factura. {attached}
+
+{page}
+
+De no recibir el pago íntegro en dicho plazo, iniciaremos sin más aviso las acciones judiciales oportunas para el cobro de estas cantidades, en particular mediante un procedimiento monitorio, siendo de su cuenta los gastos que ello ocasione.
+
+Atentamente,
+
+__USER_SIGNATURE__""",
+        ),
+        "it": (
+            "DIFFIDA E MESSA IN MORA: le vostre fatture insolute",
+            """Gentili Signori,
+
+nonostante i nostri solleciti, rimasti senza riscontro, le seguenti fatture risultano ad oggi insolute:
+
+__INVOICES_TABLE__
+
+Con la presente vi DIFFIDIAMO E COSTITUIAMO IN MORA, ai sensi dell'art. 1219 del Codice Civile, a pagarci entro e non oltre il __DEADLINE__ la somma di __TOTAL_CLAIMED__, così composta:
+__CLAIM_DETAIL__
+
+Gli interessi moratori e l'importo forfettario per i costi di recupero sono dovuti ai sensi degli artt. 5 e 6 del D.Lgs. 9 ottobre 2002, n. 231.
+
+Il pagamento può essere effettuato mediante bonifico sul nostro conto IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) indicando i numeri delle fatture. {attached}
+
+{page}
+
+In mancanza del pagamento integrale entro il termine indicato, agiremo in sede giudiziaria senza ulteriore avviso, in particolare mediante ricorso per decreto ingiuntivo, con ogni spesa a vostro carico.
+
+Distinti saluti,
+
+__USER_SIGNATURE__""",
+        ),
+        "nl": (
+            "INGEBREKESTELLING: uw onbetaalde facturen",
+            """Geachte heer, mevrouw,
+
+Ondanks onze herinneringen, waarop wij geen reactie hebben ontvangen, zijn de volgende facturen tot op heden niet betaald:
+
+__INVOICES_TABLE__
+
+Hierbij STELLEN WIJ U IN GEBREKE en sommeren wij u uiterlijk op __DEADLINE__ het bedrag van __TOTAL_CLAIMED__ te betalen, dat als volgt is opgebouwd:
+__CLAIM_DETAIL__
+
+De rente is de wettelijke handelsrente (artikel 6:119a BW); de vergoeding voor invorderingskosten is verschuldigd op grond van artikel 6:96 lid 4 BW.
+
+U kunt betalen per overschrijving op onze rekening IBAN __COMPANY_IBAN__ (BIC __COMPANY_BIC__) onder vermelding van de factuurnummers. {attached}
+
+{page}
+
+Hebben wij het volledige bedrag niet uiterlijk op die datum ontvangen, dan zullen wij zonder nadere aankondiging gerechtelijke maatregelen nemen om deze bedragen te innen; de kosten daarvan komen voor uw rekening.
+
+Hoogachtend,
+
+__USER_SIGNATURE__""",
+        ),
+    },
+}
+MORE_ATTACHED = {
+    ("email", "de"): "Die Rechnungen finden Sie im Anhang.",
+    ("letter", "de"): "Kopien der Rechnungen liegen diesem Schreiben bei.",
+    ("email", "es"): "Les adjuntamos las facturas.",
+    ("letter", "es"): "Adjuntamos una copia de las facturas.",
+    ("email", "it"): "In allegato trovate le fatture.",
+    ("letter", "it"): "Alleghiamo copia delle fatture.",
+    ("email", "nl"): "De facturen vindt u in de bijlage.",
+    ("letter", "nl"): "Een kopie van de facturen is bijgevoegd.",
+}
+
+for _key, _texts in MORE_TOGETHER.items():
+    TOGETHER[_key].update(_texts)
+ATTACHED.update(MORE_ATTACHED)
 
 def text_for(key: str, channel: str, language: str, subject: str, body: str,
              default: tuple[str, str] | None) -> tuple[str, str]:
