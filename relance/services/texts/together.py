@@ -2,9 +2,9 @@
 """The text of one email or letter for several invoices of a customer (`sending/messages.py`).
 
 A level whose text is still its default text gets the default text written for several invoices (below, in the six
-shipped languages: the table of the invoices, each with its level and amounts, and the amounts added up); a text a manager wrote is used as
-written, its variables naming the invoices together (`wording.Renderer.render(group=...)`), with the table of the
-invoices after its first paragraph naming an invoice when it has none."""
+shipped languages: the table of the invoices, each with its level and amounts, and the amounts added up); a text a
+manager wrote is used as written, its variables naming the invoices together (`wording.Renderer.render(group=...)`),
+with the table of the invoices after its first paragraph naming an invoice when it has none."""
 
 from __future__ import annotations
 
