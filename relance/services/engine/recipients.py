@@ -139,21 +139,42 @@ def choose(*, followup_contact: str | None, billing_contact: str | None, custome
            followup_user: str | None, sales_reps: Iterable[str], creator: str | None, copy_to_sales: bool,
            default_sender: str | None, user: str | None = None, company: str | None = None) -> Recipients:
     """The rules above, on plain addresses (used by the set-based schedule and by `for_invoice`)."""
+    to, reasons = addressees(followup_contact, billing_contact, customer)
+    cc: tuple[str, ...] = ()
+    if copy_to_sales:
+        cc, cc_reasons = copies(followup_user, sales_reps, creator, to)
+        reasons += cc_reasons
+    address, sender_reasons = sender(default_sender, user, company)
+    return Recipients(to, cc, address, reasons + sender_reasons)
+
+
+def addressees(followup_contact: str | None, billing_contact: str | None,
+               customer: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(to, reasons) of `choose`: the first of the sources with a valid address."""
     reasons: list[str] = []
     to = _first_valid((("followup_contact", followup_contact), ("billing_contact", billing_contact),
                        ("customer", customer)), reasons)
     if not to:
         reasons.append(str(_l("No valid email address for this customer: the reminder cannot go by email.")))
-    cc: tuple[str, ...] = ()
-    if copy_to_sales:
-        cc = _first_valid((("followup_user", followup_user), ("sales_reps", ",".join(sales_reps)),
-                           ("creator", creator)), reasons)
-        cc = tuple(a for a in cc if a not in to)
-    sender_list = _first_valid((("default_sender", default_sender), ("user", user), ("company", company)),
-                               reasons)
-    if not sender_list:
+    return to, tuple(reasons)
+
+
+def copies(followup_user: str | None, sales_reps: Iterable[str], creator: str | None,
+           to: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(cc, reasons) of `choose` with the copy to sales on, without the addresses already in `to`."""
+    reasons: list[str] = []
+    cc = _first_valid((("followup_user", followup_user), ("sales_reps", ",".join(sales_reps)),
+                       ("creator", creator)), reasons)
+    return tuple(a for a in cc if a not in to), tuple(reasons)
+
+
+def sender(default_sender: str | None, user: str | None, company: str | None) -> tuple[str, tuple[str, ...]]:
+    """(sender, reasons) of `choose` (the same for every reminder of one user: the selection asks once a run)."""
+    reasons: list[str] = []
+    found = _first_valid((("default_sender", default_sender), ("user", user), ("company", company)), reasons)
+    if not found:
         reasons.append(str(_l("No sender address: set the default sender in the settings.")))
-    return Recipients(to, cc, sender_list[0] if sender_list else "", tuple(reasons))
+    return (found[0] if found else ""), tuple(reasons)
 
 
 def for_invoice(invoice: Invoice, settings, user: User | None = None) -> Recipients:
