@@ -26,6 +26,7 @@ is the plain per-invoice version the tests and the bench compare it with; `expla
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -413,8 +414,8 @@ def _statement(levels: tuple[Level, ...]):
         select(  # see `_selected`; the customers' columns and the contacts' and users' addresses come apart
             Invoice.id, Invoice.number, Invoice.customer_id, Invoice.no_auto_reminders, Invoice.due_date,
             Invoice.currency, _cents(Invoice.total_incl_tax), _cents(Invoice.amount_paid), Invoice.followup_contact_id,
-            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id, Invoice.reminder_level,
-            Invoice.last_reminder_date, case((never, literal(False)), else_=recent_manual),
+            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id,
+            case((never, literal(False)), else_=recent_manual),
             case((never, null()), else_=notice_date), Invoice.auto_from_rank,
             case(*timing, else_=null()) if timing else null(),
         )
@@ -587,8 +588,8 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
     with gc_pause.paused(keep=True):
         rows, customers, _contacts, _users, held = _selected(session, rules)
         amounts = _Amounts()
-        for (invoice_id, _number, customer_id, no_auto, due_date, _currency, total, paid, *_addresses, _max_rank,
-             _last_date, recent_manual, _notice, auto_from_rank, rank) in rows:
+        for (invoice_id, _number, customer_id, no_auto, due_date, _currency, total, paid, *_addresses,
+             recent_manual, _notice, auto_from_rank, rank) in rows:
             _code, _name, kind, _language, _email, customer_no_auto, paused_until, direct_debit = \
                 customers[customer_id]
             if not _exclusions(rules.level(rank), rules, no_auto, customer_no_auto, recent_manual, due_date,
@@ -709,7 +710,8 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
     What many invoices share is worked out once: the claim of an invoice without payments (`penalties.Claims`)
     once per amounts, due date, customer kind, level and notice date (a first run of a million invoices has about
     a thousand of those), and the fields that come from the customer, the contacts and users the invoice names and
-    the level (recipients, language, level name) once per customer, contacts, users and level. Each result is made
+    the level (recipients, language, level name) once per customer, contacts, users and level. The exclusions are
+    looked for (`_exclusions`) only when a few comparisons say one may apply (`_suspects`). Each result is made
     from its values in field order (`tuple.__new__`)."""
     result = Schedule(rules.on)
     if not rows:
@@ -720,24 +722,30 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
     texts = text_languages(session)
     figures = Claims(on, settings, load_rates(session, settings.company_country)).figures
     levels = {level.rank: level for level in rules.levels}
+    automatic, suspects, go_live, min_cents = _suspects(customers, rules)
     amounts = _Amounts()
     words: dict[tuple, str] = {}
     claims: dict[tuple, tuple] = {}
     parts: dict[tuple, tuple] = {}
-    recipients: dict[tuple, recipients_service.Recipients] = {}
+    # {rank: {customer id: part}} of the invoices naming no contact nor user (most): no key to make per invoice
+    plain_parts: dict[int, dict[int, tuple]] = {rank: {} for rank in levels}
+    addressees: dict[tuple, tuple] = {}
+    sending = recipients_service.sender(settings.sender_email, None, settings.company_email)
     languages: dict[tuple, tuple] = {}
     skipped, due, new = result.skipped, result.due, tuple.__new__
     for (invoice_id, number, customer_id, no_auto, due_date, currency, total_cents, paid_cents, followup_contact,
-         billing_contact, followup_user, creator, _max_rank, _last_date, recent_manual, notice, auto_from_rank,
-         rank) in rows:
+         billing_contact, followup_user, creator, recent_manual, notice, auto_from_rank, rank) in rows:
         code, name, kind, language, email, customer_no_auto, paused_until, direct_debit = customers[customer_id]
         level = levels[rank]
-        found = _exclusions(level, rules, no_auto, customer_no_auto, recent_manual, due_date, auto_from_rank,
-                            paused_until, direct_debit, kind, amounts[total_cents - paid_cents],
-                            held.get(invoice_id))
-        if found:
-            skipped.append(_skipped(words, invoice_id, number, code, rank, found))
-            continue
+        if ((automatic and (no_auto or recent_manual or not level.automatic
+                            or (due_date < go_live and auto_from_rank is None)))
+                or customer_id in suspects or total_cents - paid_cents < min_cents or invoice_id in held):
+            found = _exclusions(level, rules, no_auto, customer_no_auto, recent_manual, due_date, auto_from_rank,
+                                paused_until, direct_debit, kind, amounts[total_cents - paid_cents],
+                                held.get(invoice_id))
+            if found:
+                skipped.append(_skipped(words, invoice_id, number, code, rank, found))
+                continue
         notice = notice or (on if level.formal_notice else None)
         payments_made = payments.get(invoice_id) if paid_cents else None  # nothing paid: no payments
         same_claim = (total_cents, paid_cents, due_date, kind, rank, notice, currency)
@@ -750,34 +758,62 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
                      indemnity_currency)
             if not payments_made:
                 claims[same_claim] = claim
-        same_part = (customer_id, followup_contact, billing_contact, followup_user, creator, rank)
-        part = parts.get(same_part)
-        if part is None:
-            part = parts[same_part] = _shared_part(
-                customer_id, code, name, language, email, contact[followup_contact], contact[billing_contact],
-                user[followup_user], user[creator], reps.get(customer_id, ()), level, rules, texts, languages,
-                recipients)
+        if followup_contact is None and billing_contact is None and followup_user is None and creator is None:
+            by_customer = plain_parts[rank]
+            part = by_customer.get(customer_id)
+            if part is None:
+                part = by_customer[customer_id] = _shared_part(
+                    customer_id, code, name, language, email, None, None, None, None, reps.get(customer_id, ()),
+                    level, rules, texts, languages, addressees, sending)
+        else:
+            same_part = (customer_id, followup_contact, billing_contact, followup_user, creator, rank)
+            part = parts.get(same_part)
+            if part is None:
+                part = parts[same_part] = _shared_part(
+                    customer_id, code, name, language, email, contact[followup_contact], contact[billing_contact],
+                    user[followup_user], user[creator], reps.get(customer_id, ()), level, rules, texts, languages,
+                    addressees, sending)
         amounts_due, claim_reasons, indemnity_currency = claim
         head, tail, reasons = part
-        due.append(new(DueReminder, (invoice_id, number, *head, due_date, *amounts_due, currency, *tail,
-                       (*claim_reasons, *reasons) if claim_reasons else reasons, indemnity_currency)))
+        due.append(new(DueReminder, [invoice_id, number, *head, due_date, *amounts_due, currency, *tail,
+                                     (*claim_reasons, *reasons) if claim_reasons else reasons, indemnity_currency]))
     return result
+
+
+def _suspects(customers: dict[int, tuple], rules: _Rules) -> tuple[bool, set[int], date, int]:
+    """What `_build_rows` compares an invoice's values with before it looks for exclusions: (the automatic view,
+    the customers whose state may exclude their invoices, the go-live date (`date.min`: none), the minimum amount in
+    cents). When none of the comparisons holds, `_exclusions` finds nothing: each exclusion it knows implies one of
+    them (the invoice's and the customer's "no automatic reminders", a manual level, a recent manual reminder, due
+    before go-live, paused, held, direct debit, a consumer customer, below the minimum)."""
+    settings, on = rules.settings, rules.on
+    consumers = settings.skip_consumer_penalties
+    suspects = {customer_id for customer_id, (_code, _name, kind, _language, _email, no_auto, paused_until,
+                                              direct_debit) in customers.items()
+                if (rules.automatic and no_auto) or (paused_until is not None and paused_until >= on)
+                or (settings.skip_direct_debit and direct_debit) or (consumers and kind == "consumer")}
+    # the remaining due in cents below the minimum: cents < min_amount x 100, i.e. below its ceiling
+    return rules.automatic, suspects, rules.go_live or date.min, math.ceil(settings.min_amount * 100)
 
 
 def _shared_part(customer_id: int, code: str, name: str, language: str, email: str, followup_contact: str | None,
                  billing_contact: str | None, followup_user: str | None, creator: str | None, reps, level: Level,
-                 rules: _Rules, texts, languages: dict, recipients: dict) -> tuple:
+                 rules: _Rules, texts, languages: dict, addressees: dict, sending: tuple[str, tuple]) -> tuple:
     """The fields of a due reminder that come from its customer, the addresses its invoice names and its level:
-    ((customer_id ... automatic), (to ... language), the reasons of the recipients and language), the recipients
-    chosen once per distinct set of addresses, the language and level name once per level and customer language."""
-    settings = rules.settings
-    sources = (followup_contact, billing_contact, email, followup_user, tuple(reps), creator)
-    who = recipients.get(sources)
-    if who is None:
-        who = recipients[sources] = recipients_service.choose(
-            followup_contact=followup_contact, billing_contact=billing_contact, customer=email,
-            followup_user=followup_user, sales_reps=reps, creator=creator, copy_to_sales=settings.copy_to_sales,
-            default_sender=settings.sender_email, company=settings.company_email)
+    ((customer_id ... automatic), (to ... language), the reasons of the recipients and language), as
+    `recipients.choose` has them: the addressees chosen once per distinct set of addresses, the sender (`sending`:
+    (address, reasons)) once per run, the language and level name once per level and customer language."""
+    sources = (followup_contact, billing_contact, email)
+    found = addressees.get(sources)
+    if found is None:
+        found = addressees[sources] = recipients_service.addressees(*sources)
+    to, reasons = found
+    cc: tuple[str, ...] = ()
+    if rules.settings.copy_to_sales:
+        cc, cc_reasons = recipients_service.copies(followup_user, reps, creator, to)
+        reasons += cc_reasons
+    sender, sender_reasons = sending
+    reasons += sender_reasons
     key = (level.rank, language)
     if key not in languages:
         channels = channels_of(level)
@@ -785,7 +821,7 @@ def _shared_part(customer_id: int, code: str, name: str, language: str, email: s
         languages[key] = (used, reason, level.name(used), channels)
     used, language_reason, level_name, channels = languages[key]
     return ((customer_id, code, name, level.rank, level_name, channels, level.automatic),
-            (who.to, who.cc, who.sender, used), tuple(r for r in (*who.reasons, language_reason) if r))
+            (to, cc, sender, used), (*reasons, language_reason) if language_reason else reasons)
 
 
 def _due_reminder(facts: Facts, level: Level, rules: _Rules, payments, reps, texts, rates,
