@@ -397,9 +397,9 @@ def _statement(levels: tuple[Level, ...]):
     The timing rules keep the invoices from the reminder state the database keeps on each invoice (highest level
     done, last reminder date, the next date a person set on the last reminder: relance/models/reminder_state.py),
     and every column read here is in the covering index `ix_invoices_list`: the open invoices are read from the
-    index alone, in due date order, never from the table (a table lookup per selected invoice cost more than the
-    rest of the query on a first run with a million open invoices). For the invoices with a reminder done, a few
-    index lookups in their reminders (a recent manual reminder, the formal notice date).
+    index alone, in (due date, number) order without a sort, never from the table (a table lookup per selected
+    invoice cost more than the rest of the query on a first run with a million open invoices). For the invoices
+    with a reminder done, a few index lookups in their reminders (a recent manual reminder, the formal notice date).
     """
     on = bindparam("on", type_=Date)
     since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
