@@ -79,6 +79,12 @@ SEPARATORS = re.compile(r"[,;]")
 @lru_cache(maxsize=65536)
 def split_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(valid, invalid) addresses of a field that may hold several separated by commas or semicolons."""
+    if raw and "," not in raw and ";" not in raw:  # one address (most fields): the same answer, without the split
+        stripped = raw.strip()
+        if not stripped:
+            return (), ()
+        address = clean_address(raw)
+        return ((address,), ()) if address else ((), (stripped,))
     valid: list[str] = []
     invalid: list[str] = []
     for part in SEPARATORS.split(raw or ""):

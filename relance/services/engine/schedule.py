@@ -502,16 +502,17 @@ def in_flight(done) -> int | None:
 
 def _by_id(session: Session, columns, ids: set) -> dict:
     """{id: row} of the rows of a table (its id column first) whose id is in `ids` (the whole table, in one scan,
-    when `ids` holds more than 5,000 and a quarter of it or more)."""
+    when `ids` holds more than 5,000 and a quarter of it or more). Through Core, as the selection itself: no ORM
+    step per row (a first run reads 100,000 customers)."""
     ids.discard(None)
     if not ids:
         return {}
-    query = select(*columns)
+    query, connection = select(*columns), session.connection()
     if len(ids) > 5000 and 4 * len(ids) >= (session.scalar(select(func.count()).select_from(columns[0].table)) or 0):
-        return {row[0]: row for row in session.execute(query)}
+        return {row[0]: row for row in connection.execute(query)}
     found: dict = {}
     for chunk in _chunks(sorted(ids)):
-        found.update((row[0], row) for row in session.execute(query.where(
+        found.update((row[0], row) for row in connection.execute(query.where(
             columns[0].in_(bindparam("ids", chunk, expanding=True)))))
     return found
 
