@@ -501,20 +501,22 @@ def in_flight(done) -> int | None:
 
 
 def _by_id(session: Session, columns, ids: set) -> dict:
-    """{id: row} of the rows of a table (its id column first) whose id is in `ids` (the whole table, in one scan,
-    when `ids` holds more than 5,000 and a quarter of it or more). Through Core, as the selection itself: no ORM
-    step per row (a first run reads 100,000 customers)."""
+    """{id: the rest of its row} of the rows of a table (its id column first; the rest: the one value when there is
+    one, else a tuple) whose id is in `ids` (the whole table, in one scan, when `ids` holds more than 5,000 and a
+    quarter of it or more). Through Core, as the selection itself: no ORM step per row (a first run reads 100,000
+    customers)."""
     ids.discard(None)
     if not ids:
         return {}
     query, connection = select(*columns), session.connection()
     if len(ids) > 5000 and 4 * len(ids) >= (session.scalar(select(func.count()).select_from(columns[0].table)) or 0):
-        return {row[0]: row for row in connection.execute(query)}
-    found: dict = {}
-    for chunk in _chunks(sorted(ids)):
-        found.update((row[0], row) for row in connection.execute(query.where(
-            columns[0].in_(bindparam("ids", chunk, expanding=True)))))
-    return found
+        chunks = [connection.execute(query).all()]
+    else:
+        chunks = [connection.execute(query.where(columns[0].in_(bindparam("ids", chunk, expanding=True)))).all()
+                  for chunk in _chunks(sorted(ids))]
+    if len(columns) == 2:
+        return {key: value for chunk in chunks for key, value in chunk}
+    return {row[0]: tuple(row[1:]) for chunk in chunks for row in chunk}
 
 
 def _closed(rules: _Rules) -> str:
@@ -557,14 +559,13 @@ def _selected(session: Session, rules: _Rules) -> tuple[Sequence, dict[int, tupl
     rows, no Facts: a first run of a million invoices selects half a million."""
     statement, params = _selection(rules)
     rows = session.connection().execute(statement, params).all()
-    customers = {key: row[1:] for key, row in _by_id(
-        session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language, Customer.email,
-                  Customer.no_auto_reminders, Customer.paused_until, Customer.direct_debit),
-        set(map(itemgetter(2), rows))).items()}
-    contact = {key: row[1] for key, row in _by_id(session, (Contact.id, Contact.email),
-                                                  {*map(itemgetter(8), rows), *map(itemgetter(9), rows)}).items()}
-    user = {key: row[1] for key, row in _by_id(session, (User.id, User.email),
-                                               {*map(itemgetter(10), rows), *map(itemgetter(11), rows)}).items()}
+    customers = _by_id(session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language,
+                                 Customer.email, Customer.no_auto_reminders, Customer.paused_until,
+                                 Customer.direct_debit), set(map(itemgetter(2), rows)))
+    # the contacts and users the rows name, from their distinct combinations (one pass; most name none)
+    named = set(map(itemgetter(8, 9, 10, 11), rows))
+    contact = _by_id(session, (Contact.id, Contact.email), {key for keys in named for key in keys[:2]})
+    user = _by_id(session, (User.id, User.email), {key for keys in named for key in keys[2:]})
     contact[None] = user[None] = None
     held = holds(session, rules.on) if rows else {}  # the customers' answers holding some of them (few)
     return rows, customers, contact, user, held
