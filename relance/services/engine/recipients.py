@@ -35,6 +35,12 @@ class Recipients:
 @lru_cache(maxsize=65536)
 def clean_address(raw: str) -> str | None:
     """The normalised address, or None when it is not a valid email address."""
+    return _clean(raw)
+
+
+def _clean(raw: str) -> str | None:
+    """`clean_address` without its cache (`split_addresses`, cached itself, asks this: one cache look-up, not two,
+    for each address the selection checks)."""
     try:
         address = raw.strip()
     except AttributeError:
@@ -83,13 +89,13 @@ def split_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
         stripped = raw.strip()
         if not stripped:
             return (), ()
-        address = clean_address(raw)
+        address = _clean(raw)
         return ((address,), ()) if address else ((), (stripped,))
     valid: list[str] = []
     invalid: list[str] = []
     for part in SEPARATORS.split(raw or ""):
         if part.strip():
-            address = clean_address(part)
+            address = _clean(part)
             (valid if address else invalid).append(address or part.strip())
     return tuple(valid), tuple(invalid)
 
