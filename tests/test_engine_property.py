@@ -44,6 +44,7 @@ invoice_strategy = st.fixed_dictionaries({
     "total": st.integers(1, 300_000), "paid": st.sampled_from([0, 0, 0, 25, 50, 100]),
     "no_auto_reminders": rarely, "reminders": st.lists(reminder_strategy, max_size=2),
     "answers": st.one_of(st.just([]), st.just([]), st.lists(answer_strategy, max_size=2)),
+    "named": st.booleans(),  # the invoice names its billing contact and creator (else the customer's address)
 })
 scenario = st.fixed_dictionaries({
     "levels": st.lists(level_strategy, min_size=4, max_size=4),
@@ -88,8 +89,9 @@ def build(data) -> tuple[date, datetime]:
         due = None if values["due"] is None else on + timedelta(days=values["due"])
         invoice = Invoice(number=f"FA{index:03d}", customer=customers[values["customer"]], issue_date=BASE,
                           due_date=due, total_incl_tax=total, amount_paid=paid, status=values["status"],
-                          kind=values["kind"], no_auto_reminders=values["no_auto_reminders"], creator=user,
-                          billing_contact=customers[values["customer"]].contacts[0])
+                          kind=values["kind"], no_auto_reminders=values["no_auto_reminders"],
+                          creator=user if values["named"] else None,
+                          billing_contact=customers[values["customer"]].contacts[0] if values["named"] else None)
         if paid:
             invoice.payments.append(Payment(date=(due or BASE) + timedelta(days=3), amount=paid))
         db.session.add(invoice)

@@ -29,9 +29,10 @@ class Invoice(Model):
         Index("ix_invoices_customer_id_status", "customer_id", "status"),
         # The invoices list (bench/list.py) and the reminder engine's selection (bench/due.py, bench/firstrun.py):
         # filters and sorts answered from this covering index; the engine reads every column it names from it.
-        Index("ix_invoices_list", "status", "kind", "due_date", "currency", "total_incl_tax", "amount_paid",
+        # `number` right after `due_date`: the engine reads the open invoices in (due date, number) order, unsorted.
+        Index("ix_invoices_list", "status", "kind", "due_date", "number", "currency", "total_incl_tax", "amount_paid",
               "customer_id", "issue_date", "reminder_level", "last_reminder_date", "manual_next_date",
-              "delivered_level", "auto_from_rank", "number", "no_auto_reminders", "followup_contact_id",
+              "delivered_level", "auto_from_rank", "no_auto_reminders", "followup_contact_id",
               "billing_contact_id", "followup_user_id", "creator_id"),
         Index("ix_invoices_currency", "currency"),
     )

@@ -35,6 +35,12 @@ class Recipients:
 @lru_cache(maxsize=65536)
 def clean_address(raw: str) -> str | None:
     """The normalised address, or None when it is not a valid email address."""
+    return _clean(raw)
+
+
+def _clean(raw: str) -> str | None:
+    """`clean_address` without its cache (`split_addresses`, cached itself, asks this: one cache look-up, not two,
+    for each address the selection checks)."""
     try:
         address = raw.strip()
     except AttributeError:
@@ -79,11 +85,17 @@ SEPARATORS = re.compile(r"[,;]")
 @lru_cache(maxsize=65536)
 def split_addresses(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(valid, invalid) addresses of a field that may hold several separated by commas or semicolons."""
+    if raw and "," not in raw and ";" not in raw:  # one address (most fields): the same answer, without the split
+        stripped = raw.strip()
+        if not stripped:
+            return (), ()
+        address = _clean(raw)
+        return ((address,), ()) if address else ((), (stripped,))
     valid: list[str] = []
     invalid: list[str] = []
     for part in SEPARATORS.split(raw or ""):
         if part.strip():
-            address = clean_address(part)
+            address = _clean(part)
             (valid if address else invalid).append(address or part.strip())
     return tuple(valid), tuple(invalid)
 
@@ -139,21 +151,42 @@ def choose(*, followup_contact: str | None, billing_contact: str | None, custome
            followup_user: str | None, sales_reps: Iterable[str], creator: str | None, copy_to_sales: bool,
            default_sender: str | None, user: str | None = None, company: str | None = None) -> Recipients:
     """The rules above, on plain addresses (used by the set-based schedule and by `for_invoice`)."""
+    to, reasons = addressees(followup_contact, billing_contact, customer)
+    cc: tuple[str, ...] = ()
+    if copy_to_sales:
+        cc, cc_reasons = copies(followup_user, sales_reps, creator, to)
+        reasons += cc_reasons
+    address, sender_reasons = sender(default_sender, user, company)
+    return Recipients(to, cc, address, reasons + sender_reasons)
+
+
+def addressees(followup_contact: str | None, billing_contact: str | None,
+               customer: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(to, reasons) of `choose`: the first of the sources with a valid address."""
     reasons: list[str] = []
     to = _first_valid((("followup_contact", followup_contact), ("billing_contact", billing_contact),
                        ("customer", customer)), reasons)
     if not to:
         reasons.append(str(_l("No valid email address for this customer: the reminder cannot go by email.")))
-    cc: tuple[str, ...] = ()
-    if copy_to_sales:
-        cc = _first_valid((("followup_user", followup_user), ("sales_reps", ",".join(sales_reps)),
-                           ("creator", creator)), reasons)
-        cc = tuple(a for a in cc if a not in to)
-    sender_list = _first_valid((("default_sender", default_sender), ("user", user), ("company", company)),
-                               reasons)
-    if not sender_list:
+    return to, tuple(reasons)
+
+
+def copies(followup_user: str | None, sales_reps: Iterable[str], creator: str | None,
+           to: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(cc, reasons) of `choose` with the copy to sales on, without the addresses already in `to`."""
+    reasons: list[str] = []
+    cc = _first_valid((("followup_user", followup_user), ("sales_reps", ",".join(sales_reps)),
+                       ("creator", creator)), reasons)
+    return tuple(a for a in cc if a not in to), tuple(reasons)
+
+
+def sender(default_sender: str | None, user: str | None, company: str | None) -> tuple[str, tuple[str, ...]]:
+    """(sender, reasons) of `choose` (the same for every reminder of one user: the selection asks once a run)."""
+    reasons: list[str] = []
+    found = _first_valid((("default_sender", default_sender), ("user", user), ("company", company)), reasons)
+    if not found:
         reasons.append(str(_l("No sender address: set the default sender in the settings.")))
-    return Recipients(to, cc, sender_list[0] if sender_list else "", tuple(reasons))
+    return (found[0] if found else ""), tuple(reasons)
 
 
 def for_invoice(invoice: Invoice, settings, user: User | None = None) -> Recipients:

@@ -26,6 +26,7 @@ is the plain per-invoice version the tests and the bench compare it with; `expla
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from decimal import Decimal
 from functools import cached_property, lru_cache
 from operator import itemgetter
 from types import SimpleNamespace
-from typing import cast
+from typing import NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -78,9 +79,12 @@ SKIP_CODES = ("invoice_no_auto", "customer_no_auto", "manual_level", "recent_man
 
 # --- results ------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DueReminder:
-    """One reminder to make: what senders need (amounts in Decimal, addresses validated)."""
+class DueReminder(NamedTuple):
+    """One reminder to make: what senders need (amounts in Decimal, addresses validated).
+
+    A named tuple rather than a frozen dataclass: the selection makes up to a million of them, and a tuple is made
+    from its values in one step (`tuple.__new__(DueReminder, values)`: 0.15 us, where setting the fields of a
+    frozen dataclass one by one took over 1 us); its fields read as attributes all the same, it is as immutable."""
 
     invoice_id: int
     invoice_number: str
@@ -111,17 +115,6 @@ class DueReminder:
         """The indemnity is in another currency than the invoice's (not part of `total_claimed`)."""
         return bool(self.indemnity) and self.indemnity_currency not in ("", self.currency)
 
-    @classmethod
-    def of(cls, values: tuple) -> DueReminder:
-        """A DueReminder from the value of every field, in the order of the fields: the same object as
-        `DueReminder(*values)`, without the frozen dataclass's `__init__` (one `object.__setattr__` per field: 3 us,
-        as long as the whole selection of an invoice; the selection makes up to a million of them). The values go
-        in one by one in the fields' order: the object's dict then shares its keys with the others' (256 bytes
-        instead of 830 for a dict copied whole)."""
-        made = object.__new__(cls)
-        made.__dict__.update(zip(_DUE_FIELDS, values, strict=False))  # strict: 20 % slower, the tests check them
-        return made
-
     def as_json(self) -> dict:
         money = lambda v: None if v is None else f"{v:.2f}"  # noqa: E731
         return {"invoice": self.invoice_number, "customer": self.customer_code, "level": self.level,
@@ -130,9 +123,6 @@ class DueReminder:
                 "indemnity": money(self.indemnity), "total_claimed": money(self.total_claimed),
                 "currency": self.currency, "indemnity_currency": self.indemnity_currency or self.currency,
                 "to": list(self.to), "cc": list(self.cc), "language": self.language}
-
-
-_DUE_FIELDS = tuple(DueReminder.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -407,9 +397,9 @@ def _statement(levels: tuple[Level, ...]):
     The timing rules keep the invoices from the reminder state the database keeps on each invoice (highest level
     done, last reminder date, the next date a person set on the last reminder: relance/models/reminder_state.py),
     and every column read here is in the covering index `ix_invoices_list`: the open invoices are read from the
-    index alone, in due date order, never from the table (a table lookup per selected invoice cost more than the
-    rest of the query on a first run with a million open invoices). For the invoices with a reminder done, a few
-    index lookups in their reminders (a recent manual reminder, the formal notice date).
+    index alone, in (due date, number) order without a sort, never from the table (a table lookup per selected
+    invoice cost more than the rest of the query on a first run with a million open invoices). For the invoices
+    with a reminder done, a few index lookups in their reminders (a recent manual reminder, the formal notice date).
     """
     on = bindparam("on", type_=Date)
     since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
@@ -424,8 +414,8 @@ def _statement(levels: tuple[Level, ...]):
         select(  # see `_selected`; the customers' columns and the contacts' and users' addresses come apart
             Invoice.id, Invoice.number, Invoice.customer_id, Invoice.no_auto_reminders, Invoice.due_date,
             Invoice.currency, _cents(Invoice.total_incl_tax), _cents(Invoice.amount_paid), Invoice.followup_contact_id,
-            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id, Invoice.reminder_level,
-            Invoice.last_reminder_date, case((never, literal(False)), else_=recent_manual),
+            Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id,
+            case((never, literal(False)), else_=recent_manual),
             case((never, null()), else_=notice_date), Invoice.auto_from_rank,
             case(*timing, else_=null()) if timing else null(),
         )
@@ -449,6 +439,15 @@ class _Amounts(dict):
     def __missing__(self, cents: int) -> Decimal:
         amount = self[cents] = Decimal(cents).scaleb(-2)
         return amount
+
+
+class _Dates(dict):
+    """{a date as the driver gives it: date}: PostgreSQL's drivers give dates, SQLite's its text (`YYYY-MM-DD`, as
+    SQLAlchemy writes it); one date object per distinct day."""
+
+    def __missing__(self, value) -> date:
+        day = self[value] = value if isinstance(value, date) else date.fromisoformat(value)
+        return day
 
 
 def _timing(levels: tuple[Level, ...], param) -> list[tuple]:
@@ -511,19 +510,22 @@ def in_flight(done) -> int | None:
 
 
 def _by_id(session: Session, columns, ids: set) -> dict:
-    """{id: row} of the rows of a table (its id column first) whose id is in `ids` (the whole table, in one scan,
-    when `ids` holds more than 5,000 and a quarter of it or more)."""
+    """{id: the rest of its row} of the rows of a table (its id column first; the rest: the one value when there is
+    one, else a tuple) whose id is in `ids` (the whole table, in one scan, when `ids` holds more than 5,000 and a
+    quarter of it or more). Through Core, as the selection itself: no ORM step per row (a first run reads 100,000
+    customers)."""
     ids.discard(None)
     if not ids:
         return {}
-    query = select(*columns)
+    query, connection = select(*columns), session.connection()
     if len(ids) > 5000 and 4 * len(ids) >= (session.scalar(select(func.count()).select_from(columns[0].table)) or 0):
-        return {row[0]: row for row in session.execute(query)}
-    found: dict = {}
-    for chunk in _chunks(sorted(ids)):
-        found.update((row[0], row) for row in session.execute(query.where(
-            columns[0].in_(bindparam("ids", chunk, expanding=True)))))
-    return found
+        chunks = [connection.execute(query).all()]
+    else:
+        chunks = [connection.execute(query.where(columns[0].in_(bindparam("ids", chunk, expanding=True)))).all()
+                  for chunk in _chunks(sorted(ids))]
+    if len(columns) == 2:
+        return {key: value for chunk in chunks for key, value in chunk}
+    return {row[0]: tuple(row[1:]) for chunk in chunks for row in chunk}
 
 
 def _closed(rules: _Rules) -> str:
@@ -561,19 +563,24 @@ def _selected(session: Session, rules: _Rules) -> tuple[Sequence, dict[int, tupl
     direct_debit)}, the addresses of the contacts and of the users they name ({id: email}, None: None) and the
     answers holding some of them ({invoice id: hold}: `holds.holds`).
 
-    One query gives the invoices' own columns (through Core: no ORM rows); their customers, contacts and users are
-    read once each (a customer has many invoices: its columns are not repeated on every row). The rows stay plain
-    rows, no Facts: a first run of a million invoices selects half a million."""
+    One query gives the invoices' own columns (through Core, read from the driver's cursor: no ORM rows, no Row
+    objects, whose making and type processing cost a fifth of the query on a first run of a million invoices); the
+    values are the driver's: a date may be text (SQLite: `_Dates` makes it a date), a flag 0 or 1. Their customers,
+    contacts and users are read once each (a customer has many invoices: its columns are not repeated on every row).
+    The rows stay plain rows, no Facts: a first run of a million invoices selects half a million."""
     statement, params = _selection(rules)
-    rows = session.connection().execute(statement, params).all()
-    customers = {key: row[1:] for key, row in _by_id(
-        session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language, Customer.email,
-                  Customer.no_auto_reminders, Customer.paused_until, Customer.direct_debit),
-        set(map(itemgetter(2), rows))).items()}
-    contact = {key: row[1] for key, row in _by_id(session, (Contact.id, Contact.email),
-                                                  {*map(itemgetter(8), rows), *map(itemgetter(9), rows)}).items()}
-    user = {key: row[1] for key, row in _by_id(session, (User.id, User.email),
-                                               {*map(itemgetter(10), rows), *map(itemgetter(11), rows)}).items()}
+    result = session.connection().execute(statement, params)
+    try:  # the driver's own rows (plain tuples, dates as it gives them: `_Dates`): no Row object per invoice
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    customers = _by_id(session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language,
+                                 Customer.email, Customer.no_auto_reminders, Customer.paused_until,
+                                 Customer.direct_debit), set(map(itemgetter(2), rows)))
+    # the contacts and users the rows name, from their distinct combinations (one pass; most name none)
+    named = set(map(itemgetter(8, 9, 10, 11), rows))
+    contact = _by_id(session, (Contact.id, Contact.email), {key for keys in named for key in keys[:2]})
+    user = _by_id(session, (User.id, User.email), {key for keys in named for key in keys[2:]})
     contact[None] = user[None] = None
     held = holds(session, rules.on) if rows else {}  # the customers' answers holding some of them (few)
     return rows, customers, contact, user, held
@@ -597,9 +604,10 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
     found = {}
     with gc_pause.paused(keep=True):
         rows, customers, _contacts, _users, held = _selected(session, rules)
-        amounts = _Amounts()
-        for (invoice_id, _number, customer_id, no_auto, due_date, _currency, total, paid, *_addresses, _max_rank,
-             _last_date, recent_manual, _notice, auto_from_rank, rank) in rows:
+        amounts, dates = _Amounts(), _Dates()
+        for (invoice_id, _number, customer_id, no_auto, due_date, _currency, total, paid, *_addresses,
+             recent_manual, _notice, auto_from_rank, rank) in rows:
+            due_date = dates[due_date]
             _code, _name, kind, _language, _email, customer_no_auto, paused_until, direct_debit = \
                 customers[customer_id]
             if not _exclusions(rules.level(rank), rules, no_auto, customer_no_auto, recent_manual, due_date,
@@ -720,8 +728,9 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
     What many invoices share is worked out once: the claim of an invoice without payments (`penalties.Claims`)
     once per amounts, due date, customer kind, level and notice date (a first run of a million invoices has about
     a thousand of those), and the fields that come from the customer, the contacts and users the invoice names and
-    the level (recipients, language, level name) once per customer, contacts, users and level. Each result is made
-    from its values in field order (`DueReminder.of`)."""
+    the level (recipients, language, level name) once per customer, contacts, users and level. The exclusions are
+    looked for (`_exclusions`) only when a few comparisons say one may apply (`_suspects`). Each result is made
+    from its values in field order (`tuple.__new__`)."""
     result = Schedule(rules.on)
     if not rows:
         return result
@@ -731,25 +740,32 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
     texts = text_languages(session)
     figures = Claims(on, settings, load_rates(session, settings.company_country)).figures
     levels = {level.rank: level for level in rules.levels}
-    amounts = _Amounts()
+    automatic, suspects, go_live, min_cents = _suspects(customers, rules)
+    amounts, dates = _Amounts(), _Dates()
     words: dict[tuple, str] = {}
     claims: dict[tuple, tuple] = {}
     parts: dict[tuple, tuple] = {}
-    recipients: dict[tuple, recipients_service.Recipients] = {}
+    # {rank: {customer id: part}} of the invoices naming no contact nor user (most): no key to make per invoice
+    plain_parts: dict[int, dict[int, tuple]] = {rank: {} for rank in levels}
+    addressees: dict[tuple, tuple] = {}
+    sending = recipients_service.sender(settings.sender_email, None, settings.company_email)
     languages: dict[tuple, tuple] = {}
-    skipped, due, of = result.skipped, result.due, DueReminder.of
+    skipped, due, new = result.skipped, result.due, tuple.__new__
     for (invoice_id, number, customer_id, no_auto, due_date, currency, total_cents, paid_cents, followup_contact,
-         billing_contact, followup_user, creator, _max_rank, _last_date, recent_manual, notice, auto_from_rank,
-         rank) in rows:
+         billing_contact, followup_user, creator, recent_manual, notice, auto_from_rank, rank) in rows:
+        due_date = dates[due_date]
         code, name, kind, language, email, customer_no_auto, paused_until, direct_debit = customers[customer_id]
         level = levels[rank]
-        found = _exclusions(level, rules, no_auto, customer_no_auto, recent_manual, due_date, auto_from_rank,
-                            paused_until, direct_debit, kind, amounts[total_cents - paid_cents],
-                            held.get(invoice_id))
-        if found:
-            skipped.append(_skipped(words, invoice_id, number, code, rank, found))
-            continue
-        notice = notice or (on if level.formal_notice else None)
+        if ((automatic and (no_auto or recent_manual or not level.automatic
+                            or (due_date < go_live and auto_from_rank is None)))
+                or customer_id in suspects or total_cents - paid_cents < min_cents or invoice_id in held):
+            found = _exclusions(level, rules, no_auto, customer_no_auto, recent_manual, due_date, auto_from_rank,
+                                paused_until, direct_debit, kind, amounts[total_cents - paid_cents],
+                                held.get(invoice_id))
+            if found:
+                skipped.append(_skipped(words, invoice_id, number, code, rank, found))
+                continue
+        notice = dates[notice] if notice else on if level.formal_notice else None
         payments_made = payments.get(invoice_id) if paid_cents else None  # nothing paid: no payments
         same_claim = (total_cents, paid_cents, due_date, kind, rank, notice, currency)
         claim = None if payments_made else claims.get(same_claim)
@@ -761,34 +777,62 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
                      indemnity_currency)
             if not payments_made:
                 claims[same_claim] = claim
-        same_part = (customer_id, followup_contact, billing_contact, followup_user, creator, rank)
-        part = parts.get(same_part)
-        if part is None:
-            part = parts[same_part] = _shared_part(
-                customer_id, code, name, language, email, contact[followup_contact], contact[billing_contact],
-                user[followup_user], user[creator], reps.get(customer_id, ()), level, rules, texts, languages,
-                recipients)
+        if followup_contact is None and billing_contact is None and followup_user is None and creator is None:
+            by_customer = plain_parts[rank]
+            part = by_customer.get(customer_id)
+            if part is None:
+                part = by_customer[customer_id] = _shared_part(
+                    customer_id, code, name, language, email, None, None, None, None, reps.get(customer_id, ()),
+                    level, rules, texts, languages, addressees, sending)
+        else:
+            same_part = (customer_id, followup_contact, billing_contact, followup_user, creator, rank)
+            part = parts.get(same_part)
+            if part is None:
+                part = parts[same_part] = _shared_part(
+                    customer_id, code, name, language, email, contact[followup_contact], contact[billing_contact],
+                    user[followup_user], user[creator], reps.get(customer_id, ()), level, rules, texts, languages,
+                    addressees, sending)
         amounts_due, claim_reasons, indemnity_currency = claim
         head, tail, reasons = part
-        due.append(of((invoice_id, number, *head, due_date, *amounts_due, currency, *tail,
-                       (*claim_reasons, *reasons) if claim_reasons else reasons, indemnity_currency)))
+        due.append(new(DueReminder, [invoice_id, number, *head, due_date, *amounts_due, currency, *tail,
+                                     (*claim_reasons, *reasons) if claim_reasons else reasons, indemnity_currency]))
     return result
+
+
+def _suspects(customers: dict[int, tuple], rules: _Rules) -> tuple[bool, set[int], date, int]:
+    """What `_build_rows` compares an invoice's values with before it looks for exclusions: (the automatic view,
+    the customers whose state may exclude their invoices, the go-live date (`date.min`: none), the minimum amount in
+    cents). When none of the comparisons holds, `_exclusions` finds nothing: each exclusion it knows implies one of
+    them (the invoice's and the customer's "no automatic reminders", a manual level, a recent manual reminder, due
+    before go-live, paused, held, direct debit, a consumer customer, below the minimum)."""
+    settings, on = rules.settings, rules.on
+    consumers = settings.skip_consumer_penalties
+    suspects = {customer_id for customer_id, (_code, _name, kind, _language, _email, no_auto, paused_until,
+                                              direct_debit) in customers.items()
+                if (rules.automatic and no_auto) or (paused_until is not None and paused_until >= on)
+                or (settings.skip_direct_debit and direct_debit) or (consumers and kind == "consumer")}
+    # the remaining due in cents below the minimum: cents < min_amount x 100, i.e. below its ceiling
+    return rules.automatic, suspects, rules.go_live or date.min, math.ceil(settings.min_amount * 100)
 
 
 def _shared_part(customer_id: int, code: str, name: str, language: str, email: str, followup_contact: str | None,
                  billing_contact: str | None, followup_user: str | None, creator: str | None, reps, level: Level,
-                 rules: _Rules, texts, languages: dict, recipients: dict) -> tuple:
+                 rules: _Rules, texts, languages: dict, addressees: dict, sending: tuple[str, tuple]) -> tuple:
     """The fields of a due reminder that come from its customer, the addresses its invoice names and its level:
-    ((customer_id ... automatic), (to ... language), the reasons of the recipients and language), the recipients
-    chosen once per distinct set of addresses, the language and level name once per level and customer language."""
-    settings = rules.settings
-    sources = (followup_contact, billing_contact, email, followup_user, tuple(reps), creator)
-    who = recipients.get(sources)
-    if who is None:
-        who = recipients[sources] = recipients_service.choose(
-            followup_contact=followup_contact, billing_contact=billing_contact, customer=email,
-            followup_user=followup_user, sales_reps=reps, creator=creator, copy_to_sales=settings.copy_to_sales,
-            default_sender=settings.sender_email, company=settings.company_email)
+    ((customer_id ... automatic), (to ... language), the reasons of the recipients and language), as
+    `recipients.choose` has them: the addressees chosen once per distinct set of addresses, the sender (`sending`:
+    (address, reasons)) once per run, the language and level name once per level and customer language."""
+    sources = (followup_contact, billing_contact, email)
+    found = addressees.get(sources)
+    if found is None:
+        found = addressees[sources] = recipients_service.addressees(*sources)
+    to, reasons = found
+    cc: tuple[str, ...] = ()
+    if rules.settings.copy_to_sales:
+        cc, cc_reasons = recipients_service.copies(followup_user, reps, creator, to)
+        reasons += cc_reasons
+    sender, sender_reasons = sending
+    reasons += sender_reasons
     key = (level.rank, language)
     if key not in languages:
         channels = channels_of(level)
@@ -796,7 +840,7 @@ def _shared_part(customer_id: int, code: str, name: str, language: str, email: s
         languages[key] = (used, reason, level.name(used), channels)
     used, language_reason, level_name, channels = languages[key]
     return ((customer_id, code, name, level.rank, level_name, channels, level.automatic),
-            (who.to, who.cc, who.sender, used), tuple(r for r in (*who.reasons, language_reason) if r))
+            (to, cc, sender, used), (*reasons, language_reason) if language_reason else reasons)
 
 
 def _due_reminder(facts: Facts, level: Level, rules: _Rules, payments, reps, texts, rates,
