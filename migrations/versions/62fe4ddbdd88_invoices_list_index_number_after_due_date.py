@@ -7,7 +7,7 @@ The same columns, `number` moved after `due_date`: the index gives that order it
 filters on a column between them with an equality after a due date range, so no other query loses a seek.
 
 Revision ID: 62fe4ddbdd88
-Revises: bd575640156f
+Revises: b2350d852e39
 Create Date: 2026-12-04 15:05:00.000000
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '62fe4ddbdd88'
-down_revision = 'bd575640156f'
+down_revision = 'b2350d852e39'
 branch_labels = None
 depends_on = None
 
