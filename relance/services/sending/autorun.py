@@ -183,10 +183,18 @@ def made_today(session: Session, on: date, invoice_ids: list[int]) -> set[int]:
 # --- locking and the Run row ------------------------------------------------------------------------------------
 
 
+def lock_class(session: Session) -> int:
+    """The advisory locks' namespace of this database schema (int4): LOCK_CLASS mixed with the schema's name, so two
+    installs in two schemas of one PostgreSQL database (or the test workers) never wait for each other's locks."""
+    schema_hash = session.scalar(text("SELECT hashtext(current_schema())")) or 0
+    return (LOCK_CLASS ^ schema_hash) & 0x7FFFFFFF
+
+
 def lock_day(session: Session, on: date) -> None:
     """Serialise the makers of one day's rows until the transaction ends."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOCK_CLASS, "b": on.toordinal()})
+        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": lock_class(session),
+                                                                       "b": on.toordinal()})
     else:
         dunning.sqlite_write_lock(session)
 
@@ -297,7 +305,8 @@ def customer_chunks(due: list[engine.DueReminder], size: int = PLAN_CHUNK) -> li
 
 def _lock_invoices(session: Session, ids: list[int], wait: bool) -> set[int]:
     """PostgreSQL advisory locks on invoices until the transaction ends: the ones taken (all when waiting)."""
-    keys = {(LOCK_CLASS << 32) | i: i for i in sorted(ids)}
+    namespace = lock_class(session) << 32
+    keys = {namespace | i: i for i in sorted(ids)}
     if wait:
         for key in keys:  # in order: two waiters never deadlock
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
