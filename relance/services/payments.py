@@ -81,9 +81,11 @@ def record_payment(session: Session, invoice: Invoice, amount, on: date | None, 
     if len(reference) > 120:
         raise PaymentError("reference", _l("The reference is too long (120 characters at most)."))
     check_payment(invoice, amount)
-    payment = Payment(date=on, amount=amount, reference=reference, bank_line=bank_line)
+    payment = Payment(date=on, amount=amount, reference=reference)
     invoice.payments.append(payment)
     session.add(payment)
+    if bank_line is not None:
+        payment.bank_line = bank_line
     session.flush()
     session.expire(invoice, paid_state.DERIVED)
     return payment
@@ -95,11 +97,11 @@ def delete_payment(session: Session, payment: Payment) -> Invoice:
     invoice = payment.invoice
     line = payment.bank_line
     invoice.payments.remove(payment)
-    if line is not None:
-        line.payments.remove(payment)
     session.delete(payment)
     session.flush()
     session.expire(invoice, paid_state.DERIVED)
+    if line is not None:
+        session.expire(line, ["payments"])
     if line is not None and not line.payments and line.status == "recorded":
         line.status = "matched" if line.candidates else "new"
         line.automatic = False
