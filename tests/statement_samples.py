@@ -49,11 +49,14 @@ def _entry(credit: Credit) -> str:
             f"{party}{remittance}</TxDtls></NtryDtls></Ntry>\n")
 
 
-def camt053(credits: list[Credit], version: str = "08", iban: str = "FR7630006000011234567890189") -> bytes:
+def camt053(credits: list[Credit], version: str = "08", iban: str = "FR7630006000011234567890189",
+            message: str = "053") -> bytes:
+    """A camt.053 statement (or, `message="054"`, a camt.054 notification) of these entries."""
     entries = "".join(_entry(c) for c in credits)
+    outer, inner = ("BkToCstmrStmt", "Stmt") if message == "053" else ("BkToCstmrDbtCdtNtfctn", "Ntfctn")
     return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            f"<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version}\">\n<BkToCstmrStmt>"
+            f"<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.{message}.001.{version}\">\n<{outer}>"
             "<GrpHdr><MsgId>GENERATED-1</MsgId><CreDtTm>2026-06-16T05:30:00</CreDtTm></GrpHdr>\n"
-            f"<Stmt><Id>GENERATED-1-1</Id><CreDtTm>2026-06-16T05:30:00</CreDtTm><Acct><Id><IBAN>{iban}</IBAN></Id>"
-            "<Ccy>EUR</Ccy></Acct>\n"
-            f"{entries}</Stmt></BkToCstmrStmt></Document>\n").encode()
+            f"<{inner}><Id>GENERATED-1-1</Id><CreDtTm>2026-06-16T05:30:00</CreDtTm><Acct><Id><IBAN>{iban}</IBAN>"
+            "</Id><Ccy>EUR</Ccy></Acct>\n"
+            f"{entries}</{inner}></{outer}></Document>\n").encode()
