@@ -205,3 +205,68 @@ def ignore_line(session: Session, line: BankLine, user: User | None) -> None:
         raise BankLineError(_l("This bank line is recorded: delete its payment first."))
     line.status = "ignored"
     audit.record(session, user, "ignore", "bank_line", line.id)
+
+
+# --- the review page's reads and actions -----------------------------------------------------------------------------
+
+REVIEW_STATUSES = ("matched", "new", "recorded", "ignored", "all")
+MAX_SPLIT = 5  # invoices one line may be split across from the review page
+
+
+def review_query(status: str):
+    """The bank lines of the review page: one status (or all), the newest booking first."""
+    query = select(BankLine).order_by(BankLine.booking_date.desc(), BankLine.id.desc())
+    return query if status == "all" else query.where(BankLine.status == status)
+
+
+def candidate_invoices(session: Session, lines: list[BankLine]) -> dict[int, Invoice]:
+    """The invoices the lines propose, with their customers, in one query."""
+    from sqlalchemy.orm import joinedload
+
+    ids = {i for line in lines for p in line.candidates or [] for i in p["invoices"]}
+    if not ids:
+        return {}
+    return {i.id: i for i in session.scalars(select(Invoice).options(joinedload(Invoice.customer))
+                                                 .where(Invoice.id.in_(ids)))}
+
+
+def accept(session: Session, line: BankLine, index: int, user: User | None, now: datetime) -> list[Payment]:
+    """Record the line as its proposal number `index` says (each invoice its proposed amount). The caller commits."""
+    found = proposals(line)
+    if not 0 <= index < len(found):
+        raise BankLineError(_l("This proposal no longer exists."), field="proposal")
+    proposal = found[index]
+    invoices = {i.id: i for i in session.scalars(select(Invoice).where(Invoice.id.in_(proposal.invoices)))}
+    if len(invoices) != len(set(proposal.invoices)):
+        raise BankLineError(_l("An invoice of this proposal was deleted."), field="proposal")
+    return record_line(session, line, [(invoices[i], a) for i, a in zip(proposal.invoices, proposal.amounts,
+                                                                          strict=True)], user, now)
+
+
+def record_numbers(session: Session, line: BankLine, pairs: list[tuple[str, str]], user: User | None,
+                   now: datetime) -> list[Payment]:
+    """Record the line on the invoices a person names (number, amount; an empty amount: what is left of the line,
+    at most the invoice's remaining due): another invoice than proposed, or a split. The caller commits."""
+    wanted = [(n.strip(), a.strip()) for n, a in pairs if n.strip() or a.strip()]
+    if not wanted:
+        raise BankLineError(_l("Choose at least one invoice."), field="invoice")
+    if len(wanted) > MAX_SPLIT:
+        raise BankLineError(_l("At most %(count)s invoices per bank line.", count=MAX_SPLIT), field="invoice")
+    allocations: list[tuple[Invoice, Decimal]] = []
+    left = line.amount
+    for number, raw in wanted:
+        invoice = session.scalar(select(Invoice).where(Invoice.number == number)) if number else None
+        if invoice is None:
+            raise BankLineError(_l('No invoice numbered "%(number)s".', number=number[:64]), field="invoice")
+        amount = payments.parse_amount(raw) if raw else min(left, invoice.remaining_due)
+        allocations.append((invoice, amount))
+        left -= amount
+    return record_line(session, line, allocations, user, now)
+
+
+def restore(session: Session, line: BankLine, user: User | None) -> None:
+    """An ignored line back to the review list."""
+    if line.status != "ignored":
+        raise BankLineError(_l("Only an ignored line can be brought back."))
+    line.status = "matched" if line.candidates else "new"
+    audit.record(session, user, "restore", "bank_line", line.id)
