@@ -51,6 +51,9 @@ ACCESS = {
     "golive.step": "manager", "golive.overdue": "agent", "golive.adopt": "agent",
     # the customers' answers
     "answers.index": "viewer", "answers.act": "agent", "customers.revoke_links": "agent",
+    # bank statements
+    "bank.index": "viewer", "bank.upload": "agent", "bank.accept": "agent", "bank.record": "agent",
+    "bank.ignore": "agent", "bank.restore": "agent",
 }
 
 

@@ -184,6 +184,12 @@ class SettingsForm(Form):
                                            description=_l("Penalties, late interest and the fixed indemnity are "
                                                           "only claimed from businesses."))
 
+    statement_auto_record = BooleanField(
+        _l("Record the payments of a bank statement that match an invoice exactly"),
+        description=_l("When the amount and the invoice number (or the customer and the amount) leave no doubt, "
+                       "the payment is recorded at the import. Any doubt, and the line waits for someone to "
+                       "check it."))
+
     statutory_interest = BooleanField(_l("Claim late-payment interest at the legal rate"),
                                       description=_l("Calculated with the rate table (Administration > Legal "
                                                      "interest rates)."))
@@ -210,6 +216,8 @@ class SettingsForm(Form):
                                        "when and to whom."),
          ["auto_hour", "auto_timezone", "auto_letters", "business_days", "business_country", "min_days_between",
           "manual_cancels_hours", "min_amount", "skip_direct_debit", "skip_consumer_penalties"]),
+        (_l("Bank statements"), _l("Payments read from your bank's statements and matched to the invoices."),
+         ["statement_auto_record"]),
         (_l("Late-payment penalties set by law"), _l("Amounts added to the sums claimed from late payers."),
          ["statutory_interest", "indemnity_by_country"]),
     ]

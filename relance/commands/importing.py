@@ -1,5 +1,6 @@
 """`flask relance import customers|invoices|payments|contacts|history FILE [--dry-run]`,
-`flask relance import facturx FILES...`, `flask relance import pdfs ZIP_OR_FOLDER [--dry-run]`."""
+`flask relance import facturx FILES...`, `flask relance import pdfs ZIP_OR_FOLDER [--dry-run]`,
+`flask relance import statement FILE [--format camt|ofx|csv] [--columns date=...,amount=...] [--dry-run]`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from flask_babel import ngettext
 from relance import clock
 from relance.commands import relance_cli
 from relance.extensions import db
+from relance.services import settings as company_settings
 from relance.services.data_in import einvoice
 from relance.services.data_in.apply import apply_plan
+from relance.services.data_in.bank_lines import import_statement
 from relance.services.data_in.plan import KINDS
 from relance.services.data_in.reading import MAX_BYTES, plan_csv
+from relance.services.data_in.statements import FORMATS, StatementError, parse_columns
 from relance.services.letters import invoice_pdfs
 from relance.services.letters.invoice_pdf import store_pdf
 
@@ -29,14 +33,23 @@ def _cli_language() -> str:
 
 
 @relance_cli.command("import")
-@click.argument("kind", type=click.Choice((*KINDS, "facturx", "pdfs")))
+@click.argument("kind", type=click.Choice((*KINDS, "facturx", "pdfs", "statement")))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, readable=True))
 @click.option("--dry-run", is_flag=True, help="Check the file and show what would change; save nothing.")
-def import_command(kind: str, paths: tuple[str, ...], dry_run: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="statement: the file's format (default: found from its content).")
+@click.option("--columns", default="",
+              help="statement, CSV: the headers of the columns, as date=...,amount=...,label=...,reference=... "
+                   "(also credit, debit, counterparty, iban, currency, value_date); the usual names are found "
+                   "without it.")
+def import_command(kind: str, paths: tuple[str, ...], dry_run: bool, fmt: str | None, columns: str) -> None:
     """Import customers, invoices, payments, contacts or the reminders history from a CSV file (all rows or none);
     invoices from Factur-X / ZUGFeRD PDFs and CII / UBL XML files (facturx FILES...: every valid file imported,
-    each refused one named with its reason; exit status 1 when a file was refused); or invoice PDFs (pdfs) from a
-    ZIP or a folder of NUMBER.pdf files (all files or none)."""
+    each refused one named with its reason; exit status 1 when a file was refused); invoice PDFs (pdfs) from a
+    ZIP or a folder of NUMBER.pdf files (all files or none); or a bank statement (statement: camt.053, camt.054,
+    OFX or CSV; its credits matched to the open invoices, the exact matches recorded when the setting allows it)."""
+    if kind != "statement" and (fmt or columns):
+        raise click.UsageError("--format and --columns are for a statement.")
     if kind == "facturx":
         folders = [path for path in paths if os.path.isdir(path)]
         if folders:
@@ -46,6 +59,11 @@ def import_command(kind: str, paths: tuple[str, ...], dry_run: bool) -> None:
     if len(paths) != 1:
         raise click.UsageError(f"{kind}: one {'ZIP file or folder' if kind == 'pdfs' else 'CSV file'} at a time.")
     path = paths[0]
+    if kind == "statement":
+        if os.path.isdir(path):
+            raise click.BadParameter(f"{path} is a folder: give a statement file.", param_hint="PATH")
+        _import_statement(path, fmt, columns, dry_run)
+        return
     if kind == "pdfs":
         _import_pdfs(path, dry_run)
         return
@@ -135,3 +153,32 @@ def _import_pdfs(path: str, dry_run: bool) -> None:
         with invoice_pdfs.saving(db.session, plan):
             db.session.commit()
         click.echo(summary + " " + _("Saved."))
+
+
+def _import_statement(path: str, fmt: str | None, columns: str, dry_run: bool) -> None:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    with current_app.test_request_context(headers={"Accept-Language": _cli_language()}):
+        try:
+            result = import_statement(db.session, data, now=clock.utcnow(), settings=company_settings.load(db.session),
+                                      fmt=fmt, columns=parse_columns(columns), filename=os.path.basename(path))
+        except StatementError as error:
+            db.session.rollback()
+            raise click.ClickException(_("%(file)s: %(error)s Nothing was imported.",
+                                         file=os.path.basename(path), error=str(error))) from None
+        click.echo(_("statement: %(read)s credits read, %(imported)s imported, %(skipped)s skipped "
+                     "(%(already)s already imported, %(debits)s debits, %(other)s pending or reversed), "
+                     "%(automatic)s matched automatically, %(proposed)s proposed, %(left)s left.",
+                     read=result.read, imported=result.imported, skipped=result.skipped, already=result.already,
+                     debits=result.statement.debits, other=result.statement.other, automatic=result.automatic,
+                     proposed=result.proposed, left=result.left))
+        if dry_run:
+            db.session.rollback()
+            click.echo(_("Dry run: nothing was saved."))
+            return
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        click.echo(_("Saved."))

@@ -17,6 +17,7 @@ from relance.models.user import User
 
 if TYPE_CHECKING:
     from relance.models.answer import Answer
+    from relance.models.bank import BankLine
 
 INVOICE_STATUSES = ("draft", "validated", "paid", "cancelled")
 INVOICE_KINDS = ("invoice", "credit_note")
@@ -116,5 +117,8 @@ class Payment(Model):
     amount: Mapped[Decimal] = money_column()
     reference: Mapped[str] = mapped_column(String(120), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the bank statement line this payment came from (services/data_in/statements.py); None: typed or imported
+    bank_line_id: Mapped[int | None] = mapped_column(ForeignKey("bank_lines.id", ondelete="SET NULL"), index=True)
 
     invoice: Mapped[Invoice] = relationship(back_populates="payments")
+    bank_line: Mapped[BankLine | None] = relationship(back_populates="payments")

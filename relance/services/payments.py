@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from relance.models import Invoice, Payment, paid_state
+from relance.models import BankLine, Invoice, Payment, paid_state
 from relance.models.base import ZERO
 from relance.services.errors import RelanceError
 from relance.services.texts.formatting import money_for_reader
@@ -70,8 +70,10 @@ def check_payment(invoice: Invoice, amount: Decimal) -> None:
         )
 
 
-def record_payment(session: Session, invoice: Invoice, amount, on: date | None, reference: str = "") -> Payment:
-    """Add a payment; a payment that settles the invoice marks it paid. The caller commits."""
+def record_payment(session: Session, invoice: Invoice, amount, on: date | None, reference: str = "",
+                   bank_line: BankLine | None = None) -> Payment:
+    """Add a payment; a payment that settles the invoice marks it paid; `bank_line`: the statement line it comes
+    from (the line's status is its caller's business). The caller commits."""
     amount = parse_amount(amount)
     if not isinstance(on, date):
         raise PaymentError("date", _l("The payment date is missing."))
@@ -82,17 +84,25 @@ def record_payment(session: Session, invoice: Invoice, amount, on: date | None, 
     payment = Payment(date=on, amount=amount, reference=reference)
     invoice.payments.append(payment)
     session.add(payment)
+    if bank_line is not None:
+        payment.bank_line = bank_line
     session.flush()
     session.expire(invoice, paid_state.DERIVED)
     return payment
 
 
 def delete_payment(session: Session, payment: Payment) -> Invoice:
-    """Remove a payment recorded by mistake; a paid invoice that is no longer settled is due again. The caller
-    commits."""
+    """Remove a payment recorded by mistake; a paid invoice that is no longer settled is due again; the bank line it
+    came from, left without payment, is free again (proposed when it had candidates). The caller commits."""
     invoice = payment.invoice
+    line = payment.bank_line
     invoice.payments.remove(payment)
     session.delete(payment)
     session.flush()
     session.expire(invoice, paid_state.DERIVED)
+    if line is not None:
+        session.expire(line, ["payments"])
+    if line is not None and not line.payments and line.status == "recorded":
+        line.status = "matched" if line.candidates else "new"
+        line.automatic = False
     return invoice

@@ -65,6 +65,9 @@ class CompanySettings:
     min_amount: Decimal = Decimal("0.00")
     skip_direct_debit: bool = True
     skip_consumer_penalties: bool = True
+    # bank statements (services/data_in/statements.py): a line matched exactly and without doubt becomes a payment
+    # at its import; off, every match waits for a person
+    statement_auto_record: bool = False
     # law
     statutory_interest: bool = True
     indemnity_by_country: dict[str, str] = field(default_factory=_indemnities)  # country -> "40.00" [currency]

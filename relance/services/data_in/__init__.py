@@ -1,5 +1,6 @@
 """Data coming in: CSV files and API payloads of customers, invoices and payments read, checked row by row and
-written all or nothing; Factur-X / ZUGFeRD and UBL e-invoices (`einvoice`). Bank statements will live here too.
+written all or nothing; Factur-X / ZUGFeRD and UBL e-invoices (`einvoice`); bank statements read (`statements`),
+matched to the open invoices (`matching`) and kept as bank lines, recorded or proposed (`bank_lines`).
 
 Modules, in the order of an import: `reading` (a file: encoding, separator, header, rows of text; `plan_csv`),
 `values` (one cell: dates, amounts, codes, addresses), `plan` (the rows checked against the database: errors
