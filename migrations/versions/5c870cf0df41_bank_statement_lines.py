@@ -7,7 +7,7 @@ after, up and down. The SQL is this revision's own copy of relance/models/paid_s
 11aee30f1ce5 wrote); a migration never imports the models. PostgreSQL alters the table in place (triggers kept).
 
 Revision ID: 5c870cf0df41
-Revises: b2350d852e39
+Revises: 62fe4ddbdd88
 Create Date: 2026-12-04 15:30:11.594038
 
 """
@@ -47,7 +47,7 @@ def _payment_triggers_again():
 
 # revision identifiers, used by Alembic.
 revision = '5c870cf0df41'
-down_revision = 'b2350d852e39'
+down_revision = '62fe4ddbdd88'
 branch_labels = None
 depends_on = None
 
