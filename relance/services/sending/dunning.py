@@ -438,12 +438,13 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     report.skipped = [i for i in ids if i not in set(mine)]
     if not mine:
         return report
-    rows = session.scalars(
-        select(Reminder).where(Reminder.id.in_(mine)).order_by(Reminder.id)
-        .options(selectinload(Reminder.invoice).selectinload(Invoice.customer))
-    ).all()
-    members = messages.claim_members(session, rows, worker, moment, claim_stale_before(config, now))
+    member_ids = messages.claim_members(session, mine, worker, moment, claim_stale_before(config, now))
     session.commit()
+    loaded = {r.id: r for r in session.scalars(
+        select(Reminder).where(Reminder.id.in_([*mine, *(i for ids in member_ids.values() for i in ids)]))
+        .options(selectinload(Reminder.invoice).selectinload(Invoice.customer)))}
+    rows = [loaded[i] for i in mine]
+    members = {lead: [loaded[i] for i in ids] for lead, ids in member_ids.items()}
     settings = settings_service.load(session)
     max_attempts, outage_days = config.max_attempts, config.outage_days
     outage: dict[str, mail_circuit.Circuit] = {}

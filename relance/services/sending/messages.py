@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run
 from relance.services.letters.invoice_pdf import invoice_pdf_path
@@ -155,24 +155,24 @@ def leads_of(session: Session, ids: Sequence[int]) -> list[int]:
     return sorted(out)
 
 
-def claim_members(session: Session, leads: Sequence[Reminder], worker: str, now: datetime,
-                  stale: datetime) -> dict[int, list[Reminder]]:
-    """Claim, for `worker`, the pending members of the shared messages these claimed leads carry (free ones: held
-    by nobody, or by a claim older than `stale` that handed nothing over); returns lead id -> its members. The
-    caller commits."""
-    keys = {lead.key: lead.id for lead in leads if lead.message_key == lead.key}
-    if not keys:
-        return {}
+def claim_members(session: Session, lead_ids: Sequence[int], worker: str, now: datetime,
+                  stale: datetime) -> dict[int, list[int]]:
+    """Claim, for `worker`, the pending members of the shared messages carried by these rows it claimed (free ones:
+    held by nobody, or by a claim older than `stale` that handed nothing over); returns lead id -> its members'
+    ids. The caller commits (before loading the rows: a commit expires what is loaded)."""
+    found: dict[int, list[int]] = {}
+    ids = sorted(set(lead_ids))
     free = or_(Reminder.claimed_by.is_(None), and_(Reminder.claimed_at < stale, Reminder.message_id.is_(None)))
-    found: dict[int, list[Reminder]] = {}
-    names = list(keys)
-    for start in range(0, len(names), 500):
-        chunk = names[start:start + 500]
-        which = and_(Reminder.message_key.in_(chunk), Reminder.key.not_in(chunk), Reminder.status == "pending")
+    for start in range(0, len(ids), 500):
+        keys = dict(session.execute(select(Reminder.key, Reminder.id).where(
+            Reminder.id.in_(ids[start:start + 500]), Reminder.message_key == Reminder.key)).all())
+        if not keys:
+            continue
+        which = and_(Reminder.message_key.in_(list(keys)), Reminder.key.not_in(list(keys)),
+                     Reminder.status == "pending")
         session.execute(update(Reminder).where(which, free).values(claimed_by=worker, claimed_at=now)
                         .execution_options(synchronize_session=False))
-        for member in session.scalars(select(Reminder).where(which, Reminder.claimed_by == worker)
-                                      .order_by(Reminder.id)
-                                      .options(selectinload(Reminder.invoice).selectinload(Invoice.customer))):
-            found.setdefault(keys[member.message_key or ""], []).append(member)
+        for member_id, message_key in session.execute(select(Reminder.id, Reminder.message_key).where(
+                which, Reminder.claimed_by == worker).order_by(Reminder.id)):
+            found.setdefault(keys[str(message_key)], []).append(member_id)  # one of the keys: not None
     return found
