@@ -36,6 +36,8 @@ def seed(live_server) -> dict[str, int]:
 def test_accept_split_and_ignore(live_server, page):
     ids = seed(live_server)
     live_server.login(page, "agent")
+    page.click("button[name=language][value=en]")  # the screens in English (the words the test reads)
+    page.wait_for_load_state()
     page.goto(live_server.url + "/bank/")
     url = page.url
     row = f"#bank-line-{ids['1000.00']}"
