@@ -23,10 +23,12 @@ from relance.services.texts.languages import language_label
 ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
 # every reminder status (models.REMINDER_STATUSES), in its order, with its badge
 REMINDER_STATUS_LABELS = {"pending": _l("pending"), "sent": _l("sent"), "to_post": _l("to post"),
-                          "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled")}
+                          "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled"),
+                          "to_call": _l("to call"), "called": _l("called")}
 RUN_STATUS_LABELS = {"done": _l("done"), "failed": _l("failed"), "running": _l("running"), "queued": _l("queued"),
                      "waiting": _l("waiting")}
-REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err"}
+REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err",
+                          "to_call": "warn", "called": "ok"}
 
 
 def money(amount: Decimal | None, currency: str = "EUR") -> str:

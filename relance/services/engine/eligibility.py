@@ -159,6 +159,8 @@ def _day(day: date) -> str:
 
 
 def channel_word(channel: str) -> str:
+    if channel == "phone":
+        return _("by phone")
     return _("by email") if channel == "email" else _("by letter")
 
 
