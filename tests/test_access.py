@@ -51,6 +51,8 @@ ACCESS = {
     "golive.step": "manager", "golive.overdue": "agent", "golive.adopt": "agent",
     # the customers' answers
     "answers.index": "viewer", "answers.act": "agent", "customers.revoke_links": "agent",
+    # the phone calls to make
+    "calls.index": "agent", "calls.record": "agent",
 }
 
 

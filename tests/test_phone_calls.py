@@ -191,3 +191,88 @@ def test_the_calls_list_puts_the_customers_one_follows_first(company):
     assert [i.id for i in cards[0].invoices] == [mine.id]
     assert cards[0].phones == ["Léa Martin: +33 6 11 22 33 44", "+33 1 23 45 67 89"]
     assert db.session.scalar(select(func.count()).select_from(Reminder).where(Reminder.status == "to_call")) == 2
+
+
+# --- the calls page ------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def to_call(company, auth):
+    """Level 1 a call only; two customers with a call to make today (factories.TODAY), the agent follows ACME's."""
+    from tests.factories import TODAY
+
+    level(1).channels = "phone"
+    agent = make_user(email="agent@test.example", role="agent")
+    db.session.commit()
+    other = invoice(due=date(2026, 5, 20), name="Zeta Trading")
+    mine = invoice(due=date(2026, 5, 25), name="ACME Industries")
+    mine.followup_user_id = agent.id
+    db.session.commit()
+    autorun.run_auto(db.session, TODAY)
+    auth.login("agent")
+    return {"mine": mine, "other": other, "agent": agent, "today": TODAY}
+
+
+def _call(invoice_id: int) -> Reminder:
+    return db.session.scalars(select(Reminder).where(Reminder.invoice_id == invoice_id,
+                                                     Reminder.channel == "phone")).one()
+
+
+@pytest.mark.clock
+def test_the_calls_page_lists_the_customers_to_call_mine_first(client, to_call):
+    page = client.get("/calls/").get_data(as_text=True)
+    assert page.index("ACME Industries") < page.index("Zeta Trading")
+    assert "You follow this customer" in page and "+33 6 11 22 33 44" in page and 'href="tel:+33611223344"' in page
+    assert to_call["mine"].number in page and ("1,200.00" in page or "1 200,00" in page)
+    assert 'href="/calls/"' in client.get("/").get_data(as_text=True)  # in the menu
+
+
+@pytest.mark.clock
+def test_an_outcome_recorded_by_a_plain_post_and_by_htmx(client, to_call):
+    mine, other = to_call["mine"], to_call["other"]
+    call = _call(mine.id)
+    prefix = f"c{mine.customer_id}-"
+    refused = client.post(f"/calls/{mine.customer_id}", data={f"{prefix}calls": str(call.id),
+                                                               f"{prefix}outcome": "promise"})
+    assert refused.status_code == 422 and "Give the date the customer will pay." in refused.get_data(as_text=True)
+    assert _call(mine.id).status == "to_call"
+
+    response = client.post(f"/calls/{mine.customer_id}", data={
+        f"{prefix}calls": str(call.id), f"{prefix}outcome": "promise", f"{prefix}promise_date": "2026-06-30",
+        f"{prefix}note": "Transfer at the end of the month"})
+    assert response.status_code == 303
+    db.session.expire_all()
+    call = _call(mine.id)
+    assert (call.status, call.outcome, call.outcome_note, call.called_by_id) == (
+        "called", "promise", "Transfer at the end of the month", to_call["agent"].id)
+    answer = db.session.scalars(select(Answer).where(Answer.invoice_id == mine.id)).one()
+    assert (answer.kind, answer.promise_date) == ("promise", date(2026, 6, 30))
+    page = client.get("/calls/").get_data(as_text=True)
+    assert "Call to ACME Industries recorded: Promise to pay on a date." in page  # the flash message
+    assert f'data-customer="{mine.customer_id}"' not in page and f'data-customer="{other.customer_id}"' in page
+    again = client.post(f"/calls/{mine.customer_id}", data={f"{prefix}calls": str(call.id),
+                                                             f"{prefix}outcome": "no_answer"})
+    assert again.status_code == 303  # recorded once: the page says so
+    assert "already recorded" in client.get("/calls/").get_data(as_text=True)
+
+    other_call = _call(other.id)
+    prefix = f"c{other.customer_id}-"
+    swapped = client.post(f"/calls/{other.customer_id}", headers={"HX-Request": "true"}, data={
+        f"{prefix}calls": str(other_call.id), f"{prefix}outcome": "no_answer"})
+    assert swapped.status_code == 200 and "Call to Zeta Trading recorded: No answer." in swapped.get_data(as_text=True)
+    assert "<html" not in swapped.get_data(as_text=True)
+    db.session.expire_all()
+    assert _call(other.id).status == "called"
+    shown = client.get(f"/reminders/{other_call.id}").get_data(as_text=True)
+    assert "No answer" in shown  # the reminder's history entry
+
+
+@pytest.mark.clock
+def test_a_viewer_cannot_record_a_call(client, to_call, auth):
+    auth.logout()
+    auth.login("viewer")
+    call = _call(to_call["mine"].id)
+    prefix = f"c{to_call['mine'].customer_id}-"
+    assert client.get("/calls/").status_code == 403
+    assert client.post(f"/calls/{to_call['mine'].customer_id}",
+                       data={f"{prefix}calls": str(call.id), f"{prefix}outcome": "reached"}).status_code == 403
+    assert _call(to_call["mine"].id).status == "to_call"

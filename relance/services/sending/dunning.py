@@ -315,11 +315,12 @@ def address_problem(customer) -> str:
     return str(_l("No postal address for %(customer)s: the letter was not printed.", customer=customer.name))
 
 
-CANCELLABLE = ("pending", "to_post")
+CANCELLABLE = ("pending", "to_post", "to_call")
 
 
 def cancel(session: Session, reminder: Reminder, reason: str = "", user: User | None = None) -> bool:
-    """Cancel a pending reminder that nobody is sending right now, or a letter not posted yet; audited. A reminder
+    """Cancel a pending reminder that nobody is sending right now, a letter not posted yet or a call not made yet;
+    audited. A reminder
     sharing a message with other invoices' cancels that message: every reminder of it (its text names them all)."""
     before = reminder.status
     which = (Reminder.message_key == reminder.message_key) if reminder.message_key else (Reminder.id == reminder.id)
