@@ -276,3 +276,28 @@ def test_a_viewer_cannot_record_a_call(client, to_call, auth):
     assert client.post(f"/calls/{to_call['mine'].customer_id}",
                        data={f"{prefix}calls": str(call.id), f"{prefix}outcome": "reached"}).status_code == 403
     assert _call(to_call["mine"].id).status == "to_call"
+
+
+def test_a_mass_run_makes_the_levels_call_beside_the_ticked_channels(company):
+    from flask import current_app
+
+    from relance.services.sending import mass, runs
+    from relance.services.sending.config import SendingConfig
+
+    level(1).phone_call = True
+    agent = make_user(role="agent")
+    db.session.commit()
+    a = invoice()
+    on = date(2026, 2, 2)
+    mass.save_row(db.session, agent.id, a, 1, letter=False, email=True, ranks=[0, 1, 2, 3])
+    db.session.commit()
+    items, _dropped = mass.checked_selection(db.session, agent.id, on)
+    assert [(i.invoice_id, i.level, i.channel) for i in items] == [(a.id, 1, "email"), (a.id, 1, "phone")]
+    run = mass.start_run(db.session, agent, items, on, None)
+    db.session.commit()
+    config = SendingConfig.from_config(current_app.config)
+    assert runs.make_selected(db.session, run, settings_service.load(db.session), config) == 2
+    dunning.send_run(run.id, config)
+    email, call = rows(a.id)
+    assert (email.status, call.channel, call.status, call.user_id) == ("sent", "phone", "to_call", agent.id)
+    assert len(company.messages) == 1
