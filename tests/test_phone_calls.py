@@ -14,7 +14,7 @@ from relance.extensions import db
 from relance.models import Answer, AuditLog, Contact, Invoice, Reminder, ReminderLevel
 from relance.services import calls
 from relance.services import settings as settings_service
-from relance.services.engine import levels, schedule
+from relance.services.engine import eligibility, levels, schedule
 from relance.services.sending import autorun, dunning
 from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
 from tests.smtp import smtp_certificate, smtp_factory, smtp_server  # noqa: F401
@@ -107,6 +107,8 @@ def test_the_next_level_waits_until_the_call_is_made(company):
     assert len(rows(a.id)) == 1 and company.messages == []
     explanation = schedule.explain(db.session, a, date(2026, 2, 16), datetime(2026, 2, 16, 9))
     assert explanation.status != "due"
+    verdict = eligibility.check(db.session, a, 2, "email", date(2026, 2, 16))
+    assert "not_delivered" in verdict.codes and "phone call not made yet" in str(verdict)
 
     agent = make_user(role="agent")
     made = calls.record_outcome(db.session, a.customer_id, [call.id], "reached", note="Will check with accounts",
