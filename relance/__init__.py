@@ -87,7 +87,7 @@ def _register_optional_blueprints(app: Flask) -> None:
     import importlib
 
     for name in ("customers", "invoices", "imports", "reminders", "admin", "api", "autorun", "golive", "portal",
-                 "answers", "bank"):
+                 "answers", "bank", "calls"):
         try:
             module = importlib.import_module(f"relance.{name}")
         except ModuleNotFoundError as exc:

@@ -14,7 +14,7 @@ from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from relance.services import answers
+from relance.services import answers, calls
 from relance.services.engine.levels import delay_text
 from relance.services.texts import typography
 from relance.services.texts.formatting import ENGLISH_SHORT_DATE, format_money, money_for_reader, short_day
@@ -23,10 +23,13 @@ from relance.services.texts.languages import language_label
 ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("manager"), "admin": _l("admin")}
 # every reminder status (models.REMINDER_STATUSES), in its order, with its badge
 REMINDER_STATUS_LABELS = {"pending": _l("pending"), "sent": _l("sent"), "to_post": _l("to post"),
-                          "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled")}
+                          "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled"),
+                          "to_call": _l("to call"), "called": _l("called")}
+CHANNEL_LABELS = {"email": _l("email"), "letter": _l("letter"), "phone": _l("phone call")}
 RUN_STATUS_LABELS = {"done": _l("done"), "failed": _l("failed"), "running": _l("running"), "queued": _l("queued"),
                      "waiting": _l("waiting")}
-REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err"}
+REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err",
+                          "to_call": "warn", "called": "ok"}
 
 
 def money(amount: Decimal | None, currency: str = "EUR") -> str:
@@ -118,5 +121,6 @@ def init_app(app: Flask) -> None:
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "url_rules": current_app.view_functions,
             "reminder_status_labels": REMINDER_STATUS_LABELS,
+            "channel_labels": CHANNEL_LABELS, "call_outcome_labels": calls.OUTCOME_LABELS,
             "reminder_status_badges": REMINDER_STATUS_BADGES,
         }

@@ -54,6 +54,8 @@ ACCESS = {
     # bank statements
     "bank.index": "viewer", "bank.upload": "agent", "bank.accept": "agent", "bank.record": "agent",
     "bank.ignore": "agent", "bank.restore": "agent",
+    # the phone calls to make
+    "calls.index": "agent", "calls.record": "agent",
 }
 
 

@@ -150,3 +150,19 @@ def test_saving_a_level_keeps_its_names_in_the_other_languages(client, auth, lev
     level = db.session.get(ReminderLevel, level.id)
     assert level.names["fr"] == "Relance amiable" and level.names["de"] == "Zahlungserinnerung"
     assert level.names["nl"] == "Eerste herinnering"
+
+
+def test_a_level_asks_for_a_phone_call_or_is_a_call_only(client, auth, levels):
+    auth.login("manager")
+    html = client.get("/admin/levels").get_data(as_text=True)
+    assert "Also a phone call to make" in html and '<option value="phone"' in html and "Phone call only" in html
+    second = levels[2]
+    response = client.post(f"/admin/levels/{second.id}", data=form_of(second, phone_call="y"), headers=HTMX)
+    assert response.status_code == 200 and 'name="phone_call" value="y" checked' in response.get_data(as_text=True)
+    db.session.refresh(second)
+    assert (second.channels, second.phone_call) == ("both", True)
+    row = db.session.scalar(select(AuditLog).where(AuditLog.entity == "level"))
+    assert (row.before["phone_call"], row.after["phone_call"]) == (False, True)
+    client.post(f"/admin/levels/{second.id}", data=form_of(second, channels="phone", phone_call="y"), headers=HTMX)
+    db.session.refresh(second)
+    assert (second.channels, second.phone_call) == ("phone", False)  # a call only: no second call

@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from relance.extensions import db
 from relance.models import ReminderLevel, StatutoryRate, Template, TemplateVersion, User
@@ -53,6 +53,9 @@ def fresh(request, tmp_path):
 
 
 def flask(runner, *args: str, ok: bool = True):
+    # end the test's own transaction first: on PostgreSQL what it read stays locked until then, and a migration that
+    # alters those tables (a column added to reminder_levels or reminders) would wait for it forever
+    db.session.commit()
     result = runner.invoke(args=list(args), env={"LANG": "en_US.UTF-8"})
     if ok:
         assert result.exit_code == 0, f"{args}: {result.output}"
@@ -144,15 +147,16 @@ def test_the_languages_revision_adds_only_what_is_missing_and_never_overwrites(f
     the company renamed; running it again (downgrade, upgrade) adds nothing and changes nothing."""
     flask(fresh, "db", "upgrade", f"{LANGUAGES_REVISION}-1")
     assert count(Template) == 16
-    first = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 1))
-    second = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 2))
-    second.names = {"fr": "Relance ferme", "en": "Firm reminder"}  # the company's own now
-    db.session.add(Template(level_id=first.id, channel="email", language="de", subject="Unsere Erinnerung",
+    # (the levels as columns: at an earlier revision the table lacks the columns added since, the model has them)
+    first_id = db.session.scalar(select(ReminderLevel.id).where(ReminderLevel.rank == 1))
+    db.session.execute(update(ReminderLevel).where(ReminderLevel.rank == 2).values(
+        names={"fr": "Relance ferme", "en": "Firm reminder"}))  # the company's own now
+    db.session.add(Template(level_id=first_id, channel="email", language="de", subject="Unsere Erinnerung",
                             body="Bitte zahlen Sie __AMOUNT_DUE__.", version=3))
     db.session.commit()
     flask(fresh, "db", "upgrade")
     db.session.expire_all()
-    languages = {(t.level.rank, t.channel, t.language): t for t in db.session.scalars(select(Template))}
+    languages = _texts()
     assert languages[(1, "email", "de")].subject == "Unsere Erinnerung" and languages[(1, "email", "de")].version == 3
     assert languages[(1, "letter", "de")].subject.startswith("Zahlungserinnerung")
     assert not any(rank == 2 and language in ("de", "es", "it", "nl") for rank, _c, language in languages)
@@ -174,8 +178,11 @@ def test_the_languages_revision_adds_only_what_is_missing_and_never_overwrites(f
 
 
 def _texts() -> dict[tuple[int, str, str], Template]:
+    """The texts by (level rank, channel, language); the levels' rank as a column (at an earlier revision the table
+    lacks the columns added since)."""
     db.session.expire_all()
-    return {(t.level.rank, t.channel, t.language): t for t in db.session.scalars(select(Template))}
+    return {(rank, t.channel, t.language): t
+            for t, rank in db.session.execute(select(Template, ReminderLevel.rank).join(ReminderLevel))}
 
 
 def test_the_page_revision_changes_only_the_default_texts_as_written_and_versions_them(fresh):

@@ -21,7 +21,8 @@ from relance.services.engine.levels import LevelError
 from relance.templating import render
 
 BASIS_LABELS = {"due_date": _l("after the due date"), "previous": _l("after the previous reminder")}
-CHANNEL_LABELS = {"email": _l("Email"), "letter": _l("Letter"), "both": _l("Email and letter")}
+CHANNEL_LABELS = {"email": _l("Email"), "letter": _l("Letter"), "both": _l("Email and letter"),
+                  "phone": _l("Phone call only")}
 PENALTY_LABELS = {"none": _l("No penalty"), "fixed": _l("Fixed amount"), "percent": _l("Percentage of the invoice")}
 
 
@@ -37,6 +38,7 @@ def _values_from_form(form, rank: int) -> dict:
         "automatic": form.get("automatic") == "y",
         "formal_notice": form.get("formal_notice") == "y",
         "active": form.get("active") == "y",
+        "phone_call": form.get("phone_call") == "y",
     }
 
 

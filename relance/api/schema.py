@@ -142,7 +142,7 @@ REMINDER_OUT = {"type": "object", "required": [
     "id": {"type": "integer"}, "level": {"type": "integer", "description": "The level's rank when it was made."},
     "level_name": {"type": "string", "description": "The level's name when it was made."},
     "formal_notice": {"type": "boolean"}, "override_reason": {"type": "string"},
-    "channel": {"type": "string", "enum": list(CHANNELS)},
+    "channel": {"type": "string", "enum": [*CHANNELS, "phone"]},
     "status": {"type": "string", "enum": list(REMINDER_STATUSES)}, "reminder_date": DATE,
     "next_date": nullable(DATE), "automatic": {"type": "boolean"},
     "recipients": {"type": "array", "items": {"type": "string"}}, "subject": {"type": "string"},

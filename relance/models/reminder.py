@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, select
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, false, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relance.extensions import Model
@@ -14,12 +14,15 @@ from relance.models.invoice import Invoice
 from relance.models.user import User
 
 CHANNELS = ("email", "letter")
-LEVEL_CHANNELS = ("email", "letter", "both")
+# "phone": a call only (a level may also ask for a call beside its email or letter: `ReminderLevel.phone_call`)
+LEVEL_CHANNELS = ("email", "letter", "both", "phone")
 DELAY_BASES = ("due_date", "previous")
 PENALTY_KINDS = ("none", "fixed", "percent")
 # Emails: pending -> sent / failed. Letters: pending -> to_post (printed, to be posted) -> posted, or failed.
-# Either may be cancelled while pending (or to_post).
-REMINDER_STATUSES = ("pending", "sent", "to_post", "posted", "failed", "cancelled")
+# Either may be cancelled while pending (or to_post). Phone calls: to_call (made, waiting for an agent) -> called
+# (an outcome recorded, `CALL_OUTCOMES`), or cancelled.
+REMINDER_STATUSES = ("pending", "sent", "to_post", "posted", "failed", "cancelled", "to_call", "called")
+CALL_OUTCOMES = ("reached", "no_answer", "wrong_number", "promise", "dispute", "note")
 RUN_KINDS = ("mass", "auto")
 RUN_STATUSES = ("queued", "running", "waiting", "done", "failed")
 
@@ -46,6 +49,8 @@ class ReminderLevel(Model):
     penalty_value: Mapped[Decimal] = money_column()
     formal_notice: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
+    # also a phone call to make (beside the email and/or letter of `channels`; a "phone" level is a call only)
+    phone_call: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     templates: Mapped[list[Template]] = relationship(back_populates="level", cascade="all, delete-orphan")
 
@@ -180,6 +185,11 @@ class Reminder(Model):
     # the one that carries it (the lead: highest level), the lead its own; None: a message of its own
     message_key: Mapped[str | None] = mapped_column(String(120), index=True)
     message_id: Mapped[str | None] = mapped_column(String(254))
+    # a phone call's outcome (CALL_OUTCOMES) and the agent's note, who called and when (status "called")
+    outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    outcome_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    called_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    called_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(default=0)
     # the worker stopped while handing this email to the server: it may have left, it is never re-sent by itself
@@ -190,7 +200,8 @@ class Reminder(Model):
     sent_at: Mapped[datetime | None]
 
     invoice: Mapped[Invoice] = relationship()
-    user: Mapped[User | None] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    called_by: Mapped[User | None] = relationship(foreign_keys=[called_by_id])
     run: Mapped[Run | None] = relationship(back_populates="reminders")
     level_ref: Mapped[ReminderLevel | None] = relationship()
 

@@ -2,7 +2,7 @@
 
 `invoices.reminder_level` (highest level of its pending, sent, to post or posted reminders),
 `invoices.delivered_level` (highest level of its sent or posted ones: the next level waits until the last one is
-delivered; version 3),
+delivered; version 3; version 4 counts the phone calls: to call or called done, called delivered),
 `invoices.last_reminder_date` (their latest date) and `invoices.manual_next_date` (the next reminder date a person
 set on the latest of them; NULL when the latest was automatic) let the reminder engine pick due invoices without
 joining every open invoice to its reminders. Triggers on `reminders` recompute them for the invoice concerned after
@@ -19,20 +19,24 @@ from sqlalchemy import DDL, event
 
 from relance.models.reminder import Reminder
 
-_DONE = "('pending', 'sent', 'to_post', 'posted')"  # relance.services.engine.levels.DONE_STATUSES
-_DELIVERED = "('sent', 'posted')"  # relance.services.engine.levels.DELIVERED_STATUSES
+# relance.services.engine.levels.DONE_STATUSES and DELIVERED_STATUSES; version 4 adds the phone calls
+_DONE = "('pending', 'sent', 'to_post', 'posted')"
+_DELIVERED = "('sent', 'posted')"
+_DONE_4 = "('pending', 'sent', 'to_post', 'posted', 'to_call', 'called')"
+_DELIVERED_4 = "('sent', 'posted', 'called')"
 
 
-VERSION = 3
+VERSION = 4
 
 
 def _refresh(ref: str, version: int = VERSION) -> str:
     """The UPDATE that recomputes the state of the invoice `ref` (NEW.invoice_id or OLD.invoice_id)."""
-    of = f"FROM reminders WHERE invoice_id = {ref} AND status IN {_DONE}"
+    done, delivered_statuses = (_DONE_4, _DELIVERED_4) if version >= 4 else (_DONE, _DELIVERED)
+    of = f"FROM reminders WHERE invoice_id = {ref} AND status IN {done}"
     manual_next = (f", manual_next_date = (SELECT CASE WHEN user_id IS NOT NULL THEN next_date END {of} "
                    "ORDER BY reminder_date DESC, id DESC LIMIT 1)") if version >= 2 else ""
     delivered = (f", delivered_level = (SELECT max(level) FROM reminders WHERE invoice_id = {ref} "
-                 f"AND status IN {_DELIVERED})") if version >= 3 else ""
+                 f"AND status IN {delivered_statuses})") if version >= 3 else ""
     return (f"UPDATE invoices SET reminder_level = (SELECT max(level) {of}), "
             f"last_reminder_date = (SELECT max(reminder_date) {of}){manual_next}{delivered} WHERE id = {ref};")
 

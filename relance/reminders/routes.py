@@ -45,7 +45,7 @@ from relance.templating import render
 
 PER_PAGE = 50
 PROBE = 200  # the mass page's first page is looked for among the first PROBE open invoices first (due today)
-CHANNEL_CHOICES = ("email", "letter")
+CHANNEL_CHOICES = ("email", "letter", "phone")
 STATUS_CHOICES = REMINDER_STATUSES
 
 

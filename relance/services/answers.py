@@ -120,14 +120,15 @@ def _replace_open(session: Session, invoice: Invoice, kind: str) -> None:
                                          Answer.status == "open").values(status="replaced"))
 
 
-def _given(session: Session, invoice: Invoice, kind: str, now: datetime, **values) -> Answer:
+def _given(session: Session, invoice: Invoice, kind: str, now: datetime, user: User | None = None,
+           **values) -> Answer:
     _replace_open(session, invoice, kind)
     answer = Answer(invoice_id=invoice.id, customer_id=invoice.customer_id, kind=kind, status="open",
                     created_at=now, **values)
     session.add(answer)
     session.flush()
     session.expire(invoice, ["answers"])
-    audit.record(session, None, f"answer_{kind}", "invoice", invoice.id,
+    audit.record(session, user, f"answer_{kind}", "invoice", invoice.id,
                  after={k: v for k, v in values.items() if k != "message"})
     return answer
 
@@ -155,28 +156,30 @@ def claim_paid(session: Session, invoice: Invoice, customer_id: int, *, paid_on:
 
 
 def promise(session: Session, invoice: Invoice, customer_id: int, *, promise_date: date | None, message: str,
-            now: datetime, settings) -> Answer:
-    """"I will pay on": held through the date and `promise_grace_days`."""
+            now: datetime, settings, user: User | None = None) -> Answer:
+    """"I will pay on": held through the date and `promise_grace_days`. `user`: the agent who took it on the phone
+    (None: the customer on their page)."""
     _open_invoice(invoice, customer_id)
     on = now.date()
     if promise_date is None:
         raise AnswerError("promise_date", _l("Give the date you will pay."))
     if promise_date < on or promise_date > on + timedelta(days=PROMISE_MAX_DAYS):
         raise AnswerError("promise_date", _l("The date must be between today and a year from now."))
-    return _given(session, invoice, "promise", now, promise_date=promise_date, message=_message(message),
+    return _given(session, invoice, "promise", now, user, promise_date=promise_date, message=_message(message),
                   hold_until=promise_date + timedelta(days=settings.promise_grace_days))
 
 
 def dispute(session: Session, invoice: Invoice, customer_id: int, *, reason: str, message: str, now: datetime,
-            file_path: str | None = None) -> Answer:
-    """"I dispute this invoice": held until an agent resolves it."""
+            file_path: str | None = None, user: User | None = None) -> Answer:
+    """"I dispute this invoice": held until an agent resolves it. `user`: the agent who took it on the phone (None:
+    the customer on their page)."""
     _open_invoice(invoice, customer_id)
     if reason not in DISPUTE_REASONS:
         raise AnswerError("reason", _l("Choose a reason."))
     text = _message(message)
     if reason == "other" and not text:
         raise AnswerError("message", _l("Tell us what is wrong with this invoice."))
-    return _given(session, invoice, "dispute", now, reason=reason, message=text, file_path=file_path)
+    return _given(session, invoice, "dispute", now, user, reason=reason, message=text, file_path=file_path)
 
 
 # --- what an agent does with it ---------------------------------------------------------------------------------

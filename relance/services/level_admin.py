@@ -12,7 +12,7 @@ from relance.services.engine.levels import LevelError, validate_level
 from relance.services.texts import wording
 
 FIELDS = ("rank", "names", "delay", "basis", "automatic", "channels", "penalty_kind", "penalty_value",
-          "formal_notice", "active")
+          "formal_notice", "active", "phone_call")
 
 
 class MoveImpossible(Exception):

@@ -159,6 +159,8 @@ def _day(day: date) -> str:
 
 
 def channel_word(channel: str) -> str:
+    if channel == "phone":
+        return _("by phone")
     return _("by email") if channel == "email" else _("by letter")
 
 
@@ -223,7 +225,11 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
 
 def _not_delivered(rank: int, done: Sequence) -> Refusal:
     """The last level is not delivered yet: the next one waits (an escalation needs the level below received)."""
-    if any(r.level == rank and r.status == "to_post" for r in done):
+    if any(r.level == rank and r.status == "to_call" for r in done) and not any(
+            r.level == rank and r.status in ("pending", "to_post") for r in done):
+        text = _("Level %(rank)s is a phone call not made yet: the next level waits until its outcome is recorded "
+                 "(Calls to make).", rank=rank)
+    elif any(r.level == rank and r.status == "to_post" for r in done):
         text = _("Level %(rank)s is printed but not marked posted: the next level waits until it is posted.",
                  rank=rank)
     else:

@@ -28,12 +28,17 @@ from relance.services.errors import RelanceError
 if TYPE_CHECKING:  # schedule.py imports this module
     from relance.services.engine.schedule import Level
 
-# A reminder in one of these states counts as done (a failed or cancelled one does not).
-DONE_STATUSES = ("pending", "sent", "to_post", "posted")
-# Made: an email accepted by the server, a letter printed (to post) or posted.
-MADE_STATUSES = ("sent", "to_post", "posted")
-# Delivered: an email accepted by the server, a letter posted. The next level waits for the last one delivered.
-DELIVERED_STATUSES = ("sent", "posted")
+# A reminder in one of these states counts as done (a failed or cancelled one does not); a phone call counts once
+# made ("to_call": waiting for an agent) as a pending email does.
+DONE_STATUSES = ("pending", "sent", "to_post", "posted", "to_call", "called")
+# Made: an email accepted by the server, a letter printed (to post) or posted, a phone call to make or made.
+MADE_STATUSES = ("sent", "to_post", "posted", "to_call", "called")
+# Delivered: an email accepted by the server, a letter posted, a call whose outcome an agent recorded. The next
+# level waits for the last one delivered.
+DELIVERED_STATUSES = ("sent", "posted", "called")
+# The channels a level may have: an email, a letter, both, or a phone call only (`ReminderLevel.phone_call` adds a
+# call to an email or a letter). Only email and letter have texts.
+WRITTEN_CHANNELS = ("email", "letter")
 ACCEPTED_DELAYS = _l("+15 days, -5 days, +1 day, +2 weeks, +1 month, +0 days")
 UNITS = {"day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month", "months": "month",
          "jour": "day", "jours": "day", "semaine": "week", "semaines": "week", "mois": "month"}
@@ -176,14 +181,23 @@ def validate_level(values: dict, languages: tuple[str, ...] = ("fr", "en", "de",
         elif kind == "none":
             value = Decimal("0")
         cleaned["penalty_value"] = value.quantize(CENTS)
+    cleaned["phone_call"] = bool(values.get("phone_call")) and values.get("channels", "email") != "phone"
     if errors:
         raise LevelError(errors)
     return cleaned
 
 
 def channels_of(level: ReminderLevel | Level) -> tuple[str, ...]:
-    """'both' -> ('email', 'letter')."""
-    return ("email", "letter") if level.channels == "both" else (level.channels,)
+    """'both' -> ('email', 'letter'); with `phone_call`, "phone" after them ('phone' alone: a call only)."""
+    channels = ("email", "letter") if level.channels == "both" else (level.channels,)
+    if getattr(level, "phone_call", False) and "phone" not in channels:
+        channels = (*channels, "phone")
+    return channels
+
+
+def written_channels(channels) -> tuple[str, ...]:
+    """The channels that have a text (the phone has none)."""
+    return tuple(channel for channel in channels if channel in WRITTEN_CHANNELS)
 
 
 def active_levels(session: Session) -> list[ReminderLevel]:
@@ -203,7 +217,7 @@ def save_level(session: Session, values: dict, level: ReminderLevel | None = Non
         raise LevelError({"rank": str(_l("Level %(rank)s already exists.", rank=cleaned["rank"]))})
     level = level or ReminderLevel()
     for key in ("rank", "names", "delay", "basis", "automatic", "channels", "penalty_kind", "penalty_value",
-                "formal_notice", "active"):
+                "formal_notice", "active", "phone_call"):
         if key in cleaned:
             setattr(level, key, cleaned[key])
     session.add(level)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from relance.models import Customer
 from relance.models.reminder import level_label
 from relance.services import settings as settings_service
-from relance.services.engine.levels import active_levels, channels_of, no_level_message
+from relance.services.engine.levels import active_levels, channels_of, no_level_message, written_channels
 from relance.services.engine.schedule import Level, choose_language, text_languages
 
 
@@ -101,7 +101,7 @@ def check(session: Session, languages: list[str] | None = None) -> Readiness:
     available = text_languages(session)  # {(rank, channel): languages with a subject and a body}
     missing = []
     for level in levels:
-        for channel in channels_of(level):
+        for channel in written_channels(channels_of(level)):
             have = available.get((level.rank, channel), set())
             for language in languages:
                 used, _reason = choose_language(have, language, default)
@@ -119,7 +119,7 @@ def level_lines(session: Session, level: Level, wanted: str, default: str) -> li
     texts = text_languages(session)
     wanted = wanted or default
     lines = []
-    for channel in channels_of(level):
+    for channel in written_channels(channels_of(level)):
         available = texts.get((level.rank, channel), set())
         used, _reason = choose_language(available, wanted, default)
         if used is None:

@@ -202,3 +202,26 @@ def for_invoice(invoice: Invoice, settings, user: User | None = None) -> Recipie
         copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
         user=user.email if user else None, company=settings.company_email,
     )
+
+
+def phone_numbers(invoice: Invoice) -> list[str]:
+    """Whom a phone call reaches, each number once: the invoice's "invoice follow-up" and "billing" contacts, the
+    customer's own number, then the customer's other contacts ("First Name: number" for a contact)."""
+    customer = invoice.customer
+    named = [c for c in (invoice.followup_contact, invoice.billing_contact) if c is not None]
+    others = [c for c in customer.contacts if c not in named]
+    found: list[str] = []
+    seen: set[str] = set()
+
+    def add(number: str | None, label: str) -> None:
+        number = (number or "").strip()
+        if number and number not in seen:
+            seen.add(number)
+            found.append(f"{label}: {number}" if label else number)
+
+    for contact in named:
+        add(contact.phone, " ".join(p for p in (contact.first_name, contact.name) if p))
+    add(customer.phone, "")
+    for contact in others:
+        add(contact.phone, " ".join(p for p in (contact.first_name, contact.name) if p))
+    return found

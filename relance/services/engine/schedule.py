@@ -70,6 +70,7 @@ from relance.services.engine.levels import (
     delay_text,
     no_level_message,
     parse_delay,
+    written_channels,
 )
 from relance.services.engine.penalties import Claims, compute_claim, load_rates, payments_of
 
@@ -224,11 +225,12 @@ class Level:
     penalty_kind: str
     penalty_value: Decimal
     formal_notice: bool
+    phone_call: bool = False
 
     @classmethod
     def of(cls, level: ReminderLevel) -> Level:
         return cls(level.rank, dict(level.names or {}), level.delay, level.basis, level.automatic, level.channels,
-                   level.penalty_kind, level.penalty_value, level.formal_notice)
+                   level.penalty_kind, level.penalty_value, level.formal_notice, bool(level.phone_call))
 
     def name(self, language: str) -> str:  # as ReminderLevel.name
         return level_label(self.names, language, self.rank)
@@ -712,6 +714,9 @@ def choose_language(available: set[str], wanted: str | None, default: str) -> tu
 
 
 def _language(level: Level, channels, wanted: str, rules: _Rules, texts) -> tuple[str, str | None]:
+    channels = written_channels(channels)  # a phone call has no text
+    if not channels:
+        return wanted or rules.settings.default_language, None
     available = set.intersection(*(texts.get((level.rank, ch), set()) for ch in channels))
     language, reason = choose_language(available, wanted, rules.settings.default_language)
     if language is None:

@@ -51,6 +51,9 @@ class ReminderError(RelanceError):
 
 # --- making reminders -------------------------------------------------------------------------------------
 
+CHANNELS = ("email", "letter", "phone")  # what a reminder row may be
+SENT_CHANNELS = ("email", "letter")  # what `send` sends (a phone call is made by an agent: `services/calls.py`)
+
 
 def reminder_key(invoice_id: int, rank: int, channel: str, on: date) -> str:
     return f"{invoice_id}:{rank}:{channel}:{on.isoformat()}"
@@ -104,7 +107,7 @@ def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, ch
     configuration's MAIL_FROM (`config`: SendingConfig, the current app's when None). `renderer`: a
     `wording.Renderer` of the day kept by a caller making many (`create_reminders` makes many at once).
     """
-    if channel not in ("email", "letter"):
+    if channel not in CHANNELS:
         raise ReminderError("channel", _l("Unknown channel %(channel)s.", channel=channel))
     if invoice.due_date is None:
         raise ReminderError("invoice", _l("Invoice %(number)s has no due date.", number=invoice.number))
@@ -125,6 +128,8 @@ def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, ch
                         reminder_date=on, next_date=next_date, status="pending",
                         override_reason=override if verdict.refusals else "")
     reminder.snapshot_level(level)
+    if channel == "phone":  # a call is not the formal notice (that is the letter)
+        reminder.formal_notice = False
     if renderer is None or renderer.on != on:
         renderer = wording.Renderer(session, on, settings,
                                     links=answers.Links(session, utcnow(), settings, given(config).public_url))
@@ -177,7 +182,7 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
     for position in range(max(len(channels) for _, _, channels in entries)):
         step = [(invoices[i], level, channels[position]) for i, level, channels in entries if position < len(channels)]
         for invoice, _level, channel in step:
-            if channel not in ("email", "letter"):
+            if channel not in CHANNELS:
                 raise ReminderError("channel", _l("Unknown channel %(channel)s.", channel=channel))
             if invoice.due_date is None:
                 raise ReminderError("invoice", _l("Invoice %(number)s has no due date.", number=invoice.number))
@@ -197,9 +202,11 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
             rows.append({"key": key, "invoice_id": invoice.id, "channel": channel, "note": "", "user_id": None,
                          "run_id": run.id if run is not None else None, "reminder_date": on, "next_date": None,
                          "override_reason": "", "level_id": level.id, "level": level.rank,
-                         "level_names": dict(level.names or {}), "formal_notice": bool(level.formal_notice),
+                         "level_names": dict(level.names or {}),
+                         "formal_notice": bool(level.formal_notice) and channel != "phone",
                          **made_columns(invoice, level, channel, renderer, settings, None, config)})
-            items.setdefault(channel, []).append((rows[-1], invoice, level))
+            if channel != "phone":  # a call is one per invoice
+                items.setdefault(channel, []).append((rows[-1], invoice, level))
             made.keys.append(key)
         for channel, together in items.items():  # a customer's invoices in one message (when grouped)
             messages.share(together, channel, renderer, settings, max_bytes=given(config).attachments_max_bytes)
@@ -235,7 +242,10 @@ def made_columns(invoice: Invoice, level: ReminderLevel, channel: str, renderer:
                  user: User | None, config: SendingConfig | None) -> dict:
     """What a new reminder row holds once made: its text rendered (once), the amounts claimed, the sender and
     recipients, and `status`/`error` "failed" with the reasons when it cannot go (no text, an unknown variable
-    in the text, no recipient, sender or postal address)."""
+    in the text, no recipient, sender or postal address). A phone call has no text: "to_call" with the numbers
+    to call as its recipients."""
+    if channel == "phone":
+        return phone_columns(invoice)
     page_url = renderer.links(invoice.customer_id) if renderer.links is not None else ""
     values: dict = {"status": "pending", "error": "", "page_url": page_url}
     reasons: list[str] = []
@@ -260,6 +270,13 @@ def made_columns(invoice: Invoice, level: ReminderLevel, channel: str, renderer:
     if reasons:
         values.update(status="failed", error=" ".join(reasons))
     return values
+
+
+def phone_columns(invoice: Invoice) -> dict:
+    """A phone call made: waiting for an agent ("to_call"), the numbers to call, the customer's language. Nothing is
+    sent: `send` leaves it alone; the agent records its outcome (`services/calls.py`)."""
+    return {"status": "to_call", "error": "", "page_url": "", "recipients": recipients.phone_numbers(invoice),
+            "language": invoice.customer.language or "fr"}
 
 
 def missing_for_email(reminder: Reminder) -> str:
@@ -298,11 +315,12 @@ def address_problem(customer) -> str:
     return str(_l("No postal address for %(customer)s: the letter was not printed.", customer=customer.name))
 
 
-CANCELLABLE = ("pending", "to_post")
+CANCELLABLE = ("pending", "to_post", "to_call")
 
 
 def cancel(session: Session, reminder: Reminder, reason: str = "", user: User | None = None) -> bool:
-    """Cancel a pending reminder that nobody is sending right now, or a letter not posted yet; audited. A reminder
+    """Cancel a pending reminder that nobody is sending right now, a letter not posted yet or a call not made yet;
+    audited. A reminder
     sharing a message with other invoices' cancels that message: every reminder of it (its text names them all)."""
     before = reminder.status
     which = (Reminder.message_key == reminder.message_key) if reminder.message_key else (Reminder.id == reminder.id)
@@ -363,12 +381,13 @@ def claim(session: Session, ids: Iterable[int], worker: str, config: SendingConf
     # a stale claim is taken again, unless its email was being handed to the server (message_id recorded,
     # no outcome): that one is "in doubt" and never sent again automatically
     free = or_(Reminder.claimed_by.is_(None), and_(Reminder.claimed_at < stale, Reminder.message_id.is_(None)))
+    sendable = Reminder.channel.in_(SENT_CHANNELS)  # a phone call is never sent: an agent makes it
     taken: list[int] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         if session.get_bind().dialect.name == "postgresql":
             rows = session.scalars(
-                select(Reminder.id).where(Reminder.id.in_(chunk), Reminder.status == "pending", free)
+                select(Reminder.id).where(Reminder.id.in_(chunk), Reminder.status == "pending", sendable, free)
                 .with_for_update(skip_locked=True)
             ).all()
             if rows:
@@ -376,7 +395,8 @@ def claim(session: Session, ids: Iterable[int], worker: str, config: SendingConf
                                 .values(claimed_by=worker, claimed_at=now))
             taken.extend(rows)
         else:  # SQLite serialises writers: the UPDATE's WHERE is the claim
-            session.execute(update(Reminder).where(Reminder.id.in_(chunk), Reminder.status == "pending", free)
+            session.execute(update(Reminder).where(Reminder.id.in_(chunk), Reminder.status == "pending", sendable,
+                                                   free)
                             .values(claimed_by=worker, claimed_at=now))
             taken.extend(session.scalars(select(Reminder.id).where(Reminder.id.in_(chunk),
                                                                    Reminder.claimed_by == worker)))

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from relance.models import Contact, Customer, Invoice, MassSelection, Payment, Run, User
 from relance.services.engine import eligibility, recipients
+from relance.services.engine.levels import channels_of
 from relance.services.engine.penalties import Claim, compute_claim, load_rates
 from relance.services.engine.schedule import Level, first_notice
 from relance.services.errors import RelanceError
@@ -274,6 +275,7 @@ def checked_selection(session: Session, user_id: int, on: date, rules=None) -> t
         raise SelectionError(_l("Nothing is selected: tick \u201cby letter\u201d or \u201cby email\u201d on at "
                                 "least one invoice."))
     rules = rules or eligibility.day_rules(session, on)
+    levels = {level.rank: level for level in rules.levels}
     done = eligibility.done_reminders(session, [invoice.id for _pick, invoice in rows])
     items, dropped, problems = [], [], []
     for pick, invoice in rows:
@@ -287,9 +289,7 @@ def checked_selection(session: Session, user_id: int, on: date, rules=None) -> t
             problems.append(str(_l("%(number)s: the customer has no email address, send a letter.",
                                    number=invoice.number)))
         reason = (pick.override_reason or "").strip() if pick.override else ""
-        for channel in CHANNELS:
-            if not getattr(pick, channel):
-                continue
+        for channel in picked_channels(pick, levels.get(pick.level)):
             verdict = eligibility.judge(invoice, done.get(invoice.id, []), pick.level, channel, rules)
             if verdict.refusals and not (verdict.may_override and reason):
                 problems.append(refusal_problem(invoice, verdict, channel, pick.override))
@@ -300,6 +300,16 @@ def checked_selection(session: Session, user_id: int, on: date, rules=None) -> t
     if not items:
         raise SelectionError(_l("None of the selected invoices is still unpaid."), dropped)
     return items, dropped
+
+
+def picked_channels(pick: MassSelection, level) -> list[str]:
+    """The channels a row's ticks make at its level: the ticked ones, and the level's phone call (a call-only level:
+    the tick asks for the call alone)."""
+    ticked = [channel for channel in CHANNELS if getattr(pick, channel)]
+    asked = channels_of(level) if level is not None else ()
+    if asked == ("phone",):
+        return ["phone"] if ticked else []
+    return [*ticked, "phone"] if ticked and "phone" in asked else ticked
 
 
 def refusal_problem(invoice: Invoice, verdict: eligibility.Verdict, channel: str, override: bool) -> str:

@@ -34,8 +34,9 @@ def grouped(customer: Customer, settings) -> bool:
 def _together_key(values: dict[str, Any], invoice: Invoice, channel: str, settings) -> tuple | None:
     """What rows must share to share a message: the customer, language and currency, and the same recipients (an
     email) or the same postal address (a letter: its attention line names the invoice's billing contact)."""
-    if values.get("status") != "pending" or not grouped(invoice.customer, settings):
-        return None
+    if channel not in ("email", "letter") or values.get("status") != "pending" or not grouped(invoice.customer,
+                                                                                               settings):
+        return None  # a phone call is each invoice's own
     if channel == "letter":
         return (invoice.customer_id, values.get("language"), invoice.currency, invoice.billing_contact_id)
     return (invoice.customer_id, values.get("language"), values.get("sender"), tuple(values.get("recipients") or ()),
