@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from relance.extensions import db
 from relance.models import Answer, BankLine, Invoice, Payment
 from relance.services import settings as company_settings
-from relance.services.data_in.bank_lines import BankLineError, ignore_line, import_statement, record_line
+from relance.services.data_in.bank_lines import BankLineError, accept, ignore_line, import_statement, record_line
 from relance.services.data_in.matching import rf_reference
 from relance.services.data_in.statements import StatementError, read_statement
 from relance.services.payments import delete_payment
@@ -237,6 +237,38 @@ def test_a_paid_claim_is_a_candidate_never_recorded(app):
     line = db.session.scalar(select(BankLine))
     assert line.rule == "paid_claim" and line.candidates[0]["invoices"] == [invoice.id]
     assert line.candidates[0]["answer"] is not None and not line.payments
+
+
+def test_the_bank_payment_answers_the_customer_s_paid_claim(app):
+    """Recording the line (a person accepting it, or the import recording an exact match) accepts the open "I have
+    paid" claim it answers: the agent has nothing left to confirm."""
+    invoices = book()
+    invoice = invoices["FA-2026-0301"]
+    claim = Answer(invoice_id=invoice.id, customer_id=invoice.customer_id, kind="paid", status="open",
+                   amount=Decimal("2400.00"), paid_on=date(2026, 6, 12), hold_until=date(2026, 6, 19))
+    db.session.add(claim)
+    db.session.commit()
+    data = b"Date;Libelle;Montant\n15/06/2026;VIREMENT RECU;2400,00\n"
+    import_statement(db.session, data, now=NOW, settings=company_settings.load(db.session))
+    db.session.commit()
+    line = db.session.scalar(select(BankLine))
+    accept(db.session, line, 0, None, NOW)
+    db.session.commit()
+    db.session.refresh(claim)
+    assert line.status == "recorded" and claim.status == "accepted" and claim.handled_at == NOW
+    assert invoice.remaining_due == Decimal("0.00")
+
+    auto_on()  # the import itself records an exact match: the claim on that invoice is answered as well
+    other = invoices["FA-2026-0101"]
+    second = Answer(invoice_id=other.id, customer_id=other.customer_id, kind="paid", status="open",
+                    amount=other.remaining_due, paid_on=date(2026, 6, 12), hold_until=date(2026, 6, 19))
+    db.session.add(second)
+    db.session.commit()
+    data = f"Date;Libelle;Montant\n16/06/2026;FACTURE {other.number};{other.remaining_due}\n".encode()
+    result = import_statement(db.session, data, now=NOW, settings=company_settings.load(db.session))
+    db.session.commit()
+    db.session.refresh(second)
+    assert result.automatic == 1 and second.status == "accepted"
 
 
 def test_two_invoices_that_could_match_are_proposed(app):

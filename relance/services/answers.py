@@ -184,11 +184,12 @@ def dispute(session: Session, invoice: Invoice, customer_id: int, *, reason: str
 
 # --- what an agent does with it ---------------------------------------------------------------------------------
 
-def _close(session: Session, answer: Answer, status: str, user: User, now: datetime, **values) -> None:
+def _close(session: Session, answer: Answer, status: str, user: User | None, now: datetime, **values) -> None:
+    """`user`: the agent who handled it (None: Relance itself, e.g. the bank statement's payment)."""
     if answer.status != "open":
         raise AnswerError(None, _l("This answer was already handled."))
     before = {"status": answer.status}
-    answer.status, answer.handled_by_id, answer.handled_at = status, user.id, now
+    answer.status, answer.handled_by_id, answer.handled_at = status, user.id if user else None, now
     for key, value in values.items():
         setattr(answer, key, value)
     session.flush()
@@ -206,6 +207,22 @@ def accept_payment(session: Session, answer: Answer, user: User, now: datetime, 
                                       paid_on or answer.paid_on, answer.reference)
     _close(session, answer, "accepted", user, now)
     return payment
+
+
+def paid_by_bank(session: Session, paid: dict[int, Decimal], user: User | None, now: datetime) -> int:
+    """Payments came in from the bank (invoice id -> amount, already recorded): the open "I have paid" claims they
+    answer (the invoice now settled, or at least the amount the customer told of) are accepted. Returns how many.
+    The caller commits."""
+    ids = sorted(paid)
+    claims = [a for start in range(0, len(ids), 500) for a in session.scalars(select(Answer).where(
+        Answer.invoice_id.in_(ids[start:start + 500]), Answer.kind == "paid", Answer.status == "open"))]
+    closed = 0
+    for answer in claims:
+        told = answer.amount
+        if answer.invoice.remaining_due <= 0 or (told is not None and paid[answer.invoice_id] >= told):
+            _close(session, answer, "accepted", user, now)
+            closed += 1
+    return closed
 
 
 def reject(session: Session, answer: Answer, user: User, now: datetime, reason: str) -> None:

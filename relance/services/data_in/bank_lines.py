@@ -24,7 +24,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from relance.models import BankLine, Invoice, Payment, User
-from relance.services import audit, payments
+from relance.services import answers, audit, payments
 from relance.services.data_in.matching import Book, Match, Proposal
 from relance.services.data_in.statements import Statement, StatementLine, keyed, read_statement
 from relance.services.errors import RelanceError
@@ -163,6 +163,15 @@ def _write(session: Session, result: StatementImport, now: datetime) -> None:
         session.execute(insert(Payment), paid[start:start + CHUNK])
     if paid:
         session.expire_all()  # the triggers changed the invoices' amount paid and status
+        answers.paid_by_bank(session, _by_invoice((p["invoice_id"], p["amount"]) for p in paid), None, now)
+
+
+def _by_invoice(pairs) -> dict[int, Decimal]:
+    """(invoice id, amount) pairs -> each invoice's total."""
+    total: dict[int, Decimal] = {}
+    for invoice_id, amount in pairs:
+        total[invoice_id] = total.get(invoice_id, Decimal(0)) + amount
+    return total
 
 
 # --- a person's actions ---------------------------------------------------------------------------------------------
@@ -192,6 +201,8 @@ def record_line(session: Session, line: BankLine, allocations: list[tuple[Invoic
         made.append(payments.record_payment(session, invoice, amount, line.booking_date,
                                             (line.reference or line.entry_ref or " ".join(line.label.split()))[:120],
                                             bank_line=line))
+    answers.paid_by_bank(session, _by_invoice((invoice.id, Decimal(amount)) for invoice, amount in allocations),
+                         user, now)  # the customer's "I have paid" answered
     line.status = "recorded"
     line.automatic = False
     audit.record(session, user, "record", "bank_line", line.id,
