@@ -15,7 +15,7 @@ from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from relance.services import answers, calls
-from relance.services.engine.levels import delay_text
+from relance.services.engine.levels import CHANNEL_LABELS, delay_text
 from relance.services.texts import typography
 from relance.services.texts.formatting import ENGLISH_SHORT_DATE, format_money, money_for_reader, short_day
 from relance.services.texts.languages import language_label
@@ -25,7 +25,6 @@ ROLE_LABELS = {"viewer": _l("viewer"), "agent": _l("agent"), "manager": _l("mana
 REMINDER_STATUS_LABELS = {"pending": _l("pending"), "sent": _l("sent"), "to_post": _l("to post"),
                           "posted": _l("posted"), "failed": _l("failed"), "cancelled": _l("cancelled"),
                           "to_call": _l("to call"), "called": _l("called")}
-CHANNEL_LABELS = {"email": _l("email"), "letter": _l("letter"), "phone": _l("phone call")}
 RUN_STATUS_LABELS = {"done": _l("done"), "failed": _l("failed"), "running": _l("running"), "queued": _l("queued"),
                      "waiting": _l("waiting")}
 REMINDER_STATUS_BADGES = {"sent": "ok", "posted": "ok", "to_post": "warn", "pending": "warn", "failed": "err",

@@ -65,6 +65,16 @@ def test_channels_of_a_level_with_a_call():
     assert cleaned["channels"] == "phone" and cleaned["phone_call"] is False  # a call only: no second call
 
 
+def test_explain_names_the_call_in_the_reader_s_words(company):
+    level(1).phone_call = True
+    db.session.commit()
+    inv = invoice()
+    assert "Due: level 1 today (email, phone call)." in str(schedule.explain(db.session, inv, date(2026, 2, 2), NOW,
+                                                                             language="en"))
+    assert "(e-mail, appel téléphonique)" in str(schedule.explain(db.session, inv, date(2026, 2, 2), NOW,
+                                                                    language="fr"))
+
+
 def test_a_level_with_a_call_makes_a_call_to_make_and_sends_only_the_email(company):
     level(1).phone_call = True
     db.session.commit()

@@ -187,6 +187,9 @@ def validate_level(values: dict, languages: tuple[str, ...] = ("fr", "en", "de",
     return cleaned
 
 
+CHANNEL_LABELS = {"email": _l("email"), "letter": _l("letter"), "phone": _l("phone call")}  # a reader's words
+
+
 def channels_of(level: ReminderLevel | Level) -> tuple[str, ...]:
     """'both' -> ('email', 'letter'); with `phone_call`, "phone" after them ('phone' alone: a call only)."""
     channels = ("email", "letter") if level.channels == "both" else (level.channels,)

@@ -63,6 +63,7 @@ from relance.services import settings as settings_service
 from relance.services.engine import recipients as recipients_service
 from relance.services.engine.holds import HOLD_CODES, held_ids, hold_of, holds
 from relance.services.engine.levels import (
+    CHANNEL_LABELS,
     DELIVERED_STATUSES,
     DONE_STATUSES,
     active_levels,
@@ -1051,6 +1052,7 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
         lines.append(_("Level %(rank)s would be due, but it is not sent:", rank=rank))
         lines.extend(others)
         return Explanation("skipped", tuple(lines), rank, None)
-    lines.append(_("Due: level %(rank)s today (%(channels)s).", rank=rank, channels=", ".join(channels_of(level))))
+    lines.append(_("Due: level %(rank)s today (%(channels)s).", rank=rank,
+                   channels=", ".join(str(CHANNEL_LABELS[c]) for c in channels_of(level))))
     return Explanation("due", tuple(lines), rank, on)
 
