@@ -235,7 +235,9 @@ def test_the_calls_page_lists_the_customers_to_call_mine_first(client, to_call):
     assert page.index("ACME Industries") < page.index("Zeta Trading")
     assert "You follow this customer" in page and "+33 6 11 22 33 44" in page and 'href="tel:+33611223344"' in page
     assert to_call["mine"].number in page and ("1,200.00" in page or "1 200,00" in page)
-    assert 'href="/calls/"' in client.get("/").get_data(as_text=True)  # in the menu
+    dashboard = client.get("/").get_data(as_text=True)
+    assert 'href="/calls/"' in dashboard  # in the menu
+    assert "2 phone calls to make." in dashboard  # and on the dashboard
 
 
 @pytest.mark.clock

@@ -41,6 +41,7 @@ def dashboard():
         failed_total=failed_total,
         failed=failed,
         answers_open=dashboard_service.open_answers(db.session),
+        calls_waiting=dashboard_service.calls_to_make(db.session),
         today=today,
         auto=dashboard_service.automatic_runs(db.session),
         readiness=readiness.check(db.session),

@@ -136,6 +136,11 @@ def automatic_runs(session: Session, now: datetime | None = None) -> AutomaticRu
     )
 
 
+def calls_to_make(session: Session) -> int:
+    """The phone calls the levels asked for that nobody has made yet (their outcome not recorded)."""
+    return session.scalar(select(func.count()).select_from(Reminder).where(Reminder.status == "to_call")) or 0
+
+
 def open_answers(session: Session) -> dict[str, int]:
     """{kind: count} of the customers' answers waiting for an agent, and "total"."""
     counts = dict(session.execute(select(Answer.kind, func.count()).where(Answer.status == "open")
