@@ -61,7 +61,7 @@ def test_without_a_valid_token_every_operation_answers_401(app, client):
     db.session.commit()
     tokens += [f"Bearer {clear}", f"Bearer {inactive_clear}"]
     ops = list(operations(client))
-    assert len(ops) == 16
+    assert len(ops) == 17
     for method, url in ops:
         for value in tokens:
             headers = {"Authorization": value} if value else {}

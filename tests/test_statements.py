@@ -301,3 +301,35 @@ def test_cli_import_statement(app, runner):
     assert bad.exit_code == 1 and "Jour" in bad.output and "Nothing was imported" in bad.output
     wrong = runner.invoke(args=["relance", "import", "invoices", path, "--format", "camt"])
     assert wrong.exit_code == 2
+
+
+def test_the_api_imports_a_statement_once_and_refuses_a_bad_one_whole(app, client):
+    from tests.test_api import token_for
+
+    book()
+    agent = {"Authorization": f"Bearer {token_for('agent')}", "Accept-Language": "en"}
+    body = (DATA / "camt053_v02.xml").read_bytes()
+    response = client.post("/api/v1/statements?filename=june.xml", data=body, headers=agent,
+                           content_type="application/xml")
+    assert response.status_code == 200, response.get_json()
+    first = response.get_json()
+    assert first["imported"] > 0 and first["already"] == 0
+    assert first["imported"] == first["automatic"] + first["proposed"] + first["left"]
+    assert {line.source_file for line in db.session.scalars(select(BankLine))} == {"june.xml"}
+    again = client.post("/api/v1/statements", data=body, headers=agent, content_type="application/xml").get_json()
+    assert (again["imported"], again["already"]) == (0, first["imported"])  # the same file adds nothing
+    bad = client.post("/api/v1/statements", data=b"<Document><nothing/></Document>", headers=agent,
+                      content_type="application/xml")
+    assert bad.status_code == 422 and bad.get_json()["error"]["fields"][0]["path"] == "body"
+    odd = client.post("/api/v1/statements?format=mt940", data=body, headers=agent, content_type="application/xml")
+    assert odd.status_code == 422 and odd.get_json()["error"]["fields"][0]["path"] == "format"
+    viewer = {"Authorization": f"Bearer {token_for('viewer')}"}
+    assert client.post("/api/v1/statements", data=body, headers=viewer).status_code == 403
+    assert db.session.scalar(select(func.count()).select_from(BankLine)) == first["imported"]
+
+
+def test_a_file_that_is_no_statement_is_refused_with_a_message_never_a_crash(app):
+    for data in (b'{"items": [' + b'{"code": "C1"}, ' * 70_000 + b"]}", b"[" * 200_000 + b"]" * 200_000, b"x" * 300_000,
+                 b"\x00\xff" * 1000):
+        with pytest.raises(StatementError):
+            read_statement(data, None, None, "upload")

@@ -150,6 +150,31 @@ def document(server: str) -> dict:
                                                            "Saved; the items are the invoices paid.")},
                                              "400", "403", "422")},
         },
+        "/statements": {
+            "post": {"operationId": "importStatement",
+                     "summary": "Import a bank statement: its credits matched to the open invoices.",
+                     "description": "The body is the statement file: ISO 20022 camt.053 / camt.054 XML, OFX or CSV "
+                                    "(`format` when the content does not tell). Each credit is kept once (the "
+                                    "bank's reference, else a hash of the line): the same file sent again adds "
+                                    "nothing. Exact matches are recorded as payments only when the setting says "
+                                    "so; the others wait on the bank page. A file that cannot be read is refused "
+                                    "whole (422, `error.fields[0].path` = `body`).",
+                     "parameters": [
+                         {"name": "format", "in": "query", "required": False,
+                          "schema": {"type": "string", "enum": ["camt", "ofx", "csv"]}},
+                         {"name": "filename", "in": "query", "required": False,
+                          "schema": {"type": "string", "maxLength": 255}}],
+                     "requestBody": {"required": True, "content": {
+                         "application/xml": {"schema": {"type": "string"}},
+                         "text/csv": {"schema": {"type": "string"}},
+                         "application/x-ofx": {"schema": {"type": "string"}}}},
+                     "responses": _responses({"200": _json({
+                         "type": "object",
+                         "required": ["read", "imported", "already", "skipped", "automatic", "proposed", "left"],
+                         "properties": {name: {"type": "integer"} for name in (
+                             "read", "imported", "already", "skipped", "automatic", "proposed", "left")}},
+                         "Imported.")}, "400", "403", "422")},
+        },
         "/contacts": {
             "post": {"operationId": "upsertContacts",
                      "summary": "Create or update customers' contacts (key: customer code + email): all items or "

@@ -26,9 +26,13 @@ from relance.models import ApiToken, Customer, Invoice, Payment, Reminder, Remin
 from relance.models.base import ZERO, utcnow
 from relance.models.user import hash_token
 from relance.search import any_contains
-from relance.services.data_in import einvoice
+from relance.services import settings as settings_service
+from relance.services.data_in import bank_lines, einvoice
 from relance.services.data_in.apply import apply_plan
 from relance.services.data_in.plan import ImportPlan, plan_records
+from relance.services.data_in.reading import MAX_BYTES
+from relance.services.data_in.statements import FORMATS as statement_formats
+from relance.services.data_in.statements import StatementError
 from relance.services.engine import eligibility
 from relance.services.letters.invoice_pdf import store_pdf
 from relance.services.sending import dunning
@@ -406,6 +410,30 @@ def post_payments():
     found = {i.number: i for i in db.session.scalars(select(Invoice).options(joinedload(Invoice.customer))
                                                      .where(Invoice.number.in_(numbers)))}
     return _batch_result(plan, [invoice_json(found[n]) for n in numbers])
+
+
+@bp.post("/statements")
+@api_role("agent")
+def post_statement():
+    """A bank statement as the body (camt.053 / camt.054 XML, OFX, CSV; `?format=` when it cannot be told from the
+    content, `?filename=` kept with its lines): its credits kept once, matched to the open invoices, recorded when
+    nothing is in doubt and the setting says so; the counts as the CLI prints them."""
+    fmt = request.args.get("format") or None
+    if fmt is not None and fmt not in statement_formats:
+        raise ApiError(422, _l("The request has errors; nothing was saved."),
+                       [("format", str(_l("Unknown statement format %(format)s: camt, ofx or csv.", format=fmt[:20])))])
+    data = _body_bytes(MAX_BYTES * 5, cache=False)  # the statement reader's own limit
+    try:
+        result = bank_lines.import_statement(db.session, data, now=clock.utcnow(), fmt=fmt,
+                                             settings=settings_service.load(db.session),
+                                             filename=(request.args.get("filename") or "api")[:255])
+    except StatementError as exc:
+        db.session.rollback()
+        raise ApiError(422, _l("The request has errors; nothing was saved."), [("body", str(exc))]) from None
+    db.session.commit()
+    return jsonify({"read": result.read, "imported": result.imported, "already": result.already,
+                    "skipped": result.skipped, "automatic": result.automatic, "proposed": result.proposed,
+                    "left": result.left})
 
 
 @bp.post("/contacts")

@@ -386,8 +386,13 @@ def read_csv(data: bytes, columns: dict[str, str]) -> Statement:
                 found[name] = index
         return found
 
-    separator = max((";", ",", "\t"), key=lambda sep: len(mapping(next(csv.reader([lines[header_index]],
-                                                                                  delimiter=sep)))))
+    def header(sep: str) -> list[str]:  # a line that is no CSV header (a field over csv's limit...): no cell
+        try:
+            return next(csv.reader([lines[header_index]] if lines else [""], delimiter=sep))
+        except (csv.Error, StopIteration):
+            return []
+
+    separator = max((";", ",", "\t"), key=lambda sep: len(mapping(header(sep))))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
     statement = Statement(format="csv", version=f"sep={separator!r}")
     positions: dict[str, int] | None = None
