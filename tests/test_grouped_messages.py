@@ -387,3 +387,16 @@ def test_every_level_has_its_text_for_several_invoices_in_every_shipped_language
             assert "{" not in rendered.text and "__" not in rendered.text, rendered.text
             assert together.ATTACHED[(channel, language)] in rendered.text
             assert rendered.text.count("https://relance.example/c/abc") == (channel == "email"), (level.rank, channel)
+
+
+def test_before_their_due_date_the_table_shows_no_days_late_nor_claim(company):
+    settings = settings_service.load(db.session)
+    customer = make_customer(language="en", country="GB")
+    first = make_invoice(customer, total=100, due=ON + timedelta(days=3), number="EARLY-1")
+    second = make_invoice(customer, total=50, due=ON + timedelta(days=4), number="EARLY-2")
+    db.session.commit()
+    before = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 0))
+    rendered = wording.Renderer(db.session, ON, settings).render(first, before, "email", group=[(second, before)])
+    head = next(line for line in rendered.text.splitlines() if line.startswith("Invoice"))
+    assert head.split() == ["Invoice", "Level", "Date", "Due", "date", "Remaining", "due"]
+    assert "The total outstanding is €150.00." in rendered.text

@@ -453,56 +453,48 @@ def resolve(ctx: Context, tables: Tables | None = None,
     return text, html
 
 
-def _grouped(lines: tuple[OverdueLine, ...]) -> bool:
-    """The table of a message for several invoices: each line's level and total claimed shown too."""
-    return any(line.level_name for line in lines)
+Column = tuple[str, Callable[[OverdueLine, str], str], bool]  # header, a line's cell in a language, a number
 
 
-def _table_rows(lines: tuple[OverdueLine, ...], language: str) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for line in lines:
-        row: tuple[str, ...] = (line.number, format_day(line.issue_date, language, "short"),
-               format_day(line.due_date, language, "short"), str(line.days_late),
-               format_money(line.remaining_due, line.currency, language))
-        if _grouped(lines):
-            claimed = line.remaining_due if line.claimed is None else line.claimed
-            row = (line.number, line.level_name, *row[1:], format_money(claimed, line.currency, language))
-        rows.append(row)
-    return rows
-
-
-def _table_headers(grouped: bool = False) -> tuple[str, ...]:
+def _columns(lines: tuple[OverdueLine, ...]) -> list[Column]:
+    """The invoices table's columns (headers in the current locale). A message for several invoices also shows each
+    line's level and total claimed; before their due date (nothing late, nothing more claimed) neither the days late
+    nor the total claimed."""
+    grouped = any(line.level_name for line in lines)
+    early = grouped and all(line.days_late == 0 and line.claimed in (None, line.remaining_due) for line in lines)
+    columns: list[Column] = [(_("Invoice"), lambda line, _language: line.number, False)]
     if grouped:
-        return (_("Invoice"), _("Level"), _("Date"), _("Due date"), _("Days late"), _("Remaining due"), _("Claimed"))
-    return (_("Invoice"), _("Date"), _("Due date"), _("Days late"), _("Remaining due"))
-
-
-def _text_columns(lines: tuple[OverdueLine, ...]) -> int:
-    """How many columns from the left hold words (aligned left); the numbers after them are aligned right."""
-    return 4 if _grouped(lines) else 3
+        columns.append((_("Level"), lambda line, _language: line.level_name, False))
+    columns += [(_("Date"), lambda line, language: format_day(line.issue_date, language, "short"), False),
+                (_("Due date"), lambda line, language: format_day(line.due_date, language, "short"), False)]
+    if not early:
+        columns.append((_("Days late"), lambda line, _language: str(line.days_late), True))
+    columns.append((_("Remaining due"),
+                    lambda line, language: format_money(line.remaining_due, line.currency, language), True))
+    if grouped and not early:
+        columns.append((_("Claimed"), lambda line, language: format_money(
+            line.remaining_due if line.claimed is None else line.claimed, line.currency, language), True))
+    return columns
 
 
 def _table_text(lines: tuple[OverdueLine, ...], language: str) -> str:
-    rows = [_table_headers(_grouped(lines)), *_table_rows(lines, language)]
-    left = _text_columns(lines)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    columns = _columns(lines)
+    rows = [[header for header, _cell, _number in columns],
+            *[[cell(line, language) for _header, cell, _number in columns] for line in lines]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     out = []
     for row in rows:
-        cells = [cell.ljust(w) if i < left else cell.rjust(w)
-                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [cell.rjust(w) if number else cell.ljust(w)
+                 for cell, w, (_header, _cell, number) in zip(row, widths, columns, strict=True)]
         out.append("  ".join(cells).rstrip())
     return "\n".join(out)
 
 
 def _table_html(lines: tuple[OverdueLine, ...], language: str) -> Markup:
-    left = _text_columns(lines)
-    head = "".join(f'<th{" class=num" if i >= left else ""}>{escape(h)}</th>'
-                   for i, h in enumerate(_table_headers(_grouped(lines))))
-    body = "".join(
-        "<tr>" + "".join(f'<td{" class=num" if i >= left else ""}>{escape(c)}</td>' for i, c in enumerate(row))
-        + "</tr>"
-        for row in _table_rows(lines, language)
-    )
+    columns = _columns(lines)
+    head = "".join(f'<th{" class=num" if number else ""}>{escape(header)}</th>' for header, _cell, number in columns)
+    body = "".join("<tr>" + "".join(f'<td{" class=num" if number else ""}>{escape(cell(line, language))}</td>'
+                                    for _header, cell, number in columns) + "</tr>" for line in lines)
     html = f'<table class="invoices"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     return Markup(html)  # noqa: S704 (every cell was escaped)
 
