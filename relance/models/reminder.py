@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, event, false, select
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, event, false, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relance.extensions import Model
@@ -242,6 +242,12 @@ def message_rows(session, reminder: Reminder) -> list[Reminder]:
     rows = session.scalars(select(Reminder).where(Reminder.message_key == reminder.message_key)
                            .order_by(Reminder.invoice_id)).all()
     return sorted(rows, key=lambda r: r.key != r.message_key)
+
+
+def claimable(stale: datetime):
+    """SQL: nobody holds the row, or its holder claimed it before `stale` (a worker that stopped) and handed nothing
+    to the mail server: an email with a Message-ID and no outcome is "in doubt", never taken again by itself."""
+    return or_(Reminder.claimed_by.is_(None), and_(Reminder.claimed_at < stale, Reminder.message_id.is_(None)))
 
 
 def carries_message():

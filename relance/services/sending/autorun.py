@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from relance import clock
 from relance.models import Reminder, ReminderLevel, Run
 from relance.models.base import utcnow
-from relance.models.reminder import carries_message
+from relance.models.reminder import carries_message, claimable
 from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility
@@ -361,7 +361,7 @@ def _send_batches(session: Session, run_ids: list[int], config: SendingConfig, t
         stale = dunning.claim_stale_before(config)
         query = select(Reminder.id).where(
             Reminder.run_id.in_(run_ids), Reminder.status == "pending", Reminder.message_id.is_(None),
-            Reminder.channel == "email", (Reminder.claimed_by.is_(None)) | (Reminder.claimed_at < stale))
+            Reminder.channel == "email", claimable(stale))
         candidates = list(session.scalars(query.order_by(Reminder.id).limit(SEND_BATCH * 8 + len(tried))))
         session.commit()
         candidates = [i for i in candidates if i not in tried]
@@ -384,7 +384,7 @@ def _print_letters(session: Session, run_ids: list[int], config: SendingConfig, 
         stale = dunning.claim_stale_before(config)
         ids = list(session.scalars(select(Reminder.id).where(
             Reminder.run_id.in_(run_ids), Reminder.status == "pending", Reminder.channel == "letter",
-            (Reminder.claimed_by.is_(None)) | (Reminder.claimed_at < stale)).order_by(Reminder.id).limit(LETTER_CHUNK)))
+            claimable(stale)).order_by(Reminder.id).limit(LETTER_CHUNK)))
         session.commit()
         if not ids:
             return

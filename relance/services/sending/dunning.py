@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import cast
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CursorResult, Table, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run, User
 from relance.models.base import utcnow
-from relance.models.reminder import carries_message, message_rows
+from relance.models.reminder import carries_message, claimable, message_rows
 from relance.services import answers, audit
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility, recipients
@@ -378,9 +378,7 @@ def claim(session: Session, ids: Iterable[int], worker: str, config: SendingConf
         return []
     now = now or utcnow()
     stale = claim_stale_before(config, now)
-    # a stale claim is taken again, unless its email was being handed to the server (message_id recorded,
-    # no outcome): that one is "in doubt" and never sent again automatically
-    free = or_(Reminder.claimed_by.is_(None), and_(Reminder.claimed_at < stale, Reminder.message_id.is_(None)))
+    free = claimable(stale)
     sendable = Reminder.channel.in_(SENT_CHANNELS)  # a phone call is never sent: an agent makes it
     taken: list[int] = []
     for start in range(0, len(ids), 500):

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel, Run
+from relance.models.reminder import claimable
 from relance.services.letters.invoice_pdf import invoice_pdf_path
 from relance.services.texts import wording
 
@@ -34,9 +35,10 @@ def grouped(customer: Customer, settings) -> bool:
 def _together_key(values: dict[str, Any], invoice: Invoice, channel: str, settings) -> tuple | None:
     """What rows must share to share a message: the customer, language and currency, and the same recipients (an
     email) or the same postal address (a letter: its attention line names the invoice's billing contact)."""
-    if channel not in ("email", "letter") or values.get("status") != "pending" or not grouped(invoice.customer,
-                                                                                               settings):
-        return None  # a phone call is each invoice's own
+    if channel not in ("email", "letter") or values.get("status") != "pending":
+        return None  # a phone call is each invoice's own; a row that cannot go goes nowhere
+    if not grouped(invoice.customer, settings):
+        return None
     if channel == "letter":
         return (invoice.customer_id, values.get("language"), invoice.currency, invoice.billing_contact_id)
     return (invoice.customer_id, values.get("language"), values.get("sender"), tuple(values.get("recipients") or ()),
@@ -163,7 +165,7 @@ def claim_members(session: Session, lead_ids: Sequence[int], worker: str, now: d
     ids. The caller commits (before loading the rows: a commit expires what is loaded)."""
     found: dict[int, list[int]] = {}
     ids = sorted(set(lead_ids))
-    free = or_(Reminder.claimed_by.is_(None), and_(Reminder.claimed_at < stale, Reminder.message_id.is_(None)))
+    free = claimable(stale)
     for start in range(0, len(ids), 500):
         keys = dict(session.execute(select(Reminder.key, Reminder.id).where(
             Reminder.id.in_(ids[start:start + 500]), Reminder.message_key == Reminder.key)).all())
