@@ -1,5 +1,6 @@
 """camt.053 files written for tests and bench/statement.py: the structure of tests/data/statements/camt053_v08.xml
-(the German banks' published sample), any number of credits and debits."""
+(the German banks' published sample), any number of credits and debits; `book()`: the open invoices the sample files
+of tests/data/statements pay."""
 
 from __future__ import annotations
 
@@ -7,6 +8,28 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from xml.sax.saxutils import escape
+
+from relance.extensions import db
+from relance.models import Invoice
+from tests.factories import make_customer, make_invoice
+
+
+def book() -> dict[str, Invoice]:
+    """The open invoices (by number) the statements of tests/data/statements speak of: Boulangerie Martin's three,
+    Garage Dupont's two, and one of Hôtel du Lac that no sample file pays. Committed."""
+    martin = make_customer(name="Boulangerie Martin")
+    dupont = make_customer(name="Garage Dupont")
+    lac = make_customer(name="Hôtel du Lac")
+    invoices = {
+        "FA-2026-0101": make_invoice(martin, "1200.00", number="FA-2026-0101"),
+        "FA-2026-0102": make_invoice(martin, "350.00", number="FA-2026-0102"),
+        "FA-2026-0103": make_invoice(martin, "149.90", number="FA-2026-0103"),
+        "FA-2026-0201": make_invoice(dupont, "540.00", number="FA-2026-0201"),
+        "FA-2026-0202": make_invoice(dupont, "460.00", number="FA-2026-0202"),
+        "FA-2026-0301": make_invoice(lac, "2400.00", number="FA-2026-0301"),
+    }
+    db.session.commit()
+    return invoices
 
 
 @dataclass

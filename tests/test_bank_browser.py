@@ -11,7 +11,7 @@ from relance.extensions import db
 from relance.models import BankLine
 from relance.services import settings as company_settings
 from relance.services.data_in.bank_lines import import_statement
-from tests.factories import make_customer, make_invoice
+from tests.statement_samples import book
 
 pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
@@ -20,13 +20,7 @@ DATA = Path(__file__).parent / "data" / "statements"
 
 def seed(live_server) -> dict[str, int]:
     with live_server.app.app_context():
-        martin = make_customer(name="Boulangerie Martin")
-        dupont = make_customer(name="Garage Dupont")
-        for number, total, customer in (("FA-2026-0101", "1200.00", martin), ("FA-2026-0102", "350.00", martin),
-                                        ("FA-2026-0103", "149.90", martin), ("FA-2026-0201", "540.00", dupont),
-                                        ("FA-2026-0202", "460.00", dupont)):
-            make_invoice(customer, total, number=number)
-        db.session.commit()
+        book()
         import_statement(db.session, (DATA / "camt053_v02.xml").read_bytes(), now=datetime(2026, 6, 16, 7),
                          settings=company_settings.load(db.session), filename="camt053_v02.xml")
         db.session.commit()

@@ -16,7 +16,7 @@ from relance.extensions import db
 from relance.models import AuditLog, BankLine, Invoice
 from relance.services import settings as company_settings
 from relance.services.data_in.bank_lines import import_statement
-from tests.factories import make_customer, make_invoice
+from tests.statement_samples import book
 
 DATA = Path(__file__).parent / "data" / "statements"
 HTMX = {"HX-Request": "true"}
@@ -24,16 +24,7 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture
 def lines(app, auth):
-    martin = make_customer(name="Boulangerie Martin")
-    dupont = make_customer(name="Garage Dupont")
-    invoices = {
-        "FA-2026-0101": make_invoice(martin, "1200.00", number="FA-2026-0101"),
-        "FA-2026-0102": make_invoice(martin, "350.00", number="FA-2026-0102"),
-        "FA-2026-0103": make_invoice(martin, "149.90", number="FA-2026-0103"),
-        "FA-2026-0201": make_invoice(dupont, "540.00", number="FA-2026-0201"),
-        "FA-2026-0202": make_invoice(dupont, "460.00", number="FA-2026-0202"),
-    }
-    db.session.commit()
+    invoices = book()
     import_statement(db.session, (DATA / "camt053_v02.xml").read_bytes(), now=datetime(2026, 6, 16, 7),
                      settings=company_settings.load(db.session), filename="camt053_v02.xml")
     db.session.commit()

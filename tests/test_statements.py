@@ -12,32 +12,17 @@ import pytest
 from sqlalchemy import func, select
 
 from relance.extensions import db
-from relance.models import Answer, BankLine, Invoice, Payment
+from relance.models import Answer, BankLine, Payment
 from relance.services import settings as company_settings
 from relance.services.data_in.bank_lines import BankLineError, accept, ignore_line, import_statement, record_line
 from relance.services.data_in.matching import rf_reference
 from relance.services.data_in.statements import StatementError, read_statement
 from relance.services.payments import delete_payment
 from tests.factories import make_customer, make_invoice
+from tests.statement_samples import book
 
 DATA = Path(__file__).parent / "data" / "statements"
 NOW = datetime(2026, 6, 16, 7, 0)
-
-
-def book() -> dict[str, Invoice]:
-    martin = make_customer(name="Boulangerie Martin")
-    dupont = make_customer(name="Garage Dupont")
-    lac = make_customer(name="Hôtel du Lac")
-    invoices = {
-        "FA-2026-0101": make_invoice(martin, "1200.00", number="FA-2026-0101"),
-        "FA-2026-0102": make_invoice(martin, "350.00", number="FA-2026-0102"),
-        "FA-2026-0103": make_invoice(martin, "149.90", number="FA-2026-0103"),
-        "FA-2026-0201": make_invoice(dupont, "540.00", number="FA-2026-0201"),
-        "FA-2026-0202": make_invoice(dupont, "460.00", number="FA-2026-0202"),
-        "FA-2026-0301": make_invoice(lac, "2400.00", number="FA-2026-0301"),
-    }
-    db.session.commit()
-    return invoices
 
 
 def auto_on() -> None:
