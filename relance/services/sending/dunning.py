@@ -205,8 +205,7 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
                          "level_names": dict(level.names or {}),
                          "formal_notice": bool(level.formal_notice) and channel != "phone",
                          **made_columns(invoice, level, channel, renderer, settings, None, config)})
-            if channel != "phone":  # a call is one per invoice
-                items.setdefault(channel, []).append((rows[-1], invoice, level))
+            items.setdefault(channel, []).append((rows[-1], invoice, level))
             made.keys.append(key)
         for channel, together in items.items():  # a customer's invoices in one message (when grouped)
             messages.share(together, channel, renderer, settings, max_bytes=given(config).attachments_max_bytes)
@@ -320,8 +319,8 @@ CANCELLABLE = ("pending", "to_post", "to_call")
 
 def cancel(session: Session, reminder: Reminder, reason: str = "", user: User | None = None) -> bool:
     """Cancel a pending reminder that nobody is sending right now, a letter not posted yet or a call not made yet;
-    audited. A reminder
-    sharing a message with other invoices' cancels that message: every reminder of it (its text names them all)."""
+    audited. A reminder sharing a message with other invoices' cancels that message: every reminder of it (its text
+    names them all)."""
     before = reminder.status
     which = (Reminder.message_key == reminder.message_key) if reminder.message_key else (Reminder.id == reminder.id)
     rows = session.execute(select(Reminder.id, Reminder.claimed_by)
@@ -477,7 +476,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
         """Record an outcome on the row (through `outcomes`: the object shows it at once), and on the rows of the
         message it carries; with `commit`, written and committed now, else with the next write (an email group's
         hand-over, or the end of the group)."""
-        for row in (reminder, *members.get(reminder.id, ())):
+        for row in _message(reminder, members):
             finish_one(row, status, error, message_id)
         if commit:
             outcomes.write()
@@ -544,6 +543,11 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     finally:
         real.expire_on_commit = expire
     return report
+
+
+def _message(reminder: Reminder, members: dict[int, list[Reminder]]) -> tuple[Reminder, ...]:
+    """The rows one email or letter carries: the reminder, then the members of the message it leads."""
+    return (reminder, *members.get(reminder.id, ()))
 
 
 def release_claims(session: Session, worker: str) -> None:
@@ -654,7 +658,7 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
             finish(reminder, "failed", problem)
             continue
         try:
-            sources[reminder.id] = [invoice_pdf_source(r.invoice) for r in (reminder, *members.get(reminder.id, ()))]
+            sources[reminder.id] = [invoice_pdf_source(r.invoice) for r in _message(reminder, members)]
         except Exception as exc:  # noqa: BLE001 (a broken invoice file must not stop the batch)
             finish(reminder, "failed", str(_l("The invoice PDF could not be made: %(error)s", error=exc)))
     # The reads are over: no transaction stays open while the messages are built (on SQLite, a transaction that has
@@ -686,7 +690,7 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
         connection = session.connection()
         outcomes.write()
         rows = [{"row_id": row.id, "worker": worker, "new_message_id": out.message_id}
-                for out in group for row in (by_id[out.ref], *members.get(out.ref, ()))]
+                for out in group for row in _message(by_id[out.ref], members)]
         if len(rows) == 1:  # the automatic run's groups: the UPDATE's row count says whether the row is held
             held_one = connection.execute(_HAND_OVER, rows[0]).rowcount == 1
             recorded = {group[0].ref: group[0].message_id} if held_one else {}
@@ -696,7 +700,7 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
         session.commit()
         held = [out for out in group if recorded.get(out.ref) == out.message_id]
         for out in held:
-            for row in (by_id[out.ref], *members.get(out.ref, ())):
+            for row in _message(by_id[out.ref], members):
                 set_committed_value(row, "message_id", out.message_id)
         report.skipped += [out.ref for out in group if out not in held]
         return held
@@ -832,7 +836,7 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
         else:
             if settings.save_letter_copy:
                 saved = content.save_letter(reminder, pdf)
-                for row in (reminder, *members.get(reminder.id, ())):
+                for row in _message(reminder, members):
                     row.pdf_path = saved
             if sink:
                 sink(reminder, pdf)
