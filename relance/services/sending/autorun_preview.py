@@ -70,37 +70,48 @@ def dry_run(session: Session, on: date, now: datetime | None = None, limit: int 
         return DryRun(result, [], already)
     levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
     renderer = wording.Renderer(session, on, settings)  # texts, rates and tables read once for the whole list
-    invoices = {i.id: i for start in range(0, len(todo), 500) for i in session.scalars(
-        select(Invoice).where(Invoice.id.in_([due.invoice_id for due, _ in todo[start:start + 500]]))
-        .options(*dunning.LOADED))}
     link = answers.preview_url(config.public_url)
+    by_customer: dict[int, list[tuple[engine.DueReminder, str]]] = {}  # a message never joins two customers
+    for due, channel in todo:
+        by_customer.setdefault(due.customer_id, []).append((due, channel))
+    previews: list[Preview] = []
+    for customer_todo in by_customer.values():  # only the customers of the previews shown are read and rendered
+        if limit is not None and len(previews) >= limit:
+            break
+        previews += _previews(session, customer_todo, levels, renderer, settings, link, config)
+    return DryRun(result, previews[:limit] if limit is not None else previews, already)
+
+
+def _previews(session: Session, todo: list[tuple[engine.DueReminder, str]], levels: dict[int, ReminderLevel],
+              renderer: wording.Renderer, settings, link: str, config: SendingConfig) -> list[Preview]:
+    """One customer's previews: one per email or letter, the invoices that would share one in a single preview."""
+    invoices = {i.id: i for i in session.scalars(select(Invoice).where(
+        Invoice.id.in_([due.invoice_id for due, _ in todo])).options(*dunning.LOADED))}
     items: dict[str, list[messages.Item]] = {}
     for due, channel in todo:  # the values `messages.share` reads, as the run would write them
-        values: dict[str, Any] = {"key": f"{due.invoice_id}:{channel}", "status": "pending", "language": due.language,
-                  "sender": due.sender, "recipients": list(due.to), "cc": list(due.cc), "page_url": link}
+        values: dict[str, Any] = {"key": f"{due.invoice_id}:{channel}", "status": "pending",
+                                  "language": due.language, "sender": due.sender, "recipients": list(due.to),
+                                  "cc": list(due.cc), "page_url": link}
         items.setdefault(channel, []).append((values, invoices[due.invoice_id], levels[due.level]))
     for channel, together in items.items():
         messages.share(together, channel, renderer, settings, max_bytes=config.attachments_max_bytes)
+    by_key = {item[0]["key"]: item for together in items.values() for item in together}
     members: dict[str, list[str]] = {}
-    for values, invoice, _ in (item for together in items.values() for item in together):
+    for values, invoice, _ in by_key.values():
         if values.get("message_key", values["key"]) != values["key"]:
             members.setdefault(values["message_key"], []).append(invoice.number)
-    by_key = {values["key"]: (values, invoice, level) for together in items.values()
-              for values, invoice, level in together}
     previews: list[Preview] = []
     for due, channel in todo:
         values, invoice, level = by_key[f"{due.invoice_id}:{channel}"]
         if values.get("message_key", values["key"]) != values["key"]:
             continue  # in the preview of the email or letter it goes with
-        if limit is not None and len(previews) >= limit:
-            break
         if "message_key" not in values:
             rendered = renderer.render(invoice, level, channel, page_url=link)
             values.update(subject=rendered.subject if rendered else "", body=rendered.text if rendered else "",
                           language=rendered.language if rendered else "")
         previews.append(Preview(due, channel, values["subject"], values["body"], values["language"] or "",
                                 tuple(members.get(values["key"], ()))))
-    return DryRun(result, previews, already)
+    return previews
 
 
 def find_invoice(session: Session, raw: str) -> Invoice:
