@@ -6,8 +6,10 @@ import itertools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from relance.extensions import db
-from relance.models import Contact, Customer, Invoice, Payment, User, paid_state
+from relance.models import Contact, Customer, Invoice, Payment, Reminder, User, paid_state
 
 _seq = itertools.count(1)
 
@@ -102,3 +104,12 @@ def install_live_defaults(session=None, **kw) -> None:
     session = session or db.session
     install_defaults(session)
     go_live(session, **kw)
+
+
+def reminder_rows(**where) -> list[Reminder]:
+    """The reminders as stored now (the session's copies expired first), by id, those whose columns equal `where`."""
+    db.session.expire_all()
+    query = select(Reminder).order_by(Reminder.id)
+    for name, value in where.items():
+        query = query.where(getattr(Reminder, name) == value)
+    return list(db.session.scalars(query))

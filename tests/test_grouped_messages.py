@@ -21,7 +21,7 @@ from relance.models import Contact, Customer, Reminder, ReminderLevel, Run
 from relance.services import settings as settings_service
 from relance.services.sending import autorun, autorun_preview, dunning
 from relance.services.texts import together, typography, wording
-from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
+from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice, reminder_rows
 from tests.smtp import smtp_factory, smtp_server  # noqa: F401
 from tests.test_api import token_for
 
@@ -36,14 +36,6 @@ def company(app, smtp_server):  # noqa: F811
     db.session.commit()
     smtp_server.configure(app)
     return smtp_server
-
-
-def rows(**where) -> list[Reminder]:
-    db.session.expire_all()
-    query = select(Reminder).order_by(Reminder.id)
-    for name, value in where.items():
-        query = query.where(getattr(Reminder, name) == value)
-    return list(db.session.scalars(query))
 
 
 def saved_eml(server, folder: Path) -> list[email.message.EmailMessage]:
@@ -92,7 +84,7 @@ def test_ten_due_invoices_of_a_customer_go_in_one_email_with_ten_attachments(com
     [table] = re.findall(r'<table class="invoices">(.*?)</table>', html, re.S)  # a table in the HTML part
     assert table.count("<tr>") == 11 and all(f"<td>{i.number}</td>" in table for i in invoices)
     assert '<th class="num">Claimed</th>' in table and '<td class="num">€140.90</td>' in table
-    reminders = rows(channel="email")
+    reminders = reminder_rows(channel="email")
     mine = [r for r in reminders if r.invoice.customer_id == customer.id]
     assert len(mine) == 10 and {r.status for r in mine} == {"sent"}
     assert len({r.message_key for r in mine}) == 1 and {r.message_id for r in mine} == {grouped["Message-ID"]}
@@ -108,7 +100,7 @@ def test_ten_due_invoices_of_a_customer_go_in_one_email_with_ten_attachments(com
     again = autorun.run_auto(db.session, ON)  # the same day again, then the next day: nothing more
     autorun.run_auto(db.session, ON + timedelta(days=1))
     assert len(company.handler.received) == 2 and again.id == run.id
-    assert len(rows(channel="email")) == 11
+    assert len(reminder_rows(channel="email")) == 11
 
 
 def test_grouping_off_sends_one_email_per_invoice(company):
@@ -118,7 +110,7 @@ def test_grouping_off_sends_one_email_per_invoice(company):
     autorun.run_auto(db.session, ON)
     assert len(company.messages) == 10
     assert sorted(attachments(m)[0] for m in company.messages) == sorted(f"Invoice-{i.number}.pdf" for i in invoices)
-    assert {r.message_key for r in rows()} == {None}
+    assert {r.message_key for r in reminder_rows()} == {None}
 
 
 def test_the_customer_s_own_choice_overrides_the_company_s(company):
@@ -153,7 +145,7 @@ def test_the_highest_level_gives_the_text_and_each_invoice_keeps_its_own_level(c
     assert message["Subject"].startswith("Second reminder")
     text = message.get_body(("plain",)).get_content()
     assert re.search(r"OLD-1\s+Second reminder\s", text) and re.search(r"NEW-1\s+First reminder\s", text)
-    made = {r.invoice_id: r for r in rows(reminder_date=ON)}
+    made = {r.invoice_id: r for r in reminder_rows(reminder_date=ON)}
     assert (made[older.id].level, made[newer.id].level) == (2, 1)
     assert made[older.id].key == made[newer.id].message_key == made[older.id].message_key
 
@@ -177,12 +169,12 @@ def test_cancelling_one_reminder_of_a_shared_message_cancels_the_message(company
     customer = make_customer(email="factures@redwood.example", language="en")
     ten_invoices(customer)
     autorun.run_auto(db.session, ON, send=False)
-    made = rows()
+    made = reminder_rows()
     assert len(made) == 10 and len({r.message_key for r in made}) == 1
     member = next(r for r in made if r.key != r.message_key)
     assert dunning.cancel(db.session, member, "customer phoned")
     db.session.commit()
-    assert {r.status for r in rows()} == {"cancelled"}
+    assert {r.status for r in reminder_rows()} == {"cancelled"}
     autorun.run_auto(db.session, ON)
     assert company.messages == []
 
@@ -191,7 +183,7 @@ def test_sending_a_member_by_hand_sends_the_whole_message_once(company):
     customer = make_customer(email="factures@redwood.example", language="en")
     ten_invoices(customer)
     autorun.run_auto(db.session, ON, send=False)
-    made = rows()
+    made = reminder_rows()
     member = next(r for r in made if r.key != r.message_key)
     report = dunning.send([member.id])
     assert len(report.sent) == 10 and len(company.messages) == 1 and len(attachments(company.messages[0])) == 10
@@ -204,7 +196,7 @@ def test_a_drop_after_data_leaves_the_whole_message_in_doubt(company):
     company.handler.drop_in_data = 0  # the message is taken whole, then the connection drops before "250"
     autorun.run_auto(db.session, ON)
     assert len(company.messages) == 1
-    made = rows()
+    made = reminder_rows()
     assert {(r.status, r.in_doubt) for r in made} == {("failed", True)}
     assert {r.message_id for r in made} == {company.messages[0]["Message-ID"]}
     autorun.run_auto(db.session, ON)
@@ -227,7 +219,7 @@ def test_a_mass_run_sends_a_customer_s_invoices_in_one_email(app, client, auth, 
     response = client.post("/reminders/mass/run", data={}, headers=HX)
     assert response.status_code == 200, response.get_data(as_text=True)
     run = db.session.scalar(select(Run).where(Run.kind == "mass"))
-    made = rows(run_id=run.id)
+    made = reminder_rows(run_id=run.id)
     assert len(made) == 4 and {r.status for r in made} == {"sent"}
     assert sorted(m["To"] for m in company.messages) == ["factures@redwood.example", "other@example.com"]
     [grouped] = [m for m in company.messages if m["To"] == "factures@redwood.example"]
@@ -254,7 +246,7 @@ def test_the_customer_form_chooses_and_the_reminder_page_shows_the_whole_message
     assert 'href="/reminders/mass?customer=RED"' in tab  # a customer's due invoices sent together from there
     invoices = ten_invoices(customer)
     autorun.run_auto(db.session, ON)
-    member = next(r for r in rows() if r.key != r.message_key)
+    member = next(r for r in reminder_rows() if r.key != r.message_key)
     page = client.get(f"/reminders/{member.id}").get_data(as_text=True)
     assert page.count("<dt>Attachment</dt>") == 10 and "In the same email" in page
     assert all(f"Invoice-{i.number}.pdf" in page for i in invoices)
@@ -294,7 +286,7 @@ def test_a_mass_run_prints_one_letter_for_a_customer_s_invoices_with_every_invoi
                     data={f"level-{inv.id}": "1", f"letter-{inv.id}": "1"})
     assert client.post("/reminders/mass/run", data={}, headers=HX).status_code == 200
     run = db.session.scalar(select(Run).where(Run.kind == "mass"))
-    made = rows(run_id=run.id)
+    made = reminder_rows(run_id=run.id)
     assert {r.status for r in made} == {"to_post"} and len(made) == 4
     mine = [r for r in made if r.invoice.customer_id == customer.id]
     assert len({r.message_key for r in mine}) == 1 and len({r.pdf_path for r in mine}) == 1
@@ -327,7 +319,7 @@ def test_the_dry_run_shows_a_customer_s_invoices_in_one_preview_with_the_page_li
     assert grouped.text.count("https://relance.example/c/…") == 1  # the page's paragraph, as the link will be
     single = next(p for p in result.previews if not p.together)
     assert single.due.invoice_id == alone.id and single.together == ()
-    assert rows() == [] and company.messages == []
+    assert reminder_rows() == [] and company.messages == []
 
 
 def test_invoices_too_heavy_for_one_email_go_in_several_each_under_the_limit(app, company):
@@ -347,7 +339,8 @@ def test_invoices_too_heavy_for_one_email_go_in_several_each_under_the_limit(app
                     ["Invoice-H-4.pdf"]]  # 2 x 400 KB fit under 1 MB, a third does not
     for message in company.messages:
         assert sum(len(part.get_content()) for part in message.iter_attachments()) <= 1024 * 1024
-    assert len({r.message_key for r in rows() if r.message_key}) == 2 and {r.status for r in rows()} == {"sent"}
+    made = reminder_rows()
+    assert len({r.message_key for r in made if r.message_key}) == 2 and {r.status for r in made} == {"sent"}
 
 
 def test_the_csv_import_and_the_api_set_the_customer_s_choice(app, runner, client, tmp_path):

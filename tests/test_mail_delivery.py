@@ -22,7 +22,7 @@ from relance.models import Invoice, Reminder, ReminderLevel, Run, Template
 from relance.models.health import ServiceState
 from relance.services import settings as settings_service
 from relance.services.sending import autorun, dunning, mail_circuit
-from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice
+from tests.factories import TODAY, install_live_defaults, make_customer, make_invoice, reminder_rows
 from tests.smtp import free_port, smtp_certificate, smtp_factory, smtp_server  # noqa: F401
 
 ON = date(2026, 2, 2)  # level 1 (+15 days) of an invoice due on 15 January is due
@@ -60,14 +60,6 @@ def received_by_invoice(server) -> dict[str, int]:
     return found
 
 
-def rows(**where) -> list[Reminder]:
-    db.session.expire_all()
-    query = select(Reminder).order_by(Reminder.id)
-    for name, value in where.items():
-        query = query.where(getattr(Reminder, name) == value)
-    return list(db.session.scalars(query))
-
-
 def circuit() -> mail_circuit.Circuit:
     db.session.commit()
     return mail_circuit.state(db.session)
@@ -92,7 +84,7 @@ def test_a_drop_after_data_in_the_automatic_run_is_in_doubt_and_never_sent_again
     company.handler.drop_in_data = 2  # the 3rd message is taken whole, then the connection drops before "250"
     run = autorun.run_auto(db.session, ON)
     assert len(company.messages) == 3
-    doubt = rows(in_doubt=True)
+    doubt = reminder_rows(in_doubt=True)
     assert len(doubt) == 1 and dunning.is_in_doubt(doubt[0])
     assert doubt[0].message_id == company.messages[2]["Message-ID"]
     assert doubt[0].error.startswith("In doubt") and doubt[0].message_id in doubt[0].error
@@ -121,7 +113,7 @@ def test_a_drop_after_data_through_the_worker_task_is_in_doubt_the_rest_is_retri
     assert again.args == (ids[2:],)
     tasks.huey.storage.flush_schedule()
     assert tasks.send_reminders.call_local(*again.args) == {"sent": 2, "failed": 0, "retry": 0, "skipped": 0}
-    assert [r.status for r in rows()] == ["sent", "failed", "sent", "sent"] and rows()[1].in_doubt
+    assert [r.status for r in reminder_rows()] == ["sent", "failed", "sent", "sent"] and reminder_rows()[1].in_doubt
     assert len(company.messages) == 4 and len({m["To"] for m in company.messages}) == 4
     assert circuit().ok  # the server answered: the last news is good
 
@@ -156,9 +148,9 @@ def test_a_worker_that_lost_its_claims_sends_and_prints_none_of_them(app, compan
     assert report.sent == ids[:1] and report.skipped == ids[1:]
     assert other["report"].sent == ids[1:] and other["report"].skipped == ids[:1]
     assert len(company.messages) == 3 and len({m["Message-ID"] for m in company.messages}) == 3
-    assert received_by_invoice(company) == {r.invoice.number: 1 for r in rows(channel="email")}
+    assert received_by_invoice(company) == {r.invoice.number: 1 for r in reminder_rows(channel="email")}
     assert sorted(printed) == ids[3:]  # each letter printed once
-    assert [r.status for r in rows()] == ["sent"] * 3 + ["to_post"] * 3
+    assert [r.status for r in reminder_rows()] == ["sent"] * 3 + ["to_post"] * 3
 
 
 def test_the_invoice_pdfs_are_made_as_the_emails_go_and_one_that_fails_fails_alone(app, company, monkeypatch):
@@ -168,7 +160,7 @@ def test_the_invoice_pdfs_are_made_as_the_emails_go_and_one_that_fails_fails_alo
     level = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == 1))
     ids = [dunning.create_reminder(db.session, invoice(), level, "email", ON).id for _ in range(4)]
     db.session.commit()
-    broken = rows(id=ids[1])[0].invoice.number
+    broken = reminder_rows(id=ids[1])[0].invoice.number
     made: list[str] = []
     real = dunning.pdf_from_html
 
@@ -181,15 +173,16 @@ def test_the_invoice_pdfs_are_made_as_the_emails_go_and_one_that_fails_fails_alo
     monkeypatch.setattr(dunning, "pdf_from_html", counted)
     company.stop()
     assert dunning.send(ids).retry == ids
-    assert made == [] and {r.status for r in rows()} == {"pending"}  # nothing rendered for a server that is down
+    # nothing rendered for a server that is down
+    assert made == [] and {r.status for r in reminder_rows()} == {"pending"}
     company.start()
     Clock(app, datetime.now(UTC) + timedelta(hours=1))  # past the circuit's wait
     report = dunning.send(ids)
     assert sorted(report.sent) == [ids[0], *ids[2:]] and len(made) == 4
-    failed = rows(id=ids[1])[0]
+    failed = reminder_rows(id=ids[1])[0]
     assert failed.status == "failed"
     assert failed.error == "The invoice PDF could not be made: no room for the table"
-    assert received_by_invoice(company) == {r.invoice.number: 1 for r in rows(status="sent")}
+    assert received_by_invoice(company) == {r.invoice.number: 1 for r in reminder_rows(status="sent")}
 
 
 # --- an unreachable server: the circuit --------------------------------------------------------------------
@@ -207,7 +200,7 @@ def test_an_outage_of_fifty_minutes_then_every_reminder_of_the_day_goes_once(app
         state = circuit()
         assert not state.ok and state.open_at(clock.naive()) and "ConnectionRefusedError" in state.detail
         assert state.since == SEND_HOUR.replace(tzinfo=None)
-        made = rows()
+        made = reminder_rows()
         assert len(made) == count and {r.status for r in made} == {"pending"}
         assert {r.attempts for r in made} == {0} and {r.message_id for r in made} == {None}
     assert 5 <= circuit().failures <= 7  # a few connection tries in 50 minutes (1, 2, 4 ... 30 min apart)
@@ -225,7 +218,7 @@ def test_an_outage_of_fifty_minutes_then_every_reminder_of_the_day_goes_once(app
     assert run.status == "done" and (run.total, run.sent, run.failed) == (count, count, 0)
     assert received_by_invoice(company) == {inv.number: 1 for inv in invoices}
     assert len({m["Message-ID"] for m in company.messages}) == count
-    assert {r.attempts for r in rows()} == {1}
+    assert {r.attempts for r in reminder_rows()} == {1}
     state = circuit()
     assert state.ok and state.until is None and state.since is None
     assert tasks.auto_run_tick.call_local() is None  # the day is complete: nothing more
@@ -247,8 +240,8 @@ def test_while_the_circuit_is_open_nothing_is_tried_and_letters_go_on(app, compa
     clock.now += timedelta(seconds=20)
     report = dunning.send([*emails, letter])
     assert report.retry == emails and report.retry_delay == 40 and report.sent == [letter]
-    assert company.messages == [] and rows(id=letter)[0].status == "to_post"
-    assert {r.attempts for r in rows(channel="email")} == {0}
+    assert company.messages == [] and reminder_rows(id=letter)[0].status == "to_post"
+    assert {r.attempts for r in reminder_rows(channel="email")} == {0}
     clock.now += timedelta(seconds=41)
     assert dunning.send(emails).sent == emails
     assert len(company.messages) == 3 and circuit().ok
@@ -264,7 +257,7 @@ def test_a_421_greeting_opens_the_circuit(app, company):
         app.config["SMTP_PORT"] = port
         report = dunning.send([rid])
     assert report.retry == [rid]
-    [row] = rows()
+    [row] = reminder_rows()
     assert row.status == "pending" and row.attempts == 0 and "421 4.3.2 Too busy" in row.error
     state = circuit()
     assert not state.ok and state.detail == "421 4.3.2 Too busy, try later" and state.until is not None
@@ -289,7 +282,7 @@ def test_after_the_outage_days_each_waiting_email_fails_with_the_reason(app, com
     clock.now = SEND_HOUR + timedelta(days=2, minutes=1)
     report = dunning.send([*early, late])
     assert report.failed == early and report.retry == [late]
-    for row in rows():
+    for row in reminder_rows():
         assert row.attempts == 0
         if row.id in early:
             assert row.status == "failed" and not row.in_doubt
@@ -307,7 +300,7 @@ def test_per_message_answers_stay_per_message_and_the_server_counts_as_up(compan
     company.handler.answers = ["550 5.7.1 Rejected as spam", "451 4.3.0 Try again later"]
     report = dunning.send(ids)
     assert (report.failed, report.retry, report.sent) == ([ids[0]], [ids[1]], [ids[2]])
-    assert [r.attempts for r in rows()] == [1, 1, 1]
+    assert [r.attempts for r in reminder_rows()] == [1, 1, 1]
     state = circuit()
     assert state.ok and state.until is None
     row = db.session.get(ServiceState, "smtp")
@@ -340,7 +333,7 @@ def test_automatic_run_bad_data_fails_alone_with_its_reason(app, company):
                                 reminder_date=date(2025, 12, 20), status="sent"))  # level 2 next: email + letter
     db.session.commit()
     run = autorun.run_auto(db.session, ON)
-    by = {(r.invoice_id, r.channel): r for r in rows(run_id=run.id)}
+    by = {(r.invoice_id, r.channel): r for r in reminder_rows(run_id=run.id)}
     bad_text = by[(english.id, "email")]
     assert bad_text.status == "failed" and "__ADVISOR_NAME__" in bad_text.error
     no_address = by[(nowhere.id, "letter")]
@@ -383,7 +376,7 @@ def test_mass_run_bad_data_fails_alone_with_its_reason(app, client, auth, compan
     response = client.post("/reminders/mass/run", data={}, headers=HX)
     assert response.status_code == 200, response.get_data(as_text=True)
     run = db.session.scalar(select(Run).where(Run.kind == "mass"))
-    by = {(r.invoice_id, r.channel): r for r in rows(run_id=run.id)}
+    by = {(r.invoice_id, r.channel): r for r in reminder_rows(run_id=run.id)}
     assert by[(good.id, "email")].status == "sent" and by[(homeless.id, "email")].status == "sent"
     letter = by[(homeless.id, "letter")]
     assert letter.status == "failed"
