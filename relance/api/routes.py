@@ -22,7 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from relance import clock, params
 from relance.api import bp, schema
 from relance.extensions import db
-from relance.models import ApiToken, Customer, Invoice, Payment, Reminder, ReminderLevel
+from relance.models import ApiToken, Customer, Invoice, Payment, Reminder
 from relance.models.base import ZERO, utcnow
 from relance.models.user import hash_token
 from relance.search import any_contains
@@ -34,6 +34,7 @@ from relance.services.data_in.reading import MAX_BYTES
 from relance.services.data_in.statements import FORMATS as statement_formats
 from relance.services.data_in.statements import StatementError
 from relance.services.engine import eligibility
+from relance.services.engine.levels import level_at
 from relance.services.letters.invoice_pdf import store_pdf
 from relance.services.sending import dunning
 from relance.services.sending.config import SendingConfig
@@ -493,8 +494,8 @@ def post_reminder(number: str):
     if idempotency and (len(idempotency) > 64 or _CONTROL.search(idempotency)):
         raise ApiError(422, _l("The request has errors."), [("Idempotency-Key", _l("At most 64 characters."))])
     on = clock.today()
-    level = db.session.scalar(select(ReminderLevel).where(ReminderLevel.rank == data["level"],
-                                                          ReminderLevel.active))
+    level = level_at(db.session, invoice.customer.policy_id, data["level"])  # in the customer's policy
+    level = level if level is not None and level.active else None
     next_date = _date_or_none(data.get("next_date"))
     if level is None:
         raise ApiError(422, _l("The request has errors; nothing was saved."),

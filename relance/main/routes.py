@@ -5,19 +5,18 @@ from zoneinfo import ZoneInfo
 from flask import current_app, jsonify, redirect, request, session, url_for
 from flask_babel import force_locale
 from flask_login import current_user
-from sqlalchemy import select
 
 from relance import clock
 from relance.auth import role_required
 from relance.extensions import db
 from relance.main import bp
-from relance.models import ReminderLevel
 from relance.redirects import local_target
 from relance.services import dashboard as dashboard_service
 from relance.services import golive
 from relance.services import health as health_service
 from relance.services import settings as settings_service
 from relance.services.engine import readiness
+from relance.services.engine.levels import level_list
 from relance.templating import render
 
 
@@ -28,7 +27,7 @@ def dashboard():
     tz = ZoneInfo(clock.company_zone())
     midnight = datetime.combine(today, time.min, tz).astimezone(UTC).replace(tzinfo=None)
     failed_total, failed = dashboard_service.failed_reminders(db.session)
-    levels = {level.rank: level for level in db.session.scalars(select(ReminderLevel))}
+    levels = {level.rank: level for level in reversed(level_list(db.session))}  # a rank's name: the default's
     settings = settings_service.load(db.session)
     go_live = golive.go_live_day(settings)
     return render(

@@ -15,6 +15,7 @@ from relance.models.reminder import (
     PENALTY_KINDS,
     REMINDER_STATUSES,
     FormToken,
+    Policy,
     Reminder,
     ReminderLevel,
     Run,
@@ -28,7 +29,7 @@ __all__ = [
     "ANSWER_KINDS", "ANSWER_STATUSES", "BANK_LINE_STATUSES", "CALL_OUTCOMES", "CHANNELS", "CONTACT_ROLES",
     "CUSTOMER_KINDS", "DELAY_BASES", "DISPUTE_REASONS", "INVOICE_KINDS", "INVOICE_STATUSES", "LEVEL_CHANNELS",
     "MATCH_RULES", "PENALTY_KINDS", "RATE_KINDS", "REMINDER_STATUSES", "ROLES", "Answer", "ApiToken", "AuditLog",
-    "BankLine", "Contact", "Customer", "CustomerLink", "FormToken", "Invoice", "MassSelection", "Payment", "Reminder",
-    "ReminderLevel", "Run", "ServiceState", "Setting", "StatutoryRate", "Template", "TemplateVersion", "User",
-    "customer_sales_reps", "role_rank",
+    "BankLine", "Contact", "Customer", "CustomerLink", "FormToken", "Invoice", "MassSelection", "Payment", "Policy",
+    "Reminder", "ReminderLevel", "Run", "ServiceState", "Setting", "StatutoryRate", "Template", "TemplateVersion",
+    "User", "customer_sales_reps", "role_rank",
 ]

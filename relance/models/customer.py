@@ -14,6 +14,7 @@ from relance.models.user import User
 
 if TYPE_CHECKING:  # invoice.py imports this module
     from relance.models.invoice import Invoice
+    from relance.models.reminder import Policy
 
 CUSTOMER_KINDS = ("business", "consumer")
 CONTACT_ROLES = ("billing", "followup")  # "contact client facturation" / "responsable suivi facture"
@@ -50,6 +51,8 @@ class Customer(Model):
     # one message for all the customer's invoices reminded the same day: None follows the company's setting
     # (`group_by_customer`), True / False overrides it for this customer
     group_reminders: Mapped[bool | None]
+    # the reminder policy (set of levels) the customer follows; None: the default policy
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     contacts: Mapped[list[Contact]] = relationship(
@@ -57,6 +60,7 @@ class Customer(Model):
     )
     sales_reps: Mapped[list[User]] = relationship(secondary=customer_sales_reps)
     invoices: Mapped[list[Invoice]] = relationship(back_populates="customer")
+    policy: Mapped[Policy | None] = relationship()
 
     def contact(self, role: str) -> Contact | None:
         return next((c for c in self.contacts if c.role == role), None)

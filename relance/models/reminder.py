@@ -5,11 +5,26 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, and_, event, false, or_, select
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    event,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relance.extensions import Model
 from relance.models.base import money_column, utcnow
+from relance.models.customer import Customer
 from relance.models.invoice import Invoice
 from relance.models.user import User
 
@@ -33,13 +48,32 @@ def level_label(names: dict | None, language: str, rank: int) -> str:
     return names.get(language) or names.get("fr") or names.get("en") or str(rank)
 
 
-class ReminderLevel(Model):
-    """Rank 0 = before the due date, 1 = first reminder, 2 = second, 3 = formal notice."""
+class Policy(Model):
+    """A named set of levels (a gentle one for good customers, a short one for risky ones). The default policy holds
+    the levels of every customer that chose none (`Customer.policy_id` NULL); exactly one policy is the default."""
 
-    __tablename__ = "reminder_levels"
+    __tablename__ = "policies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    rank: Mapped[int] = mapped_column(unique=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    levels: Mapped[list[ReminderLevel]] = relationship(back_populates="policy", order_by="ReminderLevel.rank")
+
+    def __repr__(self) -> str:
+        return f"<Policy {self.id} {self.name!r}>"
+
+
+class ReminderLevel(Model):
+    """Rank 0 = before the due date, 1 = first reminder, 2 = second, 3 = formal notice; one rank per policy."""
+
+    __tablename__ = "reminder_levels"
+    __table_args__ = (UniqueConstraint("policy_id", "rank"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id", ondelete="RESTRICT"))
+    rank: Mapped[int]
     names: Mapped[dict] = mapped_column(JSON, default=dict)  # {"fr": "...", "en": "..."}
     delay: Mapped[str] = mapped_column(String(32), default="+15 days")
     basis: Mapped[str] = mapped_column(String(16), default="due_date")
@@ -53,6 +87,7 @@ class ReminderLevel(Model):
     phone_call: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     templates: Mapped[list[Template]] = relationship(back_populates="level", cascade="all, delete-orphan")
+    policy: Mapped[Policy] = relationship(back_populates="levels")
 
     def name(self, language: str) -> str:
         return level_label(self.names, language, self.rank)
@@ -255,13 +290,34 @@ def carries_message():
     return (Reminder.message_key.is_(None)) | (Reminder.message_key == Reminder.key)
 
 
+def ensure_default_policy(connection) -> int:
+    """The id of the default policy, made ("Standard") when there is none yet (a fresh database)."""
+    found = connection.execute(select(Policy.id).where(Policy.is_default).order_by(Policy.id).limit(1)).scalar()
+    if found is None:
+        found = connection.execute(insert(Policy).values(name="Standard", is_default=True, created_at=utcnow())
+                                   .returning(Policy.id)).scalar_one()
+    return found
+
+
+@event.listens_for(ReminderLevel, "before_insert")
+def _default_policy(_mapper, connection, level: ReminderLevel) -> None:
+    """A level made without its policy (the defaults, an import, a test) belongs to the default policy."""
+    if level.policy_id is None and level.policy is None:
+        level.policy_id = ensure_default_policy(connection)
+
+
 @event.listens_for(Reminder, "before_insert")
 def _snapshot_level(_mapper, connection, reminder: Reminder) -> None:
-    """A reminder written without its level (an import, a test, a script) takes the level of its rank now."""
+    """A reminder written without its level (an import, a test, a script) takes the level of its rank now, in its
+    customer's policy."""
     if reminder.level_id is not None or reminder.level is None:
         return
+    chosen = (select(Customer.policy_id).join(Invoice, Invoice.customer_id == Customer.id)
+              .where(Invoice.id == reminder.invoice_id).scalar_subquery())
+    default = select(Policy.id).where(Policy.is_default).order_by(Policy.id).limit(1).scalar_subquery()
     found = connection.execute(select(ReminderLevel.id, ReminderLevel.names, ReminderLevel.formal_notice)
-                               .where(ReminderLevel.rank == reminder.level)).first()
+                               .where(ReminderLevel.rank == reminder.level,
+                                      ReminderLevel.policy_id == func.coalesce(chosen, default))).first()
     if found is not None:
         reminder.level_id = found.id
         reminder.level_names = reminder.level_names or dict(found.names or {})

@@ -35,7 +35,14 @@ from relance.search import any_contains, contains
 from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility, readiness, recipients
-from relance.services.engine.levels import DONE_STATUSES, MADE_STATUSES, DelayError, active_levels, parse_delay
+from relance.services.engine.levels import (
+    DONE_STATUSES,
+    MADE_STATUSES,
+    DelayError,
+    customer_levels,
+    level_list,
+    parse_delay,
+)
 from relance.services.files import resolve as resolve_file
 from relance.services.letters import content
 from relance.services.sending import dunning, mailer, mass, once
@@ -122,7 +129,8 @@ def index():
     f, errors = _followup_filters(request.args)
     pagination = paginate(_followup_statement(f), PER_PAGE)
     users = db.session.scalars(select(User).order_by(User.name, User.email)).all()
-    levels = db.session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)).all()
+    levels = list({level.rank: level for level in reversed(level_list(db.session))}.values())  # a rank once
+    levels.sort(key=lambda level: level.rank)
     return render("reminders/index.html", "reminders/_followup.html", pagination=pagination, f=f,
                   filter_errors=errors, users=users, levels=levels,
                   status=422 if errors else 200)
@@ -270,6 +278,11 @@ def _preview_context(invoice: Invoice | None, rank, by_email: bool, levels, sett
     return {"ready": True, "invoice": invoice, "level": level, "channel": channel, "rendered": rendered, "who": who}
 
 
+def _levels_for(customer: Customer | None, invoice: Invoice | None) -> list[ReminderLevel]:
+    """The active levels of the invoice's customer's policy (or the customer's; neither: the default policy)."""
+    return customer_levels(db.session, invoice.customer if invoice is not None else customer)
+
+
 def _after_send_url(customer: Customer | None, invoice: Invoice) -> str:
     if customer is not None:
         return url_for("customers.reminders", customer_id=customer.id)
@@ -291,7 +304,6 @@ def _already_done(first_url: str | None):
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("agent")
 def new():
-    levels = active_levels(db.session)
     settings = settings_service.load(db.session)
     today = clock.today(zone=settings.auto_timezone)
     source = request.form if request.method == "POST" else request.args
@@ -313,13 +325,14 @@ def new():
         form.level.data = chosen
         form.next_date.data = _next_date_default(settings, today)
         form.token.data = once.new_token()
-        return _form_page(form, customer, invoice, levels, q=request.args.get("q", "").strip())
+        return _form_page(form, customer, invoice, _levels_for(customer, invoice), q=request.args.get("q", "").strip())
 
     form = ReminderForm()
     first = once.result(db.session, form.token.data)
     if first is not None:  # back + submit again, reload, double click: the first result, nothing new
         return _already_done(first)
     invoice_field = _get(Invoice, form.invoice.data)
+    levels = _levels_for(customer, invoice_field)
     if request.form.get("action") == "preview":  # no JavaScript: the preview (and the rules' verdict), nothing made
         return _form_page(form, customer, invoice_field, levels)
     checked = _check(form, customer, levels, today, settings)
@@ -369,11 +382,11 @@ def _flash_outcome(reminder: Reminder) -> None:
 @bp.route("/preview")
 @role_required("agent")
 def preview():
-    levels = active_levels(db.session)
     invoice = _arg(Invoice, "invoice")
     customer_id = params.id_arg("customer")
     if invoice is not None and customer_id and invoice.customer_id != customer_id:
         invoice = None
+    levels = _levels_for(None, invoice)
     settings = settings_service.load(db.session)
     context = _preview_context(invoice, params.int_arg("level", 0, params.MAX_RANK),
                                request.args.get("by_email") == "y",
@@ -485,24 +498,26 @@ def _filter_args(args) -> dict:
     return {k: v for k, v in args.items() if k in MASS_FILTER_ARGS and v not in ("", None)}
 
 
-def _row_texts(levels) -> dict:
+def _row_texts(rules) -> dict:
     """What every row repeats, translated and built once per page (50 rows x a dozen labels and URLs)."""
     from flask_babel import get_locale
 
     language = str(get_locale() or "fr")
-    labels = [(lvl.rank, f"{lvl.rank} · {lvl.name(language)}") for lvl in levels]
     none = Markup('<option value="" selected>{}</option>').format(_("— not due —"))
 
-    def options(chosen: int | None) -> Markup:
+    def options(levels, chosen: int | None) -> Markup:
         return (none if chosen is None else Markup("")) + Markup("").join(
-            Markup('<option value="{}"{}>{}</option>').format(rank, Markup(" selected") if rank == chosen else "",
-                                                              label) for rank, label in labels)
+            Markup('<option value="{}"{}>{}</option>').format(
+                level.rank, Markup(" selected") if level.rank == chosen else "",
+                f"{level.rank} · {level.name(language)}") for level in levels)
 
     return {
         "row_url": url_for("reminders.mass_row", invoice_id=0), "invoice_url": url_for("invoices.show", invoice_id=0),
         "customer_url": url_for("customers.show", customer_id=0),
-        # a row's level list, made once per page for each level it may show chosen (None: no level chosen)
-        "level_options": {chosen: options(chosen) for chosen in (None, *(rank for rank, _label in labels))},
+        # a row's level list (its customer's policy's levels), made once per page for each policy and level it may
+        # show chosen (None: no level chosen)
+        "level_options": {(policy, chosen): options(levels, chosen) for policy, levels in rules.policies.items()
+                          for chosen in (None, *(level.rank for level in levels))},
         "level_n": _("level %(rank)s"), "next_on": _("next %(date)s"), "level_for": _("Level for %(number)s"),
         "incl_claims": _("incl. %(amount)s penalty, interest and indemnity"), "by_letter": _("%(number)s by letter"),
         "by_email": _("%(number)s by email"),
@@ -521,14 +536,13 @@ def _mass_context(today: date, with_filters: bool = False, **extra) -> dict:
     source = _source()
     f = _mass_filters(source)
     rules = _day_rules(today)
-    levels = rules.levels
     pagination = _mass_page(f, today, requested_page(source))
     currencies = [] if g.htmx and not with_filters else open_currencies()  # the filter form's choices
     context = {
-        "f": f, "levels": levels, "pagination": pagination, "currencies": currencies, "today": today,
+        "f": f, "rules": rules, "pagination": pagination, "currencies": currencies, "today": today,
         "rows": mass.build_rows(db.session, current_user.id, pagination.items, today, rules),
         "counts": mass.counts(db.session, current_user.id), "args": _filter_args(source), "problems": [],
-        "t": _row_texts(levels), "token": once.new_token(),
+        "t": _row_texts(rules), "token": once.new_token(),
         # the whole page says when nothing can be chased or a text is missing (its htmx fragments need not)
         "readiness": None if g.htmx else readiness.check(db.session),
     }
@@ -543,9 +557,8 @@ def _row_choice(form, invoice_id: int) -> dict:
             "reason": form.get(f"reason-{invoice_id}", "")}
 
 
-def _save_page(levels) -> list[str]:
+def _save_page(rules) -> list[str]:
     """Keep the choices of the rows posted by the page's form (no JavaScript, or before a bulk action / run)."""
-    ranks = [lvl.rank for lvl in levels]
     ids = [i for i in (params.valid_id(v) for v in request.form.getlist("rows")) if i is not None]
     invoices = {i.id: i for i in db.session.scalars(
         select(Invoice).where(Invoice.id.in_(ids)).options(selectinload(Invoice.customer),
@@ -557,7 +570,8 @@ def _save_page(levels) -> list[str]:
         if invoice is None:
             continue
         try:
-            mass.save_row(db.session, current_user.id, invoice, ranks=ranks, **_row_choice(request.form, invoice_id))
+            mass.save_row(db.session, current_user.id, invoice, ranks=list(rules.ranked(invoice.customer.policy_id)),
+                          **_row_choice(request.form, invoice_id))
         except mass.SelectionError as exc:
             problems.append(f"{invoice.number}: {exc.message}" if invoice.number not in str(exc.message)
                             else str(exc.message))
@@ -583,7 +597,6 @@ def mass_row(invoice_id: int):
     """An inline change of one row (level, a box, "send anyway"): keep it and answer the row with the verdict."""
     today = clock.today()
     rules = _day_rules(today)
-    levels = rules.levels
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
         abort(404)
@@ -592,7 +605,7 @@ def mass_row(invoice_id: int):
         error, status = _("Invoice %(number)s is no longer unpaid.", number=invoice.number), 422
     else:
         try:
-            mass.save_row(db.session, current_user.id, invoice, ranks=[lvl.rank for lvl in levels],
+            mass.save_row(db.session, current_user.id, invoice, ranks=list(rules.ranked(invoice.customer.policy_id)),
                           **_row_choice(request.form, invoice_id))
             db.session.commit()
         except mass.SelectionError as exc:
@@ -603,7 +616,8 @@ def mass_row(invoice_id: int):
             flash(error, "error")
         return redirect(url_for("reminders.mass_page", **_filter_args(request.form)), code=303)
     row = mass.build_rows(db.session, current_user.id, [invoice], today, rules)[0]
-    response = render("reminders/_mass_row.html", status=status, row=row, t=_row_texts(levels), row_error=error)
+    response = render("reminders/_mass_row.html", status=status, row=row, rules=rules, t=_row_texts(rules),
+                      row_error=error)
     response.headers["HX-Trigger"] = COUNT_CHANGED
     return response
 
@@ -611,7 +625,7 @@ def mass_row(invoice_id: int):
 @bp.route("/mass/save", methods=["POST"])
 @role_required("agent")
 def mass_save():
-    problems = _save_page(active_levels(db.session))
+    problems = _save_page(_day_rules(clock.today()))
     db.session.commit()
     for problem in problems:
         flash(problem, "error")
@@ -629,11 +643,10 @@ def mass_bulk():
     """"All letters", "all emails" or "none" over every invoice matching the filters (every page): only the
     invoices the engine sends today are ticked, at its level."""
     today = clock.today()
-    levels = active_levels(db.session)
     action = request.form.get("action", "")
     if action not in ("letters", "emails", "none"):
         abort(400)
-    problems = _save_page(levels)
+    problems = _save_page(_day_rules(today))
     changed, not_due = mass.bulk(db.session, current_user.id, _mass_ids(_mass_filters(request.form), today), action,
                                  _due_today(today))
     db.session.commit()
@@ -662,8 +675,7 @@ def mass_run():
     if first is not None:
         return _already_done(first)
     today = clock.today()
-    levels = active_levels(db.session)
-    problems = _save_page(levels)
+    problems = _save_page(_day_rules(today))
     db.session.commit()
     settings = settings_service.load(db.session)
     try:

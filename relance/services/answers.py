@@ -17,9 +17,20 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from relance.models import DISPUTE_REASONS, Answer, CustomerLink, Invoice, Payment, Reminder, ReminderLevel, User
+from relance.models import (
+    DISPUTE_REASONS,
+    Answer,
+    Customer,
+    CustomerLink,
+    Invoice,
+    Payment,
+    Reminder,
+    ReminderLevel,
+    User,
+)
 from relance.models.user import hash_token
 from relance.services import audit, payments
+from relance.services.engine.levels import policy_of
 from relance.services.engine.penalties import Claim, claim_for_invoice, load_rates, notice_dates
 from relance.services.errors import RelanceError
 
@@ -278,7 +289,9 @@ def page_invoices(session: Session, customer_id: int, on: date, settings) -> lis
         select(Invoice).where(Invoice.customer_id == customer_id, Invoice.is_open)
         .order_by(Invoice.due_date, Invoice.number)
         .options(selectinload(Invoice.payments), selectinload(Invoice.answers), joinedload(Invoice.customer))))
-    levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
+    customer = session.get(Customer, customer_id)
+    levels = {level.rank: level for level in session.scalars(select(ReminderLevel).where(
+        ReminderLevel.policy_id == policy_of(session, customer)))}
     rates = load_rates(session, settings.company_country)
     notices = notice_dates(session, [i.id for i in invoices])
     no_level = ReminderLevel(penalty_kind="none", penalty_value=Decimal("0"), formal_notice=False)  # never saved

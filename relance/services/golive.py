@@ -38,7 +38,7 @@ from stdnum.fr import siret as fr_siret
 from relance.models import Customer, Invoice, ReminderLevel, User
 from relance.services import audit
 from relance.services import settings as settings_service
-from relance.services.engine.levels import active_levels
+from relance.services.engine.levels import active_levels, level_at, level_list
 from relance.services.engine.recipients import InvalidAddress, entered_addresses
 from relance.services.errors import RelanceError
 
@@ -188,7 +188,7 @@ def clean(session: Session, raw: Mapping[str, Any], today: date) -> Choice:
     else:
         errors["auto_hour"] = _l("Send hour: choose an hour between 0 and 23.")
 
-    ranks = {level.rank for level in active_levels(session)}
+    ranks = {level.rank for level in level_list(session) if level.active}  # of every policy
     try:
         automatic = _automatic(raw.get("automatic"), ranks)
     except ValueError as bad:
@@ -212,7 +212,8 @@ def clean(session: Session, raw: Mapping[str, Any], today: date) -> Choice:
 
 
 def _apply(session: Session, choice: Choice, today: date, start: date | None = None) -> dict[str, Any]:
-    """Write the choice into the session (settings and the levels' automatic flags); returns what was stored."""
+    """Write the choice into the session (settings and the automatic flags of the levels of every policy); returns
+    what was stored."""
     stored = {**choice.settings, "go_live_date": choice.go_live.isoformat(),
               "auto_start_date": (start or start_day(choice.go_live, today)).isoformat()}
     settings_service.save(session, stored)
@@ -265,7 +266,7 @@ def preview(session: Session, choice: Choice, today: date, language: str = "fr")
 
 
 def _level_name(session: Session, rank: int, language: str) -> str:
-    level = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == rank))
+    level = level_at(session, None, rank)
     return level.name(language) if level is not None else str(rank)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from relance.models import ReminderLevel
 from relance.services import audit
-from relance.services.engine.levels import LevelError, validate_level
+from relance.services.engine.levels import LevelError, default_policy_id, validate_level
 from relance.services.texts import wording
 
 FIELDS = ("rank", "names", "delay", "basis", "automatic", "channels", "penalty_kind", "penalty_value",
@@ -36,11 +36,11 @@ def update(session: Session, level: ReminderLevel, values: dict, user) -> bool:
     return bool(audit.record_changes(session, user, "update", "level", level.id, before, as_values(level)))
 
 
-def create(session: Session, values: dict, user) -> int:
-    """A new level from checked values (raises `LevelError`, nothing added), starting with the default texts;
-    audited; returns how many texts were made. The caller commits."""
+def create(session: Session, values: dict, user, policy_id: int | None = None) -> int:
+    """A new level of a policy (None: the default one) from checked values (raises `LevelError`, nothing added),
+    starting with the default texts; audited; returns how many texts were made. The caller commits."""
     cleaned = validate_level(values)
-    level = ReminderLevel(**{key: cleaned[key] for key in FIELDS})
+    level = ReminderLevel(policy_id=policy_id or default_policy_id(session), **{key: cleaned[key] for key in FIELDS})
     session.add(level)
     session.flush()
     created = wording.install_default_texts(session)
@@ -51,7 +51,8 @@ def create(session: Session, values: dict, user) -> int:
 def move(session: Session, level: ReminderLevel, direction: str, user) -> None:
     """Swap the level's rank with its neighbour's ("up" or "down"), audited; raises `LevelError` when either level
     breaks a rule at its new rank (every message in `errors`), `MoveImpossible` past either end. The caller commits."""
-    ordered = list(session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)))
+    ordered = list(session.scalars(select(ReminderLevel).where(ReminderLevel.policy_id == level.policy_id)
+                                   .order_by(ReminderLevel.rank)))
     index = ordered.index(level)
     other_index = index - 1 if direction == "up" else index + 1
     if not 0 <= other_index < len(ordered):

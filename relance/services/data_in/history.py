@@ -21,12 +21,12 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Reminder, ReminderLevel
 from relance.services.data_in.plan import DEFAULTS, Change, Day, ImportPlan, _digest, chunks, unknown_invoice
-from relance.services.engine.levels import DONE_STATUSES
+from relance.services.engine.levels import DONE_STATUSES, default_policy_id
 
 CHANNEL_LABELS = {"email": _l("by email"), "letter": _l("by letter")}
 STATUS_OF = {"email": "sent", "letter": "posted"}  # delivered: the engine counts the level as reached
@@ -37,16 +37,18 @@ def import_key(invoice_id: int, rank: int, channel: str, on) -> str:
 
 
 def _read(session: Session, numbers: Iterable[str]):
-    """The invoices of these numbers (number -> columns), the levels (rank -> columns) and the done reminders of
-    those invoices ((invoice id, rank, channel) -> [(key, date)])."""
+    """The invoices of these numbers (number -> columns, with their customer's policy), the levels ((policy, rank)
+    -> columns) and the done reminders of those invoices ((invoice id, rank, channel) -> [(key, date)])."""
     invoices: dict[str, dict] = {}
+    policy = func.coalesce(Customer.policy_id, default_policy_id(session)).label("policy")
     for chunk in chunks(sorted(set(numbers))):
-        for row in session.execute(select(Invoice.id, Invoice.number, Customer.language)
+        for row in session.execute(select(Invoice.id, Invoice.number, Customer.language, policy)
                                    .join(Customer, Customer.id == Invoice.customer_id)
                                    .where(Invoice.number.in_(chunk))):
             invoices[row.number] = row._asdict()
-    levels = {row.rank: row._asdict() for row in session.execute(
-        select(ReminderLevel.rank, ReminderLevel.id, ReminderLevel.names, ReminderLevel.formal_notice))}
+    levels = {(row.policy_id, row.rank): row._asdict() for row in session.execute(
+        select(ReminderLevel.policy_id, ReminderLevel.rank, ReminderLevel.id, ReminderLevel.names,
+               ReminderLevel.formal_notice))}
     done: dict[tuple[int, int, str], list] = {}
     for chunk in chunks(sorted(i["id"] for i in invoices.values())):
         for made in session.execute(select(Reminder.invoice_id, Reminder.level, Reminder.channel, Reminder.key,
@@ -73,10 +75,11 @@ def plan_rows(session: Session, parsed, plan: ImportPlan, labels: dict, today) -
         if number and invoice is None:
             unknown_invoice(plan, line, label("invoice_number"), number)
             failed = True
-        if rank is not None and rank not in levels:
+        ranks = {r for p, r in levels if invoice is None or p == invoice["policy"]}  # of the customer's policy
+        if rank is not None and rank not in ranks:
             plan.add_error(line, label("level"), _l(
                 "No reminder level has rank %(rank)s (ranks: %(ranks)s).", rank=rank,
-                ranks=", ".join(str(r) for r in sorted(levels)) or "—"), plan.cell(line, "level"), "level")
+                ranks=", ".join(str(r) for r in sorted(ranks)) or "—"), plan.cell(line, "level"), "level")
             failed = True
         if day is not None and day > today:
             plan.add_error(line, label("date"), _l(
@@ -103,7 +106,7 @@ def plan_rows(session: Session, parsed, plan: ImportPlan, labels: dict, today) -
                 "recorded twice.", number=number, rank=rank, channel=CHANNEL_LABELS[channel], date=Day(made[0][1])),
                 plan.cell(line, "level"), "level")
             continue
-        level = levels[rank]
+        level = levels[(invoice["policy"], rank)]
         plan.changes.append(Change(line, "create", number, {
             **DEFAULTS["history"], **values, "key": key, "invoice_id": invoice["id"], "level_id": level["id"],
             "level_names": dict(level["names"] or {}), "formal_notice": bool(level["formal_notice"]),

@@ -131,7 +131,7 @@ def _facts(invoice: Invoice, done: Sequence, rules) -> engine.Facts:
         invoice_no_auto=invoice.no_auto_reminders, due_date=cast(date, invoice.due_date), currency=invoice.currency,
         total=invoice.total_incl_tax, amount_paid=invoice.amount_paid, followup_contact=None, billing_contact=None,
         followup_user=None, creator=None, max_rank=None, last_date=None, auto_from_rank=invoice.auto_from_rank,
-        hold=hold_of(invoice.answers, rules.on),
+        hold=hold_of(invoice.answers, rules.on), policy_id=customer.policy_id,
     )
     return engine.reduce_done(facts, done, rules)
 
@@ -174,17 +174,17 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
         return Verdict(invoice.id, rank, channel, None, (closed,))
     on, settings = rules.on, rules.settings
     facts = _facts(invoice, done, rules)
-    proposed = engine.next_rank(facts.max_rank, facts.due_date, rules, facts.auto_from_rank)
+    proposed = engine.next_rank(facts.max_rank, facts.due_date, rules, facts.auto_from_rank, facts.policy_id)
     if rank is None:
         rank = proposed
     if rank is None:
         return Verdict(invoice.id, None, channel, None, (Refusal(
             "no_level", _("No level is left after level %(rank)s: nothing more is sent.", rank=facts.max_rank),
             hard=True),))
-    if rank not in rules.ranks:
+    if rank not in rules.ranks(facts.policy_id):
         return Verdict(invoice.id, rank, channel, proposed, (Refusal(
             "unknown_level", _("Level %(rank)s does not exist or is not active.", rank=rank), hard=True),))
-    level = rules.level(rank)
+    level = rules.level(rank, facts.policy_id)
     refusals: list[Refusal] = []
     same = [r for r in done if r.level == rank]
     # the other channel of a level made today joins its step, unless the step went out only by an override

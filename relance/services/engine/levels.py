@@ -22,7 +22,8 @@ from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.models import DELAY_BASES, LEVEL_CHANNELS, PENALTY_KINDS, ReminderLevel
+from relance.models import DELAY_BASES, LEVEL_CHANNELS, PENALTY_KINDS, Customer, Policy, ReminderLevel
+from relance.models.reminder import ensure_default_policy
 from relance.services.errors import RelanceError
 
 if TYPE_CHECKING:  # schedule.py imports this module
@@ -203,8 +204,48 @@ def written_channels(channels) -> tuple[str, ...]:
     return tuple(channel for channel in channels if channel in WRITTEN_CHANNELS)
 
 
-def active_levels(session: Session) -> list[ReminderLevel]:
-    return list(session.scalars(select(ReminderLevel).where(ReminderLevel.active).order_by(ReminderLevel.rank)))
+def default_policy_id(session: Session) -> int:
+    """The default policy (made on first need): the levels of every customer that chose no policy."""
+    return ensure_default_policy(session.connection())
+
+
+def policy_of(session: Session, customer: Customer | None) -> int:
+    """The policy whose levels a customer follows: its own, else the default one."""
+    return (customer.policy_id if customer is not None else None) or default_policy_id(session)
+
+
+def active_levels(session: Session, policy_id: int | None = None) -> list[ReminderLevel]:
+    """The active levels of a policy (None: the default policy), by rank."""
+    policy_id = policy_id or default_policy_id(session)
+    return list(session.scalars(select(ReminderLevel).where(ReminderLevel.active, ReminderLevel.policy_id == policy_id)
+                                .order_by(ReminderLevel.rank)))
+
+
+def customer_levels(session: Session, customer: Customer | None) -> list[ReminderLevel]:
+    """The active levels a customer's invoices follow (its policy's), by rank."""
+    return active_levels(session, policy_of(session, customer))
+
+
+def level_at(session: Session, policy_id: int | None, rank: int) -> ReminderLevel | None:
+    """The level of that rank in a policy (None: the default policy), active or not; None when there is none."""
+    return session.scalar(select(ReminderLevel).where(ReminderLevel.policy_id == (policy_id or default_policy_id(
+        session)), ReminderLevel.rank == rank))
+
+
+def levels_by_id(session: Session) -> dict[int, ReminderLevel]:
+    """Every level of every policy, by id (the due reminders and the reminders name theirs by `level_id`)."""
+    return {level.id: level for level in session.scalars(select(ReminderLevel))}
+
+
+def level_list(session: Session) -> list[ReminderLevel]:
+    """Every level of every policy: the default policy's first, by rank (the filters naming a rank)."""
+    return list(session.scalars(select(ReminderLevel).join(Policy).order_by(Policy.is_default.desc(), Policy.name,
+                                                                             ReminderLevel.rank)))
+
+
+def policies(session: Session) -> list[Policy]:
+    """Every policy, the default first, then by name."""
+    return list(session.scalars(select(Policy).order_by(Policy.is_default.desc(), Policy.name)))
 
 
 def no_level_message() -> str:
@@ -212,13 +253,17 @@ def no_level_message() -> str:
     return str(_l("No reminder level is active: create or activate levels under Administration > Reminder levels."))
 
 
-def save_level(session: Session, values: dict, level: ReminderLevel | None = None) -> ReminderLevel:
-    """Validate then create or update a level; on error nothing is changed (LevelError)."""
+def save_level(session: Session, values: dict, level: ReminderLevel | None = None,
+               policy_id: int | None = None) -> ReminderLevel:
+    """Validate then create or update a level (a new one in `policy_id`, None: the default policy); on error nothing
+    is changed (LevelError)."""
     cleaned = validate_level(values)
-    clash = session.scalar(select(ReminderLevel).where(ReminderLevel.rank == cleaned["rank"]))
+    policy_id = level.policy_id if level is not None and level.policy_id else policy_id or default_policy_id(session)
+    clash = session.scalar(select(ReminderLevel).where(ReminderLevel.policy_id == policy_id,
+                                                       ReminderLevel.rank == cleaned["rank"]))
     if clash is not None and clash is not level:
         raise LevelError({"rank": str(_l("Level %(rank)s already exists.", rank=cleaned["rank"]))})
-    level = level or ReminderLevel()
+    level = level or ReminderLevel(policy_id=policy_id)
     for key in ("rank", "names", "delay", "basis", "automatic", "channels", "penalty_kind", "penalty_value",
                 "formal_notice", "active", "phone_call"):
         if key in cleaned:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from relance.models import Customer
 from relance.models.reminder import level_label
 from relance.services import settings as settings_service
-from relance.services.engine.levels import active_levels, channels_of, no_level_message, written_channels
+from relance.services.engine.levels import channels_of, level_list, no_level_message, written_channels
 from relance.services.engine.schedule import Level, choose_language, text_languages
 
 
@@ -93,16 +93,16 @@ def read_languages(session: Session, default: str) -> list[str]:
 def check(session: Session, languages: list[str] | None = None) -> Readiness:
     """What stops reminders from being made: no active level, or an active level without the text of one of its
     channels in one of `languages` (default: `read_languages`)."""
-    levels = active_levels(session)
+    levels = [level for level in level_list(session) if level.active]  # of every policy
     if not levels:
         return Readiness(0)
     default = settings_service.load(session).default_language
     languages = languages if languages is not None else read_languages(session, default)
-    available = text_languages(session)  # {(rank, channel): languages with a subject and a body}
+    available = text_languages(session)  # {(level id, channel): languages with a subject and a body}
     missing = []
     for level in levels:
         for channel in written_channels(channels_of(level)):
-            have = available.get((level.rank, channel), set())
+            have = available.get((level.id, channel), set())
             for language in languages:
                 used, _reason = choose_language(have, language, default)
                 if used is not None and used in (language, language.split("_")[0]):  # de_CH reads the de text
@@ -120,7 +120,7 @@ def level_lines(session: Session, level: Level, wanted: str, default: str) -> li
     wanted = wanted or default
     lines = []
     for channel in written_channels(channels_of(level)):
-        available = texts.get((level.rank, channel), set())
+        available = texts.get((level.id, channel), set())
         used, _reason = choose_language(available, wanted, default)
         if used is None:
             lines.append(_("Level %(rank)s has no %(channel)s text in any language: the reminder will fail. Write it "

@@ -42,7 +42,7 @@ import holidays
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import BigInteger, Date, DateTime, and_, bindparam, case, func, literal, null, or_, select
+from sqlalchemy import BigInteger, Date, DateTime, and_, bindparam, case, func, literal, not_, null, or_, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session, aliased
 
@@ -51,6 +51,7 @@ from relance.models import (
     Contact,
     Customer,
     Invoice,
+    Policy,
     Reminder,
     ReminderLevel,
     Template,
@@ -66,8 +67,8 @@ from relance.services.engine.levels import (
     CHANNEL_LABELS,
     DELIVERED_STATUSES,
     DONE_STATUSES,
-    active_levels,
     channels_of,
+    default_policy_id,
     delay_text,
     no_level_message,
     parse_delay,
@@ -111,6 +112,7 @@ class DueReminder(NamedTuple):
     language: str
     reasons: tuple[str, ...] = ()
     indemnity_currency: str = ""  # "": the invoice's (an indemnity in another currency is not in the total)
+    level_id: int = 0  # the level (of the customer's policy) whose rank is `level`
 
     @property
     def indemnity_apart(self) -> bool:
@@ -183,6 +185,7 @@ class Facts:
     in_flight: int | None = None  # the highest level done when none of its reminders is delivered yet
     auto_from_rank: int | None = None  # brought into the automatic schedule from this level (go-live)
     hold: tuple[str, tuple] | None = None  # a customer's answer holding the reminders (`holds.hold_of`)
+    policy_id: int | None = None  # the customer's policy (None: the default one)
 
     @property
     def remaining(self) -> Decimal:
@@ -227,11 +230,14 @@ class Level:
     penalty_value: Decimal
     formal_notice: bool
     phone_call: bool = False
+    id: int = 0
+    policy_id: int = 0
 
     @classmethod
     def of(cls, level: ReminderLevel) -> Level:
         return cls(level.rank, dict(level.names or {}), level.delay, level.basis, level.automatic, level.channels,
-                   level.penalty_kind, level.penalty_value, level.formal_notice, bool(level.phone_call))
+                   level.penalty_kind, level.penalty_value, level.formal_notice, bool(level.phone_call), level.id,
+                   level.policy_id)
 
     def name(self, language: str) -> str:  # as ReminderLevel.name
         return level_label(self.names, language, self.rank)
@@ -245,7 +251,9 @@ class _Rules:
     now: datetime
     automatic: bool
     settings: SimpleNamespace
-    levels: tuple[Level, ...]
+    policies: dict[int, tuple[Level, ...]]  # {policy id: its active levels by rank}
+    default_policy: int
+    chosen: tuple[int, ...] = ()  # the other policies some customers follow (the selection tells them apart)
 
     @cached_property
     def go_live(self) -> date | None:
@@ -257,16 +265,31 @@ class _Rules:
         """The first day the automatic runs send (None: the go-live step is not done)."""
         return _iso_day(self.settings.auto_start_date)
 
-    @property
-    def ranks(self) -> list[int]:
-        return [level.rank for level in self.levels]
+    def policy(self, policy_id: int | None) -> int:
+        """The policy a customer's `policy_id` stands for (None, or one without levels: the default)."""
+        return policy_id if policy_id in self.policies else self.default_policy
 
-    def level(self, rank: int) -> Level:
-        return self._by_rank[rank]
+    def levels_of(self, policy_id: int | None = None) -> tuple[Level, ...]:
+        """The active levels of a customer's policy (None: the default policy), by rank."""
+        return self.policies[self.policy(policy_id)]
+
+    def ranks(self, policy_id: int | None = None) -> list[int]:
+        return [level.rank for level in self.levels_of(policy_id)]
+
+    def level(self, rank: int, policy_id: int | None = None) -> Level:
+        return self.by_rank[self.policy(policy_id)][rank]
+
+    def ranked(self, policy_id: int | None = None) -> dict[int, Level]:
+        """{rank: level} of a customer's policy (None: the default policy)."""
+        return self.by_rank[self.policy(policy_id)]
 
     @cached_property
-    def _by_rank(self) -> dict[int, Level]:
-        return {level.rank: level for level in self.levels}
+    def by_rank(self) -> dict[int | None, dict[int, Level]]:
+        """{policy id: {rank: level}}; None: the default policy's."""
+        found: dict[int | None, dict[int, Level]] = {pid: {level.rank: level for level in levels}
+                                                     for pid, levels in self.policies.items()}
+        found[None] = found[self.default_policy]
+        return found
 
 
 def _iso_day(value: str) -> date | None:
@@ -278,14 +301,23 @@ def _iso_day(value: str) -> date | None:
 
 def _rules(session: Session, on: date, now: datetime | None, automatic: bool) -> _Rules:
     settings = SimpleNamespace(**settings_service.load(session).as_dict())  # plain attributes: read per row
-    levels = tuple(Level.of(level) for level in active_levels(session))
-    return _Rules(on, now or default_now(on, settings), automatic, settings, levels)
+    default = default_policy_id(session)
+    policies: dict[int, list[Level]] = {policy: [] for policy in session.scalars(select(Policy.id))}
+    for level in session.scalars(select(ReminderLevel).where(ReminderLevel.active)
+                                 .order_by(ReminderLevel.policy_id, ReminderLevel.rank)):
+        policies.setdefault(level.policy_id, []).append(Level.of(level))
+    chosen = tuple(sorted(policy for policy in session.scalars(
+        select(Customer.policy_id).where(Customer.policy_id.is_not(None)).distinct())
+        if policy is not None and policy != default))
+    return _Rules(on, now or default_now(on, settings), automatic, settings,
+                  {policy: tuple(levels) for policy, levels in policies.items()}, default, chosen)
 
 
-def next_rank(max_rank: int | None, due_date: date, rules: _Rules, from_rank: int | None = None) -> int | None:
-    """The lowest active rank above the highest done; rank 0 only until the due date; with `from_rank` (an
-    invoice brought into the automatic schedule from that level) none below it."""
-    for rank in rules.ranks:
+def next_rank(max_rank: int | None, due_date: date, rules: _Rules, from_rank: int | None = None,
+              policy_id: int | None = None) -> int | None:
+    """The lowest active rank of the customer's policy above the highest done; rank 0 only until the due date; with
+    `from_rank` (an invoice brought into the automatic schedule from that level) none below it."""
+    for rank in rules.ranks(policy_id):
         if (rank > (-1 if max_rank is None else max_rank) and (rank > 0 or due_date >= rules.on)
                 and (from_rank is None or rank >= from_rank)):
             return rank
@@ -379,9 +411,10 @@ _STATEMENTS: dict[tuple, object] = {}
 
 def _selection(rules: _Rules):
     """The statement (built once per level configuration) and its parameters for this run."""
-    key = tuple((level.rank, level.basis) for level in rules.levels)
+    key = tuple((policy, tuple((level.rank, level.basis) for level in rules.levels_of(policy)))
+                for policy in (rules.default_policy, *rules.chosen))
     if key not in _STATEMENTS:
-        _STATEMENTS[key] = _statement(rules.levels)
+        _STATEMENTS[key] = _statement(rules)
     return _STATEMENTS[key], _params(rules)
 
 
@@ -389,12 +422,36 @@ def _params(rules: _Rules) -> dict:
     on, settings = rules.on, rules.settings
     params = {"on": on, "now": rules.now, "since": rules.now - timedelta(hours=settings.manual_cancels_hours),
               "gap_limit": on - timedelta(days=settings.min_days_between)}
-    for level in rules.levels:
-        params[f"threshold_{level.rank}"] = parse_delay(level.delay).latest_start(on)
+    for policy in (rules.default_policy, *rules.chosen):
+        for level in rules.levels_of(policy):
+            params[_threshold(level)] = parse_delay(level.delay).latest_start(on)
     return params
 
 
-def _statement(levels: tuple[Level, ...]):
+def _threshold(level: Level) -> str:
+    return f"threshold_{level.policy_id}_{level.rank}"
+
+
+def _policies_timing(rules: _Rules, param) -> tuple:
+    """(the next level's rank, its date has come) of an invoice as SQL expressions, by its customer's policy: the
+    default policy's `_timing` alone when no customer follows another one (the statement of a single policy),
+    else a CASE on the customer's policy (the customers of each other policy: one set read once per query)."""
+    def pair(policy: int) -> tuple:
+        timing = _timing(rules.levels_of(policy), param)
+        return (case(*timing, else_=null()) if timing else null(),
+                or_(*[condition for condition, _rank in timing]) if timing else literal(False))
+
+    rank, come = pair(rules.default_policy)
+    if not rules.chosen:
+        return rank, come
+    members = {policy: Invoice.customer_id.in_(select(Customer.id).where(Customer.policy_id == policy))
+               for policy in rules.chosen}
+    others = {policy: pair(policy) for policy in rules.chosen}
+    return (case(*[(members[policy], others[policy][0]) for policy in rules.chosen], else_=rank),
+            case(*[(members[policy], others[policy][1]) for policy in rules.chosen], else_=come))
+
+
+def _statement(rules: _Rules):
     """One SELECT: open invoices whose next level's date has come, with every fact the rules need.
 
     The timing rules keep the invoices from the reminder state the database keeps on each invoice (highest level
@@ -406,7 +463,7 @@ def _statement(levels: tuple[Level, ...]):
     """
     on = bindparam("on", type_=Date)
     since, now = bindparam("since", type_=DateTime), bindparam("now", type_=DateTime)
-    timing = _timing(levels, lambda name: bindparam(name, type_=Date))
+    next_level, come = _policies_timing(rules, lambda name: bindparam(name, type_=Date))
     r = aliased(Reminder)
     done = and_(r.invoice_id == Invoice.id, r.status.in_(DONE_STATUSES))  # the invoice's done reminders
     recent_manual = select(r.id).where(done, r.user_id.is_not(None), r.created_at > since,
@@ -419,10 +476,9 @@ def _statement(levels: tuple[Level, ...]):
             Invoice.currency, _cents(Invoice.total_incl_tax), _cents(Invoice.amount_paid), Invoice.followup_contact_id,
             Invoice.billing_contact_id, Invoice.followup_user_id, Invoice.creator_id,
             case((never, literal(False)), else_=recent_manual),
-            case((never, null()), else_=notice_date), Invoice.auto_from_rank,
-            case(*timing, else_=null()) if timing else null(),
+            case((never, null()), else_=notice_date), Invoice.auto_from_rank, next_level,
         )
-        .where(*_timing_conditions(timing, bindparam("gap_limit", type_=Date)),
+        .where(*_timing_conditions(come, bindparam("gap_limit", type_=Date)),
                # the next date a person set on the last reminder, still ahead, holds the invoice
                or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on))
         .order_by(Invoice.due_date, Invoice.number)
@@ -455,7 +511,7 @@ class _Dates(dict):
 
 def _timing(levels: tuple[Level, ...], param) -> list[tuple]:
     """[(the level is the invoice's next one and its date has come, its rank)] over the invoice's own columns
-    (its reminder state); `param(name)` gives the value of "on" and of each level's "threshold_RANK"."""
+    (its reminder state); `param(name)` gives the value of "on" and of each level's threshold (`_threshold`)."""
     on = param("on")
     done_rank, last = func.coalesce(Invoice.reminder_level, -1), Invoice.last_reminder_date
     # brought into the automatic schedule from a level: the levels below it are passed over (NULL: none)
@@ -470,16 +526,15 @@ def _timing(levels: tuple[Level, ...], param) -> list[tuple]:
         elif 0 in below:  # level 0 is passed over once the due date has gone by
             is_next = and_(is_next, or_(done_rank >= 0, Invoice.due_date < on, from_rank > 0))
         start = func.coalesce(last, Invoice.due_date) if level.basis == "previous" else Invoice.due_date
-        timing.append((and_(is_next, start <= param(f"threshold_{level.rank}")), level.rank))
+        timing.append((and_(is_next, start <= param(_threshold(level))), level.rank))
     return timing
 
 
-def _timing_conditions(timing: list[tuple], gap_limit) -> list:
-    """Open, with a due date, its next level's date come, the minimum gap since the last reminder passed and the
-    last level delivered."""
+def _timing_conditions(come, gap_limit) -> list:
+    """Open, with a due date, its next level's date come (`come`: `_policies_timing`), the minimum gap since the last
+    reminder passed and the last level delivered."""
     last = Invoice.last_reminder_date
-    return [Invoice.is_open, Invoice.due_date.is_not(None),
-            or_(*[condition for condition, _rank in timing]) if timing else literal(False),
+    return [Invoice.is_open, Invoice.due_date.is_not(None), come,
             or_(last.is_(None), last <= gap_limit),
             # the highest level done is delivered (`in_flight`): NULL delivered level = nothing delivered yet
             or_(Invoice.reminder_level.is_(None), Invoice.delivered_level >= Invoice.reminder_level)]
@@ -563,8 +618,8 @@ def automatic_note(session: Session, on: date) -> str:
 def _selected(session: Session, rules: _Rules) -> tuple[Sequence, dict[int, tuple], dict, dict, dict[int, tuple]]:
     """The set-based selection: the rows of `_statement` (every invoice whose next level's date has come), with
     their customers' columns {id: (code, name, kind, language, email, no_auto_reminders, paused_until,
-    direct_debit)}, the addresses of the contacts and of the users they name ({id: email}, None: None) and the
-    answers holding some of them ({invoice id: hold}: `holds.holds`).
+    direct_debit, policy_id)}, the addresses of the contacts and of the users they name ({id: email}, None: None)
+    and the answers holding some of them ({invoice id: hold}: `holds.holds`).
 
     One query gives the invoices' own columns (through Core, read from the driver's cursor: no ORM rows, no Row
     objects, whose making and type processing cost a fifth of the query on a first run of a million invoices); the
@@ -579,7 +634,7 @@ def _selected(session: Session, rules: _Rules) -> tuple[Sequence, dict[int, tupl
         result.close()
     customers = _by_id(session, (Customer.id, Customer.code, Customer.name, Customer.kind, Customer.language,
                                  Customer.email, Customer.no_auto_reminders, Customer.paused_until,
-                                 Customer.direct_debit), set(map(itemgetter(2), rows)))
+                                 Customer.direct_debit, Customer.policy_id), set(map(itemgetter(2), rows)))
     # the contacts and users the rows name, from their distinct combinations (one pass; most name none)
     named = set(map(itemgetter(8, 9, 10, 11), rows))
     contact = _by_id(session, (Contact.id, Contact.email), {key for keys in named for key in keys[:2]})
@@ -611,9 +666,9 @@ def due_ranks(session: Session, on: date, now: datetime | None = None, automatic
         for (invoice_id, _number, customer_id, no_auto, due_date, _currency, total, paid, *_addresses,
              recent_manual, _notice, auto_from_rank, rank) in rows:
             due_date = dates[due_date]
-            _code, _name, kind, _language, _email, customer_no_auto, paused_until, direct_debit = \
+            _code, _name, kind, _language, _email, customer_no_auto, paused_until, direct_debit, policy = \
                 customers[customer_id]
-            if not _exclusions(rules.level(rank), rules, no_auto, customer_no_auto, recent_manual, due_date,
+            if not _exclusions(rules.level(rank, policy), rules, no_auto, customer_no_auto, recent_manual, due_date,
                                auto_from_rank, paused_until, direct_debit, kind, amounts[total - paid],
                                held.get(invoice_id)):
                 found[invoice_id] = rank
@@ -627,10 +682,10 @@ def due_conditions(rules: _Rules) -> list:
     orders and pages in one query (the property tests check them against the reference)."""
     on, settings = rules.on, rules.settings
     params = _params(rules)
-    timing = _timing(rules.levels, lambda name: literal(params[name], Date))
+    next_level, come = _policies_timing(rules, lambda name: literal(params[name], Date))
     customers = select(Customer.id)
     conditions = [
-        *_timing_conditions(timing, literal(params["gap_limit"], Date)),
+        *_timing_conditions(come, literal(params["gap_limit"], Date)),
         or_(Invoice.manual_next_date.is_(None), Invoice.manual_next_date <= on),
         Invoice.customer_id.not_in(customers.where(Customer.paused_until >= on)),
         Invoice.id.not_in(held_ids(on)),
@@ -640,11 +695,22 @@ def due_conditions(rules: _Rules) -> list:
         conditions.append(func.round(Invoice.total_incl_tax - Invoice.amount_paid, 2) >= settings.min_amount)
     if settings.skip_direct_debit:
         conditions.append(Invoice.customer_id.not_in(customers.where(Customer.direct_debit.is_not(False))))
-    penalty_ranks = [level.rank for level in rules.levels if level.penalty_kind != "none"]
-    if settings.skip_consumer_penalties and penalty_ranks and timing:
-        conditions.append(or_(Invoice.customer_id.not_in(customers.where(Customer.kind == "consumer")),
-                              case(*timing, else_=null()).not_in(penalty_ranks)))
+    if settings.skip_consumer_penalties:
+        conditions.extend(_consumer_penalties(rules, next_level, customers.where(Customer.kind == "consumer")))
     return conditions
+
+
+def _consumer_penalties(rules: _Rules, next_level, consumers) -> list:
+    """Not a consumer's invoice whose next level has a penalty, in the customer's policy."""
+    penalties = {policy: [level.rank for level in rules.levels_of(policy) if level.penalty_kind != "none"]
+                 for policy in (rules.default_policy, *rules.chosen)}
+    if not rules.chosen:
+        ranks = penalties[rules.default_policy]
+        return [or_(Invoice.customer_id.not_in(consumers), next_level.not_in(ranks))] if ranks else []
+    followers = {policy: Customer.policy_id == policy for policy in rules.chosen}
+    followers[rules.default_policy] = or_(Customer.policy_id.is_(None), Customer.policy_id == rules.default_policy)
+    return [not_(and_(Invoice.customer_id.in_(consumers.where(followers[policy])), next_level.in_(ranks)))
+            for policy, ranks in penalties.items() if ranks]
 
 
 def due_select(session: Session, on: date, rules: _Rules | None = None):
@@ -665,7 +731,7 @@ def _build(session: Session, selected: list[tuple[Facts, int]], rules: _Rules) -
     due: list[tuple[Facts, Level]] = []
     words: dict[tuple, str] = {}
     for facts, rank in selected:
-        level = rules.level(rank)
+        level = rules.level(rank, facts.policy_id)
         found = exclusions(facts, level, rules)
         if found:
             result.skipped.append(_skipped(words, facts.invoice_id, facts.number, facts.customer_code, rank, found))
@@ -718,7 +784,7 @@ def _language(level: Level, channels, wanted: str, rules: _Rules, texts) -> tupl
     channels = written_channels(channels)  # a phone call has no text
     if not channels:
         return wanted or rules.settings.default_language, None
-    available = set.intersection(*(texts.get((level.rank, ch), set()) for ch in channels))
+    available = set.intersection(*(texts.get((level.id, ch), set()) for ch in channels))
     language, reason = choose_language(available, wanted, rules.settings.default_language)
     if language is None:
         return rules.settings.default_language, _("Level %(rank)s has no text for %(channels)s.", rank=level.rank,
@@ -745,14 +811,14 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
     reps = _sales_reps(session, set(customers)) if settings.copy_to_sales else {}
     texts = text_languages(session)
     figures = Claims(on, settings, load_rates(session, settings.company_country)).figures
-    levels = {level.rank: level for level in rules.levels}
+    by_rank = rules.by_rank
     automatic, suspects, go_live, min_cents = _suspects(customers, rules)
     amounts, dates = _Amounts(), _Dates()
     words: dict[tuple, str] = {}
     claims: dict[tuple, tuple] = {}
     parts: dict[tuple, tuple] = {}
-    # {rank: {customer id: part}} of the invoices naming no contact nor user (most): no key to make per invoice
-    plain_parts: dict[int, dict[int, tuple]] = {rank: {} for rank in levels}
+    # {level id: {customer id: part}} of the invoices naming no contact nor user (most): no key to make per invoice
+    plain_parts: dict[int, dict[int, tuple]] = defaultdict(dict)
     addressees: dict[tuple, tuple] = {}
     sending = recipients_service.sender(settings.sender_email, None, settings.company_email)
     languages: dict[tuple, tuple] = {}
@@ -760,8 +826,9 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
     for (invoice_id, number, customer_id, no_auto, due_date, currency, total_cents, paid_cents, followup_contact,
          billing_contact, followup_user, creator, recent_manual, notice, auto_from_rank, rank) in rows:
         due_date = dates[due_date]
-        code, name, kind, language, email, customer_no_auto, paused_until, direct_debit = customers[customer_id]
-        level = levels[rank]
+        code, name, kind, language, email, customer_no_auto, paused_until, direct_debit, policy = \
+            customers[customer_id]
+        level = (by_rank.get(policy) or by_rank[None])[rank]
         if ((automatic and (no_auto or recent_manual or not level.automatic
                             or (due_date < go_live and auto_from_rank is None)))
                 or customer_id in suspects or total_cents - paid_cents < min_cents or invoice_id in held):
@@ -773,7 +840,7 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
                 continue
         notice = dates[notice] if notice else on if level.formal_notice else None
         payments_made = payments.get(invoice_id) if paid_cents else None  # nothing paid: no payments
-        same_claim = (total_cents, paid_cents, due_date, kind, rank, notice, currency)
+        same_claim = (total_cents, paid_cents, due_date, kind, level.id, notice, currency)
         claim = None if payments_made else claims.get(same_claim)
         if claim is None:
             (remaining, days_late, penalty, interest, indemnity, total_claimed, _periods, claim_reasons,
@@ -784,14 +851,14 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
             if not payments_made:
                 claims[same_claim] = claim
         if followup_contact is None and billing_contact is None and followup_user is None and creator is None:
-            by_customer = plain_parts[rank]
+            by_customer = plain_parts[level.id]
             part = by_customer.get(customer_id)
             if part is None:
                 part = by_customer[customer_id] = _shared_part(
                     customer_id, code, name, language, email, None, None, None, None, reps.get(customer_id, ()),
                     level, rules, texts, languages, addressees, sending)
         else:
-            same_part = (customer_id, followup_contact, billing_contact, followup_user, creator, rank)
+            same_part = (customer_id, followup_contact, billing_contact, followup_user, creator, level.id)
             part = parts.get(same_part)
             if part is None:
                 part = parts[same_part] = _shared_part(
@@ -801,7 +868,8 @@ def _build_rows(session: Session, rows: Sequence, customers: dict[int, tuple], c
         amounts_due, claim_reasons, indemnity_currency = claim
         head, tail, reasons = part
         due.append(new(DueReminder, [invoice_id, number, *head, due_date, *amounts_due, currency, *tail,
-                                     (*claim_reasons, *reasons) if claim_reasons else reasons, indemnity_currency]))
+                                     (*claim_reasons, *reasons) if claim_reasons else reasons, indemnity_currency,
+                                     level.id]))
     return result
 
 
@@ -814,7 +882,7 @@ def _suspects(customers: dict[int, tuple], rules: _Rules) -> tuple[bool, set[int
     settings, on = rules.settings, rules.on
     consumers = settings.skip_consumer_penalties
     suspects = {customer_id for customer_id, (_code, _name, kind, _language, _email, no_auto, paused_until,
-                                              direct_debit) in customers.items()
+                                              direct_debit, _policy) in customers.items()
                 if (rules.automatic and no_auto) or (paused_until is not None and paused_until >= on)
                 or (settings.skip_direct_debit and direct_debit) or (consumers and kind == "consumer")}
     # the remaining due in cents below the minimum: cents < min_amount x 100, i.e. below its ceiling
@@ -839,7 +907,7 @@ def _shared_part(customer_id: int, code: str, name: str, language: str, email: s
         reasons += cc_reasons
     sender, sender_reasons = sending
     reasons += sender_reasons
-    key = (level.rank, language)
+    key = (level.id, language)
     if key not in languages:
         channels = channels_of(level)
         used, reason = _language(level, channels, language, rules, texts)
@@ -865,7 +933,7 @@ def _due_reminder(facts: Facts, level: Level, rules: _Rules, payments, reps, tex
         copy_to_sales=settings.copy_to_sales, default_sender=settings.sender_email,
         company=settings.company_email)
     channels = channels_of(level)
-    key = (level.rank, facts.customer_language)
+    key = (level.id, facts.customer_language)
     if key not in languages:
         languages[key] = _language(level, channels, facts.customer_language, rules, texts)
     language, language_reason = languages[key]
@@ -877,7 +945,7 @@ def _due_reminder(facts: Facts, level: Level, rules: _Rules, payments, reps, tex
         remaining_due=claim.remaining_due, days_late=claim.days_late, penalty=claim.penalty,
         interest=claim.interest, indemnity=claim.indemnity, total_claimed=claim.total_claimed,
         currency=facts.currency, to=who.to, cc=who.cc, sender=who.sender, language=language, reasons=reasons,
-        indemnity_currency=claim.indemnity_currency,
+        indemnity_currency=claim.indemnity_currency, level_id=level.id,
     )
 
 
@@ -899,13 +967,12 @@ def _sales_reps(session: Session, customer_ids: set[int]) -> dict[int, list[str]
 
 
 def text_languages(session: Session) -> dict[tuple[int, str], set[str]]:
-    """{(level rank, channel): {languages with a non-empty subject and body}}."""
+    """{(level id, channel): {languages with a non-empty subject and body}}."""
     found: dict[tuple[int, str], set[str]] = defaultdict(set)
-    query = (select(ReminderLevel.rank, Template.channel, Template.language)
-             .join(ReminderLevel, ReminderLevel.id == Template.level_id)
+    query = (select(Template.level_id, Template.channel, Template.language)
              .where(func.length(func.trim(Template.subject)) > 0, func.length(func.trim(Template.body)) > 0))
-    for rank, channel, language in session.execute(query):
-        found[(rank, channel)].add(language)
+    for level_id, channel, language in session.execute(query):
+        found[(level_id, channel)].add(language)
     return found
 
 
@@ -928,7 +995,7 @@ def facts_for(session: Session, invoice: Invoice, rules: _Rules) -> Facts:
         billing_contact=invoice.billing_contact.email if invoice.billing_contact else None,
         followup_user=invoice.followup_user.email if invoice.followup_user else None,
         creator=invoice.creator.email if invoice.creator else None,
-        max_rank=None, last_date=None, auto_from_rank=invoice.auto_from_rank,
+        max_rank=None, last_date=None, auto_from_rank=invoice.auto_from_rank, policy_id=customer.policy_id,
         hold=hold_of(session.scalars(select(Answer).where(Answer.invoice_id == invoice.id)), rules.on),
     )
     return reduce_done(facts, done, rules)
@@ -944,8 +1011,9 @@ def reference_schedule(session: Session, on: date, now: datetime | None = None, 
         if not invoice.is_open or invoice.due_date is None:
             continue
         facts = facts_for(session, invoice, rules)
-        rank = next_rank(facts.max_rank, facts.due_date, rules, facts.auto_from_rank)
-        if rank is not None and facts.in_flight is None and earliest_date(facts, rules.level(rank), rules) <= on:
+        rank = next_rank(facts.max_rank, facts.due_date, rules, facts.auto_from_rank, facts.policy_id)
+        if (rank is not None and facts.in_flight is None
+                and earliest_date(facts, rules.level(rank, facts.policy_id), rules) <= on):
             selected.append((facts, rank))
     selected.sort(key=lambda item: (item[0].due_date, item[0].number))
     return _build(session, selected, rules)
@@ -991,9 +1059,9 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
     lines.append(_("Highest level done: %(rank)s; last reminder: %(day)s.",
                    rank="-" if facts.max_rank is None else facts.max_rank,
                    day=facts.last_date.isoformat() if facts.last_date else "-"))
-    rank = next_rank(facts.max_rank, facts.due_date, rules, facts.auto_from_rank)
+    rank = next_rank(facts.max_rank, facts.due_date, rules, facts.auto_from_rank, facts.policy_id)
     if rank is None:
-        if not rules.levels:
+        if not rules.levels_of(facts.policy_id):
             lines.append(no_level_message())
         elif facts.max_rank is None:  # only the before-due level is active, and the due date has passed
             lines.append(_("No active level comes after the due date (%(day)s): nothing will be sent. Activate or "
@@ -1004,10 +1072,10 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
         return Explanation("waiting", tuple(lines))
     if facts.auto_from_rank is not None:
         lines.append(_("Brought into the automatic schedule from level %(rank)s.", rank=facts.auto_from_rank))
-    if 0 in rules.ranks and facts.max_rank is None and rank > 0 and facts.auto_from_rank is None:
+    if 0 in rules.ranks(facts.policy_id) and facts.max_rank is None and rank > 0 and facts.auto_from_rank is None:
         lines.append(_("The reminder before the due date is skipped: the due date (%(day)s) has passed.",
                        day=facts.due_date.isoformat()))
-    level = rules.level(rank)
+    level = rules.level(rank, facts.policy_id)
     base = facts.last_date if level.basis == "previous" and facts.last_date else facts.due_date
     level_date = parse_delay(level.delay).apply(base)
     lines.append(_("Next level: %(rank)s (%(name)s), %(delay)s from %(base)s = %(day)s.", rank=rank,

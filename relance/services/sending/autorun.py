@@ -28,14 +28,14 @@ from sqlalchemy import CursorResult, func, select, text, update
 from sqlalchemy.orm import Session
 
 from relance import clock
-from relance.models import Reminder, ReminderLevel, Run
+from relance.models import Reminder, Run
 from relance.models.base import utcnow
 from relance.models.reminder import carries_message, claimable
 from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility
 from relance.services.engine import schedule as engine
-from relance.services.engine.levels import MADE_STATUSES
+from relance.services.engine.levels import MADE_STATUSES, levels_by_id
 from relance.services.letters import content, printing
 from relance.services.sending import dunning, mail_circuit, mailer
 from relance.services.sending import runs as durable
@@ -266,7 +266,7 @@ def make_reminders(session: Session, run: Run, now: datetime, settings, config: 
     if not run.skipped_reasons:
         session.execute(update(Run).where(Run.id == run.id).values(skipped_reasons=dict(todo.skipped)))
         session.commit()
-    levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
+    levels = levels_by_id(session)
     # texts, rates and tables read once for the run; one link to their page per customer reminded
     renderer = wording.Renderer(session, on, settings, links=answers.Links(session, now, settings, config.public_url))
     items = {due.invoice_id: (due, channels) for due, channels in todo.items}
@@ -326,7 +326,7 @@ def _make(session: Session, run: Run, entries, levels, settings, config: Sending
     renderer = renderer or wording.Renderer(session, on, settings,
                                             links=answers.Links(session, utcnow(), settings, config.public_url))
     made = dunning.create_reminders(
-        session, [(due.invoice_id, levels[due.level], channels) for due, channels in entries
+        session, [(due.invoice_id, levels[due.level_id], channels) for due, channels in entries
                   if due.invoice_id not in have],
         on, run=run, settings=settings, rules=rules, renderer=renderer, config=config)
     for invoice, level, channel, verdict in made.refused:  # a person may have sent it since the engine chose it

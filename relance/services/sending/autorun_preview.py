@@ -20,6 +20,7 @@ from relance.models.base import MAX_ID
 from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.engine import schedule as engine
+from relance.services.engine.levels import levels_by_id
 from relance.services.errors import RelanceError
 from relance.services.sending import autorun, dunning, messages
 from relance.services.sending.config import SendingConfig, given
@@ -68,7 +69,7 @@ def dry_run(session: Session, on: date, now: datetime | None = None, limit: int 
     todo = [(due, channel) for due, channels in result.items if due.invoice_id not in already for channel in channels]
     if limit == 0 or not todo:
         return DryRun(result, [], already)
-    levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
+    levels = levels_by_id(session)
     renderer = wording.Renderer(session, on, settings)  # texts, rates and tables read once for the whole list
     link = answers.preview_url(config.public_url)
     by_customer: dict[int, list[tuple[engine.DueReminder, str]]] = {}  # a message never joins two customers
@@ -92,7 +93,7 @@ def _previews(session: Session, todo: list[tuple[engine.DueReminder, str]], leve
         values: dict[str, Any] = {"key": f"{due.invoice_id}:{channel}", "status": "pending",
                                   "language": due.language, "sender": due.sender, "recipients": list(due.to),
                                   "cc": list(due.cc), "page_url": link}
-        items.setdefault(channel, []).append((values, invoices[due.invoice_id], levels[due.level]))
+        items.setdefault(channel, []).append((values, invoices[due.invoice_id], levels[due.level_id]))
     for channel, together in items.items():
         messages.share(together, channel, renderer, settings, max_bytes=config.attachments_max_bytes)
     by_key = {item[0]["key"]: item for together in items.values() for item in together}
@@ -173,7 +174,7 @@ def send_one(session: Session, invoice: Invoice, on: date, now: datetime | None 
     if check.due is None or not check.can_send:
         raise AutoRunError("invoice", _l("Nothing is due automatically for %(number)s on %(day)s.",
                                          number=invoice.number, day=on.isoformat()))
-    level = session.scalars(select(ReminderLevel).where(ReminderLevel.rank == check.due.level)).one()
+    level = session.get_one(ReminderLevel, check.due.level_id)
     autorun.lock_day(session, on)
     try:
         rows = [dunning.create_reminder(session, invoice, level, channel, on, settings=settings, config=config)

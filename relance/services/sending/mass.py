@@ -128,12 +128,12 @@ def build_rows(session: Session, user_id: int, invoices: Sequence[Invoice], on: 
     chosen = {s.invoice_id: s for s in session.scalars(
         select(MassSelection).where(MassSelection.user_id == user_id, MassSelection.invoice_id.in_(ids)))} \
         if ids else {}
-    by_rank = {lvl.rank: lvl for lvl in rules.levels}
     rates = load_rates(session, rules.settings.company_country)
     payments = _payments(session, invoices)
     rows = []
     for invoice in invoices:
         pick = chosen.get(invoice.id)
+        by_rank = rules.ranked(invoice.customer.policy_id)
         proposal = eligibility.judge(invoice, done.get(invoice.id, []), None, None, rules)
         if pick is not None:
             rank = pick.level if pick.level in by_rank else None
@@ -275,14 +275,14 @@ def checked_selection(session: Session, user_id: int, on: date, rules=None) -> t
         raise SelectionError(_l("Nothing is selected: tick \u201cby letter\u201d or \u201cby email\u201d on at "
                                 "least one invoice."))
     rules = rules or eligibility.day_rules(session, on)
-    levels = {level.rank: level for level in rules.levels}
     done = eligibility.done_reminders(session, [invoice.id for _pick, invoice in rows])
     items, dropped, problems = [], [], []
     for pick, invoice in rows:
         if not invoice.is_open:
             dropped.append(str(_l("%(number)s is no longer unpaid: left out.", number=invoice.number)))
             continue
-        if pick.level not in rules.ranks:
+        levels = rules.ranked(invoice.customer.policy_id)
+        if pick.level not in levels:
             problems.append(str(_l("%(number)s: choose a level.", number=invoice.number)))
             continue
         if pick.email and not invoice_can_email(invoice):
