@@ -1,4 +1,5 @@
-"""Property: the set-based selection and the plain per-invoice reference agree on random data (both databases)."""
+"""Property: the set-based selection and the plain per-invoice reference agree on random data (both databases),
+customers following two reminder policies (the default one and a second with its own levels at some ranks)."""
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -9,9 +10,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from relance.extensions import db
-from relance.models import Answer, Contact, Customer, Invoice, Payment, Reminder, ReminderLevel, User
+from relance.models import Answer, Contact, Customer, Invoice, Payment, Policy, Reminder, ReminderLevel, User
 from relance.services import settings as settings_service
+from relance.services.engine.levels import default_policy_id
 from relance.services.engine.schedule import due_select, reference_schedule, schedule
+from relance.services.texts.wording import install_default_texts
 from tests.factories import install_live_defaults
 
 BASE = date(2026, 3, 2)
@@ -27,6 +30,8 @@ customer_strategy = st.fixed_dictionaries({
     "kind": st.sampled_from(["business", "business", "consumer"]), "direct_debit": rarely,
     "no_auto_reminders": rarely, "paused": st.one_of(st.none(), st.none(), st.none(), st.integers(-10, 10)),
     "language": st.sampled_from(["fr", "en", "de"]),
+    # the reminder policy it follows: none chosen or the default one (the default's levels), or the short one
+    "policy": st.sampled_from([None, None, "default", "short", "short"]),
 })
 reminder_strategy = st.fixed_dictionaries({
     "level": st.sampled_from([1, 0, 1, 2, 3]), "offset": st.one_of(st.integers(-12, 0), st.integers(-90, 0)),
@@ -48,6 +53,9 @@ invoice_strategy = st.fixed_dictionaries({
 })
 scenario = st.fixed_dictionaries({
     "levels": st.lists(level_strategy, min_size=4, max_size=4),
+    # a second policy: its own levels at some of the ranks (none at all: its customers are never reminded)
+    "short_levels": st.lists(level_strategy, min_size=4, max_size=4),
+    "short_ranks": st.sets(st.integers(0, 3), max_size=4),
     "min_days_between": st.integers(0, 10), "manual_cancels_hours": st.integers(0, 48),
     "skip_direct_debit": st.booleans(), "skip_consumer_penalties": st.booleans(),
     "min_amount": st.sampled_from(["0", "0", "100", "1000"]), "business_days": rarely,
@@ -71,6 +79,17 @@ def build(data) -> tuple[date, datetime]:
         if rank == 0 and values["basis"] == "due_date" and not values["delay"].startswith("-"):
             level.delay = "-5 days"
         level.penalty_value = Decimal("10")
+    short = Policy(name="Short")
+    for rank in sorted(data["short_ranks"]):
+        values = dict(data["short_levels"][rank])
+        if rank == 0 and values["basis"] == "due_date" and not values["delay"].startswith("-"):
+            values["delay"] = "-1 day"
+        db.session.add(ReminderLevel(policy=short, rank=rank, names={"fr": f"Court {rank}"}, channels="email",
+                                     penalty_value=Decimal("25"), formal_notice=rank == 3, **values))
+    db.session.add(short)
+    db.session.flush()
+    install_default_texts(db.session)
+    policies = {None: None, "default": default_policy_id(db.session), "short": short.id}
     user = User(email="agent@vendor.example", role="agent")
     customers = []
     for index, values in enumerate(data["customers"]):
@@ -78,7 +97,8 @@ def build(data) -> tuple[date, datetime]:
         customer = Customer(code=f"C{index}", name=f"Customer {index}", email=f"c{index}@customer.example",
                             kind=values["kind"], direct_debit=values["direct_debit"], language=values["language"],
                             no_auto_reminders=values["no_auto_reminders"],
-                            paused_until=None if paused is None else on + timedelta(days=paused))
+                            paused_until=None if paused is None else on + timedelta(days=paused),
+                            policy_id=policies[values["policy"]])
         customer.contacts.append(Contact(name="Billing", role="billing", email=f"billing{index}@customer.example"))
         customers.append(customer)
     db.session.add_all([user, *customers])
