@@ -10,6 +10,12 @@ next date), times both implementations on the same day, checks they agree and pr
 `due invoices=... open=... selected=... set_based_s=... reference_s=... speedup=...` (then the backend, the
 build time, the best CPU time of this process for the set-based run (SQLite runs in-process, so this is the
 figure that does not depend on other load) and the load average).
+
+Then, in the same run, a second reminder policy ("Twin": levels of its own, with their own names and texts, at
+the default policy's delays, so the same invoices are due) is made and every third customer follows it: the
+set-based run is timed again (checked against the reference too) and the line ends with `policies=2
+policies_selected=... policies_s=... policies_cpu_s=... policies_ratio=...` (policies_cpu_s / set_based_cpu_s: the
+cost of telling the customers' policies apart in the selection, on the same work).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy import create_engine, insert, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from relance import create_app  # noqa: E402
@@ -36,6 +42,7 @@ from relance.models import (  # noqa: E402
     Customer,
     Invoice,
     Payment,
+    Policy,
     Reminder,
     ReminderLevel,
     User,
@@ -44,6 +51,7 @@ from relance.models import (  # noqa: E402
 from relance.services import settings as settings_service  # noqa: E402
 from relance.services.defaults import install_defaults  # noqa: E402
 from relance.services.engine.schedule import reference_schedule, schedule  # noqa: E402
+from relance.services.texts.wording import install_default_texts  # noqa: E402
 
 ON = date(2026, 3, 3)  # a Tuesday
 SCHEMA = "relance_bench"
@@ -169,6 +177,35 @@ def build(n: int, seed: int) -> None:
     db.session.commit()
 
 
+def with_policies(repeat: int):
+    """A second policy, "Twin" (the default levels' delays), followed by every third customer: the best of `repeat`
+    set-based runs (wall and CPU), checked against the reference."""
+    short = Policy(name="Twin")
+    for level in db.session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)).all():
+        db.session.add(ReminderLevel(policy=short, rank=level.rank, names={"fr": f"Jumeau {level.rank}",
+                                                                           "en": f"Twin {level.rank}"},
+                                     delay=level.delay, automatic=level.automatic, channels=level.channels,
+                                     formal_notice=level.formal_notice))
+    db.session.flush()
+    install_default_texts(db.session)
+    db.session.execute(update(Customer).where(Customer.id % 3 == 0).values(policy_id=short.id))
+    db.session.commit()
+    timings, cpu = [], []
+    for _ in range(repeat):
+        db.session.expire_all()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        fast = schedule(db.session, ON)
+        timings.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    db.session.expire_all()
+    plain = reference_schedule(db.session, ON)
+    if fast.due != plain.due or fast.skipped != plain.skipped:
+        print(f"due MISMATCH with policies set_based={len(fast.due)}/{len(fast.skipped)} "
+              f"reference={len(plain.due)}/{len(plain.skipped)}")
+        sys.exit(1)
+    return fast, min(timings), min(cpu)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=100_000)
@@ -211,10 +248,13 @@ def main() -> None:
                       f"reference={len(plain.due)}/{len(plain.skipped)}")
                 sys.exit(1)
             set_based_s = min(timings)
+            two, two_s, two_cpu = with_policies(args.repeat)
             print(f"due invoices={args.invoices} open={open_count} selected={len(fast.due)} "
                   f"skipped={len(fast.skipped)} set_based_s={set_based_s:.4f} reference_s={reference_s:.2f} "
                   f"speedup={reference_s / set_based_s:.0f} backend={db.engine.dialect.name} build_s={build_s:.1f} "
-                  f"set_based_cpu_s={min(cpu):.4f} load={os.getloadavg()[0]:.1f}")
+                  f"set_based_cpu_s={min(cpu):.4f} load={os.getloadavg()[0]:.1f} policies=2 "
+                  f"policies_selected={len(two.due)} policies_s={two_s:.4f} policies_cpu_s={two_cpu:.4f} "
+                  f"policies_ratio={two_cpu / min(cpu):.2f}")
             if url.startswith("postgresql"):
                 db.session.remove()
                 with db.engine.begin() as conn:
