@@ -16,7 +16,7 @@ from relance.services import settings as settings_service
 from relance.services.engine import eligibility
 from relance.services.engine.levels import default_policy_id
 from relance.services.engine.schedule import due_select, explain, reference_schedule, schedule
-from relance.services.sending import autorun
+from relance.services.sending import autorun, dunning
 from relance.services.texts.wording import install_default_texts
 from tests.factories import install_live_defaults, make_customer, make_invoice, reminder_rows
 from tests.smtp import smtp_factory, smtp_server  # noqa: F401
@@ -119,3 +119,18 @@ def test_a_policy_without_active_levels_reminds_nobody_and_explain_says_so(compa
     assert levels_due(DUE + timedelta(days=60)) == {invoices["Good SA"].number: (2, "Standard")}
     said = explain(db.session, risky, DUE + timedelta(days=60), language="en")
     assert said.status == "waiting" and "No reminder level is active" in str(said)
+
+
+def test_a_level_of_another_policy_is_refused_by_the_rulebook(company):
+    _server, short, invoices = company
+    risky = invoices["Risky Ltd"]
+    day = DUE + timedelta(days=40)
+    standard_2 = db.session.scalars(select(ReminderLevel).where(ReminderLevel.policy_id == default_policy_id(
+        db.session), ReminderLevel.rank == 2)).one()
+    with pytest.raises(dunning.ReminderRefused) as refused:
+        dunning.create_reminder(db.session, risky, standard_2, "letter", day, user=None)
+    assert refused.value.verdict.codes == ("unknown_level",)
+    assert "another reminder policy" in str(refused.value.verdict)
+    short_2 = next(level for level in short.levels if level.rank == 2)
+    made = dunning.create_reminder(db.session, risky, short_2, "email", day)
+    assert made.level_id == short_2.id and made.level_names["en"] == "Short 2"

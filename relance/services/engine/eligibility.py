@@ -167,8 +167,10 @@ def channel_word(channel: str) -> str:
 # --- the verdict ---------------------------------------------------------------------------------------------
 
 
-def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | None, rules) -> Verdict:
-    """The verdict for one invoice (with its done reminders) at `rank` (None: the engine's next level)."""
+def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | None, rules,
+          level_id: int | None = None) -> Verdict:
+    """The verdict for one invoice (with its done reminders) at `rank` (None: the engine's next level); `level_id`:
+    the level that would be made, which must be that rank's level in the customer's policy."""
     closed = closed_refusal(invoice)
     if closed is not None:
         return Verdict(invoice.id, rank, channel, None, (closed,))
@@ -185,6 +187,10 @@ def judge(invoice: Invoice, done: Sequence, rank: int | None, channel: str | Non
         return Verdict(invoice.id, rank, channel, proposed, (Refusal(
             "unknown_level", _("Level %(rank)s does not exist or is not active.", rank=rank), hard=True),))
     level = rules.level(rank, facts.policy_id)
+    if level_id is not None and level_id != level.id:
+        return Verdict(invoice.id, rank, channel, proposed, (Refusal(
+            "unknown_level", _("This level %(rank)s belongs to another reminder policy than the customer's.",
+                               rank=rank), hard=True),))
     refusals: list[Refusal] = []
     same = [r for r in done if r.level == rank]
     # the other channel of a level made today joins its step, unless the step went out only by an override
@@ -267,11 +273,11 @@ def _timing(facts: engine.Facts, level, rules) -> list[Refusal]:
 
 
 def check(session: Session, invoice: Invoice, rank: int | None, channel: str | None, on: date, *,
-          automatic: bool = False, rules=None) -> Verdict:
+          automatic: bool = False, rules=None, level_id: int | None = None) -> Verdict:
     """The verdict for one invoice on `on` (its done reminders read now)."""
     rules = rules or day_rules(session, on, automatic)
     done = done_reminders(session, [invoice.id]).get(invoice.id, [])
-    return judge(invoice, done, rank, channel, rules)
+    return judge(invoice, done, rank, channel, rules, level_id)
 
 
 def check_many(session: Session, invoices: Sequence[Invoice], on: date, *, automatic: bool = False,

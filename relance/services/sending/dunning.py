@@ -119,7 +119,7 @@ def create_reminder(session: Session, invoice: Invoice, level: ReminderLevel, ch
     existing = session.scalar(select(Reminder).where(Reminder.key == key))
     if existing is not None:
         return existing
-    verdict = eligibility.check(session, invoice, level.rank, channel, on, rules=rules)
+    verdict = eligibility.check(session, invoice, level.rank, channel, on, rules=rules, level_id=level.id)
     override = (override or "").strip() if user is not None else ""
     if verdict.refusals and not (verdict.may_override and override):
         raise ReminderRefused(verdict)
@@ -195,7 +195,7 @@ def create_reminders(session: Session, entries: Iterable[tuple[int, ReminderLeve
             if key in existing:
                 made.keys.append(key)
                 continue
-            verdict = eligibility.judge(invoice, done.get(invoice.id, []), level.rank, channel, rules)
+            verdict = eligibility.judge(invoice, done.get(invoice.id, []), level.rank, channel, rules, level.id)
             if verdict.refusals:
                 made.refused.append((invoice, level, channel, verdict))
                 continue

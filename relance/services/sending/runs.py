@@ -193,13 +193,13 @@ def make_selected(session: Session, run: Run, settings, config: SendingConfig) -
         return 0
     next_date = date.fromisoformat(selection["next_date"]) if selection.get("next_date") else None
     user = session.get(User, run.user_id) if run.user_id else None
-    levels = {level.rank: level for level in session.scalars(select(ReminderLevel))}
+    levels = {(level.policy_id, level.rank): level for level in session.scalars(select(ReminderLevel))}
     rules = eligibility.day_rules(session, run.run_date)
     notes, made = list(run.notes or []), 0
     for start in range(0, len(items), MAKE_CHUNK):
         for invoice_id, rank, channel, override in items[start:start + MAKE_CHUNK]:
             invoice = session.get(Invoice, invoice_id)
-            level = levels.get(rank)
+            level = levels.get((rules.policy(invoice.customer.policy_id), rank)) if invoice is not None else None
             if invoice is None or level is None:
                 notes.append(str(_l("An invoice or level of the selection no longer exists: left out.")))
                 continue
