@@ -404,3 +404,32 @@ def test_queue_down_when_a_run_starts_saves_nothing_and_says_so(client, auth, da
     assert response.headers["Location"].endswith(f"/reminders/runs/{run.id}")
     assert run.status == "queued" and run.selection["items"] == [[a.id, 1, "email", ""]] and selection() == {}
     assert tasks.huey.pending_count() == 1  # the worker's task is queued
+
+
+def test_a_customer_on_another_policy_gets_its_policys_levels_on_the_page_and_in_the_run(client, auth, data, smtp):
+    from relance.models import Policy
+
+    short = Policy(name="Short")
+    for rank, delay in ((1, "+3 days"), (3, "+5 days")):
+        db.session.add(ReminderLevel(policy=short, rank=rank, names={"en": f"Short {rank}", "fr": f"Court {rank}"},
+                                     delay=delay, channels="email"))
+    db.session.flush()
+    from relance.services.texts.wording import install_default_texts
+
+    install_default_texts(db.session)
+    data["nomail"].policy_id = short.id
+    data["nomail"].email = "ap@sans-email.example"
+    db.session.commit()
+    auth.login("agent")
+    lonely = data["lonely"]  # 5 days late: not due on the default policy (+15 days), due on the short one (+3)
+    row = row_of(text(client.get("/reminders/mass?q=FA-NOMAIL")), lonely)
+    assert '<option value="1" selected>1 · Short 1</option>' in row and '<option value="3">3 · Short 3</option>' in row
+    assert 'value="2"' not in row  # the short policy has no level 2
+    response = client.post(f"/reminders/mass/rows/{lonely.id}", headers=HX,
+                           data={f"level-{lonely.id}": "2", f"email-{lonely.id}": "1"})
+    assert response.status_code == 422 and "Level 2 does not exist." in text(response)
+    client.post(f"/reminders/mass/rows/{lonely.id}", headers=HX,
+                data={f"level-{lonely.id}": "1", f"email-{lonely.id}": "1"})
+    client.post("/reminders/mass/run", data={}, headers=HX)
+    [made] = db.session.scalars(select(Reminder).where(Reminder.invoice_id == lonely.id)).all()
+    assert made.status == "sent" and made.level_ref.policy_id == short.id and made.level_names["en"] == "Short 1"
