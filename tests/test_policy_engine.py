@@ -134,3 +134,19 @@ def test_a_level_of_another_policy_is_refused_by_the_rulebook(company):
     short_2 = next(level for level in short.levels if level.rank == 2)
     made = dunning.create_reminder(db.session, risky, short_2, "email", day)
     assert made.level_id == short_2.id and made.level_names["en"] == "Short 2"
+
+
+def test_the_api_makes_the_level_of_the_customers_policy(company, client):
+    from tests.test_api import token_for
+
+    _server, short, invoices = company
+    headers = {"Authorization": f"Bearer {token_for('agent')}", "Accept-Language": "en"}
+    risky = invoices["Risky Ltd"]
+    refused = client.post(f"/api/v1/invoices/{risky.number}/reminders", headers=headers,
+                          json={"level": 3, "channel": "letter"})  # the short policy has no level 3
+    assert refused.status_code == 422 and "Level 3 does not exist." in refused.get_data(as_text=True)
+    made = client.post(f"/api/v1/invoices/{risky.number}/reminders", headers=headers,
+                       json={"level": 2, "channel": "letter", "override_reason": "Called: promised nothing"})
+    assert made.status_code == 201, made.get_json()
+    [row] = reminder_rows(level=2)
+    assert row.level_ref.policy_id == short.id
