@@ -398,3 +398,32 @@ def test_a_credit_row_is_not_removed_as_a_payment(client, auth, acme):
     [payment] = credited.payments
     assert client.post(f"/invoices/{credited.id}/payments/{payment.id}/delete").status_code == 404
     assert invoice_by("FA-1").remaining_due == D("1000.00")
+
+
+# --- e-invoices -------------------------------------------------------------------------------------------------------
+
+def test_e_invoice_credit_notes_credit_the_invoice_they_refer_to_when_it_is_known(app, en):
+    from relance.services.data_in import einvoice
+    from tests.einvoice_samples import Sample, cii_xml, ubl_xml
+
+    make_invoice(make_customer(code="MARTIN", siren="987654321"), number="FX-1", total="1200.00")  # the samples' buyer
+    make_invoice(make_customer(code="OTHER", siren="111222333"), number="FX-9")
+    db.session.commit()
+    files = [
+        ("av1.xml", cii_xml(Sample(number="AV-1", type_code="381", net="100.00", credits="FX-1"))),
+        ("fx2.xml", cii_xml(Sample(number="FX-2", net="500.00"))),
+        ("av2.xml", ubl_xml(Sample(number="AV-2", type_code="381", net="50.00", credits="FX-2"))),
+        ("av3.xml", cii_xml(Sample(number="AV-3", type_code="381", net="10.00", credits="FX-404"))),
+        ("av4.xml", cii_xml(Sample(number="AV-4", type_code="381", net="10.00", credits="FX-9"))),
+    ]
+    plan = einvoice.plan_files(db.session, files, IMPORT_DAY)
+    assert [r.text for r in plan.refused] == ["invoice credited: Invoice FX-9 is another customer's (OTHER)."]
+    notes = {a.invoice.number: a.note_texts for a in plan.accepted}
+    assert "It credits invoice FX-404, which is not here yet: allocate it from its customer's invoices once that " \
+           "invoice is imported." in notes["AV-3"]
+    einvoice.apply_files(db.session, plan, None, store=lambda data: "unused")
+    db.session.commit()
+    payments = db.session.execute(select(Invoice.number, Payment.amount, Payment.reference)
+                                  .join(Payment, Payment.invoice_id == Invoice.id).order_by(Invoice.number)).all()
+    assert [tuple(p) for p in payments] == [("FX-1", D("120.00"), "AV-1"), ("FX-2", D("60.00"), "AV-2")]
+    assert invoice_by("AV-3").credits_invoice_id is None  # imported, to allocate by hand
