@@ -417,7 +417,7 @@ def test_e_invoice_credit_notes_credit_the_invoice_they_refer_to_when_it_is_know
         ("av4.xml", cii_xml(Sample(number="AV-4", type_code="381", net="10.00", credits="FX-9"))),
     ]
     plan = einvoice.plan_files(db.session, files, IMPORT_DAY)
-    assert [r.text for r in plan.refused] == ["invoice credited: Invoice FX-9 is another customer's (OTHER)."]
+    assert [r.text for r in plan.refused] == ["credited invoice: Invoice FX-9 is another customer's (OTHER)."]
     notes = {a.invoice.number: a.note_texts for a in plan.accepted}
     assert "It credits invoice FX-404, which is not here yet: allocate it from its customer's invoices once that " \
            "invoice is imported." in notes["AV-3"]

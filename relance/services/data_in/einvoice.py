@@ -565,7 +565,7 @@ FIELD_LABELS = {
     "total_incl_tax": _l("total including tax"), "kind": _l("document type"), "name": _l("name"),
     "email": _l("email"), "country": _l("country"), "address": _l("address"), "postcode": _l("postcode"),
     "city": _l("city"), "siren": _l("SIREN"), "vat_number": _l("VAT number"), "code": _l("code"),
-    "credits_invoice": _l("invoice credited"),
+    "credits_invoice": _l("credited invoice"),
 }
 
 

@@ -522,17 +522,21 @@ def _plan_credits(plan: ImportPlan, label: Callable[[str], str], existing: dict[
     file), what is left to pay on it counting the file's credit notes in their order, their payments recomputed."""
     from relance.services import credit_notes  # it imports this module
 
-    after = {c.key: {**existing.get(c.key, {}), **c.values} for c in plan.changes}
+    rows = {c.key: c for c in plan.changes}
+
+    def after(key: str) -> dict:
+        return {**existing.get(key, {}), **rows[key].values}
+
     left: dict[str, Decimal] = {}
     for change in plan.changes:
-        note = after[change.key]
-        number = note.get("credits_invoice") or ""
+        number = change.values.get("credits_invoice", existing.get(change.key, {}).get("credits_invoice", ""))
         if not number:
             continue
-        target = after.get(number) or credited.get(number)
+        note = after(change.key)
+        target = after(number) if number in rows else credited.get(number)
         if target is not None and number not in left:
             paid = Decimal(target.get("amount_paid") or ZERO) - sum(
-                (amount for key, amount in credits.get(number, {}).items() if key in after), ZERO)
+                (amount for key, amount in credits.get(number, {}).items() if key in rows), ZERO)
             left[number] = Decimal(target["total_incl_tax"]) - paid
         facts = credit_notes.Facts(change.key, note["customer_code"], note["kind"], note["status"], note["currency"],
                                    Decimal(note["total_incl_tax"]))
