@@ -43,6 +43,7 @@ class Sample:
     buyer: Buyer = field(default_factory=Buyer)
     buyer_reference: str | None = None
     total_override: str | None = None  # a GrandTotalAmount written as given (bad-input tests)
+    credits: str | None = None  # a credit note: the invoice it refers to (BT-25)
 
     @property
     def tax(self) -> str:
@@ -121,6 +122,9 @@ def cii_xml(s: Sample) -> bytes:
                       f"<ram:GrandTotalAmount>{e(s.gross)}</ram:GrandTotalAmount>"
                       f"<ram:DuePayableAmount>{e(s.gross)}</ram:DuePayableAmount>"
                       "</ram:SpecifiedTradeSettlementHeaderMonetarySummation>")
+    if s.credits:
+        settlement.append(f"<ram:InvoiceReferencedDocument><ram:IssuerAssignedID>{e(s.credits)}</ram:IssuerAssignedID>"
+                          "</ram:InvoiceReferencedDocument>")
     reference = f"<ram:BuyerReference>{e(s.buyer_reference)}</ram:BuyerReference>" if s.buyer_reference else ""
     xml = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -163,6 +167,8 @@ def ubl_xml(s: Sample) -> bytes:
         f"<cbc:InvoiceTypeCode>{s.type_code}</cbc:InvoiceTypeCode>"
         f"<cbc:DocumentCurrencyCode>{e(s.currency)}</cbc:DocumentCurrencyCode>"
         + (f"<cbc:BuyerReference>{e(s.buyer_reference)}</cbc:BuyerReference>" if s.buyer_reference else "")
+        + (f"<cac:BillingReference><cac:InvoiceDocumentReference><cbc:ID>{e(s.credits)}</cbc:ID>"
+           "</cac:InvoiceDocumentReference></cac:BillingReference>" if s.credits else "")
         + "<cac:AccountingSupplierParty><cac:Party><cac:PartyLegalEntity><cbc:RegistrationName>Relance Test SAS"
         "</cbc:RegistrationName></cac:PartyLegalEntity></cac:Party></cac:AccountingSupplierParty>"
         "<cac:AccountingCustomerParty><cac:Party>"

@@ -25,7 +25,7 @@ ACCESS = {
     "invoices.index": "viewer", "invoices.show": "viewer", "invoices.reminders": "viewer", "invoices.files": "viewer",
     "invoices.pdf": "viewer", "invoices.reminder_file": "viewer", "invoices.new": "agent", "invoices.edit": "agent",
     "invoices.add_payment": "agent", "invoices.remove_payment": "agent", "invoices.set_no_auto": "agent",
-    "invoices.upload_pdf": "agent",
+    "invoices.upload_pdf": "agent", "invoices.credit": "agent",
     # administration
     "admin.index": "manager", "admin.settings": "manager", "admin.logo": "manager", "admin.rates": "manager",
     "admin.delete_rate": "manager", "admin.users": "admin", "admin.new_user": "admin", "admin.edit_user": "admin",

@@ -229,7 +229,7 @@ BAD_CASES = [
     ("missing column", "invoices",
      "number;customer_code;issue_date;total_excl_tax;total_incl_tax\nX;C1;01/01/2026;1;1\n",
      1, "due_date", 'Missing column "due_date". Expected columns: number;customer_code;issue_date;due_date;currency;'
-     "total_excl_tax;total_incl_tax;status;kind;no_auto_reminders."),
+     "total_excl_tax;total_incl_tax;status;kind;no_auto_reminders;credits_invoice."),
     ("unknown customer code", "invoices", INVOICES + GOOD_INVOICE + "NEW-2;NOPE;10/01/2026;;EUR;1;1;;\n",
      3, "customer_code", 'Unknown customer code "NOPE": import the customers first.'),
     ("impossible date", "invoices", INVOICES + GOOD_INVOICE + "NEW-2;C1;31/02/2026;;EUR;1;1;;\n",

@@ -194,13 +194,15 @@ def invoice_json(i: Invoice) -> dict:
             "due_date": _day(i.due_date), "currency": i.currency, "total_excl_tax": _money(i.total_excl_tax),
             "total_incl_tax": _money(i.total_incl_tax), "amount_paid": _money(i.amount_paid),
             "remaining_due": _money(i.remaining_due), "status": i.status, "kind": i.kind, "open": i.is_open,
-            "no_auto_reminders": i.no_auto_reminders, "created_at": _when(i.created_at),
-            "updated_at": _when(i.updated_at)}
+            "no_auto_reminders": i.no_auto_reminders,
+            "credits_invoice": i.credits_invoice.number if i.credits_invoice else None,
+            "created_at": _when(i.created_at), "updated_at": _when(i.updated_at)}
 
 
 def payment_json(p: Payment, number: str) -> dict:
     return {"id": p.id, "invoice_number": number, "date": _day(p.date), "amount": _money(p.amount),
-            "reference": p.reference, "created_at": _when(p.created_at)}
+            "reference": p.reference, "credit_note": p.credit_note.number if p.credit_note else None,
+            "created_at": _when(p.created_at)}
 
 
 def reminder_json(r: Reminder) -> dict:

@@ -66,6 +66,10 @@ INVOICE_FIELDS = {
     "kind": {"type": "string", "enum": list(INVOICE_KINDS), "description": "Default invoice."},
 }
 INVOICE_FIELDS["no_auto_reminders"] = {"type": "boolean", "description": "No automatic reminders (default false)."}
+INVOICE_FIELDS["credits_invoice"] = {"type": ["string", "null"], "maxLength": 64, "description": (
+    "A credit note: the number of the invoice it credits (the same customer's; an invoice of the same batch too). "
+    "Its amount is taken off that invoice from the credit note's issue date, like a payment; refused when larger "
+    "than what is left to pay. Null or \"\": credits no invoice.")}
 PAYMENT_FIELDS = {"date": DATE, "amount": MONEY_IN, "reference": text(120)}
 
 
@@ -124,7 +128,8 @@ CUSTOMER_OUT = {"type": "object", "required": [
     "created_at": DATETIME}}
 INVOICE_OUT = {"type": "object", "required": [
     "number", "customer_code", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax",
-    "amount_paid", "remaining_due", "status", "kind", "open", "no_auto_reminders", "created_at", "updated_at"],
+    "amount_paid", "remaining_due", "status", "kind", "open", "no_auto_reminders", "credits_invoice", "created_at",
+    "updated_at"],
     "properties": {
         "number": {"type": "string"}, "customer_code": {"type": "string"}, "issue_date": DATE,
         "due_date": nullable(DATE), "currency": {"type": "string"}, "total_excl_tax": MONEY_OUT,
@@ -132,10 +137,17 @@ INVOICE_OUT = {"type": "object", "required": [
         "status": {"type": "string", "enum": list(INVOICE_STATUSES)},
         "kind": {"type": "string", "enum": list(INVOICE_KINDS)},
         "open": {"type": "boolean", "description": "Counts as due: validated invoice with something left to pay."},
-        "no_auto_reminders": {"type": "boolean"}, "created_at": DATETIME, "updated_at": DATETIME}}
-PAYMENT_OUT = {"type": "object", "required": ["id", "invoice_number", "date", "amount", "reference", "created_at"],
+        "no_auto_reminders": {"type": "boolean"},
+        "credits_invoice": {"type": ["string", "null"], "description": "A credit note: the invoice it credits."},
+        "created_at": DATETIME, "updated_at": DATETIME}}
+PAYMENT_OUT = {"type": "object", "required": ["id", "invoice_number", "date", "amount", "reference", "credit_note",
+                                            "created_at"],
                "properties": {"id": {"type": "integer"}, "invoice_number": {"type": "string"}, "date": DATE,
-                              "amount": MONEY_OUT, "reference": {"type": "string"}, "created_at": DATETIME}}
+                              "amount": MONEY_OUT, "reference": {"type": "string"},
+                              "credit_note": {"type": ["string", "null"], "description": (
+                                  "Not a payment: the credit note allocated to the invoice (its number), dated its "
+                                  "issue date. Null: a payment.")},
+                              "created_at": DATETIME}}
 REMINDER_OUT = {"type": "object", "required": [
     "id", "level", "level_name", "formal_notice", "channel", "status", "reminder_date", "next_date", "automatic",
     "recipients", "subject", "total_claimed", "sent_at", "error", "override_reason"], "properties": {

@@ -20,7 +20,7 @@ from relance.invoices.queries import due_by_currency, due_by_customer
 from relance.models import Answer, Contact, Customer, CustomerLink, Invoice, Reminder, User
 from relance.pagination import paginate
 from relance.search import any_contains
-from relance.services import answers, audit
+from relance.services import answers, audit, credit_notes
 from relance.templating import render
 
 PER_PAGE = 50
@@ -144,8 +144,10 @@ def _tab_context(customer: Customer, tab: str) -> dict:
             select(Invoice)
             .where(Invoice.customer_id == customer.id)
             .order_by(case((Invoice.is_open, 0), else_=1), Invoice.due_date.is_(None), Invoice.due_date,
-                      Invoice.id)
+                      Invoice.id).options(selectinload(Invoice.payments))
         ).all()
+        context["credit_notes"] = credit_notes.unallocated(db.session, customer.id)
+        context["open_invoices"] = [i for i in context["invoices"] if i.is_open]
     elif tab == "reminders":
         context["reminders"] = paginate(
             select(Reminder).join(Reminder.invoice)

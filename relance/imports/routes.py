@@ -90,6 +90,9 @@ HELP = {
 }
 HELP["invoices"]["no_auto_reminders"] = _l(
     "This invoice gets no automatic reminders: yes or no (oui, non, 1, 0). Default no.")
+HELP["invoices"]["credits_invoice"] = _l(
+    "A credit note: the number of the invoice it credits (the same customer's, existing or in this file). Its amount "
+    "is taken off that invoice from the credit note's date; empty: it credits no invoice.")
 HELP["customers"].update({
     "direct_debit": _l("Pays by direct debit: yes or no (oui, non, 1, 0). Default no."),
     "no_auto_reminders": _l("No automatic reminders: yes or no (oui, non, 1, 0). Default no."),
@@ -105,7 +108,7 @@ EXAMPLES = {
     "history": "FA-2026-0001;1;01/03/2026;email;Relance automatique",
 }
 EXAMPLES["customers"] += ";non;non;"
-EXAMPLES["invoices"] += ";non"
+EXAMPLES["invoices"] += ";non;"
 
 
 def _folder():

@@ -51,6 +51,7 @@ class InvoiceForm(Form):
     followup_contact_id = SelectField(_l("Customer invoice follow-up contact"), coerce=int, default=0)
     followup_user_id = SelectField(_l("Reminder follow-up (user)"), coerce=int, default=0)
     no_auto_reminders = BooleanField(_l("No automatic reminders"))
+    credits_invoice = StringField(_l("Credited invoice"), validators=[Optional(), Length(max=64)])
     pdf = FileField(_l("Invoice PDF"))
 
     def validate_currency(self, field):

@@ -25,8 +25,10 @@ from relance.invoices.queries import (
 )
 from relance.models import Contact, Customer, Invoice, Payment, Reminder, User
 from relance.pagination import Page, kept_args, requested_page
-from relance.services import audit
+from relance.redirects import local_target
+from relance.services import audit, credit_notes
 from relance.services import files as stored_files
+from relance.services.credit_notes import CreditNoteError
 from relance.services.letters import invoice_pdf
 from relance.services.letters.invoice_pdf import PdfUploadError
 from relance.services.payments import PaymentError, delete_payment, record_payment
@@ -35,7 +37,7 @@ from relance.templating import money, render
 PER_PAGE = 50
 AUDITED = ("number", "customer_id", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax",
            "status", "kind", "billing_contact_id", "followup_contact_id", "followup_user_id", "no_auto_reminders",
-           "pdf_path")
+           "pdf_path", "credits_invoice_id")
 PAYMENT_AUDITED = ("invoice_id", "date", "amount", "reference")
 
 
@@ -49,7 +51,8 @@ def invoice_page(f: dict, today: date, page: int) -> Page:
     result = Page(page=page, per_page=PER_PAGE, total=total, args=kept_args(request.args))
     ids = db.session.scalars(ordered.limit(PER_PAGE).offset(result.offset)).all() if total else []
     loaded = {i.id: i for i in db.session.scalars(
-        select(Invoice).where(Invoice.id.in_(ids)).options(selectinload(Invoice.customer)))} if ids else {}
+        select(Invoice).where(Invoice.id.in_(ids))
+        .options(selectinload(Invoice.customer), selectinload(Invoice.payments)))} if ids else {}
     result.items = [loaded[i] for i in ids]
     return result
 
@@ -141,6 +144,7 @@ def _invoice_form(invoice: Invoice | None, customer: Customer | None) -> Invoice
     form = InvoiceForm(obj=invoice) if invoice is not None else InvoiceForm()
     if invoice is not None and not form.is_submitted():
         form.customer_code.data = invoice.customer.code
+        form.credits_invoice.data = invoice.credits_invoice.number if invoice.credits_invoice else ""
         for name in ("billing_contact_id", "followup_contact_id", "followup_user_id"):
             getattr(form, name).data = getattr(invoice, name) or 0
     if invoice is None and customer is not None and not form.is_submitted():
@@ -178,6 +182,15 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
         except PdfUploadError as exc:
             form.pdf.errors = [*form.pdf.errors, exc.message]
     total_excl, total_incl = form.total_excl_tax.data, form.total_incl_tax.data
+    credited = None
+    if customer is not None and total_incl is not None:
+        note = credit_notes.Facts(number, customer.code, form.kind.data, form.status.data,
+                                  cast(str, form.currency.data), total_incl)
+        try:
+            credited = credit_notes.credited_invoice(db.session, note, invoice.id if invoice is not None else None,
+                                                     form.credits_invoice.data or "")
+        except CreditNoteError as exc:
+            form.credits_invoice.errors = [*form.credits_invoice.errors, exc.message]
     # no customer: its error was added above; a total of blanks passes InputRequired yet has no value
     if any(f.errors for f in form) or customer is None or total_excl is None or total_incl is None:
         return None
@@ -198,11 +211,13 @@ def _save_invoice(form: InvoiceForm, invoice: Invoice | None, customer: Customer
     invoice.followup_contact_id = form.followup_contact_id.data or None
     invoice.followup_user_id = form.followup_user_id.data or None
     invoice.no_auto_reminders = form.no_auto_reminders.data
+    invoice.credits_invoice_id = credited.id if credited is not None else None
     old = None
     if pdf_data is not None:
         old = invoice_pdf.invoice_pdf_path(invoice)
         invoice.pdf_path = invoice_pdf.store_pdf(pdf_data)
     db.session.flush()
+    credit_notes.sync(db.session, [invoice.id])
     if before is None:  # created
         audit.record(db.session, current_user, "create", "invoice", invoice.id, None,
                      audit.changes({}, audit.snapshot(invoice, AUDITED))[1])
@@ -278,14 +293,37 @@ def add_payment(invoice_id: int):
 def remove_payment(invoice_id: int, payment_id: int):
     invoice = _invoice_or_404(invoice_id)
     payment = db.session.get(Payment, payment_id)
-    if payment is None or payment.invoice_id != invoice.id:
-        abort(404)
+    if payment is None or payment.invoice_id != invoice.id or payment.credit_note_id is not None:
+        abort(404)  # a credit note's row goes by undoing its allocation (`credit`)
     before = audit.snapshot(payment, PAYMENT_AUDITED)
     delete_payment(db.session, payment)
     audit.record(db.session, current_user, "delete", "payment", payment_id, before, None)
     db.session.commit()
     return _payments_changed(invoice, _("Payment of %(amount)s removed.",
                                         amount=money(payment.amount, invoice.currency)))
+
+
+@bp.route("/<int:invoice_id>/credits", methods=["POST"])
+@role_required("agent")
+def credit(invoice_id: int):
+    """Allocate the credit note `invoice_id` to the invoice numbered `credits_invoice` (empty: undo its allocation),
+    from the customer's unallocated credit notes or the credited invoice's amounts; back to the page in `next`."""
+    note = _invoice_or_404(invoice_id)
+    back = local_target(request.form.get("next"), url_for("invoices.show", invoice_id=note.id))
+    before = audit.snapshot(note, ("credits_invoice_id",))
+    number = (request.form.get("credits_invoice") or "").strip()
+    try:
+        credit_notes.allocate(db.session, note, number)
+    except CreditNoteError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(back, 303)
+    audit.record_changes(db.session, current_user, "update", "invoice", invoice_id, before,
+                         audit.snapshot(note, ("credits_invoice_id",)))
+    db.session.commit()
+    flash(_("Credit note %(note)s now credits invoice %(number)s.", note=note.number, number=number) if number
+          else _("Credit note %(note)s credits no invoice any more.", note=note.number), "success")
+    return redirect(back, 303)
 
 
 @bp.route("/<int:invoice_id>/no-auto-reminders", methods=["POST"])

@@ -56,6 +56,10 @@ class Invoice(Model):
     creator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     followup_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     no_auto_reminders: Mapped[bool] = mapped_column(default=False)
+    # A credit note: the invoice it credits (same customer). Its amount counts there as a payment on its date, kept as
+    # a Payment row by services/credit_notes.py. None: not allocated (an invoice, or a credit note crediting none).
+    credits_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="SET NULL"),
+                                                           index=True)
     # Highest level and latest date of its done reminders, the next date a person set on the latest, and the
     # highest level delivered: kept by
     # database triggers (relance/models/reminder_state.py), read by the reminder engine.
@@ -72,8 +76,17 @@ class Invoice(Model):
 
     customer: Mapped[Customer] = relationship(back_populates="invoices")
     payments: Mapped[list[Payment]] = relationship(
-        back_populates="invoice", cascade="all, delete-orphan", order_by="Payment.date"
+        back_populates="invoice", cascade="all, delete-orphan", order_by="Payment.date",
+        foreign_keys="Payment.invoice_id",
     )
+    credits_invoice: Mapped[Invoice | None] = relationship(remote_side=[id], foreign_keys=[credits_invoice_id],
+                                                           back_populates="credit_notes")
+    # the credit notes allocated to this invoice (deleting it leaves them unallocated, SQLite without foreign keys too)
+    credit_notes: Mapped[list[Invoice]] = relationship(back_populates="credits_invoice",
+                                                       foreign_keys=[credits_invoice_id])
+    # a credit note's payment row on the invoice it credits: deleted with the credit note
+    credit_payment: Mapped[Payment | None] = relationship(back_populates="credit_note", cascade="all",
+                                                          foreign_keys="Payment.credit_note_id")
     billing_contact: Mapped[Contact | None] = relationship(foreign_keys=[billing_contact_id])
     followup_contact: Mapped[Contact | None] = relationship(foreign_keys=[followup_contact_id])
     creator: Mapped[User | None] = relationship(foreign_keys=[creator_id])
@@ -101,6 +114,16 @@ class Invoice(Model):
     def _is_open_expression(cls):
         return and_(cls.status == "validated", cls.kind == "invoice", cls.total_incl_tax > cls.amount_paid)
 
+    @property
+    def credited_amount(self) -> Decimal:
+        """What the credit notes allocated to this invoice take off it (part of `amount_paid`)."""
+        return sum((p.amount for p in self.payments if p.credit_note_id is not None), ZERO)
+
+    @property
+    def credited(self) -> bool:
+        """Closed with the help of a credit note (paid, a credit note allocated to it): shown "credited"."""
+        return self.status == "paid" and self.credited_amount > ZERO
+
     def days_late(self, on: date) -> int:
         return max(0, (on - self.due_date).days) if self.due_date else 0
 
@@ -119,6 +142,10 @@ class Payment(Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # the bank statement line this payment came from (services/data_in/statements.py); None: typed or imported
     bank_line_id: Mapped[int | None] = mapped_column(ForeignKey("bank_lines.id", ondelete="SET NULL"), index=True)
+    # the credit note this row stands for (services/credit_notes.py keeps it: dated the credit note's issue date, its
+    # total, its number as reference); None: a payment
+    credit_note_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), unique=True)
 
-    invoice: Mapped[Invoice] = relationship(back_populates="payments")
+    invoice: Mapped[Invoice] = relationship(back_populates="payments", foreign_keys=[invoice_id])
+    credit_note: Mapped[Invoice | None] = relationship(back_populates="credit_payment", foreign_keys=[credit_note_id])
     bank_line: Mapped[BankLine | None] = relationship(back_populates="payments")

@@ -3,18 +3,19 @@
 `apply_plan(session, plan, user)` writes a plan without errors (inserts and updates in chunks, an audit entry);
 the caller commits, or rolls back on error, so a file is imported whole or not at all. `Invoice.amount_paid` and
 the paid status follow the payments by themselves (triggers, `models/paid_state.py`). A customer's `sales_reps`
-column replaces its sales representatives; invoices get their customer's contacts (`contacts.link_contacts`).
+column replaces its sales representatives; invoices get their customer's contacts (`contacts.link_contacts`); credit
+notes the invoice they credit, by number, and their payment on it (`credit_notes.sync`).
 Contacts and the reminders history are written by their own modules.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from relance.models import Customer, Invoice, Payment, User
 from relance.models.customer import customer_sales_reps
-from relance.services import audit
+from relance.services import audit, credit_notes
 from relance.services.data_in.plan import KEY, ImportPlan, chunks, own_module
 
 
@@ -29,7 +30,7 @@ def apply_plan(session: Session, plan: ImportPlan, user=None) -> None:
     if module is not None:
         module.apply(session, plan)
     elif model is not None:
-        drop = {"customer_code", "sales_reps"}
+        drop = {"customer_code", "sales_reps", "credits_invoice"}
         created = [{k: v for k, v in c.values.items() if k not in drop} for c in plan.changes if c.action == "create"]
         updated = [{"id": c.record_id, **{k: v for k, v in c.values.items() if k not in drop | {KEY[plan.kind]}}}
                    for c in plan.changes if c.action == "update"]
@@ -43,6 +44,7 @@ def apply_plan(session: Session, plan: ImportPlan, user=None) -> None:
             from relance.services.data_in.contacts import link_contacts
 
             link_contacts(session, {c.values["customer_id"] for c in plan.changes})
+            _apply_credits(session, plan)
     else:
         _apply_payments(session, plan)
     audit.record(session, user, "import", plan.kind, after={
@@ -56,6 +58,25 @@ def _apply_payments(session: Session, plan: ImportPlan) -> None:
              "reference": c.values["reference"]} for c in plan.changes if c.action == "create"]
     for chunk in chunks(rows):
         session.execute(insert(Payment), chunk)
+
+
+def _apply_credits(session: Session, plan: ImportPlan) -> None:
+    """The credited invoices of the `credits_invoice` column, by number (an invoice of the same file included, written
+    now), then the payments of the file's credit notes (and of the invoices that were credit notes)."""
+    named = [c for c in plan.changes if c.action != "unchanged" and "credits_invoice" in c.values]
+    numbers = sorted({c.key for c in named} | {c.values["credits_invoice"] for c in named} - {""})
+    ids: dict[str, int] = {}
+    for chunk in chunks(numbers):
+        ids.update(session.execute(select(Invoice.number, Invoice.id).where(Invoice.number.in_(chunk))).all())
+    rows = [{"id": ids[c.key], "credits_invoice_id": ids.get(c.values["credits_invoice"])} for c in named]
+    for chunk in chunks(rows):
+        session.execute(update(Invoice), chunk)
+    keys = [c.key for c in plan.changes if c.action != "unchanged"]
+    notes: list[int] = []
+    for chunk in chunks(keys):
+        notes += session.scalars(select(Invoice.id).where(Invoice.number.in_(chunk), or_(
+            Invoice.kind == "credit_note", exists().where(Payment.credit_note_id == Invoice.id))))
+    credit_notes.sync(session, notes)
 
 
 def _find_coming_customers(session: Session, plan: ImportPlan) -> None:

@@ -113,6 +113,7 @@ class EInvoice:
     due_payable: str  # DuePayableAmount / PayableAmount
     buyer: Party
     buyer_reference: str = ""  # BuyerReference (BT-10)
+    credits: str = ""  # a credit note: the preceding invoice it refers to (BT-25), "" when it names none
     pdf: bytes | None = field(default=None, repr=False)  # the Factur-X PDF, kept byte for byte
 
     @property
@@ -248,6 +249,7 @@ def _read_cii(filename: str, root) -> EInvoice:
         grand_total=_amount(_text(totals, "ram:GrandTotalAmount", ns)),
         due_payable=_amount(_text(totals, "ram:DuePayableAmount", ns)),
         buyer=buyer, buyer_reference=_text(agreement, "ram:BuyerReference", ns),
+        credits=_text(settlement, "ram:InvoiceReferencedDocument/ram:IssuerAssignedID", ns),
     )
 
 
@@ -283,6 +285,7 @@ def _read_ubl(filename: str, root, credit_note: bool) -> EInvoice:
         grand_total=_amount(_text(totals, "cbc:TaxInclusiveAmount", ns)),
         due_payable=_amount(_text(totals, "cbc:PayableAmount", ns)),
         buyer=buyer, buyer_reference=_text(root, "cbc:BuyerReference", ns),
+        credits=_text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", ns),
     )
 
 
@@ -419,10 +422,24 @@ def _customer_row(buyer: Party, code: str) -> dict[str, str]:
             "postcode": buyer.postcode, "city": buyer.city, "siren": buyer.siren, "vat_number": buyer.vat_number}
 
 
-def _invoice_row(invoice: EInvoice, code: str) -> dict[str, str]:
-    return {"number": invoice.number, "customer_code": code, "issue_date": invoice.issue_date,
-            "due_date": invoice.due_date, "currency": invoice.currency, "total_excl_tax": invoice.tax_basis,
-            "total_incl_tax": invoice.grand_total, "status": "validated", "kind": invoice.kind}
+def _invoice_row(invoice: EInvoice, code: str, known: set[str]) -> dict[str, str]:
+    """The import row of an invoice; a credit note's `credits_invoice` when the invoice it refers to is known (in the
+    database or among the files): the import checks it (services/credit_notes.py)."""
+    row = {"number": invoice.number, "customer_code": code, "issue_date": invoice.issue_date,
+           "due_date": invoice.due_date, "currency": invoice.currency, "total_excl_tax": invoice.tax_basis,
+           "total_incl_tax": invoice.grand_total, "status": "validated", "kind": invoice.kind}
+    if invoice.kind == "credit_note" and invoice.credits in known:
+        row["credits_invoice"] = invoice.credits
+    return row
+
+
+def _known(session: Session, invoices: list[EInvoice]) -> set[str]:
+    """The invoice numbers the credit notes refer to that are among the files or in the database."""
+    wanted = {i.credits for i in invoices if i.kind == "credit_note" and i.credits}
+    found = wanted & {i.number for i in invoices}
+    for chunk in chunks(sorted(wanted - found)):
+        found.update(session.scalars(select(Invoice.number).where(Invoice.number.in_(chunk))))
+    return found
 
 
 def file_name(raw: str | None) -> str:
@@ -473,8 +490,9 @@ def plan_files(session: Session, uploads: list[tuple[str, bytes]], today: date,
                 new_codes[key] = _new_code(session, buyer, taken)
                 new_buyers[new_codes[key]] = buyer
             matched.append((invoice, new_codes[key], "new"))
+    known = _known(session, read)
     while True:  # refuse the files whose rows fail, plan the others again (each round refuses at least one file)
-        customers_plan, invoices_plan, failed = _plan_rows(session, matched, new_buyers, today)
+        customers_plan, invoices_plan, failed = _plan_rows(session, matched, new_buyers, today, known)
         if not failed:
             break
         refused.extend(failed.values())
@@ -493,6 +511,9 @@ def plan_files(session: Session, uploads: list[tuple[str, bytes]], today: date,
                 accepted.action = "update"
         if not invoice.due_date:
             accepted.notes.append(NO_DUE_DATE)
+        if invoice.kind == "credit_note" and invoice.credits and invoice.credits not in known:
+            accepted.notes.append(_l("It credits invoice %(number)s, which is not here yet: allocate it from its "
+                                     "customer's invoices once that invoice is imported.", number=invoice.credits))
         paid = _prepaid(invoice)
         if paid:
             accepted.notes.append(_l("The invoice says %(paid)s is already paid (due payable amount below its "
@@ -511,7 +532,7 @@ def _prepaid(invoice: EInvoice) -> Decimal | None:
     return paid if paid > 0 else None
 
 
-def _plan_rows(session, matched, new_buyers, today) -> tuple[ImportPlan, ImportPlan, dict[str, Refusal]]:
+def _plan_rows(session, matched, new_buyers, today, known) -> tuple[ImportPlan, ImportPlan, dict[str, Refusal]]:
     """The customers and invoices plans of these files; the files refused by a row error (by file name)."""
     failed: dict[str, Refusal] = {}
     customer_rows = [(n, _customer_row(buyer, code)) for n, (code, buyer) in enumerate(new_buyers.items(), 1)]
@@ -526,7 +547,7 @@ def _plan_rows(session, matched, new_buyers, today) -> tuple[ImportPlan, ImportP
         if failed:
             return customers, ImportPlan(kind="invoices"), failed
         raise ValueError("a customers plan failed without a row error")  # every customer row has its line
-    invoice_rows = [(n, _invoice_row(invoice, code)) for n, (invoice, code, _how) in enumerate(matched, 1)]
+    invoice_rows = [(n, _invoice_row(invoice, code, known)) for n, (invoice, code, _how) in enumerate(matched, 1)]
     invoices = plan_records(session, "invoices", invoice_rows, today, coming=set(new_buyers))
     if not invoices.ok:
         for error in invoices.errors:
@@ -544,6 +565,7 @@ FIELD_LABELS = {
     "total_incl_tax": _l("total including tax"), "kind": _l("document type"), "name": _l("name"),
     "email": _l("email"), "country": _l("country"), "address": _l("address"), "postcode": _l("postcode"),
     "city": _l("city"), "siren": _l("SIREN"), "vat_number": _l("VAT number"), "code": _l("code"),
+    "credits_invoice": _l("credited invoice"),
 }
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from relance.models import Customer, Invoice, Payment, User
 from relance.models.base import ZERO
@@ -50,7 +50,7 @@ COLUMNS = {
     "history": ("invoice_number", "level", "date", "channel", "note"),
 }
 COLUMNS["customers"] += ("direct_debit", "no_auto_reminders", "sales_reps", "group_reminders")
-COLUMNS["invoices"] += ("no_auto_reminders",)
+COLUMNS["invoices"] += ("no_auto_reminders", "credits_invoice")
 # Columns that must hold a value (due_date may be empty: never reminded).
 NOT_EMPTY = {
     "customers": ("code", "name"),
@@ -352,12 +352,43 @@ def _read_invoices(session, numbers, codes) -> tuple[dict[str, int], dict[str, d
         customers.update(session.execute(select(Customer.code, Customer.id).where(Customer.code.in_(chunk))).all())
     columns = ("customer_id", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax", "status",
                "kind", "amount_paid", "no_auto_reminders")
+    credited = aliased(Invoice)
     existing = {}
     for chunk in chunks(sorted(set(numbers))):
-        for row in session.execute(select(Invoice.id, Invoice.number, *(getattr(Invoice, c) for c in columns))
+        for row in session.execute(select(Invoice.id, Invoice.number, *(getattr(Invoice, c) for c in columns),
+                                          func.coalesce(credited.number, "").label("credits_invoice"))
+                                   .outerjoin(credited, credited.id == Invoice.credits_invoice_id)
                                    .where(Invoice.number.in_(chunk))):
             existing[row.number] = row._asdict()
     return customers, existing
+
+
+def _read_credited(session, numbers) -> tuple[dict[str, dict], dict[str, dict[str, Decimal]]]:
+    """The invoices of these numbers as credited invoices (with their customer's code) and the credit notes' payments
+    on them: invoice number -> {credit note number: amount}."""
+    invoices: dict[str, dict] = {}
+    for chunk in chunks(sorted(set(numbers))):
+        for row in session.execute(select(Invoice.id, Invoice.number, Customer.code.label("customer_code"),
+                                          Invoice.kind, Invoice.status, Invoice.currency, Invoice.total_incl_tax,
+                                          Invoice.amount_paid)
+                                   .join(Customer, Customer.id == Invoice.customer_id)
+                                   .where(Invoice.number.in_(chunk))):
+            invoices[row.number] = row._asdict()
+    credits: dict[str, dict[str, Decimal]] = {}
+    numbers_of = {i["id"]: n for n, i in invoices.items()}
+    note = aliased(Invoice)
+    for chunk in chunks(sorted(numbers_of)):
+        for invoice_id, number, amount in session.execute(
+                select(Payment.invoice_id, note.number, Payment.amount).join(note, note.id == Payment.credit_note_id)
+                .where(Payment.invoice_id.in_(chunk))):
+            credits.setdefault(numbers_of[invoice_id], {})[number] = Decimal(amount)
+    return invoices, credits
+
+
+def _credited_numbers(rows: Iterable[dict], existing: dict[str, dict]) -> set[str]:
+    """The invoices named as credited by these rows or, for the rows without the column, by their credit notes now."""
+    return {n for n in (*(v.get("credits_invoice") for v in rows), *(e["credits_invoice"] for e in existing.values()))
+            if n}
 
 
 def _read_payments(session, numbers) -> tuple[dict[str, dict], Counter]:
@@ -390,7 +421,8 @@ def basis(session: Session, plan: ImportPlan) -> str:
     if plan.kind == "invoices":
         codes = [c.values.get("customer_code", "") for c in plan.changes]
         customers, existing = _read_invoices(session, keys, codes)
-        return _digest(customers.items(), existing.items())
+        credited, credits = _read_credited(session, _credited_numbers((c.values for c in plan.changes), existing))
+        return _digest(customers.items(), existing.items(), credited.items(), credits.items())
     invoices, recorded = _read_payments(session, keys)
     return _digest(invoices.items(), recorded.items())
 
@@ -430,7 +462,8 @@ def _plan_invoices(session, parsed, plan, labels, today, coming: frozenset[str] 
     numbers = [v["number"] for _, v, _ in parsed if v.get("number")]
     codes = [v["customer_code"] for _, v, _ in parsed if v.get("customer_code")]
     customers, existing = _read_invoices(session, numbers, codes)
-    plan.basis = _digest(customers.items(), existing.items())
+    credited, credits = _read_credited(session, _credited_numbers((v for _, v, _ in parsed), existing))
+    plan.basis = _digest(customers.items(), existing.items(), credited.items(), credits.items())
     for line, values, failed in parsed:
         code = values.get("customer_code")
         if code and code not in customers and code not in coming:
@@ -479,6 +512,42 @@ def _plan_invoices(session, parsed, plan, labels, today, coming: frozenset[str] 
             values["status"] = "paid"  # settled by the payments recorded here: stays paid
         _add_change(plan, line, values, current, "number", DEFAULTS["invoices"])
     _name_customers(plan, customers)
+    _plan_credits(plan, label, existing, credited, credits)
+
+
+def _plan_credits(plan: ImportPlan, label: Callable[[str], str], existing: dict[str, dict],
+                  credited: dict[str, dict], credits: dict[str, dict[str, Decimal]]) -> None:
+    """Check every credit note of the file that credits an invoice (its `credits_invoice`, else the one it credits
+    now) as it will be once the file is written: the credited invoice as the file leaves it (it may be a row of the
+    file), what is left to pay on it counting the file's credit notes in their order, their payments recomputed."""
+    from relance.services import credit_notes  # it imports this module
+
+    rows = {c.key: c for c in plan.changes}
+
+    def after(key: str) -> dict:
+        return {**existing.get(key, {}), **rows[key].values}
+
+    left: dict[str, Decimal] = {}
+    for change in plan.changes:
+        number = change.values.get("credits_invoice", existing.get(change.key, {}).get("credits_invoice", ""))
+        if not number:
+            continue
+        note = after(change.key)
+        target = after(number) if number in rows else credited.get(number)
+        if target is not None and number not in left:
+            paid = Decimal(target.get("amount_paid") or ZERO) - sum(
+                (amount for key, amount in credits.get(number, {}).items() if key in rows), ZERO)
+            left[number] = Decimal(target["total_incl_tax"]) - paid
+        facts = credit_notes.Facts(change.key, note["customer_code"], note["kind"], note["status"], note["currency"],
+                                   Decimal(note["total_incl_tax"]))
+        target_facts = None if target is None else credit_notes.Facts(
+            number, target["customer_code"], target["kind"], target["status"], target["currency"],
+            Decimal(target["total_incl_tax"]))
+        message = credit_notes.refusal(facts, number, target_facts, left.get(number, ZERO))
+        if message is not None:
+            plan.add_error(change.line, label("credits_invoice"), message, number, "credits_invoice")
+            continue
+        left[number] -= facts.total
 
 
 def _name_customers(plan: ImportPlan, customers: dict[str, int]) -> None:

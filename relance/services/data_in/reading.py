@@ -88,6 +88,8 @@ ALIASES = {
 }
 ALIASES["invoices"]["no_auto_reminders"] = ("no_auto_reminders", "ne_pas_relancer",
                                             "ne_pas_relancer_automatiquement", "pas_de_relance_automatique")
+ALIASES["invoices"]["credits_invoice"] = ("credits_invoice", "credited_invoice", "facture_creditee", "avoir_sur",
+                                          "facture_d_origine", "facture_origine", "facture_source")
 ALIASES["customers"].update({
     "direct_debit": ("direct_debit", "prelevement", "prelevement_automatique", "mode_reglement_prelevement",
                      "sepa_direct_debit"),
