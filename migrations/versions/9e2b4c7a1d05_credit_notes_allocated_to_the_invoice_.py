@@ -11,7 +11,7 @@ alters the tables in place: its triggers stay. The downgrade removes the allocat
 before this revision knows no credit note allocated), then the columns.
 
 Revision ID: 9e2b4c7a1d05
-Revises: 3f6c1d2a9b70
+Revises: 9a4d2c7e5b13
 Create Date: 2026-12-04 17:11:28.482267
 
 """
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9e2b4c7a1d05'
-down_revision = '3f6c1d2a9b70'
+down_revision = '9a4d2c7e5b13'
 branch_labels = None
 depends_on = None
 
