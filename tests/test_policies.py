@@ -344,3 +344,76 @@ def test_explain_follows_the_policy_copied_and_says_it(app, standard):
     lines = str(schedule.explain(db.session, same, date(2026, 1, 31), automatic=False, language="en"))
     assert "Reminder policy: Standard." in lines
     assert "Next level: 2 (Deuxième relance), +30 days from the due date = 2026-02-14." in lines
+
+
+# --- a customer's choice ------------------------------------------------------------------------------------
+
+CUSTOMER = {"code": "ACME", "name": "Acme", "country": "FR", "language": "fr", "kind": "business", "email": ""}
+
+
+def test_the_customer_form_chooses_the_policy(client, auth, standard):
+    short = policies.create(db.session, "Short", None, source=standard)
+    customer = make_customer(code="ACME", name="Acme")
+    db.session.commit()
+    auth.login("agent")
+    page = text(client.get(f"/customers/{customer.id}"))
+    assert "Reminder policy" in page
+    assert '<option selected value="">Standard (default)</option>' in page
+    assert f'<option value="{short.id}">Short</option>' in page
+    response = client.post(f"/customers/{customer.id}/edit", data={**CUSTOMER, "reminder_policy": str(short.id)})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Customer, customer.id).policy_id == short.id
+    page = text(client.get(f"/customers/{customer.id}"))
+    assert "Reminder policy: Short" in page and f'<option selected value="{short.id}">Short</option>' in page
+    row = audit_rows("customer")[-1]
+    assert (row.before["policy"], row.after["policy"]) == ("Standard", "Short")
+    # a viewer reads it
+    auth.logout()
+    auth.login("viewer")
+    page = text(client.get(f"/customers/{customer.id}"))
+    assert "<dt>Reminder policy</dt><dd>Short</dd>" in page
+    auth.logout()
+    auth.login("agent")
+    # the default: stored as no policy of its own; a field not posted keeps the choice
+    assert client.post(f"/customers/{customer.id}/edit", data={**CUSTOMER, "reminder_policy": ""}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Customer, customer.id).policy_id is None
+    client.post(f"/customers/{customer.id}/edit", data={**CUSTOMER, "reminder_policy": str(short.id)})
+    assert client.post(f"/customers/{customer.id}/edit", data=CUSTOMER).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Customer, customer.id).policy_id == short.id
+    # an id that is not a policy: refused, nothing saved
+    for bad in ("999", "abc", str(standard.id)):
+        response = client.post(f"/customers/{customer.id}/edit",
+                               data={**CUSTOMER, "name": "Changed", "reminder_policy": bad})
+        assert response.status_code == 422 and "Not a valid choice." in text(response), bad
+    db.session.expire_all()
+    assert db.session.get(Customer, customer.id).name == "Acme"
+    # a new customer
+    response = client.post("/customers/new", data={**CUSTOMER, "code": "NEW", "reminder_policy": str(short.id)})
+    assert response.status_code == 302
+    assert db.session.scalar(select(Customer.policy_id).where(Customer.code == "NEW")) == short.id
+
+
+def test_with_one_policy_the_form_shows_no_choice(client, auth, standard):
+    customer = make_customer()
+    db.session.commit()
+    auth.login("agent")
+    page = text(client.get(f"/customers/{customer.id}"))
+    assert 'name="reminder_policy"' not in page and "Reminder policy:" not in page
+
+
+def test_the_customer_list_filters_by_policy(client, auth, standard):
+    short = policies.create(db.session, "Short", None, source=standard)
+    make_customer(name="On short", policy_id=short.id)
+    make_customer(name="Chose none")
+    make_customer(name="Chose standard", policy_id=standard.id)
+    db.session.commit()
+    auth.login("viewer")
+    page = text(client.get("/customers/"))
+    assert 'name="policy"' in page and "All policies" in page
+    page = text(client.get(f"/customers/?policy={short.id}", headers=HTMX))
+    assert "On short" in page and "Chose none" not in page
+    page = text(client.get(f"/customers/?policy={standard.id}", headers=HTMX))
+    assert "On short" not in page and "Chose none" in page and "Chose standard" in page
