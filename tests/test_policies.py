@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 from relance.extensions import db
 from relance.models import AuditLog, Customer, Policy, Reminder, ReminderLevel, Template, TemplateVersion
 from relance.services import policies
+from relance.services.data_in.apply import apply_plan
+from relance.services.data_in.reading import plan_csv
 from relance.services.defaults import install_defaults
 from relance.services.engine import readiness, schedule
 from relance.services.engine.levels import customer_levels
@@ -417,3 +419,94 @@ def test_the_customer_list_filters_by_policy(client, auth, standard):
     assert "On short" in page and "Chose none" not in page
     page = text(client.get(f"/customers/?policy={standard.id}", headers=HTMX))
     assert "On short" not in page and "Chose none" in page and "Chose standard" in page
+
+
+# --- the CSV import and the API ----------------------------------------------------------------------------
+
+def import_customers(csv: str):
+    plan = plan_csv(db.session, "customers", csv.encode(), date(2026, 3, 15), filename="c.csv")
+    if plan.ok:
+        apply_plan(db.session, plan)
+        db.session.commit()
+    db.session.expire_all()
+    return plan
+
+
+def chosen() -> dict:
+    return dict(db.session.execute(select(Customer.code, Customer.policy_id)).all())
+
+
+def test_the_csv_import_names_the_policy(app, standard):
+    short = policies.create(db.session, "Short", None, source=standard)
+    db.session.commit()
+    plan = import_customers("code;nom;politique_relance\nA;Alpha;short\nB;Beta;\nC;Gamma;STANDARD\n")
+    assert plan.ok, [str(e) for e in plan.errors]
+    assert chosen() == {"A": short.id, "B": None, "C": None}
+    # the preview speaks in names; a row naming what it already follows is unchanged
+    plan = import_customers("code;nom;policy\nA;Alpha;Standard\nB;Beta;Short\nC;Gamma;\n")
+    assert [(c.action, c.changes) for c in plan.changes] == [
+        ("update", {"policy": ("Short", "Standard")}), ("update", {"policy": ("Standard", "Short")}),
+        ("unchanged", {})]
+    assert chosen() == {"A": None, "B": short.id, "C": None}
+    # a file without the column leaves the choice alone
+    assert import_customers("code;nom\nB;Beta\nD;Delta\n").ok
+    assert chosen() == {"A": None, "B": short.id, "C": None, "D": None}
+
+
+def test_an_unknown_policy_in_the_csv_import_is_a_row_error_and_nothing_is_saved(app, standard):
+    policies.create(db.session, "Short", None, source=standard)
+    db.session.commit()
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        plan = import_customers("code;nom;politique_relance\nA;Alpha;Short\nB;Beta;Long\n")
+        assert not plan.ok
+        (error,) = plan.errors
+        assert (error.line, error.column, error.field) == (3, "politique_relance", "policy")
+        assert str(error) == ('line 3, column politique_relance: No reminder policy is called "Long": use one of '
+                              'Standard, Short, or leave the cell empty for the default policy.')
+    assert chosen() == {}
+
+
+def test_a_policy_renamed_between_the_check_and_the_confirmation_changes_the_basis(app, standard):
+    from relance.services.data_in.plan import basis
+
+    short = policies.create(db.session, "Short", None, source=standard)
+    db.session.commit()
+    plan = plan_csv(db.session, "customers", b"code;nom;policy\nA;Alpha;Short\n", date(2026, 3, 15))
+    assert plan.ok and basis(db.session, plan) == plan.basis
+    policies.rename(db.session, short, "Quick", None)
+    db.session.commit()
+    assert basis(db.session, plan) != plan.basis
+
+
+def test_the_api_reads_and_writes_the_policy(client, standard):
+    from tests.test_api import token_for
+
+    short = policies.create(db.session, "Short", None, source=standard)
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {token_for('agent')}", "Accept-Language": "en"}
+    response = client.put("/api/v1/customers/A", headers=headers, json={"name": "Alpha", "policy": "SHORT"})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["policy"] == "Short" and chosen() == {"A": short.id}
+    response = client.put("/api/v1/customers/A", headers=headers, json={"name": "Alpha"})  # left out: kept
+    assert response.get_json()["policy"] == "Short"
+    for sent in (None, "", "standard"):
+        client.put("/api/v1/customers/A", headers=headers, json={"name": "Alpha", "policy": "Short"})
+        response = client.put("/api/v1/customers/A", headers=headers, json={"name": "Alpha", "policy": sent})
+        assert response.status_code == 200 and response.get_json()["policy"] == "Standard", sent
+        db.session.expire_all()
+        assert chosen() == {"A": None}, sent
+    assert client.get("/api/v1/customers", headers=headers).get_json()["items"][0]["policy"] == "Standard"
+    bad = [("Long", 'No reminder policy is called "Long": use one of Standard, Short'),
+           ("x" * 81, "Too long: 81 characters, at most 80."), (3, "Must be a string / null.")]
+    for sent, message in bad:
+        response = client.put("/api/v1/customers/A", headers=headers, json={"name": "Renamed", "policy": sent})
+        assert response.status_code == 422, sent
+        (problem,) = response.get_json()["error"]["fields"]
+        assert problem["path"] == "policy" and message in problem["message"], problem
+    response = client.post("/api/v1/customers", headers=headers, json={"items": [
+        {"code": "B", "name": "Beta", "policy": "Short"}, {"code": "C", "name": "Gamma", "policy": "Nope"}]})
+    assert response.status_code == 422
+    assert [f["path"] for f in response.get_json()["error"]["fields"]] == ["items[1].policy"]
+    db.session.expire_all()
+    assert chosen() == {"A": None}
+    assert db.session.scalar(select(Customer.name).where(Customer.code == "A")) == "Alpha"
