@@ -32,6 +32,8 @@ ACCESS = {
     "admin.reset_password": "admin", "admin.tokens": "admin", "admin.revoke_token": "admin", "admin.audit": "admin",
     "admin.levels": "manager", "admin.update_level": "manager", "admin.new_level": "manager",
     "admin.move_level": "manager",
+    "admin.new_policy": "manager", "admin.rename_policy": "manager", "admin.default_policy": "manager",
+    "admin.delete_policy": "manager",
     "admin.templates": "manager", "admin.edit_template": "manager", "admin.preview_template": "manager",
     "admin.letter_preview": "manager", "admin.revert_template": "manager", "admin.invoice_search": "manager",
     # CSV import

@@ -21,12 +21,13 @@ from relance.admin import bp
 from relance.admin.levels import CHANNEL_LABELS
 from relance.auth import role_required
 from relance.extensions import db
-from relance.models import CHANNELS, Customer, Invoice, Reminder, ReminderLevel, Template, User
+from relance.models import CHANNELS, Customer, Invoice, Policy, Reminder, ReminderLevel, Template, User
 from relance.redirects import local_target
 from relance.search import any_contains
 from relance.services import answers, audit
 from relance.services import settings as settings_service
 from relance.services.engine import readiness
+from relance.services.engine.levels import level_list
 from relance.services.engine.penalties import claim_for_invoice
 from relance.services.letters import content, printing
 from relance.services.sending import dunning
@@ -99,7 +100,7 @@ def _grid_languages(rows: list[Template], added: str | None) -> list[str]:
 @bp.route("/templates")
 @role_required("manager")
 def templates():
-    levels = db.session.scalars(select(ReminderLevel).order_by(ReminderLevel.rank)).all()
+    levels = level_list(db.session)  # the default policy's first, then the others' by name; each by rank
     rows = list(db.session.scalars(select(Template)))
     cells = {(t.level_id, t.channel, t.language): t for t in rows}
     raw = (request.args.get("language") or "").strip()
@@ -108,7 +109,7 @@ def templates():
         flash(_("%(value)s is not a language code: choose the language in the list.", value=raw[:20]), "error")
     shown = _grid_languages(rows, added)
     return render("admin/templates.html", levels=levels, cells=cells, channels=CHANNELS, languages=shown,
-                  channel_labels=CHANNEL_LABELS, shipped=wording.LANGUAGES, added=added,
+                  several=_several_policies(), channel_labels=CHANNEL_LABELS, shipped=wording.LANGUAGES, added=added,
                   language_choices=[(code, label) for code, label in languages.choices() if code not in shown])
 
 
@@ -153,7 +154,13 @@ def edit_template(level_id: int, channel: str, language: str):
                   template=template, subject=subject, body=body, errors=errors, preview=preview,
                   variables=placeholders.catalogue(), versions=list(reversed(versions)), people=people,
                   channel_labels=CHANNEL_LABELS, has_default=wording.has_default(language),
+                  policy_name=level.policy.name if _several_policies() else None,
                   company_language=settings_service.load(db.session).default_language)
+
+
+def _several_policies() -> bool:
+    """More than one policy: the texts' pages say which policy each level belongs to."""
+    return len(db.session.scalars(select(Policy.id).limit(2)).all()) > 1
 
 
 def _starting_text(level: ReminderLevel, channel: str, language: str) -> tuple[str, str]:

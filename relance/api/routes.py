@@ -22,7 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from relance import clock, params
 from relance.api import bp, schema
 from relance.extensions import db
-from relance.models import ApiToken, Customer, Invoice, Payment, Reminder
+from relance.models import ApiToken, Customer, Invoice, Payment, Policy, Reminder
 from relance.models.base import ZERO, utcnow
 from relance.models.user import hash_token
 from relance.search import any_contains
@@ -181,10 +181,20 @@ def _day(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _policy_names() -> tuple[dict[int, str], str | None]:
+    """{policy id: name} and the default policy's name, read once per request."""
+    if "policy_names" not in g:
+        rows = db.session.execute(select(Policy.id, Policy.name, Policy.is_default).order_by(Policy.id)).all()
+        g.policy_names = ({row.id: row.name for row in rows}, next((row.name for row in rows if row.is_default), None))
+    return g.policy_names
+
+
 def customer_json(c: Customer) -> dict:
+    names, default = _policy_names()
     return {"code": c.code, "name": c.name, "email": c.email, "language": c.language, "country": c.country,
             "kind": c.kind, "address": c.address, "postcode": c.postcode, "city": c.city, "phone": c.phone,
             "no_auto_reminders": c.no_auto_reminders, "group_reminders": c.group_reminders,
+            "policy": names.get(c.policy_id, default) if c.policy_id is not None else default,
             "paused_until": _day(c.paused_until),
             "created_at": _when(c.created_at)}
 

@@ -54,6 +54,9 @@ CUSTOMER_FIELDS.update({
         "(false); null or absent: the company's setting.")},
     "sales_reps": {"type": "array", "maxItems": 50, "items": text(254, minLength=1), "description": (
         "Emails of existing users: replaces the customer's sales representatives (copied on reminder emails).")},
+    "policy": {"type": ["string", "null"], "maxLength": 80, "description": (
+        "The name of the reminder policy (set of levels) the customer follows, compared without case; null or "
+        "empty: the default policy.")},
 })
 INVOICE_FIELDS = {
     "customer_code": CODE,
@@ -119,12 +122,15 @@ def nullable(schema: dict) -> dict:
 
 CUSTOMER_OUT = {"type": "object", "required": [
     "code", "name", "email", "language", "country", "kind", "address", "postcode", "city", "phone",
-    "no_auto_reminders", "group_reminders", "paused_until", "created_at"], "properties": {
+    "no_auto_reminders", "group_reminders", "policy", "paused_until", "created_at"], "properties": {
     "code": {"type": "string"}, "name": {"type": "string"}, "email": {"type": "string"},
     "language": {"type": "string"}, "country": {"type": "string"}, "kind": {"type": "string"},
     "address": {"type": "string"}, "postcode": {"type": "string"}, "city": {"type": "string"},
     "phone": {"type": "string"}, "no_auto_reminders": {"type": "boolean"},
     "group_reminders": {"type": ["boolean", "null"]}, "paused_until": nullable(DATE),
+    "policy": {"type": ["string", "null"], "description": (
+        "The name of the reminder policy the customer follows (the default policy's when it chose none); null only "
+        "before any policy exists.")},
     "created_at": DATETIME}}
 INVOICE_OUT = {"type": "object", "required": [
     "number", "customer_code", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax",

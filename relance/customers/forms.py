@@ -30,6 +30,10 @@ class CustomerForm(Form):
     sales_reps = SelectMultipleField(_l("Sales representatives"), coerce=int, validate_choice=True)
     direct_debit = BooleanField(_l("Pays by direct debit"))
     no_auto_reminders = BooleanField(_l("No automatic reminders"))
+    # not "policy": the form is filled from the customer (obj=), whose `policy` is the relationship
+    reminder_policy = SelectField(_l("Reminder policy"), choices=[], default="",  # policy_choices(), per request
+                                  description=_l("The reminder levels this customer follows (Administration > "
+                                                 "Reminder levels)."))
     group_reminders = SelectField(
         _l("Invoices reminded the same day"), choices=choices(GROUP_CHOICES), default="", validate_choice=False,
         description=_l("One email listing all of them, every invoice attached, or one email per invoice."))

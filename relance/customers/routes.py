@@ -10,17 +10,17 @@ from flask_login import current_user
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import selectinload
 
-from relance import clock
+from relance import clock, params
 from relance.auth import role_required
 from relance.customers import bp
 from relance.customers.forms import ContactForm, CustomerForm, choices
 from relance.extensions import db
 from relance.forms import customer_language_choices
 from relance.invoices.queries import due_by_currency, due_by_customer
-from relance.models import Answer, Contact, Customer, CustomerLink, Invoice, Reminder, User
+from relance.models import Answer, Contact, Customer, CustomerLink, Invoice, Policy, Reminder, User
 from relance.pagination import paginate
 from relance.search import any_contains
-from relance.services import answers, audit, credit_notes
+from relance.services import answers, audit, credit_notes, policies
 from relance.templating import render
 
 PER_PAGE = 50
@@ -51,13 +51,26 @@ def index():
         stmt = stmt.where(Customer.no_auto_reminders.is_(True))
     if filters["paused"]:
         stmt = stmt.where(Customer.paused_until >= clock.today())
+    policy_id = params.id_arg("policy")
+    if policy_id is not None:
+        stmt = stmt.where(_follows(policy_id))
     stmt = stmt.order_by(*SORTS[sort])
     pagination = paginate(stmt, PER_PAGE)
+    everyone = policies.all_policies(db.session)
     return render(
         "customers/index.html", "customers/_rows.html",
         pagination=pagination, q=q, sort=sort, filters=filters, today=clock.today(),
         due=due_by_customer([c.id for c in pagination.items]),
+        policies=everyone if len(everyone) > 1 else [], policy_id=policy_id,
     )
+
+
+def _follows(policy_id: int):
+    """SQL: the customer follows that policy (the default one: chose none, or chose it)."""
+    default = policies.default_policy(db.session)
+    if default is not None and default.id == policy_id:
+        return Customer.policy_id.is_(None) | (Customer.policy_id == policy_id)
+    return Customer.policy_id == policy_id
 
 
 def _customer_or_404(customer_id: int) -> Customer:
@@ -76,10 +89,40 @@ def _customer_form(customer: Customer | None = None) -> CustomerForm:
     form = CustomerForm(obj=customer) if customer is not None else CustomerForm()
     form.sales_reps.choices = choices(_user_choices())
     form.language.choices = customer_language_choices(keep=customer.language if customer is not None else None)
+    default = policies.default_policy(db.session)
+    form.reminder_policy.choices = policy_choices(default)
     if customer is not None and not form.is_submitted():
         form.sales_reps.data = [u.id for u in customer.sales_reps]
         form.group_reminders.data = GROUPING_CHOICE[customer.group_reminders]
+        chosen = customer.policy_id
+        form.reminder_policy.data = "" if chosen is None or (default is not None and chosen == default.id) \
+            else str(chosen)
     return form
+
+
+def policy_choices(default: Policy | None):
+    """The form's policies: the default one first, as "" (stored as NULL: the customer follows whichever policy is
+    the default), then the others by name."""
+    others = [(str(p.id), p.name) for p in policies.all_policies(db.session) if not p.is_default]
+    first = _("%(name)s (default)", name=default.name) if default is not None else _("The default policy")
+    return choices([("", first), *others])
+
+
+def _chosen_policy(form: CustomerForm) -> int | None:
+    """The policy id the form chose; None for the default policy."""
+    value = params.valid_id(form.reminder_policy.data) if form.reminder_policy.data else None
+    policy = db.session.get(Policy, value) if value is not None else None
+    return None if policy is None or policy.is_default else policy.id
+
+
+def policy_label(customer: Customer) -> str | None:
+    """The name of the policy a customer follows (None in a database without policies yet)."""
+    if customer.policy_id is not None:
+        policy = db.session.get(Policy, customer.policy_id)
+        if policy is not None:
+            return policy.name
+    default = policies.default_policy(db.session)
+    return default.name if default is not None else None
 
 
 def _code_taken(code: str, customer: Customer | None) -> bool:
@@ -94,7 +137,8 @@ CONTACT_AUDITED = ("customer_id", "first_name", "name", "email", "phone", "role"
 
 
 def _snapshot(customer: Customer) -> dict:
-    return {**audit.snapshot(customer, AUDITED), "sales_reps": sorted(u.email for u in customer.sales_reps)}
+    return {**audit.snapshot(customer, AUDITED), "sales_reps": sorted(u.email for u in customer.sales_reps),
+            "policy": policy_label(customer)}
 
 
 def _apply(form: CustomerForm, customer: Customer) -> None:
@@ -111,6 +155,8 @@ def _apply(form: CustomerForm, customer: Customer) -> None:
     customer.direct_debit = form.direct_debit.data
     customer.no_auto_reminders = form.no_auto_reminders.data
     customer.group_reminders = {"yes": True, "no": False}.get(form.group_reminders.data or "")
+    if form.reminder_policy.raw_data:  # posted (the field is shown once there are several policies)
+        customer.policy_id = _chosen_policy(form)
     customer.paused_until = form.paused_until.data
     customer.pause_reason = (form.pause_reason.data or "").strip() if form.paused_until.data else ""
     customer.sales_reps = list(db.session.scalars(select(User).where(User.id.in_(form.sales_reps.data or []))))
@@ -137,7 +183,8 @@ def new():
 
 
 def _tab_context(customer: Customer, tab: str) -> dict:
-    context: dict = {"customer": customer, "tab": tab, "today": clock.today()}
+    context: dict = {"customer": customer, "tab": tab, "today": clock.today(),
+                     "policy_name": policy_label(customer), "several_policies": _several_policies()}
     context["due"] = due_by_currency(Invoice.customer_id == customer.id)
     if tab == "invoices":
         context["invoices"] = db.session.scalars(
@@ -157,6 +204,10 @@ def _tab_context(customer: Customer, tab: str) -> dict:
             PER_PAGE,
         )
     return context
+
+
+def _several_policies() -> bool:
+    return len(db.session.scalars(select(Policy.id).limit(2)).all()) > 1
 
 
 def _show(customer: Customer, tab: str, form=None, contact_form=None, status: int = 200):

@@ -97,6 +97,10 @@ HELP["customers"].update({
     "direct_debit": _l("Pays by direct debit: yes or no (oui, non, 1, 0). Default no."),
     "no_auto_reminders": _l("No automatic reminders: yes or no (oui, non, 1, 0). Default no."),
     "sales_reps": _l("Emails of existing users, separated by , or ; (replaces the sales representatives)."),
+    "group_reminders": _l("One email for all the invoices reminded the same day: yes or no (oui, non, 1, 0). "
+                          "Empty: the company's setting."),
+    "policy": _l("The name of a reminder policy (Administration > Reminder levels; any case). Empty: the default "
+                 "policy."),
 })
 
 EXAMPLES = {
@@ -107,8 +111,8 @@ EXAMPLES = {
     "contacts": "C0001;marie.dupont@dupont.example;Dupont;Marie;01 23 45 67 80;relance",
     "history": "FA-2026-0001;1;01/03/2026;email;Relance automatique",
 }
-EXAMPLES["customers"] += ";non;non;"
-EXAMPLES["invoices"] += ";non;"
+EXAMPLES["customers"] += ";non;non;;;"  # ... sales_reps, group_reminders, policy (empty: the defaults)
+EXAMPLES["invoices"] += ";non;"  # ... no_auto_reminders, credits_invoice
 
 
 def _folder():

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from relance.models import Customer, Invoice, Payment, User
 from relance.models.customer import customer_sales_reps
 from relance.services import audit, credit_notes
-from relance.services.data_in.plan import KEY, ImportPlan, chunks, own_module
+from relance.services.data_in.plan import KEY, ImportPlan, chunks, own_module, read_policies
 
 
 def apply_plan(session: Session, plan: ImportPlan, user=None) -> None:
@@ -30,7 +30,9 @@ def apply_plan(session: Session, plan: ImportPlan, user=None) -> None:
     if module is not None:
         module.apply(session, plan)
     elif model is not None:
-        drop = {"customer_code", "sales_reps", "credits_invoice"}
+        if plan.kind == "customers":
+            _policy_ids(session, plan)
+        drop = {"customer_code", "sales_reps", "credits_invoice", "policy"}
         created = [{k: v for k, v in c.values.items() if k not in drop} for c in plan.changes if c.action == "create"]
         updated = [{"id": c.record_id, **{k: v for k, v in c.values.items() if k not in drop | {KEY[plan.kind]}}}
                    for c in plan.changes if c.action == "update"]
@@ -88,6 +90,15 @@ def _find_coming_customers(session: Session, plan: ImportPlan) -> None:
         found.update(session.execute(select(Customer.code, Customer.id).where(Customer.code.in_(chunk))).all())
     for change in waiting:
         change.values["customer_id"] = found[change.values["customer_code"]]
+
+
+def _policy_ids(session: Session, plan: ImportPlan) -> None:
+    """A customer's `policy` (a policy's name as stored, planned by `plan._plan_customers`) becomes its `policy_id`:
+    None for the default policy (the customer follows whichever policy is the default)."""
+    ids = {name: (None if is_default else policy_id) for policy_id, name, is_default in read_policies(session)}
+    for change in plan.changes:
+        if "policy" in change.values and change.action != "unchanged":
+            change.values["policy_id"] = ids.get(change.values["policy"])
 
 
 def _apply_sales_reps(session: Session, plan: ImportPlan) -> None:

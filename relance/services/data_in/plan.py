@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from relance.models import Customer, Invoice, Payment, User
+from relance.models import Customer, Invoice, Payment, Policy, User
 from relance.models.base import ZERO
 from relance.models.customer import customer_sales_reps
 from relance.services.data_in.values import PARSERS, InvalidValue, parse_text, shorten
@@ -49,7 +49,7 @@ COLUMNS = {
     "contacts": ("customer_code", "email", "name", "first_name", "phone", "role"),
     "history": ("invoice_number", "level", "date", "channel", "note"),
 }
-COLUMNS["customers"] += ("direct_debit", "no_auto_reminders", "sales_reps", "group_reminders")
+COLUMNS["customers"] += ("direct_debit", "no_auto_reminders", "sales_reps", "group_reminders", "policy")
 COLUMNS["invoices"] += ("no_auto_reminders", "credits_invoice")
 # Columns that must hold a value (due_date may be empty: never reminded).
 NOT_EMPTY = {
@@ -70,7 +70,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "history": {"note": ""},
 }
 DEFAULTS["customers"].update({"direct_debit": False, "no_auto_reminders": False, "sales_reps": "",
-                              "group_reminders": None})  # None: the company's setting (group_by_customer)
+                              "group_reminders": None,  # None: the company's setting (group_by_customer)
+                              "policy": None})  # the default policy (its name once planned: `_policy_names`)
 DEFAULTS["invoices"]["no_auto_reminders"] = False
 
 ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 (BOM)", "cp1252": "Windows-1252", "utf-16": "UTF-16"}
@@ -311,14 +312,31 @@ def _digest(*parts: Iterable) -> str:
     return digest.hexdigest()
 
 
-def _read_customers(session, codes) -> dict[str, dict]:
-    """The existing customers of these codes: code -> their columns (`sales_reps`: their emails, sorted, joined)."""
-    columns = [c for c in COLUMNS["customers"] if c not in ("code", "sales_reps")]
+def read_policies(session) -> tuple[tuple[int, str, bool], ...]:
+    """Every policy as (id, name, is_default), by id: what a customer's `policy` column is checked against."""
+    rows = session.execute(select(Policy.id, Policy.name, Policy.is_default).order_by(Policy.id))
+    return tuple((policy_id, name, bool(is_default)) for policy_id, name, is_default in rows)
+
+
+def _default_name(policies) -> str | None:
+    return next((name for _id, name, is_default in policies if is_default), None)
+
+
+def _read_customers(session, codes, policies=None) -> dict[str, dict]:
+    """The existing customers of these codes: code -> their columns (`sales_reps`: their emails, sorted, joined;
+    `policy`: the name of the policy they follow, the default one's when they chose none)."""
+    policies = read_policies(session) if policies is None else policies
+    names = {policy_id: name for policy_id, name, _default in policies}
+    default = _default_name(policies)
+    columns = [c for c in COLUMNS["customers"] if c not in ("code", "sales_reps", "policy")]
     existing = {}
     for chunk in chunks(sorted(set(codes))):
-        for row in session.execute(select(Customer.id, Customer.code, *(getattr(Customer, c) for c in columns))
+        for row in session.execute(select(Customer.id, Customer.code, Customer.policy_id,
+                                          *(getattr(Customer, c) for c in columns))
                                    .where(Customer.code.in_(chunk))):
-            existing[row.code] = {**row._asdict(), "sales_reps": ""}
+            values = row._asdict()
+            chosen = values.pop("policy_id")
+            existing[row.code] = {**values, "sales_reps": "", "policy": names.get(chosen, default)}
     reps: dict[int, list[str]] = {}
     ids = {c["id"]: code for code, c in existing.items()}
     for chunk in chunks(sorted(ids)):
@@ -414,7 +432,9 @@ def basis(session: Session, plan: ImportPlan) -> str:
     its invoices...). Reads only those rows, by key; the file is not read again."""
     keys = [c.key for c in plan.changes]
     if plan.kind == "customers":
-        return _digest(_read_customers(session, keys).items(), read_users(session, _rep_emails(plan)).items())
+        policies = read_policies(session)
+        return _digest(_read_customers(session, keys, policies).items(), read_users(session, _rep_emails(plan)).items(),
+                       policies)
     module = own_module(plan.kind)
     if module is not None:
         return module.basis(session, plan)
@@ -429,10 +449,23 @@ def basis(session: Session, plan: ImportPlan) -> str:
 
 def _plan_customers(session, parsed, plan, labels, today) -> None:
     codes = [v["code"] for _, v, _ in parsed if v.get("code")]
-    existing = _read_customers(session, codes)
+    policies = read_policies(session)
+    existing = _read_customers(session, codes, policies)
     users = read_users(session, [e for _, v, _ in parsed for e in v.get("sales_reps") or ()])
-    plan.basis = _digest(existing.items(), users.items())
+    plan.basis = _digest(existing.items(), users.items(), policies)
     for line, values, failed in parsed:
+        if "policy" in values and not values["policy"]:  # empty: the default policy
+            values = {**values, "policy": _default_name(policies)}
+        elif "policy" in values:
+            named = _policy_name(values["policy"], policies)
+            if named is None:
+                plan.add_error(line, labels.get("policy", "policy"), _l(
+                    'No reminder policy is called "%(name)s": use one of %(names)s, or leave the cell empty for the '
+                    'default policy.', name=values["policy"], names=", ".join(name for _id, name, _d in policies)),
+                    values["policy"], "policy")
+                failed = True
+            else:
+                values = {**values, "policy": named}
         if "sales_reps" in values:
             unknown = [e for e in values["sales_reps"] or () if e.lower() not in users]
             for email in unknown:
@@ -446,6 +479,13 @@ def _plan_customers(session, parsed, plan, labels, today) -> None:
         if failed:
             continue
         _add_change(plan, line, values, existing.get(values["code"]), "code", DEFAULTS["customers"])
+
+
+def _policy_name(raw: str, policies) -> str | None:
+    """The name, as stored, of the policy `raw` names (compared without case and outer spaces); None when it names
+    none."""
+    wanted = raw.strip().casefold()
+    return next((name for _id, name, _default in policies if name.casefold() == wanted), None)
 
 
 def _add_change(plan, line, values, current, key, defaults) -> None:

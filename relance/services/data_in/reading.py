@@ -98,6 +98,7 @@ ALIASES["customers"].update({
     "sales_reps": ("sales_reps", "sales_rep", "commerciaux", "commercial", "commerciaux_emails",
                    "sales_representatives"),
     "group_reminders": ("group_reminders", "regrouper_relances", "relances_regroupees", "un_email_par_client"),
+    "policy": ("policy", "politique_relance", "politique_de_relance", "politique", "reminder_policy"),
 })
 
 

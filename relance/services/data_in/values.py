@@ -26,7 +26,8 @@ from relance.services.texts.safe_text import control_error
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_LENGTH = {"code": 64, "name": 200, "email": 500, "address": 1000, "postcode": 20, "city": 120, "phone": 64,
               "number": 64, "customer_code": 64, "invoice_number": 64, "reference": 120, "siren": 9,
-              "vat_number": 20, "first_name": 120, "sales_reps": 2000, "note": 2000, "credits_invoice": 64}
+              "vat_number": 20, "first_name": 120, "sales_reps": 2000, "note": 2000, "credits_invoice": 64,
+              "policy": 80}
 MULTILINE = {"address"}
 
 # Words accepted for the coded columns (compared folded: lower case, no accents).

@@ -33,6 +33,7 @@ class MissingText:
     channel: str
     language: str
     used: str | None
+    policy: str = ""  # the level's policy's name when there are several ("": only one, not said)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Readiness:
         lines = []
         for m in self.missing:
             name = _level_name(m.names, m.rank)
+            if m.policy:  # "Level 2 (Short · Second reminder)"
+                name = f"{m.policy} · {name}"
             channel = _channel_word(m.channel)
             if m.used is None:
                 lines.append(_("Level %(rank)s (%(name)s) has no %(channel)s text in any language: its %(channel)s "
@@ -93,21 +96,24 @@ def read_languages(session: Session, default: str) -> list[str]:
 def check(session: Session, languages: list[str] | None = None) -> Readiness:
     """What stops reminders from being made: no active level, or an active level without the text of one of its
     channels in one of `languages` (default: `read_languages`)."""
-    levels = [level for level in level_list(session) if level.active]  # of every policy
+    every = level_list(session)
+    levels = [level for level in every if level.active]  # of every policy
     if not levels:
         return Readiness(0)
     default = settings_service.load(session).default_language
     languages = languages if languages is not None else read_languages(session, default)
     available = text_languages(session)  # {(level id, channel): languages with a subject and a body}
+    several = len({level.policy_id for level in every}) > 1
     missing = []
     for level in levels:
+        policy = level.policy.name if several else ""
         for channel in written_channels(channels_of(level)):
             have = available.get((level.id, channel), set())
             for language in languages:
                 used, _reason = choose_language(have, language, default)
                 if used is not None and used in (language, language.split("_")[0]):  # de_CH reads the de text
                     continue
-                missing.append(MissingText(level.rank, dict(level.names or {}), channel, language, used))
+                missing.append(MissingText(level.rank, dict(level.names or {}), channel, language, used, policy))
                 if used is None:  # nothing in any language: one line says it
                     break
     return Readiness(len(levels), tuple(missing))

@@ -1059,6 +1059,10 @@ def _explain(session: Session, invoice: Invoice, rules: _Rules) -> Explanation:
     lines.append(_("Highest level done: %(rank)s; last reminder: %(day)s.",
                    rank="-" if facts.max_rank is None else facts.max_rank,
                    day=facts.last_date.isoformat() if facts.last_date else "-"))
+    if len(rules.policies) > 1:  # which set of levels the customer follows
+        policy = session.get(Policy, rules.policy(facts.policy_id))
+        if policy is not None:
+            lines.append(_("Reminder policy: %(name)s.", name=policy.name))
     rank = next_rank(facts.max_rank, facts.due_date, rules, facts.auto_from_rank, facts.policy_id)
     if rank is None:
         if not rules.levels_of(facts.policy_id):
