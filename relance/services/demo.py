@@ -10,8 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from relance.models import ROLES, Contact, Customer, Invoice, Payment, User
-from relance.services import golive
+from relance.models import ROLES, Contact, Customer, Invoice, Payment, ReminderLevel, User
+from relance.services import golive, policies
 from relance.services import settings as settings_service
 from relance.services.defaults import SUGGESTED_AUTOMATIC, install_defaults
 
@@ -123,6 +123,15 @@ def create_demo(session: Session, today: date, seed: int = 2026) -> dict[str, st
             customer.sales_reps.append(rng.choice(agents))
         session.add(customer)
         customers.append(customer)
+    session.flush()
+
+    # a second reminder policy, shorter, followed by a few customers (the others follow the default policy)
+    risky = policies.create(session, "Clients à risque", None, source=policies.default_policy(session))
+    for level in session.scalars(select(ReminderLevel).where(ReminderLevel.policy_id == risky.id)):
+        level.delay = {1: "+7 days", 2: "+15 days", 3: "+25 days"}.get(level.rank, level.delay)
+    for index, customer in enumerate(customers, start=1):
+        if index % 7 == 0 and customer.kind == "business":
+            customer.policy_id = risky.id
     session.flush()
 
     for number in range(1, 301):

@@ -266,7 +266,8 @@ class _Rules:
         return _iso_day(self.settings.auto_start_date)
 
     def policy(self, policy_id: int | None) -> int:
-        """The policy a customer's `policy_id` stands for (None, or one without levels: the default)."""
+        """The policy a customer's `policy_id` stands for (None, or one no longer there: the default; a policy without
+        active levels stays itself: its customers are not reminded)."""
         return policy_id if policy_id in self.policies else self.default_policy
 
     def levels_of(self, policy_id: int | None = None) -> tuple[Level, ...]:
