@@ -243,10 +243,6 @@ def level_list(session: Session) -> list[ReminderLevel]:
                                                                              ReminderLevel.rank)))
 
 
-def policies(session: Session) -> list[Policy]:
-    """Every policy, the default first, then by name."""
-    return list(session.scalars(select(Policy).order_by(Policy.is_default.desc(), Policy.name)))
-
 
 def no_level_message() -> str:
     """What every screen and command says when no level is active (nothing can be chased), in the current locale."""
