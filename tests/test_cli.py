@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from relance.extensions import db
-from relance.models import Customer, Invoice, ReminderLevel, StatutoryRate, User
+from relance.models import Customer, Invoice, Policy, ReminderLevel, StatutoryRate, User
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,10 @@ def test_demo_fills_an_empty_database_and_refuses_a_full_one(runner):
         assert f"{role}@relance.example" in result.output
     assert 35 <= count(Customer) <= 45
     assert count(Invoice) == 300
-    assert count(ReminderLevel) == 4 and count(StatutoryRate) >= 5
+    assert count(ReminderLevel) == 8 and count(StatutoryRate) >= 5  # the default policy's four and a shorter copy
+    short = db.session.scalar(select(Policy).where(Policy.is_default.is_(False)))
+    assert [level.delay for level in short.levels] == ["-5 days", "+7 days", "+15 days", "+25 days"]
+    assert 1 <= db.session.scalar(select(func.count()).where(Customer.policy_id == short.id)) < count(Customer)
     invoices = db.session.scalars(select(Invoice)).all()
     kinds = {(i.status, i.kind) for i in invoices}
     assert {("validated", "invoice"), ("paid", "invoice"), ("cancelled", "invoice"), ("draft", "invoice")} <= kinds

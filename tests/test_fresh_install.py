@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from relance.extensions import db
-from relance.models import ReminderLevel, StatutoryRate, Template, TemplateVersion, User
+from relance.models import Policy, ReminderLevel, StatutoryRate, Template, TemplateVersion, User
 from relance.services.texts import wording
 from relance.services.texts.placeholders import validate_template
 from tests.conftest import PG_URL, _build_app, need_service
@@ -134,11 +134,14 @@ def test_upgrade_installs_the_defaults_once_and_never_overwrites_them(fresh):
                                                             Template.language == "fr")) == "Notre relance"
     assert db.session.scalar(select(StatutoryRate.rate).where(StatutoryRate.kind == "consumer")) == Decimal("3.000")
 
-    # the demo still installs on top (install_defaults is idempotent): nothing doubled, nothing overwritten
+    # the demo still installs on top (install_defaults is idempotent): nothing doubled, nothing overwritten; it adds
+    # its second policy, a copy of the default one
     flask(fresh, "relance", "demo")
-    assert count(ReminderLevel) == 4 and count(Template) == TEXTS and count(StatutoryRate) == 6
+    standard = select(ReminderLevel).join(Policy).where(Policy.is_default)
+    assert len(db.session.scalars(standard).all()) == 4 and count(Policy) == 2 and count(StatutoryRate) == 6
+    assert count(ReminderLevel) == 8 and count(Template) == 2 * TEXTS
     db.session.expire_all()
-    assert db.session.scalar(select(ReminderLevel.delay).where(ReminderLevel.rank == 1)) == "+20 days"
+    assert db.session.scalar(standard.where(ReminderLevel.rank == 1)).delay == "+20 days"
 
 
 def test_the_languages_revision_adds_only_what_is_missing_and_never_overwrites(fresh):
