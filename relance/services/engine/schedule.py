@@ -425,7 +425,10 @@ def _params(rules: _Rules) -> dict:
               "gap_limit": on - timedelta(days=settings.min_days_between)}
     for policy in (rules.default_policy, *rules.chosen):
         for level in rules.levels_of(policy):
-            params[_threshold(level)] = parse_delay(level.delay).latest_start(on)
+            params[_threshold(level)] = start = parse_delay(level.delay).latest_start(on)
+            if rules.chosen:  # the latest start of a rank and basis in any policy (`_any_policy`)
+                name = f"threshold_any_{level.rank}_{level.basis}"
+                params[name] = max(params.get(name, start), start)
     return params
 
 
@@ -449,7 +452,23 @@ def _policies_timing(rules: _Rules, param) -> tuple:
                for policy in rules.chosen}
     others = {policy: pair(policy) for policy in rules.chosen}
     return (case(*[(members[policy], others[policy][0]) for policy in rules.chosen], else_=rank),
-            case(*[(members[policy], others[policy][1]) for policy in rules.chosen], else_=come))
+            and_(_any_policy(rules, param),  # most rows fail it: the CASE below is read for the few others
+                 case(*[(members[policy], others[policy][1]) for policy in rules.chosen], else_=come)))
+
+
+def _any_policy(rules: _Rules, param):
+    """A condition every invoice whose next level's date has come meets, whatever its customer's policy, and cheap:
+    a level of some policy above the levels done whose start is on or before the latest threshold of its rank and
+    basis in any policy (each policy's `_timing` implies it)."""
+    done_rank, from_rank = func.coalesce(Invoice.reminder_level, -1), func.coalesce(Invoice.auto_from_rank, -1)
+    terms = []
+    for rank, basis in sorted({(level.rank, level.basis) for policy in (rules.default_policy, *rules.chosen)
+                               for level in rules.levels_of(policy)}):
+        start = func.coalesce(Invoice.last_reminder_date, Invoice.due_date) if basis == "previous" \
+            else Invoice.due_date
+        term = and_(done_rank < rank, from_rank <= rank, start <= param(f"threshold_any_{rank}_{basis}"))
+        terms.append(and_(term, Invoice.due_date >= param("on")) if rank == 0 else term)
+    return or_(*terms) if terms else literal(False)
 
 
 def _statement(rules: _Rules):
