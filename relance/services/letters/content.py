@@ -139,4 +139,4 @@ def letter_pdf(session: Session, reminder: Reminder) -> bytes:
         return saved.read_bytes()
     settings = settings_service.load(session)
     lead, *members = message_rows(session, reminder)  # a letter for several invoices: the one they share
-    return printing.build_job(letter_job(session, lead, settings, members=members))[1]
+    return printing.build_job(letter_job(session, lead, settings, members=members))[1].data

@@ -423,7 +423,7 @@ def backoff(attempts: int) -> int:
 
 def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: datetime | None = None,
          processes: int = 1, on_progress: Callable[[Reminder], None] | None = None,
-         letter_sink: Callable[[Reminder, bytes], object] | None = None, group_size: int | None = None,
+         letter_sink: Callable[[Reminder, printing.LetterPdf], object] | None = None, group_size: int | None = None,
          config: SendingConfig | None = None, outbox: mailer.SmtpOutbox | None = None) -> SendReport:
     """Send the pending reminders among `reminder_ids` (emails over SMTP in one batch, letters to PDF).
 
@@ -835,7 +835,7 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
             finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=error)))
         else:
             if settings.save_letter_copy:
-                saved = content.save_letter(reminder, pdf)
+                saved = content.save_letter(reminder, pdf.data)
                 for row in _message(reminder, members):
                     row.pdf_path = saved
             if sink:
