@@ -41,7 +41,9 @@ def letter_data(session: Session, reminder: Reminder, settings=None,
     customer: Customer = invoice.customer
     language = reminder.language or customer.language or "fr"
     body_html = _letter_body(session, reminder, settings, renderers, members)
-    overdue = wording.overdue_lines(session, customer.id, reminder.reminder_date)
+    renderer = (renderers or {}).get(reminder.reminder_date)
+    overdue = renderer.overdue(customer.id) if renderer is not None \
+        else wording.overdue_lines(session, customer.id, reminder.reminder_date)
     if invoice.number not in {line.number for line in overdue}:
         # the invoice of a reminder has a due date (eligibility refuses the others)
         overdue = (placeholders.OverdueLine(invoice.number, invoice.issue_date, cast(date, invoice.due_date),

@@ -585,8 +585,9 @@ def still_held(session: Session, reminder_id: int, worker: str) -> bool:
     """Whether this call still holds the row (pending, claimed by `worker`); locks it until the caller commits, so
     nobody can take it between this check and the outcome (a settler that judged its worker dead, a stale claim
     taken again). Whoever lost its claim leaves the row alone: it is never made or sent twice."""
-    return bool(cast(CursorResult, session.execute(update(Reminder).where(  # an UPDATE: a CursorResult (rowcount)
-        Reminder.id == reminder_id, Reminder.claimed_by == worker, Reminder.status == "pending")
+    table = _REMINDERS  # through Core: the ORM's UPDATE looked for the row among every object of the session
+    return bool(cast(CursorResult, session.execute(table.update().where(  # an UPDATE: a CursorResult (rowcount)
+        table.c.id == reminder_id, table.c.claimed_by == worker, table.c.status == "pending")
         .values(claimed_at=utcnow()))).rowcount)
 
 
@@ -808,6 +809,9 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
     members = members or {}
     by_id = {r.id: r for r in rows}
     renderers: dict[date, wording.Renderer] = {}  # the letters' texts rendered again, read once per date
+    for on in sorted({r.reminder_date for r in rows}):  # what they need read at once, not letter by letter
+        renderers[on] = wording.Renderer(session, on, settings)
+        renderers[on].prefetch(m.invoice for r in rows if r.reminder_date == on for m in _message(r, members))
 
     def jobs() -> Iterator[printing.LetterJob]:
         for reminder in rows:
