@@ -274,3 +274,22 @@ def test_a_letter_is_read_once_and_an_invoice_once_for_all_the_letters_that_encl
     assert run == copies
     assert [text.split("\n")[0] for text in run] == ["Letter 0", "Invoice page 1", "Letter 1", "Invoice page 1",
                                                       "Letter 2", "Invoice page 1"]
+
+
+def test_the_letter_workers_are_kept_for_the_next_call_and_a_broken_pool_is_replaced():
+    """The automatic run prints its letters in chunks and a worker process makes run after run: the same warm
+    workers serve every call; one killed, that call fails and the next one gets new workers."""
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = printing.letter_pool(2)
+    assert printing.letter_pool(2) is pool
+    jobs = [printing.LetterJob(n, f"<p>Letter {n}</p>") for n in range(3)]
+    assert [key for key, _pdf, _error in printing.render_many(jobs, processes=2)] == [0, 1, 2]
+    assert printing.letter_pool(2) is pool
+    os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+    with pytest.raises(BrokenProcessPool):
+        list(printing.render_many(jobs * 4, processes=2))
+    results = list(printing.render_many(jobs, processes=2))
+    assert printing.letter_pool(2) is not pool and [key for key, pdf, _e in results if pdf] == [0, 1, 2]

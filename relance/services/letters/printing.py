@@ -10,11 +10,14 @@ and an invoice enclosed in many letters is read once per process (`cached_part`)
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -216,25 +219,77 @@ def _pool_context():
 
 
 def _warm_up() -> None:
+    """A worker's start: WeasyPrint's first document (fonts, stylesheets, lazy imports), then what the process holds
+    so far frozen out of the cyclic collector's sight (kept for the worker's life: the collections after each letter
+    no longer walk it)."""
     html_to_pdf("<p>.</p>")
+    gc.freeze()
+
+
+def _started() -> None:
+    """A job that only makes the pool start one more worker."""
+
+
+_pool: tuple[int, ProcessPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def letter_pool(processes: int) -> ProcessPoolExecutor:
+    """This process's letter workers, started at first use and kept for the calls that follow (the automatic run
+    prints its letters in chunks; a worker process makes run after run): the fork server's imports and each worker's
+    warm-up are paid once per process, not once per call. A pool of another size is replaced, a broken one (a worker
+    killed) too (`render_many` drops it)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[0] == processes:
+            return _pool[1]
+        if _pool is not None:
+            _pool[1].shutdown(wait=False, cancel_futures=True)
+        pool = ProcessPoolExecutor(processes, mp_context=_pool_context(), initializer=_warm_up)
+        for _ in range(processes):  # every worker started now (the executor starts one per job submitted)
+            pool.submit(_started)
+        _pool = (processes, pool)
+        return pool
+
+
+def _drop_pool(pool: ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[1] is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def start_pool(processes: int) -> None:
+    """Start the letter workers in the background, for a caller about to print many letters: the fork server's
+    imports and the workers' warm-up go on while it reads what the letters need."""
+    if processes > 1:
+        threading.Thread(target=letter_pool, args=(processes,), name="letter-pool", daemon=True).start()
 
 
 def render_many(jobs: Iterable[LetterJob], processes: int = 1,
                 window: int = 8) -> Iterator[tuple[Any, LetterPdf | None, str]]:
     """Build the jobs in order -> (key, pdf or None, error), in `processes` worker processes (1: in this
-    process). At most `window` jobs per process are in flight, so memory stays flat."""
+    process; `letter_pool`). At most `window` jobs per process are in flight, so memory stays flat."""
     if processes <= 1:
         for job in jobs:
             yield safe_build(job)
         return
-    with ProcessPoolExecutor(processes, mp_context=_pool_context(), initializer=_warm_up) as pool:
-        pending = []
+    pool = letter_pool(processes)
+    pending: list[Future] = []
+    try:
         for job in jobs:
             pending.append(pool.submit(safe_build, job))
             if len(pending) >= window * processes:
                 yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+        while pending:
+            yield pending.pop(0).result()
+    except BrokenProcessPool:
+        _drop_pool(pool)
+        raise
+    finally:
+        for future in pending:  # the caller stopped early: what it will not read is not made
+            future.cancel()
 
 
 # --- PDF parts: a document read once, written into any file -----------------------------------------------

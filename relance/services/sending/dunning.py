@@ -441,6 +441,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
 
     session = session or db.session
     config = given(config)
+    printing.start_pool(processes)  # the letter workers start while the rows are claimed and read
     ids = messages.leads_of(session, list(reminder_ids))  # a shared message's member goes with its lead
     moment = now or utcnow()
     worker = f"{secrets.token_hex(6)}@{moment:%H%M%S}"
@@ -891,6 +892,8 @@ def send_run(run_id: int, config: SendingConfig, processes: int | None = None,
     earlier_letters = [r.id for r in rows if r.channel == "letter" and r.status in MADE_STATUSES and r.carries]
     if processes is None:
         processes = printing.pool_size(config.letter_processes) if len(letter_ids) > 20 else 1
+    if letter_ids:
+        printing.start_pool(processes)  # the letter workers start while the emails go
     report = SendReport()
     try:
         email_ids = [i for i in pending if i not in set(letter_ids)]
