@@ -358,7 +358,10 @@ def main() -> None:
                  today.isoformat(), "--letters", str(args.letters),
                  *(["--letter-processes", str(args.letter_processes)] if args.letter_processes else [])],
                 env={**os.environ, "RELANCE_BENCH_CODE": args.baseline, "PYTHONPATH": args.baseline},
-                capture_output=True, text=True, check=True)
+                # in the baseline's folder: Python 3.11's multiprocessing fork server imports its preloaded modules
+                # with its own sys.path, whose first entry is the working directory (not the parent's sys.path):
+                # run from this checkout, the baseline's letter workers ran this checkout's printing code
+                cwd=args.baseline, capture_output=True, text=True, check=True)
             base = " " + " ".join(f"base_{pair}" for pair in child.stdout.split())
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024

@@ -187,7 +187,7 @@ def test_process_pool_keeps_the_order(app, levels):
     results = list(printing.render_many(jobs, processes=2))
     assert [key for key, _pdf, _error in results] == list(range(5))
     for key, pdf, error in results:
-        reader = PdfReader(io.BytesIO(pdf))
+        reader = PdfReader(io.BytesIO(pdf.data))
         assert not error and len(reader.pages) == 2
         assert f"Letter {key}" in reader.pages[0].extract_text()
         assert f"Invoice {key}" in reader.pages[1].extract_text()
@@ -253,3 +253,43 @@ def test_send_task_schedules_the_retry(app, levels, smtp_server):  # noqa: F811
     assert tasks.send_reminders(*ours[0].args).get()["sent"] == 1
     assert len(smtp_server.received) == 1
     assert db.session.get(Reminder, reminder.id).status == "sent"
+
+
+def test_a_letter_is_read_once_and_an_invoice_once_for_all_the_letters_that_enclose_it(monkeypatch, tmp_path):
+    """The saved copy and the run's merged PDF are written from the same parts: no PDF is read twice, and the
+    copy's pages are the merged document's."""
+    printing.cached_part.cache_clear()
+    reads = []
+    real = printing.read_part
+    monkeypatch.setattr(printing, "read_part", lambda pdf: reads.append(pdf) or real(pdf))
+    invoice = pdf_pages(1, "Invoice")
+    letters = [printing.build_job(printing.LetterJob(n, f"<p>Letter {n}</p>", bytes(invoice)))[1] for n in range(3)]
+    assert len(reads) == 3 + 1  # each letter, the invoice once
+    with printing.StreamingPdf(tmp_path / "run.pdf") as merged:
+        for letter in letters:
+            assert merged.add(letter) == 2
+    assert len(reads) == 4
+    run = [page.extract_text().strip() for page in PdfReader(tmp_path / "run.pdf").pages]
+    copies = [page.extract_text().strip() for letter in letters for page in PdfReader(io.BytesIO(letter.data)).pages]
+    assert run == copies
+    assert [text.split("\n")[0] for text in run] == ["Letter 0", "Invoice page 1", "Letter 1", "Invoice page 1",
+                                                      "Letter 2", "Invoice page 1"]
+
+
+def test_the_letter_workers_are_kept_for_the_next_call_and_a_broken_pool_is_replaced():
+    """The automatic run prints its letters in chunks and a worker process makes run after run: the same warm
+    workers serve every call; one killed, that call fails and the next one gets new workers."""
+    import os
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = printing.letter_pool(2)
+    assert printing.letter_pool(2) is pool
+    jobs = [printing.LetterJob(n, f"<p>Letter {n}</p>") for n in range(3)]
+    assert [key for key, _pdf, _error in printing.render_many(jobs, processes=2)] == [0, 1, 2]
+    assert printing.letter_pool(2) is pool
+    os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)
+    with pytest.raises(BrokenProcessPool):
+        list(printing.render_many(jobs * 4, processes=2))
+    results = list(printing.render_many(jobs, processes=2))
+    assert printing.letter_pool(2) is not pool and [key for key, pdf, _e in results if pdf] == [0, 1, 2]

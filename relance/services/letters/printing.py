@@ -1,25 +1,30 @@
 """Reminder letters: HTML (templates/pdf/letter.html + static/css/print.css) -> A4 PDF with WeasyPrint,
-the letter followed by the invoice (pypdf), and the mass-letter PDF built as a stream so memory stays flat.
+the letter followed by the invoice, and the mass-letter PDF built as a stream so memory stays flat.
 
 The letter's HTML needs the Flask app (translations in the customer's language); turning HTML into a PDF
-does not, so it can run in a process pool (`render_many`).
+does not, so it can run in a process pool (`render_many`). Each PDF is read once (pypdf) into a `PdfPart`, its
+objects serialized once: the letter's copy and the run's merged PDF are both written from the parts (`LetterPdf`),
+and an invoice enclosed in many letters is read once per process (`cached_part`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from flask import render_template
 from flask_babel import force_locale
@@ -28,10 +33,8 @@ from pypdf import PdfReader
 from pypdf.generic import (
     ArrayObject,
     DictionaryObject,
-    FloatObject,
     IndirectObject,
     NameObject,
-    NumberObject,
     StreamObject,
 )
 
@@ -132,7 +135,7 @@ def html_to_pdf(html: str) -> bytes:
     return pdf_of(html, PRINT_CSS, pdf_version="1.4")
 
 
-def merge(parts: Iterable[bytes | None]) -> bytes:
+def merge(parts: Iterable[bytes | PdfPart | None]) -> bytes:
     """The PDFs one after the other in one document (the letter, then the invoice), copied by `StreamingPdf`
     without padding pages: pypdf's PdfWriter.append cloned every object through its generic machinery, as long as
     the letter's drawing."""
@@ -156,18 +159,20 @@ class LetterJob:
     more: tuple[bytes | str, ...] = ()  # a letter for several invoices: the others' PDFs (or HTML), in order
 
 
-def build_job(job: LetterJob) -> tuple[object, bytes]:
-    """Letter PDF + invoice PDF(s) as one document (run in a worker process or inline)."""
+def build_job(job: LetterJob) -> tuple[object, LetterPdf]:
+    """The letter followed by its invoice(s), as the parts of one document (run in a worker process or inline): the
+    letter's PDF read once, an invoice read once per process however many letters enclose it."""
     from relance.services.letters.invoice_pdf import pdf_from_html
 
     with gc_pause.paused():  # WeasyPrint's layout made the collector run over and over
-        letter = html_to_pdf(job.html)
+        letter = read_part(html_to_pdf(job.html))
         invoice = job.invoice_pdf or (pdf_from_html(job.invoice_html) if job.invoice_html else None)
-        others = [part if isinstance(part, bytes) else pdf_from_html(part) for part in job.more]
-        return job.key, merge([letter, invoice, *others]) if invoice or others else letter
+        enclosed = [invoice] if invoice else []
+        enclosed += [part if isinstance(part, bytes) else pdf_from_html(part) for part in job.more]
+        return job.key, LetterPdf((letter, *(cached_part(pdf) for pdf in enclosed)))
 
 
-def safe_build(job: LetterJob) -> tuple[object, bytes | None, str]:
+def safe_build(job: LetterJob) -> tuple[object, LetterPdf | None, str]:
     """`build_job` that reports an error instead of raising (one bad letter must not stop a batch)."""
     try:
         key, pdf = build_job(job)
@@ -186,8 +191,12 @@ def make_job(key: object, data: LetterData, invoice: bytes | str | None,
 
 
 def render_letter(data: LetterData, invoice_pdf: bytes | None = None) -> bytes:
-    """One reminder's PDF: the letter (A4), followed by the invoice when given."""
-    return build_job(make_job(None, data, invoice_pdf))[1]
+    """One reminder's PDF: the letter (A4), followed by the invoice when given (alone: WeasyPrint's file as it is,
+    its title and all)."""
+    if invoice_pdf is None:
+        with gc_pause.paused():
+            return html_to_pdf(letter_html(data))
+    return build_job(make_job(None, data, invoice_pdf))[1].data
 
 
 def pool_size(requested: int | None = None) -> int:
@@ -210,28 +219,116 @@ def _pool_context():
 
 
 def _warm_up() -> None:
+    """A worker's start: WeasyPrint's first document (fonts, stylesheets, lazy imports), then what the process holds
+    so far frozen out of the cyclic collector's sight (kept for the worker's life: the collections after each letter
+    no longer walk it)."""
     html_to_pdf("<p>.</p>")
+    gc.freeze()
+
+
+def _started() -> None:
+    """A job that only makes the pool start one more worker."""
+
+
+_pool: tuple[int, ProcessPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def letter_pool(processes: int) -> ProcessPoolExecutor:
+    """This process's letter workers, started at first use and kept for the calls that follow (the automatic run
+    prints its letters in chunks; a worker process makes run after run): the fork server's imports and each worker's
+    warm-up are paid once per process, not once per call. A pool of another size is replaced, a broken one (a worker
+    killed) too (`render_many` drops it)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[0] == processes:
+            return _pool[1]
+        if _pool is not None:
+            _pool[1].shutdown(wait=False, cancel_futures=True)
+        pool = ProcessPoolExecutor(processes, mp_context=_pool_context(), initializer=_warm_up)
+        for _ in range(processes):  # every worker started now (the executor starts one per job submitted)
+            pool.submit(_started)
+        _pool = (processes, pool)
+        return pool
+
+
+def _drop_pool(pool: ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None and _pool[1] is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def start_pool(processes: int) -> None:
+    """Start the letter workers in the background, for a caller about to print many letters: the fork server's
+    imports and the workers' warm-up go on while it reads what the letters need."""
+    if processes > 1:
+        threading.Thread(target=letter_pool, args=(processes,), name="letter-pool", daemon=True).start()
 
 
 def render_many(jobs: Iterable[LetterJob], processes: int = 1,
-                window: int = 8) -> Iterator[tuple[Any, bytes | None, str]]:
+                window: int = 8) -> Iterator[tuple[Any, LetterPdf | None, str]]:
     """Build the jobs in order -> (key, pdf or None, error), in `processes` worker processes (1: in this
-    process). At most `window` jobs per process are in flight, so memory stays flat."""
+    process; `letter_pool`). At most `window` jobs per process are in flight, so memory stays flat."""
     if processes <= 1:
         for job in jobs:
             yield safe_build(job)
         return
-    with ProcessPoolExecutor(processes, mp_context=_pool_context(), initializer=_warm_up) as pool:
-        pending = []
+    pool = letter_pool(processes)
+    pending: list[Future] = []
+    try:
         for job in jobs:
             pending.append(pool.submit(safe_build, job))
             if len(pending) >= window * processes:
                 yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+        while pending:
+            yield pending.pop(0).result()
+    except BrokenProcessPool:
+        _drop_pool(pool)
+        raise
+    finally:
+        for future in pending:  # the caller stopped early: what it will not read is not made
+            future.cancel()
 
 
-# --- the mass-letter PDF, streamed ------------------------------------------------------------------------
+# --- PDF parts: a document read once, written into any file -----------------------------------------------
+
+ROOT = -1  # in a part's object: a reference to the page tree, object 1 of every file StreamingPdf writes
+INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+
+
+@dataclass(frozen=True)
+class PdfPart:
+    """One PDF's pages and every object they reach, read once (pypdf) and serialized once: the objects are numbered
+    0..n-1 within the part and each body keeps its references apart (ints: a local number, or ROOT), so writing the
+    part into a file (a letter's copy, the run's merged PDF) only numbers its objects from that file's next free
+    number. Outlines, forms and names of the input are dropped; pages keep their content, resources and
+    annotations, inherited attributes made their own."""
+
+    objects: tuple[tuple[bytes | int, ...], ...]
+    pages: tuple[int, ...]  # the local numbers of the page objects, in order
+    media_box: bytes = b""  # the last page's, serialized (the blank page after an odd count has its size)
+
+
+class _Pieces:
+    """An object's serialization: bytes, and the local numbers of the objects it refers to, kept apart."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes | int] = []
+        self.buffer = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+
+    def ref(self, number: int) -> None:
+        self.pieces.append(bytes(self.buffer))
+        self.buffer.clear()
+        self.pieces.append(number)
+
+    def done(self) -> tuple[bytes | int, ...]:
+        self.pieces.append(bytes(self.buffer))
+        return tuple(self.pieces)
 
 
 def _inherited(page, key: str):
@@ -247,6 +344,110 @@ def _inherited(page, key: str):
     return None
 
 
+def read_part(pdf: bytes | str | Path) -> PdfPart:
+    """The part of a PDF file (its bytes, or its path)."""
+    reader = PdfReader(io.BytesIO(pdf) if isinstance(pdf, bytes) else str(pdf))
+    pages = list(reader.pages)
+    local: dict[int, int] = {}
+    for page in pages:  # pages first, so references to a page (links) point at the copy
+        local[cast(IndirectObject, page.indirect_reference).idnum] = len(local)  # a page read from a file has one
+    queue: list[IndirectObject] = []
+
+    def number(ref: IndirectObject) -> int:
+        if ref.idnum not in local:
+            local[ref.idnum] = len(local)
+            queue.append(ref)
+        return local[ref.idnum]
+
+    def put(obj, out: _Pieces) -> None:
+        if isinstance(obj, IndirectObject):
+            out.ref(number(obj))
+        elif isinstance(obj, StreamObject):
+            # the stream's bytes as stored, still encoded (pypdf's private `_data`: get_data() would decode them,
+            # and an image's DCT data cannot be encoded again); /Length is written from them. pypdf is pinned and
+            # tests/test_internals.py checks both.
+            data = obj._data
+            out.write(b"<<\n")
+            for key, value in obj.items():
+                if key != "/Length":
+                    put_entry(key, value, out)
+            out.write(b"/Length %d\n>>\nstream\n" % len(data))
+            out.write(data)
+            out.write(b"\nendstream")
+        elif isinstance(obj, DictionaryObject):
+            out.write(b"<<\n")
+            for key, value in obj.items():
+                put_entry(key, value, out)
+            out.write(b">>")
+        elif isinstance(obj, ArrayObject):
+            out.write(b"[")
+            for value in obj:
+                out.write(b" ")
+                put(value, out)
+            out.write(b" ]")
+        else:  # numbers, names, strings, booleans, null
+            obj.write_to_stream(out)
+
+    def put_entry(key: str, value, out: _Pieces) -> None:
+        NameObject(key).write_to_stream(cast(IO[bytes], out))  # all pypdf's writers call is write(bytes)
+        out.write(b" ")
+        if key == "/Parent":
+            out.ref(ROOT)
+        else:
+            put(value, out)
+        out.write(b"\n")
+
+    bodies: dict[int, tuple[bytes | int, ...]] = {}
+    for page in pages:
+        out = _Pieces()
+        out.write(b"<<\n")
+        for key in INHERITABLE:  # inherited attributes become the page's own
+            value = _inherited(page, key)
+            if value is not None:
+                put_entry(key, value, out)
+        for key, value in page.items():
+            if key not in INHERITABLE:
+                put_entry(key, value, out)
+        out.write(b">>")
+        bodies[local[cast(IndirectObject, page.indirect_reference).idnum]] = out.done()
+        while queue:
+            ref = queue.pop()
+            out = _Pieces()
+            put(ref.get_object(), out)
+            bodies[local[ref.idnum]] = out.done()
+    media_box = _Pieces()
+    if pages:
+        put(ArrayObject(pages[-1].mediabox), media_box)
+    return PdfPart(tuple(bodies[n] for n in range(len(bodies))), tuple(range(len(pages))),
+                   b"".join(cast(tuple[bytes, ...], media_box.done())))
+
+
+@lru_cache(maxsize=16)
+def cached_part(pdf: bytes) -> PdfPart:
+    """`read_part` of an invoice's PDF, kept: the same file enclosed in many letters is read once per process."""
+    return read_part(pdf)
+
+
+@dataclass
+class LetterPdf:
+    """A letter and what it encloses, as the parts of one document. `data`: that document as a PDF file of its own
+    (the saved copy, a download); `StreamingPdf.add` copies the parts into the run's merged PDF without reading
+    that file again."""
+
+    parts: tuple[PdfPart, ...]
+
+    @cached_property
+    def data(self) -> bytes:
+        return merge(self.parts)
+
+    @property
+    def page_count(self) -> int:
+        return sum(len(part.pages) for part in self.parts)
+
+
+# --- the mass-letter PDF, streamed ------------------------------------------------------------------------
+
+
 class StreamingPdf:
     """Concatenates PDFs into one file, writing each document's objects as it comes (memory stays flat).
 
@@ -254,8 +455,6 @@ class StreamingPdf:
     duplex printing never puts two customers on one sheet. Outlines, forms and names of the inputs are
     dropped; pages keep their content, resources and annotations.
     """
-
-    INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
 
     def __init__(self, path: str | Path | io.BytesIO, duplex: bool = True):
         """`path`: the file to write, or a buffer (`merge`: read it after `close()`, which leaves it open)."""
@@ -273,83 +472,38 @@ class StreamingPdf:
         self.next_id += 1
         return self.next_id - 1
 
-    def _write(self, idnum: int, obj) -> None:
+    def _write(self, idnum: int, body: bytes) -> None:
         self.offsets[idnum] = self.file.tell()
-        self.file.write(f"{idnum} 0 obj\n".encode())
-        obj.write_to_stream(self.file)
-        self.file.write(b"\nendobj\n")
+        self.file.write(b"%d 0 obj\n%s\nendobj\n" % (idnum, body))
 
-    def add(self, pdf: bytes | str | Path) -> int:
-        """Append one document; returns its page count (without the padding page)."""
-        reader = PdfReader(io.BytesIO(pdf) if isinstance(pdf, bytes) else str(pdf))
-        mapping: dict[int, int] = {}
-        queue: list[IndirectObject] = []
-        pages = list(reader.pages)
-        page_ids = []
-        for page in pages:  # pages first, so references to a page (links) point at the copy
-            new = self._new_id()
-            mapping[cast(IndirectObject, page.indirect_reference).idnum] = new  # a page read from a file has one
-            page_ids.append(new)
-        root = IndirectObject(1, 0, None)
-
-        def remap(obj):
-            if isinstance(obj, IndirectObject):
-                if obj.idnum not in mapping:
-                    mapping[obj.idnum] = self._new_id()
-                    queue.append(obj)
-                return IndirectObject(mapping[obj.idnum], 0, None)
-            if isinstance(obj, StreamObject):
-                # the stream's bytes as stored, still encoded (pypdf's private `_data`: get_data() would decode
-                # them, and an image's DCT data cannot be encoded again); /Length is written from them.
-                # pypdf is pinned and tests/test_internals.py checks both.
-                copy = StreamObject()
-                copy.set_data(obj._data)
-                for key, value in obj.items():
-                    if key != "/Length":
-                        copy[NameObject(key)] = remap(value)
-                return copy
-            if isinstance(obj, DictionaryObject):
-                plain = DictionaryObject()
-                for key, value in obj.items():
-                    plain[NameObject(key)] = root if key == "/Parent" else remap(value)
-                return plain
-            if isinstance(obj, ArrayObject):
-                return ArrayObject(remap(value) for value in obj)
-            return obj
-
-        media_box = None
-        for page, new in zip(pages, page_ids, strict=True):
-            copy = DictionaryObject()
-            for key in self.INHERITABLE:  # inherited attributes become the page's own
-                value = _inherited(page, key)
-                if value is not None:
-                    copy[NameObject(key)] = remap(value)
-            for key, value in page.items():
-                if key not in self.INHERITABLE and key != "/Parent":
-                    copy[NameObject(key)] = remap(value)
-            copy[NameObject("/Parent")] = root
-            media_box = page.mediabox
-            self._write(new, copy)
-            while queue:
-                ref = queue.pop()
-                self._write(mapping[ref.idnum], remap(ref.get_object()))
-        self.pages.extend(page_ids)
+    def add(self, pdf: bytes | str | Path | LetterPdf | PdfPart) -> int:
+        """Append one document (a PDF file's bytes or path, a `LetterPdf`, a `PdfPart`); returns its page count
+        (without the padding page)."""
+        parts = pdf.parts if isinstance(pdf, LetterPdf) else (pdf,) if isinstance(pdf, PdfPart) \
+            else (read_part(pdf),)
+        count = 0
+        for part in parts:
+            self._add_part(part)
+            count += len(part.pages)
         self.documents += 1
-        if self.duplex and len(pages) % 2:
-            self._blank(media_box)
-        return len(pages)
+        if self.duplex and count % 2:
+            self._blank(next((part.media_box for part in reversed(parts) if part.media_box), b""))
+        return count
 
-    def _blank(self, media_box=None) -> None:
-        page = DictionaryObject({
-            NameObject("/Type"): NameObject("/Page"),
-            NameObject("/Parent"): IndirectObject(1, 0, None),
-            NameObject("/MediaBox"): ArrayObject(media_box if media_box is not None
-                                                 else [FloatObject(v) for v in (0, 0, *A4_POINTS)]),
-            NameObject("/Resources"): DictionaryObject(),
-        })
-        new = self._new_id()
-        self._write(new, page)
-        self.pages.append(new)
+    def _add_part(self, part: PdfPart) -> None:
+        base = self.next_id
+        self.next_id += len(part.objects)
+        refs = [b"%d 0 R" % (base + n) for n in range(len(part.objects))]
+        root = b"1 0 R"
+        for n, body in enumerate(part.objects):
+            self._write(base + n, b"".join([piece if isinstance(piece, bytes) else refs[piece] if piece >= 0
+                                            else root for piece in body]))
+        self.pages.extend(base + n for n in part.pages)
+
+    def _blank(self, media_box: bytes = b"") -> None:
+        box = media_box or b"[ 0 0 %s %s ]" % tuple(repr(v).encode() for v in A4_POINTS)
+        self._write(self._new_id(), b"<<\n/Type /Page\n/Parent 1 0 R\n/MediaBox %s\n/Resources <<\n>>\n>>" % box)
+        self.pages.append(self.next_id - 1)
 
     @property
     def page_count(self) -> int:
@@ -379,14 +533,9 @@ class StreamingPdf:
     def _finish(self) -> None:
         if not self.pages:
             self._blank()
-        tree = DictionaryObject({
-            NameObject("/Type"): NameObject("/Pages"),
-            NameObject("/Kids"): ArrayObject(IndirectObject(i, 0, None) for i in self.pages),
-            NameObject("/Count"): NumberObject(len(self.pages)),
-        })
-        self._write(1, tree)
-        self._write(2, DictionaryObject({NameObject("/Type"): NameObject("/Catalog"),
-                                         NameObject("/Pages"): IndirectObject(1, 0, None)}))
+        kids = b" ".join(b"%d 0 R" % i for i in self.pages)
+        self._write(1, b"<<\n/Type /Pages\n/Kids [ %s ]\n/Count %d\n>>" % (kids, len(self.pages)))
+        self._write(2, b"<<\n/Type /Catalog\n/Pages 1 0 R\n>>")
         start = self.file.tell()
         size = self.next_id
         lines = [f"xref\n0 {size}\n", "0000000000 65535 f \n"]

@@ -423,7 +423,7 @@ def backoff(attempts: int) -> int:
 
 def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: datetime | None = None,
          processes: int = 1, on_progress: Callable[[Reminder], None] | None = None,
-         letter_sink: Callable[[Reminder, bytes], object] | None = None, group_size: int | None = None,
+         letter_sink: Callable[[Reminder, printing.LetterPdf], object] | None = None, group_size: int | None = None,
          config: SendingConfig | None = None, outbox: mailer.SmtpOutbox | None = None) -> SendReport:
     """Send the pending reminders among `reminder_ids` (emails over SMTP in one batch, letters to PDF).
 
@@ -441,6 +441,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
 
     session = session or db.session
     config = given(config)
+    printing.start_pool(processes)  # the letter workers start while the rows are claimed and read
     ids = messages.leads_of(session, list(reminder_ids))  # a shared message's member goes with its lead
     moment = now or utcnow()
     worker = f"{secrets.token_hex(6)}@{moment:%H%M%S}"
@@ -585,8 +586,9 @@ def still_held(session: Session, reminder_id: int, worker: str) -> bool:
     """Whether this call still holds the row (pending, claimed by `worker`); locks it until the caller commits, so
     nobody can take it between this check and the outcome (a settler that judged its worker dead, a stale claim
     taken again). Whoever lost its claim leaves the row alone: it is never made or sent twice."""
-    return bool(cast(CursorResult, session.execute(update(Reminder).where(  # an UPDATE: a CursorResult (rowcount)
-        Reminder.id == reminder_id, Reminder.claimed_by == worker, Reminder.status == "pending")
+    table = _REMINDERS  # through Core: the ORM's UPDATE looked for the row among every object of the session
+    return bool(cast(CursorResult, session.execute(table.update().where(  # an UPDATE: a CursorResult (rowcount)
+        table.c.id == reminder_id, table.c.claimed_by == worker, table.c.status == "pending")
         .values(claimed_at=utcnow()))).rowcount)
 
 
@@ -808,6 +810,9 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
     members = members or {}
     by_id = {r.id: r for r in rows}
     renderers: dict[date, wording.Renderer] = {}  # the letters' texts rendered again, read once per date
+    for on in sorted({r.reminder_date for r in rows}):  # what they need read at once, not letter by letter
+        renderers[on] = wording.Renderer(session, on, settings)
+        renderers[on].prefetch(m.invoice for r in rows if r.reminder_date == on for m in _message(r, members))
 
     def jobs() -> Iterator[printing.LetterJob]:
         for reminder in rows:
@@ -835,7 +840,7 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, proc
             finish(reminder, "failed", str(_l("The letter could not be made: %(error)s", error=error)))
         else:
             if settings.save_letter_copy:
-                saved = content.save_letter(reminder, pdf)
+                saved = content.save_letter(reminder, pdf.data)
                 for row in _message(reminder, members):
                     row.pdf_path = saved
             if sink:
@@ -887,6 +892,8 @@ def send_run(run_id: int, config: SendingConfig, processes: int | None = None,
     earlier_letters = [r.id for r in rows if r.channel == "letter" and r.status in MADE_STATUSES and r.carries]
     if processes is None:
         processes = printing.pool_size(config.letter_processes) if len(letter_ids) > 20 else 1
+    if letter_ids:
+        printing.start_pool(processes)  # the letter workers start while the emails go
     report = SendReport()
     try:
         email_ids = [i for i in pending if i not in set(letter_ids)]

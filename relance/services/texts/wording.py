@@ -775,7 +775,8 @@ class Renderer:
         self._notices.update(notice_dates(self.session, ids))
         self._noticed.update(ids)
 
-    def _overdue_of(self, customer_id: int) -> tuple[placeholders.OverdueLine, ...]:
+    def overdue(self, customer_id: int) -> tuple[placeholders.OverdueLine, ...]:
+        """`overdue_lines(session, customer_id, on)`, read once per customer (for many: `prefetch`)."""
         if customer_id not in self._overdue:
             self._overdue[customer_id] = overdue_lines(self.session, customer_id, self.on)
         return self._overdue[customer_id]
@@ -823,7 +824,7 @@ class Renderer:
         template = rows[chosen]
         claim = self.claim(invoice, level)
         ctx = context_for(self.session, invoice, level, on, settings, chosen, claim, user,
-                          overdue=self._overdue_of(invoice.customer_id), page_url=page_url)
+                          overdue=self.overdue(invoice.customer_id), page_url=page_url)
         subject_text, body_text = template.subject, template.body
         if group:
             ctx = self._together(ctx, [(invoice, level), *group])
