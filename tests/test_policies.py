@@ -20,6 +20,7 @@ from relance.services.engine import readiness, schedule
 from relance.services.engine.levels import customer_levels
 from relance.services.texts import wording
 from tests.factories import make_customer, make_invoice, make_user
+from tests.test_admin_levels import form_of
 
 HTMX = {"HX-Request": "true"}
 
@@ -263,15 +264,6 @@ def test_policy_actions_are_for_managers_and_need_an_existing_policy(client, aut
 
 NEW_LEVEL = {"name_fr": "Dernier avis", "name_en": "Last notice", "delay": "+15 days", "basis": "previous",
              "channels": "letter", "penalty_kind": "none", "penalty_value": "0", "active": "y"}
-
-
-def form_of(level, **changes) -> dict:
-    data = {"name_fr": level.names["fr"], "name_en": level.names["en"], "delay": level.delay, "basis": level.basis,
-            "channels": level.channels, "penalty_kind": level.penalty_kind, "penalty_value": str(level.penalty_value),
-            "automatic": "y" if level.automatic else None, "formal_notice": "y" if level.formal_notice else None,
-            "active": "y" if level.active else None}
-    data.update(changes)
-    return {k: v for k, v in data.items() if v is not None}
 
 
 def test_the_editor_shows_and_changes_one_policy_at_a_time(client, auth, standard):
