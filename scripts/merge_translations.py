@@ -32,13 +32,14 @@ READER_LANGUAGES = ("de", "es", "it", "nl")  # the words of letters and reminder
 # what a letter, a reminder email or the customer's page (relance/portal) shows, in its reader's language: every
 # gettext call of these templates, and in these modules the calls made while writing for a reader (placeholders'
 # `_l` are the variables' descriptions, for the text editor's screen)
-READER_TEMPLATES = ("relance/templates/pdf/letter.html", "relance/templates/pdf/invoice.html",
+READER_TEMPLATES = ("relance/templates/pdf/invoice.html",
                     "relance/templates/email/reminder.html", "relance/templates/portal/layout.html",
                     "relance/templates/portal/page.html", "relance/templates/portal/missing.html")
 READER_MODULES = {"relance/services/texts/placeholders.py": ("_", "gettext", "ngettext"),
                   "relance/services/texts/formatting.py": ("_", "gettext", "ngettext", "_l"),
                   "relance/services/letters/content.py": ("_", "gettext", "ngettext", "_l"),
                   "relance/services/letters/printing.py": ("_", "gettext", "ngettext", "_l"),
+                  "relance/services/letters/sheet.py": ("_", "gettext", "ngettext", "_l"),
                   "relance/services/answers.py": ("_", "gettext", "ngettext", "_l")}
 
 

@@ -18,6 +18,7 @@ from relance.extensions import db
 from relance.models import Reminder, ReminderLevel, Run
 from relance.services import settings as settings_service
 from relance.services.letters import content, printing
+from relance.services.letters.sheet import plain_sheet
 from relance.services.sending import dunning
 from relance.services.texts.formatting import format_money
 from tests.factories import install_live_defaults, make_customer, make_invoice, make_user
@@ -182,7 +183,7 @@ def test_streaming_pdf_starts_every_document_on_an_odd_page(tmp_path):
 
 
 def test_process_pool_keeps_the_order(app, levels):
-    jobs = [printing.LetterJob(n, f"<p>Letter {n}</p>", pdf_pages(1, f"Invoice {n}"))
+    jobs = [printing.LetterJob(n, plain_sheet(f"Letter {n}"), pdf_pages(1, f"Invoice {n}"))
             for n in range(5)]
     results = list(printing.render_many(jobs, processes=2))
     assert [key for key, _pdf, _error in results] == list(range(5))
@@ -263,7 +264,8 @@ def test_a_letter_is_read_once_and_an_invoice_once_for_all_the_letters_that_encl
     real = printing.read_part
     monkeypatch.setattr(printing, "read_part", lambda pdf: reads.append(pdf) or real(pdf))
     invoice = pdf_pages(1, "Invoice")
-    letters = [printing.build_job(printing.LetterJob(n, f"<p>Letter {n}</p>", bytes(invoice)))[1] for n in range(3)]
+    letters = [printing.build_job(printing.LetterJob(n, plain_sheet(f"Letter {n}"), bytes(invoice)))[1]
+               for n in range(3)]
     assert len(reads) == 3 + 1  # each letter, the invoice once
     with printing.StreamingPdf(tmp_path / "run.pdf") as merged:
         for letter in letters:
@@ -285,7 +287,7 @@ def test_the_letter_workers_are_kept_for_the_next_call_and_a_broken_pool_is_repl
 
     pool = printing.letter_pool(2)
     assert printing.letter_pool(2) is pool
-    jobs = [printing.LetterJob(n, f"<p>Letter {n}</p>") for n in range(3)]
+    jobs = [printing.LetterJob(n, plain_sheet(f"Letter {n}")) for n in range(3)]
     assert [key for key, _pdf, _error in printing.render_many(jobs, processes=2)] == [0, 1, 2]
     assert printing.letter_pool(2) is pool
     os.kill(pool.submit(os.getpid).result(), signal.SIGKILL)

@@ -7,10 +7,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import date
-from functools import lru_cache
 from typing import cast
 
-import segno
 from babel import Locale
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
@@ -77,18 +75,9 @@ def letter_data(session: Session, reminder: Reminder, settings=None,
         payment_reference=numbers,
         signature="" if signature.strip() and signature.strip() in reminder.body else signature,
         formal_notice=bool(reminder.formal_notice), reference=f"{customer.code} / {numbers}",
-        page_url=reminder.page_url or "", page_qr=qr_code(reminder.page_url) if reminder.page_url else "",
+        page_url=reminder.page_url or "",
         locale=format_locale(language, customer.country),
     )
-
-
-@lru_cache(maxsize=256)
-def qr_code(url: str) -> str:
-    """The QR code of a link as a PNG data: URL (the only kind of URL a letter may fetch): medium error correction,
-    so a folded or smudged letter still scans. Four pixels a module, drawn without smoothing (print.css: `.qr`
-    `image-rendering: pixelated`): the same modules as the SVG it was, at half WeasyPrint's cost (the SVG's path
-    parsed and drawn took 64 million instructions a letter, the image 35; a one-page letter is about 500)."""
-    return segno.make(url, error="m").png_data_uri(scale=4, border=0)
 
 
 def _letter_body(session: Session, reminder: Reminder, settings, renderers: dict[date, wording.Renderer] | None,

@@ -1,10 +1,11 @@
-"""Reminder letters: HTML (templates/pdf/letter.html + static/css/print.css) -> A4 PDF with WeasyPrint,
-the letter followed by the invoice, and the mass-letter PDF built as a stream so memory stays flat.
+"""Reminder letters: the letter's words (`sheet.letter_sheet`, in the customer's language) -> A4 PDF
+(`typeset.letter_pdf`, ReportLab), the letter followed by the invoice, and the mass-letter PDF built as a stream so
+memory stays flat. The generated invoices are HTML -> PDF with WeasyPrint (`pdf_of`).
 
-The letter's HTML needs the Flask app (translations in the customer's language); turning HTML into a PDF
-does not, so it can run in a process pool (`render_many`). Each PDF is read once (pypdf) into a `PdfPart`, its
-objects serialized once: the letter's copy and the run's merged PDF are both written from the parts (`LetterPdf`),
-and an invoice enclosed in many letters is read once per process (`cached_part`).
+The sheet needs the Flask app (translations in the customer's language); turning it into a PDF does not, so it can
+run in a process pool (`render_many`). Each PDF is read once (pypdf) into a `PdfPart`, its objects serialized once:
+the letter's copy and the run's merged PDF are both written from the parts (`LetterPdf`), and an invoice enclosed
+in many letters is read once per process (`cached_part`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property, lru_cache
-from importlib.resources import files
 from pathlib import Path
 from typing import IO, Any, cast
 
-from flask import render_template
-from flask_babel import force_locale
 from markupsafe import Markup
 from pypdf import PdfReader
 from pypdf.generic import (
@@ -39,9 +37,9 @@ from pypdf.generic import (
 )
 
 from relance.services import gc_pause
-from relance.services.texts.formatting import format_day, linkify
+from relance.services.letters.sheet import LetterSheet, letter_sheet, plain_sheet
+from relance.services.texts.formatting import linkify
 
-PRINT_CSS = Path(str(files("relance"))) / "static" / "css" / "print.css"
 A4_POINTS = (595.28, 841.89)
 
 
@@ -79,8 +77,7 @@ class LetterData:
     reference: str = ""
     locale: str = ""  # money and date formats of the customer's country (the language's when empty)
     indemnity_currency: str = ""  # "": `currency`; another one (40 EUR on a USD invoice): its own line
-    page_url: str = ""  # the link to the customer's page ("": none), printed with its QR code (`page_qr`, data: URL)
-    page_qr: str = ""
+    page_url: str = ""  # the link to the customer's page ("": none), printed with its QR code
 
     @property
     def indemnity_apart(self) -> bool:
@@ -97,16 +94,7 @@ def body_from_text(text: str) -> Markup:
     )
 
 
-def letter_html(data: LetterData) -> str:
-    """The letter's HTML in the customer's language (needs an app context)."""
-    formats = data.locale or data.language  # en_GB: English words (the en catalogue), British dates
-    with force_locale(formats):
-        return render_template("pdf/letter.html", letter=data,
-                               has_table='class="invoices"' in str(data.body_html),
-                               long_date=lambda day: format_day(day, formats))
-
-
-# --- HTML -> PDF (no app needed: runs in pool workers) ----------------------------------------------------
+# --- PDF (no app needed: runs in pool workers) ----------------------------------------------------
 
 @lru_cache(maxsize=4)
 def _shared_objects(stylesheet: Path):
@@ -121,18 +109,18 @@ def _shared_objects(stylesheet: Path):
 
 
 def pdf_of(html: str, stylesheet: Path, **options) -> bytes:
-    """Render with WeasyPrint and the stylesheet (letters: print.css, generated invoices: invoice-print.css)."""
+    """Render with WeasyPrint and the stylesheet (the generated invoices: invoice-print.css)."""
     from weasyprint import HTML
 
     css, fonts, fetcher = _shared_objects(stylesheet)
     return HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=[css], font_config=fonts, **options)
 
 
-def html_to_pdf(html: str) -> bytes:
-    """A letter's PDF. Page numbers "n / N" come from the stylesheet's margin boxes (counter(page),
-    counter(pages)): one pass. PDF 1.4: no compressed object streams (the page contents stay compressed), which
-    pypdf reads three times faster when the invoice is appended and the run's PDF copies the letter."""
-    return pdf_of(html, PRINT_CSS, pdf_version="1.4")
+def sheet_pdf(sheet: LetterSheet) -> bytes:
+    """A letter's PDF (ReportLab: `letters/typeset.py`)."""
+    from relance.services.letters.typeset import letter_pdf
+
+    return letter_pdf(sheet)
 
 
 def merge(parts: Iterable[bytes | PdfPart | None]) -> bytes:
@@ -149,11 +137,11 @@ def merge(parts: Iterable[bytes | PdfPart | None]) -> bytes:
 
 @dataclass
 class LetterJob:
-    """What a pool worker needs to produce one reminder's PDF: the letter HTML and the invoice (its uploaded PDF, or
-    the HTML of the generated one): no database."""
+    """What a pool worker needs to produce one reminder's PDF: the letter's sheet and the invoice (its uploaded PDF,
+    or the HTML of the generated one): no database."""
 
     key: Any  # the caller's own id, handed back with the PDF
-    html: str
+    sheet: LetterSheet
     invoice_pdf: bytes | None = None
     invoice_html: str | None = None
     more: tuple[bytes | str, ...] = ()  # a letter for several invoices: the others' PDFs (or HTML), in order
@@ -165,7 +153,7 @@ def build_job(job: LetterJob) -> tuple[object, LetterPdf]:
     from relance.services.letters.invoice_pdf import pdf_from_html
 
     with gc_pause.paused():  # WeasyPrint's layout made the collector run over and over
-        letter = read_part(html_to_pdf(job.html))
+        letter = read_part(sheet_pdf(job.sheet))
         invoice = job.invoice_pdf or (pdf_from_html(job.invoice_html) if job.invoice_html else None)
         enclosed = [invoice] if invoice else []
         enclosed += [part if isinstance(part, bytes) else pdf_from_html(part) for part in job.more]
@@ -186,8 +174,8 @@ def make_job(key: object, data: LetterData, invoice: bytes | str | None,
     """`invoice`: the invoice's PDF, or the HTML to make it from (`invoice_pdf.invoice_pdf_source`); `more`: the same
     for the other invoices of a letter for several."""
     if isinstance(invoice, str):
-        return LetterJob(key, letter_html(data), invoice_html=invoice, more=more)
-    return LetterJob(key, letter_html(data), invoice, more=more)
+        return LetterJob(key, letter_sheet(data), invoice_html=invoice, more=more)
+    return LetterJob(key, letter_sheet(data), invoice, more=more)
 
 
 def render_letter(data: LetterData, invoice_pdf: bytes | None = None) -> bytes:
@@ -195,7 +183,7 @@ def render_letter(data: LetterData, invoice_pdf: bytes | None = None) -> bytes:
     its title and all)."""
     if invoice_pdf is None:
         with gc_pause.paused():
-            return html_to_pdf(letter_html(data))
+            return sheet_pdf(letter_sheet(data))
     return build_job(make_job(None, data, invoice_pdf))[1].data
 
 
@@ -214,15 +202,19 @@ def _pool_context():
     if "forkserver" not in multiprocessing.get_all_start_methods():  # not on Windows
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "weasyprint"])  # imported once, not by every worker of every pool
+    # imported once, not by every worker of every pool
+    context.set_forkserver_preload([__name__, "relance.services.letters.typeset", "weasyprint"])
     return context
 
 
 def _warm_up() -> None:
-    """A worker's start: WeasyPrint's first document (fonts, stylesheets, lazy imports), then what the process holds
-    so far frozen out of the cyclic collector's sight (kept for the worker's life: the collections after each letter
-    no longer walk it)."""
-    html_to_pdf("<p>.</p>")
+    """A worker's start: a first letter (fonts read, lazy imports) and WeasyPrint's first document (the generated
+    invoices), then what the process holds so far frozen out of the cyclic collector's sight (kept for the worker's
+    life: the collections after each letter no longer walk it)."""
+    sheet_pdf(plain_sheet("."))
+    from relance.services.letters.invoice_pdf import INVOICE_CSS
+
+    pdf_of("<p>.</p>", INVOICE_CSS)
     gc.freeze()
 
 
