@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+import subprocess
 from datetime import UTC, date, datetime
 
 import pytest
@@ -17,6 +19,7 @@ from relance.services import answers
 from relance.services import settings as settings_service
 from relance.services.letters import content, printing
 from relance.services.sending import autorun
+from tests.conftest import need_service
 from tests.factories import install_live_defaults, make_customer, make_invoice
 
 ON = date(2026, 2, 2)  # level 1 (+15 days) of invoices due on 15 January
@@ -63,7 +66,7 @@ def test_a_run_gives_each_customer_one_link_to_their_page(app, client, company):
     assert "__PROMISE_DATE__" not in bodies["FA-1"]
 
 
-def test_the_letter_prints_the_kept_text_and_its_link(app, company):
+def test_the_letter_prints_the_kept_text_and_its_link(app, company, tmp_path):
     app.config["PUBLIC_URL"] = "https://relance.durand.example"
     from relance.services.sending import dunning
 
@@ -83,6 +86,17 @@ def test_the_letter_prints_the_kept_text_and_its_link(app, company):
     text = "".join("".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "Vosfacturesenligne" in text  # the customer's language (fr)
     assert link.removeprefix("https://") in text
+    assert scanned(pdf, tmp_path) == [link]  # the QR code, printed at 150 dpi, read by a real decoder
+
+
+def scanned(pdf: bytes, folder) -> list[str]:
+    """What a QR code reader finds on the letter's pages (poppler's pdftoppm, then zbar's zbarimg)."""
+    need_service(shutil.which("pdftoppm"), "pdftoppm (poppler-utils)")
+    need_service(shutil.which("zbarimg"), "zbarimg (apt-get install zbar-tools)")
+    subprocess.run(["pdftoppm", "-png", "-r", "150", "-", str(folder / "page")], input=pdf, check=True)
+    pages = sorted(str(path) for path in folder.glob("page*.png"))
+    found = subprocess.run(["zbarimg", "--raw", "-q", *pages], capture_output=True)
+    return found.stdout.decode().split()
 
 
 def test_a_promise_shows_its_date_and_no_public_address_means_no_link(app, company):

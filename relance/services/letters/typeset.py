@@ -142,7 +142,9 @@ def styles() -> dict[str, ParagraphStyle]:
         "right": _style("right", 9.5, 1.38, alignment=TA_RIGHT, spaceBefore=3 * MM, spaceAfter=5 * MM),
         "subject": _style("subject", 9.5, 1.38, fontName="Sans-Bold", spaceAfter=5 * MM),
         "bold": _style("bold", 9.5, 1.38, fontName="Sans-Bold"),
-        "statement": _style("statement", 9.5, 1.38, fontName="Sans-Bold", spaceBefore=6 * MM, spaceAfter=1 * MM,
+        # 6 mm from the text: its last paragraph's 3 mm and these (the page-break condition between them stops
+        # ReportLab from taking the larger of the two)
+        "statement": _style("statement", 9.5, 1.38, fontName="Sans-Bold", spaceBefore=3 * MM, spaceAfter=1 * MM,
                             keepWithNext=1),
         "name": _style("name", 13, 1.2, fontName="Sans-Bold", textColor=BLUE, spaceAfter=0.5 * MM),
         "line": _style("line", 8.5, 1.35, textColor=GREY),
@@ -292,13 +294,15 @@ class _Rows(Flowable):
             out.append(_split(words, self._face(words, bold), size, room))
         return out
 
+    def _height(self, lines: list[tuple[str, ...]], leading: float) -> float:
+        return max(map(len, lines)) * leading + 2 * self.PAD_Y + 0.5
+
     def _heights(self) -> list[float]:
         heights = []
         if self.head is not None:
-            heights.append(max(map(len, self._lines(self.head, False, 8))) * 10 + 2 * self.PAD_Y + 1)
+            heights.append(self._height(self._lines(self.head, False, 8), 10))
         for cells, bold, above in self.rows:
-            heights.append(max(map(len, self._lines(cells, bold, self.size))) * self.leading + 2 * self.PAD_Y + 1
-                           + (0.6 * MM if above else 0))
+            heights.append(self._height(self._lines(cells, bold, self.size), self.leading) + (0.6 * MM if above else 0))
         return heights
 
     def wrap(self, available_width, available_height):
@@ -334,7 +338,7 @@ class _Rows(Flowable):
             canvas.setLineWidth(0.8)
             canvas.line(0, top - 0.2, self.width, top - 0.2)
             top -= 0.6 * MM
-        height = max(map(len, lines)) * leading + 2 * self.PAD_Y + 1
+        height = self._height(lines, leading)
         written = canvas.beginText()
         written.setFillColor(color)
         x = 0.0
