@@ -1,7 +1,7 @@
 """Invoices in other currencies than the euro (Relance issue 15): every amount in the invoice's currency, rounded
 half-up to that currency's precision (whole yen for JPY), and the recovery indemnity in its rule's currency: a
 French company claims 40 EUR whatever the invoice's currency, on its own line, never added to a USD, GBP or JPY
-total. Unit tests of the one claim computation, the texts, real letters (WeasyPrint PDFs read back with pypdf)
+total. Unit tests of the one claim computation, the texts, real letters (PDFs read back with pypdf)
 and a real email (aiosmtpd)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Letters of every default level x language (fr, en) x number of invoices in the customer's table (1, 2, 5, 12, 30,
 60) x customer (a short one; a "worst" one: 40-character customer and company names, an attention line, a
 3-line street address, a foreign country, a partial payment and a penalty on levels 2 and 3) = 96 letters, the
-full cross product, rendered with the real WeasyPrint in four tests (one per language x customer). Each PDF is read
+full cross product, rendered for real (letters/typeset.py) in four tests (one per language x customer). Each PDF is read
 back with poppler (`pdftotext`: its text layer; `pdftotext -bbox`: the box of every word) and pypdf (its pages)
 and must show:
 - every amount of the summary box, each on the row of its label, the IBAN, the BIC, the payment reference and

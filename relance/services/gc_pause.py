@@ -1,6 +1,6 @@
 """Python's cyclic garbage collector paused around work that makes many objects and no reference cycle worth
-collecting meanwhile (reference counting frees the rest): a letter's WeasyPrint layout, the engine's selection of a
-million invoices. The collector otherwise ran over and over, a fifth to a third of that work's time."""
+collecting meanwhile (reference counting frees the rest): WeasyPrint's layout of a generated invoice, the engine's
+selection of a million invoices. The collector otherwise ran over and over, a fifth to a third of that work's time."""
 
 from __future__ import annotations
 

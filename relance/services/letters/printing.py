@@ -152,7 +152,7 @@ def build_job(job: LetterJob) -> tuple[object, LetterPdf]:
     letter's PDF read once, an invoice read once per process however many letters enclose it."""
     from relance.services.letters.invoice_pdf import pdf_from_html
 
-    with gc_pause.paused():  # WeasyPrint's layout made the collector run over and over
+    with gc_pause.paused():  # WeasyPrint's layout (a generated invoice) made the collector run over and over
         letter = read_part(sheet_pdf(job.sheet))
         invoice = job.invoice_pdf or (pdf_from_html(job.invoice_html) if job.invoice_html else None)
         enclosed = [invoice] if invoice else []
