@@ -6,6 +6,7 @@ What the sheet holds is text, never markup: the typesetter escapes it (a custome
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -117,7 +118,7 @@ class _Body(HTMLParser):
         elif tag == "thead":
             self.in_head = False
         elif tag in ("td", "th") and self.cell is not None and self.row is not None:
-            self.row.append(" ".join("".join(self.cell).split()))
+            self.row.append(re.sub(r"[ \t\r\n]+", " ", "".join(self.cell)).strip(" "))  # no-break spaces kept
             self.cell = None
         elif tag == "tr" and self.table is not None and self.row is not None:
             (self.table.head.extend(self.row) if self.in_head else self.table.rows.append(self.row))

@@ -32,7 +32,7 @@ from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.utils import ImageReader, simpleSplit
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -364,7 +364,12 @@ class _Rows(Flowable):
 def _split(words: str, face: str, size: float, room: float) -> tuple[str, ...]:
     """A cell's lines: at spaces, and a word longer than the column cut where it must (nothing is lost). Kept: the
     same dates, days and amounts come back letter after letter."""
-    lines = simpleSplit(words, face, size, room) or [""]
+    lines: list[str] = []
+    for word in words.split(" "):  # at spaces only: "1 200,00 €" holds no-break spaces and stays whole
+        if lines and pdfmetrics.stringWidth(f"{lines[-1]} {word}", face, size) <= room:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
     out = []
     for line in lines:
         while pdfmetrics.stringWidth(line, face, size) > room and len(line) > 1:
