@@ -6,7 +6,7 @@ Why not WeasyPrint, as for the generated invoices: a one-page letter with a ten-
 agent stylesheet and batching many letters in one document gained 10 % at best); ReportLab lays out the same letter
 in ~12 ms. A company's first run prints hundreds of letters.
 
-The layout (the stylesheet's it was, print.css, in numbers):
+The layout (the one the letters' stylesheet, print.css, had under WeasyPrint):
 - page 1: page area 22 mm from the left, 18 mm from the right, 15 mm from the top, 20 mm from the bottom; the
   letterhead and our reference on the left; the return address above the window of a French DL envelope and the
   recipient in it (110-192 mm from the left, from 50 mm down); fold marks at 99 and 198 mm;

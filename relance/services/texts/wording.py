@@ -573,7 +573,7 @@ def has_default(language: str) -> bool:
 def default_text(level: ReminderLevel, channel: str, language: str) -> tuple[str, str]:
     """The default subject and body of a level for a channel in a shipped language (KeyError for another one:
     `has_default` first). A letter's goes without the paragraph about the customer's page: the letter prints the
-    link in a box of its own, with its QR code (templates/pdf/letter.html), and one page stays one page."""
+    link in a box of its own, with its QR code (letters/typeset.py), and one page stays one page."""
     subject, body = DEFAULTS[text_key(level)][language]
     body = body.replace("{attached}", ATTACHED[(channel, language)])
     if channel == "letter":
