@@ -24,6 +24,7 @@ import base64
 import io
 from collections.abc import Iterable
 from functools import cache, lru_cache
+from itertools import groupby
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -105,25 +106,16 @@ def fonts() -> dict[str, set[int]]:
 
 
 def text(value: str, face: str = "Sans") -> str:
-    """Plain text as paragraph markup: escaped, each character the face lacks in the fallback face (a Greek name
-    in Liberation is fine, a narrow no-break space is DejaVu's); a narrow no-break space as a no-break space (ReportLab
-    breaks lines at the first)."""
+    """Plain text as paragraph markup: escaped, the characters the face lacks in its fallback face (a Greek name is
+    Liberation's, a telephone sign DejaVu's); a narrow no-break space as a no-break space (ReportLab would break a
+    line at the first, never at the second)."""
     covered = fonts()
     own, other = covered[face], covered.get(FALLBACK.get(face, ""), set())
-    out: list[str] = []
-    run: list[str] = []
-    outside = False
-    for char in value.replace("\u202f", "\u00a0"):
-        missing = ord(char) not in own and ord(char) in other
-        if missing != outside and run:
-            chunk = escape("".join(run))
-            out.append(f'<font name="{FALLBACK[face]}">{chunk}</font>' if outside else chunk)
-            run = []
-        outside = missing
-        run.append(char)
-    if run:
-        chunk = escape("".join(run))
-        out.append(f'<font name="{FALLBACK[face]}">{chunk}</font>' if outside else chunk)
+    out = []
+    for elsewhere, chars in groupby(value.replace("\u202f", "\u00a0"),
+                                    key=lambda char: ord(char) not in own and ord(char) in other):
+        chunk = escape("".join(chars))
+        out.append(f'<font name="{FALLBACK[face]}">{chunk}</font>' if elsewhere else chunk)
     return "".join(out)
 
 
