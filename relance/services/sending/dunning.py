@@ -424,7 +424,8 @@ def backoff(attempts: int) -> int:
 def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: datetime | None = None,
          processes: int = 1, on_progress: Callable[[Reminder], None] | None = None,
          letter_sink: Callable[[Reminder, printing.LetterPdf], object] | None = None, group_size: int | None = None,
-         config: SendingConfig | None = None, outbox: mailer.SmtpOutbox | None = None) -> SendReport:
+         config: SendingConfig | None = None, outbox: mailer.SmtpOutbox | None = None,
+         count_runs: bool = False) -> SendReport:
     """Send the pending reminders among `reminder_ids` (emails over SMTP in one batch, letters to PDF).
 
     `config`: the app's (SendingConfig; the current app's when None). `group_size` (default: its SEND_GROUP_SIZE)
@@ -434,6 +435,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     is committed as soon as it is known (an email's, with the next group's hand-over: the same transaction).
     `letter_sink(reminder, pdf)` receives every letter built (the mass PDF); `on_progress(reminder)` is called
     after each outcome (status sent, failed, or still pending for a retry), before that outcome's commit.
+    `count_runs`: each final outcome is added to its run's progress counters (`count_outcome`), written with it.
     `outbox`: an SMTP connection kept by a caller sending batch after batch (`autorun.send_pending`), used and
     left open (see `SmtpOutbox.kept`); else one is opened and closed here.
     """
@@ -471,7 +473,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
         """The mail server cannot be reached: open the circuit (no message was tried)."""
         outage["circuit"] = mail_circuit.record_down(session, moment, reason)
 
-    outcomes = _Outcomes(session)
+    outcomes = _Outcomes(session, count_runs)
 
     def finish(reminder: Reminder, status: str, error: str = "", message_id: str = "", commit: bool = True) -> None:
         """Record an outcome on the row (through `outcomes`: the object shows it at once), and on the rows of the
@@ -523,6 +525,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
             (report.sent if status in MADE_STATUSES else report.failed).append(reminder.id)
         values.update(claimed_by=None, claimed_at=None)
         outcomes.set(reminder, values)
+        outcomes.count(reminder)
         if on_progress:
             on_progress(reminder)
 
@@ -602,11 +605,18 @@ _STILL_HELD = (_REMINDERS.update().where(_REMINDERS.c.id == bindparam("row_id"),
 class _Outcomes:
     """Outcomes written through Core (one UPDATE per set of columns for all the rows waiting, an executemany), not
     through the ORM's unit of work: the object takes each value as its committed state at once (`on_progress`
-    and the callers read it), the row gets it at `write()`, in the caller's transaction."""
+    and the callers read it), the row gets it at `write()`, in the caller's transaction. With `count_runs`, the
+    final outcomes are added to their runs' progress counters the same way (`count_outcome`)."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, count_runs: bool = False):
         self.session = session
         self.waiting: dict[int, dict] = {}
+        self.count_runs = count_runs
+        self.counted: dict[int, list[int]] = {}  # run id -> [done, sent, failed] to add at `write()`
+
+    def count(self, reminder: Reminder) -> None:
+        if self.count_runs:
+            count_outcome(self.session, reminder, self.counted)
 
     def set(self, reminder: Reminder, values: dict) -> None:
         for name, value in values.items():
@@ -614,7 +624,7 @@ class _Outcomes:
         self.waiting.setdefault(reminder.id, {}).update(values)
 
     def write(self) -> None:
-        if not self.waiting:
+        if not self.waiting and not self.counted:
             return
         by_columns: dict[tuple[str, ...], list[dict]] = {}
         for reminder_id, values in self.waiting.items():
@@ -624,6 +634,11 @@ class _Outcomes:
         connection = self.session.connection()
         for columns, rows in by_columns.items():
             connection.execute(_outcome_update(columns), rows)
+        if self.counted:
+            connection.execute(_COUNT_RUN, [{"run_id": run_id, "add_done": done, "add_sent": sent,
+                                             "add_failed": failed}
+                                            for run_id, (done, sent, failed) in self.counted.items()])
+            self.counted = {}
 
 
 @lru_cache(maxsize=64)
@@ -639,6 +654,11 @@ _HAND_OVER = (_REMINDERS.update().where(
     _REMINDERS.c.status == "pending", _REMINDERS.c.message_id.is_(None))
     .values(message_id=bindparam("new_message_id")))
 _HANDED = select(_REMINDERS.c.id, _REMINDERS.c.message_id).where(_REMINDERS.c.id.in_(bindparam("ids", expanding=True)))
+# the progress counters of a run (`count_outcome`): the outcomes counted since the last write, added
+_RUNS = cast(Table, Run.__table__)
+_COUNT_RUN = (_RUNS.update().where(_RUNS.c.id == bindparam("run_id"))
+              .values(done=_RUNS.c.done + bindparam("add_done"), sent=_RUNS.c.sent + bindparam("add_sent"),
+                      failed=_RUNS.c.failed + bindparam("add_failed")))
 
 
 def _send_emails(session: Session, rows: list[Reminder], settings, finish, outcomes: _Outcomes, worker: str,
@@ -872,14 +892,23 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, outc
 # --- a run (mass reminder or automatic run) --------------------------------------------------------------
 
 
-def count_outcome(session: Session, reminder: Reminder) -> None:
-    """Add a final outcome to its run's progress counters (the caller's commit stores it)."""
+def count_outcome(session: Session, reminder: Reminder, counted: dict[int, list[int]] | None = None) -> None:
+    """Add a final outcome to its run's progress counters (the caller's commit stores it). `counted`: run id ->
+    [done, sent, failed] not written yet (`send(count_runs=True)`): the Run object takes the new values as its
+    committed state at once, the row gets them as additions with the outcomes (no ORM flush per outcome)."""
     if reminder.run_id is None or reminder.status == "pending":
         return
     run = session.get_one(Run, reminder.run_id)
-    run.done += 1
-    run.sent += reminder.status in MADE_STATUSES
-    run.failed += reminder.status == "failed"
+    made, failed = reminder.status in MADE_STATUSES, reminder.status == "failed"
+    if counted is None:
+        run.done += 1
+        run.sent += made
+        run.failed += failed
+        return
+    for name, value in (("done", run.done + 1), ("sent", run.sent + made), ("failed", run.failed + failed)):
+        set_committed_value(run, name, value)
+    add = counted.setdefault(run.id, [0, 0, 0])
+    add[0], add[1], add[2] = add[0] + 1, add[1] + made, add[2] + failed
 
 
 def run_letters_path(run_id: int) -> str:
@@ -919,7 +948,7 @@ def send_run(run_id: int, config: SendingConfig, processes: int | None = None,
         email_ids = [i for i in pending if i not in set(letter_ids)]
         for start in range(0, len(email_ids), 200):
             _merge_reports(report, send(email_ids[start:start + 200], session=session, config=config,
-                                        on_progress=lambda r: count_outcome(session, r)))
+                                        count_runs=True))
         if letter_ids or (earlier_letters and not run.letters_pdf_path):
             _run_letters(session, run, letter_ids, earlier_letters, processes, report, config)
         waiting = session.scalar(select(func.count()).select_from(Reminder).where(
@@ -976,7 +1005,7 @@ def _run_letters(session: Session, run: Run, letter_ids: list[int], earlier: lis
         for reminder_id in earlier:  # an interrupted pass's letters: their saved copies, else made again
             merged.add(content.letter_pdf(session, session.get_one(Reminder, reminder_id)))
         _merge_reports(report, send(letter_ids, session=session, processes=processes, config=config,
-                                    on_progress=lambda r: count_outcome(session, r),
+                                    count_runs=True,
                                     letter_sink=lambda reminder, pdf: merged.add(pdf)))
     tmp.replace(path)
     session.execute(update(Run).where(Run.id == run.id).values(letters_pdf_path=run_letters_path(run.id)))
