@@ -612,11 +612,23 @@ class _Outcomes:
         self.session = session
         self.waiting: dict[int, dict] = {}
         self.count_runs = count_runs
+        self.runs: dict[int, Run] = {}
         self.counted: dict[int, list[int]] = {}  # run id -> [done, sent, failed] to add at `write()`
 
     def count(self, reminder: Reminder) -> None:
-        if self.count_runs:
-            count_outcome(self.session, reminder, self.counted)
+        """With `count_runs`: a final outcome added to its run's counters as `count_outcome` adds it, the Run object
+        taking the new values as its committed state at once, the row getting them as additions at `write()` (no
+        ORM flush per outcome)."""
+        if not self.count_runs or reminder.run_id is None or reminder.status == "pending":
+            return
+        run = self.runs.get(reminder.run_id)
+        if run is None:
+            run = self.runs[reminder.run_id] = self.session.get_one(Run, reminder.run_id)
+        made, failed = int(reminder.status in MADE_STATUSES), int(reminder.status == "failed")
+        for name, value in (("done", run.done + 1), ("sent", run.sent + made), ("failed", run.failed + failed)):
+            set_committed_value(run, name, value)
+        add = self.counted.setdefault(run.id, [0, 0, 0])
+        add[0], add[1], add[2] = add[0] + 1, add[1] + made, add[2] + failed
 
     def set(self, reminder: Reminder, values: dict) -> None:
         for name, value in values.items():
@@ -892,23 +904,15 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, outc
 # --- a run (mass reminder or automatic run) --------------------------------------------------------------
 
 
-def count_outcome(session: Session, reminder: Reminder, counted: dict[int, list[int]] | None = None) -> None:
-    """Add a final outcome to its run's progress counters (the caller's commit stores it). `counted`: run id ->
-    [done, sent, failed] not written yet (`send(count_runs=True)`): the Run object takes the new values as its
-    committed state at once, the row gets them as additions with the outcomes (no ORM flush per outcome)."""
+def count_outcome(session: Session, reminder: Reminder) -> None:
+    """Add a final outcome to its run's progress counters (the caller's commit stores it). `send(count_runs=True)`
+    counts the same way, written with the outcomes."""
     if reminder.run_id is None or reminder.status == "pending":
         return
     run = session.get_one(Run, reminder.run_id)
-    made, failed = reminder.status in MADE_STATUSES, reminder.status == "failed"
-    if counted is None:
-        run.done += 1
-        run.sent += made
-        run.failed += failed
-        return
-    for name, value in (("done", run.done + 1), ("sent", run.sent + made), ("failed", run.failed + failed)):
-        set_committed_value(run, name, value)
-    add = counted.setdefault(run.id, [0, 0, 0])
-    add[0], add[1], add[2] = add[0] + 1, add[1] + made, add[2] + failed
+    run.done += 1
+    run.sent += reminder.status in MADE_STATUSES
+    run.failed += reminder.status == "failed"
 
 
 def run_letters_path(run_id: int) -> str:
