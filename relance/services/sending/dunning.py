@@ -696,7 +696,7 @@ def _send_emails(session: Session, rows: list[Reminder], settings, finish, outco
             finish(reminder, "failed", problem)
             continue
         try:
-            sources[reminder.id] = [invoice_pdf_source(r.invoice) for r in _message(reminder, members)]
+            sources[reminder.id] = [invoice_pdf_source(r.invoice, settings) for r in _message(reminder, members)]
         except Exception as exc:  # noqa: BLE001 (a broken invoice file must not stop the batch)
             finish(reminder, "failed", str(_l("The invoice PDF could not be made: %(error)s", error=exc)))
     # The reads are over: no transaction stays open while the messages are built (on SQLite, a transaction that has
