@@ -112,11 +112,9 @@ def ping(value: int) -> dict:
 @task()
 def send_reminders(reminder_ids: list[int]) -> dict:
     """Send these reminders; those that met a temporary failure are sent again later (backoff)."""
-    from relance.extensions import db
     from relance.services.sending import dunning
 
-    report = dunning.send(reminder_ids, on_progress=lambda r: dunning.count_outcome(db.session, r),
-                          config=sending_config())
+    report = dunning.send(reminder_ids, count_runs=True, config=sending_config())
     if report.retry:
         send_reminders.schedule((report.retry,), delay=report.retry_delay)
     return report.count()

@@ -15,7 +15,7 @@ from weasyprint import HTML
 
 from relance import tasks
 from relance.extensions import db
-from relance.models import Reminder, ReminderLevel, Run
+from relance.models import Payment, Reminder, ReminderLevel, Run
 from relance.services import settings as settings_service
 from relance.services.letters import content, printing
 from relance.services.letters.sheet import plain_sheet
@@ -235,6 +235,46 @@ def test_mass_run_task(app, levels, smtp_server):  # noqa: F811
     assert len(merged.pages) == expected
     for start, reminder in zip(starts, [r for r in made if r.channel == "letter"], strict=True):
         assert start % 2 == 0 and reminder.invoice.customer.name in norm(merged.pages[start].extract_text())
+
+
+def test_a_run_of_letters_reads_what_they_need_at_once_and_writes_each_outcome_alone(app, levels):
+    """What the letters read (invoice, customer and contacts, payments, answers, user, level) is read for all of them
+    at once, not letter by letter: four letters cost the statements of two, plus one UPDATE of the claim, one of the
+    outcome and one of the run's counters per letter (each outcome its own transaction); the counters, the saved
+    copies and the outcomes are in the database."""
+    from sqlalchemy import event
+
+    def run_of(count: int) -> tuple[Run, dict[str, int]]:
+        run = Run(kind="mass", run_date=ON)
+        db.session.add(run)
+        db.session.flush()
+        for n in range(count):
+            reminder = letter_for(levels, name=f"Client {count}-{n}", extra_invoices=n % 2)
+            db.session.add(Payment(invoice_id=reminder.invoice_id, date=date(2026, 2, 1), amount=Decimal("100.00")))
+            reminder.run_id = run.id
+        db.session.commit()
+        seen: dict[str, int] = {}
+
+        def count_statement(conn, cursor, statement, *args):
+            kind = statement.split()[0].upper()
+            seen[kind] = seen.get(kind, 0) + 1
+
+        event.listen(db.engine, "before_cursor_execute", count_statement)
+        try:
+            dunning.send_run(run.id, dunning.SendingConfig.from_config(app.config), processes=1)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count_statement)
+        return run, seen
+
+    _, two = run_of(2)
+    run, four = run_of(4)
+    assert four.get("SELECT") == two.get("SELECT")
+    assert four["UPDATE"] - two["UPDATE"] == 2 * 3
+    db.session.expire_all()
+    run = db.session.get_one(Run, run.id)
+    assert (run.status, run.done, run.sent, run.failed) == ("done", 4, 4, 0)
+    letters = db.session.scalars(select(Reminder).where(Reminder.run_id == run.id)).all()
+    assert all(r.status == "to_post" and r.pdf_path and not r.claimed_by for r in letters)
 
 
 def test_send_task_schedules_the_retry(app, levels, smtp_server):  # noqa: F811

@@ -115,8 +115,8 @@ def letter_job(session: Session, reminder: Reminder, settings,
     """The job printing a reminder's letter and its invoice; `members`: see `letter_data` (their invoices follow)."""
     with force_locale(reminder.language or "fr"):
         data = letter_data(session, reminder, settings, renderers, members)
-    return printing.make_job(reminder.id, data, invoice_pdf_source(reminder.invoice),
-                             tuple(invoice_pdf_source(m.invoice) for m in members))
+    return printing.make_job(reminder.id, data, invoice_pdf_source(reminder.invoice, settings),
+                             tuple(invoice_pdf_source(m.invoice, settings) for m in members))
 
 
 def save_letter(reminder: Reminder, pdf: bytes) -> str:

@@ -72,10 +72,11 @@ def invoice_pdf_path(invoice: Invoice) -> Path | None:
     return files.resolve(invoice.pdf_path)
 
 
-def invoice_html(invoice: Invoice) -> str:
-    """The generated invoice's HTML (reads the database: settings, customer); `pdf_from_html` makes the PDF."""
-    session = object_session(invoice) or db.session
-    settings = settings_service.load(session)
+def invoice_html(invoice: Invoice, settings=None) -> str:
+    """The generated invoice's HTML (reads the database: settings unless given, customer); `pdf_from_html` makes the
+    PDF."""
+    if settings is None:
+        settings = settings_service.load(object_session(invoice) or db.session)
     customer = invoice.customer
     # the customer's language when Relance has its words, else the company's; the formats of the customer's country
     language = customer.language if languages.base(customer.language or "") in languages.SHIPPED \
@@ -111,10 +112,11 @@ def invoice_pdf_bytes(invoice: Invoice) -> bytes:
     return source if isinstance(source, bytes) else pdf_from_html(source)
 
 
-def invoice_pdf_source(invoice: Invoice) -> bytes | str:
+def invoice_pdf_source(invoice: Invoice, settings=None) -> bytes | str:
     """The uploaded PDF's bytes, or the HTML of the generated one: what the database holds is read now, the
-    slow WeasyPrint part (`pdf_from_html`) can run later, once the caller's transaction is over."""
+    slow WeasyPrint part (`pdf_from_html`) can run later, once the caller's transaction is over. `settings`: the
+    company's, read by a caller making many (else read here)."""
     path = invoice_pdf_path(invoice)
     if path is not None:
         return path.read_bytes()
-    return invoice_html(invoice)
+    return invoice_html(invoice, settings)
