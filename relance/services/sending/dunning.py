@@ -435,7 +435,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     is committed as soon as it is known (an email's, with the next group's hand-over: the same transaction).
     `letter_sink(reminder, pdf)` receives every letter built (the mass PDF); `on_progress(reminder)` is called
     after each outcome (status sent, failed, or still pending for a retry), before that outcome's commit.
-    `count_runs`: each final outcome is added to its run's progress counters (`count_outcome`), written with it.
+    `count_runs`: each final outcome is added to its run's progress counters (done, sent, failed), written with it.
     `outbox`: an SMTP connection kept by a caller sending batch after batch (`autorun.send_pending`), used and
     left open (see `SmtpOutbox.kept`); else one is opened and closed here.
     """
@@ -606,7 +606,7 @@ class _Outcomes:
     """Outcomes written through Core (one UPDATE per set of columns for all the rows waiting, an executemany), not
     through the ORM's unit of work: the object takes each value as its committed state at once (`on_progress`
     and the callers read it), the row gets it at `write()`, in the caller's transaction. With `count_runs`, the
-    final outcomes are added to their runs' progress counters the same way (`count_outcome`)."""
+    final outcomes are added to their runs' progress counters the same way (`count`)."""
 
     def __init__(self, session: Session, count_runs: bool = False):
         self.session = session
@@ -616,7 +616,7 @@ class _Outcomes:
         self.counted: dict[int, list[int]] = {}  # run id -> [done, sent, failed] to add at `write()`
 
     def count(self, reminder: Reminder) -> None:
-        """With `count_runs`: a final outcome added to its run's counters as `count_outcome` adds it, the Run object
+        """With `count_runs`: a final outcome added to its run's counters (done; sent or failed), the Run object
         taking the new values as its committed state at once, the row getting them as additions at `write()` (no
         ORM flush per outcome)."""
         if not self.count_runs or reminder.run_id is None or reminder.status == "pending":
@@ -666,7 +666,7 @@ _HAND_OVER = (_REMINDERS.update().where(
     _REMINDERS.c.status == "pending", _REMINDERS.c.message_id.is_(None))
     .values(message_id=bindparam("new_message_id")))
 _HANDED = select(_REMINDERS.c.id, _REMINDERS.c.message_id).where(_REMINDERS.c.id.in_(bindparam("ids", expanding=True)))
-# the progress counters of a run (`count_outcome`): the outcomes counted since the last write, added
+# the progress counters of a run (`_Outcomes.count`): the outcomes counted since the last write, added
 _RUNS = cast(Table, Run.__table__)
 _COUNT_RUN = (_RUNS.update().where(_RUNS.c.id == bindparam("run_id"))
               .values(done=_RUNS.c.done + bindparam("add_done"), sent=_RUNS.c.sent + bindparam("add_sent"),
@@ -902,17 +902,6 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, outc
 
 
 # --- a run (mass reminder or automatic run) --------------------------------------------------------------
-
-
-def count_outcome(session: Session, reminder: Reminder) -> None:
-    """Add a final outcome to its run's progress counters (the caller's commit stores it). `send(count_runs=True)`
-    counts the same way, written with the outcomes."""
-    if reminder.run_id is None or reminder.status == "pending":
-        return
-    run = session.get_one(Run, reminder.run_id)
-    run.done += 1
-    run.sent += reminder.status in MADE_STATUSES
-    run.failed += reminder.status == "failed"
 
 
 def run_letters_path(run_id: int) -> str:
