@@ -15,6 +15,8 @@ written with bulk INSERTs instead of the import (the same values, the same payme
 - `create_s`: what the automatic run does before sending (`autorun.run_auto(..., send=False)`: the plan, the Run
   row, the reminder rows with their rendered subject and body);
 - `emails_s`: the whole automatic run, its emails written to a local aiosmtpd server (in its own process);
+  `emails_limit_s`: this machine's physical limit, in the same run: the run's messages built beforehand and sent as
+  bytes with plain smtplib over one connection to the same server (bench/emails.py's `limit`);
 - `letters_s`: a mass run of letters for the first `--letters` due invoices (`dunning.send_run`: every letter with
   its invoice and the merged PDF; making the reminder rows is not timed), `pages` in the merged PDF,
   `letters_pages_s` per second and `letters_cpu_pages_s` per CPU second (the pool workers included);
@@ -230,13 +232,22 @@ def phase_create(app, today: date, out: dict) -> None:
     out["created"] = len(db.session.scalars(select(Reminder.id).where(Reminder.run_id == run.id)).all())
 
 
-def phase_emails(app, today: date, out: dict) -> None:
+def phase_emails(app, today: date, out: dict, server: Server | None) -> None:
+    from emails import limit, prebuilt  # bench/emails.py: the same messages as bytes, sent with plain smtplib
+
     from relance.services.sending import autorun
 
     start, cpu = time.perf_counter(), cpu_seconds()
     run = autorun.run_auto(db.session, today)
     out["emails_s"], out["emails_cpu_s"] = time.perf_counter() - start, cpu_seconds() - cpu
     out["sent"], out["run_status"] = run.sent, run.status
+    assert server is not None
+    out["received"] = server.counters()[0]
+    # the physical limit of this machine in the same run: the run's messages, built beforehand, sent as bytes over
+    # one connection to the same server (SMTP alone: the run also made the reminders and recorded each outcome)
+    messages = prebuilt(list(db.session.scalars(select(Reminder.id).where(Reminder.run_id == run.id,
+                                                                          Reminder.channel == "email"))))
+    out["emails_limit_s"] = len(messages) / limit(server, messages)["msgs_s"]
 
 
 def phase_letters(app, today: date, out: dict, count: int) -> None:
@@ -289,12 +300,12 @@ def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, lette
             with app.app_context():
                 if phase == "letters":
                     phase_letters(app, today, out, letters)
+                elif phase == "emails":
+                    phase_emails(app, today, out, server)
                 else:
-                    {"select": phase_select, "create": phase_create, "emails": phase_emails}[phase](app, today, out)
+                    {"select": phase_select, "create": phase_create}[phase](app, today, out)
                 db.session.remove()
                 db.engine.dispose()
-            if server is not None:
-                out["received"] = server.counters()[0]
         finally:
             if server is not None:
                 server.stop()
@@ -303,7 +314,8 @@ def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, lette
 
 
 def fmt(out: dict) -> str:
-    keys = ["due", "select_s", "create_s", "created", "emails_s", "sent", "received", "letters_s", "pages",
+    keys = ["due", "select_s", "create_s", "created", "emails_s", "emails_limit_s", "sent", "received", "letters_s",
+            "pages",
             "letters_pages_s", "letters_cpu_pages_s", "letters_made", "letter_processes"]
     parts = []
     for key in [*keys, *sorted(k for k in out if k.endswith("_cpu_s"))]:
