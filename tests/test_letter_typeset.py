@@ -42,6 +42,16 @@ def test_text_that_looks_like_markup_is_printed_as_it_is():
     assert not any("/Annots" in page for page in PdfReader(io.BytesIO(pdf)).pages)  # no link made from the text
 
 
+def test_the_pdf_says_what_it_is_in_its_language_and_when_it_was_made():
+    sheet = plain_sheet("Bonjour")
+    sheet.title, sheet.company, sheet.language = "Relance : facture FA-1", "Atelier Durand SAS", "fr"
+    reader = PdfReader(io.BytesIO(typeset.letter_pdf(sheet)))
+    meta = reader.metadata
+    assert (meta.title, meta.author, meta.creator) == ("Relance : facture FA-1", "Atelier Durand SAS", "Relance")
+    assert reader.trailer["/Root"]["/Lang"] == "fr"
+    assert meta.creation_date.year >= 2026  # the real moment, not a fixed one
+
+
 def test_a_word_longer_than_its_column_wraps_and_nothing_is_lost():
     number = "FA-" + "0123456789" * 5  # 53 characters, no space: wider than the statement's first column
     sheet = plain_sheet("Statement")

@@ -575,8 +575,8 @@ def letter_pdf(sheet: LetterSheet) -> bytes:
     """The letter's PDF."""
     out = io.BytesIO()
     first, later = _bands(sheet)
-    doc = BaseDocTemplate(out, pagesize=A4, title=sheet.title, lang=sheet.language, creator="Relance",
-                          author=sheet.company, invariant=1, leftMargin=LEFT, rightMargin=RIGHT,
+    doc = BaseDocTemplate(out, pagesize=A4, title=sheet.title, subject=sheet.title, lang=sheet.language,
+                          creator="Relance", author=sheet.company, leftMargin=LEFT, rightMargin=RIGHT,
                           topMargin=TOP_FIRST, bottomMargin=BOTTOM)
     frame_first = Frame(LEFT, BOTTOM, WIDTH, PAGE_H - TOP_FIRST - BOTTOM, 0, 0, 0, 0, id="first")
     frame_next = Frame(LEFT, BOTTOM, WIDTH, PAGE_H - TOP_NEXT - BOTTOM, 0, 0, 0, 0, id="next")
