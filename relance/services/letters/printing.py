@@ -173,9 +173,10 @@ def make_job(key: object, data: LetterData, invoice: bytes | str | None,
              more: tuple[bytes | str, ...] = ()) -> LetterJob:
     """`invoice`: the invoice's PDF, or the HTML to make it from (`invoice_pdf.invoice_pdf_source`); `more`: the same
     for the other invoices of a letter for several."""
+    sheet = letter_sheet(data)
     if isinstance(invoice, str):
-        return LetterJob(key, letter_sheet(data), invoice_html=invoice, more=more)
-    return LetterJob(key, letter_sheet(data), invoice, more=more)
+        return LetterJob(key, sheet, invoice_html=invoice, more=more)
+    return LetterJob(key, sheet, invoice, more=more)
 
 
 def render_letter(data: LetterData, invoice_pdf: bytes | None = None) -> bytes:

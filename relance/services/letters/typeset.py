@@ -145,8 +145,6 @@ def styles() -> dict[str, ParagraphStyle]:
         "back": _style("back", 6.5, 1.25, textColor=GREY),
         "who": _style("who", 10, 1.3, fontName="Sans-Bold"),
         "address": _style("address", 10, 1.3),
-        "cell": _style("cell", 8.5, 1.25),
-        "head": _style("head", 8, 1.25, textColor=LIGHT),
         "small": _style("small", 8.5, 1.38),
         "small-bold": _style("small-bold", 8.5, 1.38, fontName="Sans-Bold", spaceAfter=1 * MM),
         "running": _style("running", 8, 1.38, textColor=GREY),
@@ -209,8 +207,8 @@ class _Head(Flowable):
         return WIDTH, self.height
 
     @staticmethod
-    def _stack(canvas, flowables, heights, x, top) -> float:
-        """Draw top-down from `top` (in the flowable's coordinates); returns the bottom."""
+    def _stack(canvas, flowables, heights, x, top) -> None:
+        """Draw top-down from `top` (in the flowable's coordinates)."""
         for flowable, height in zip(flowables, heights, strict=True):
             before = flowable.getSpaceBefore()
             flowable.drawOn(canvas, x, top - before - (height - before - flowable.getSpaceAfter()))
@@ -262,16 +260,19 @@ class _Notice(Flowable):
 class _Rows(Flowable):
     """A table drawn row by row: each row's cells in one text object (a PDF reader reads a row as one line), cells
     that do not fit their column wrapped, rows never split; split between rows, the header row again at the top of
-    the next page. `rows`: (cells, bold, rule above); `numbers`: the right-aligned columns."""
+    the next page. `rows`: (cells, total: bold with a rule above); `numbers`: the right-aligned columns; `space`:
+    the room before and after the table."""
 
     PAD_X, PAD_Y = 2 * MM, 0.6 * MM
 
-    def __init__(self, head: list[str] | None, rows: list[tuple[list[str], bool, bool]], widths: list[float],
+    def __init__(self, head: list[str] | None, rows: list[tuple[list[str], bool]], widths: list[float],
                  numbers: list[bool], size: float, leading: float, rule: tuple[float, colors.Color] | None,
-                 pad_right: float = PAD_X) -> None:
+                 pad_right: float = PAD_X, space: tuple[float, float] = (0, 0)) -> None:
         super().__init__()
         self.head, self.rows, self.widths, self.numbers = head, rows, widths, numbers
         self.size, self.leading, self.rule, self.pad_right = size, leading, rule, pad_right
+        self.space = space
+        self.spaceBefore, self.spaceAfter = space
         self.width = sum(widths)
 
     def _face(self, words: str, bold: bool) -> str:
@@ -293,8 +294,9 @@ class _Rows(Flowable):
         heights = []
         if self.head is not None:
             heights.append(self._height(self._lines(self.head, False, 8), 10))
-        for cells, bold, above in self.rows:
-            heights.append(self._height(self._lines(cells, bold, self.size), self.leading) + (0.6 * MM if above else 0))
+        for cells, total in self.rows:
+            room = 0.6 * MM if total else 0  # the total's rule above
+            heights.append(self._height(self._lines(cells, total, self.size), self.leading) + room)
         return heights
 
     def wrap(self, available_width, available_height):
@@ -314,18 +316,19 @@ class _Rows(Flowable):
         return [self._part(self.rows[:count]), self._part(self.rows[count:])]
 
     def _part(self, rows) -> _Rows:
-        return _Rows(self.head, rows, self.widths, self.numbers, self.size, self.leading, self.rule, self.pad_right)
+        return _Rows(self.head, rows, self.widths, self.numbers, self.size, self.leading, self.rule, self.pad_right,
+                     self.space)
 
     def draw(self):
         canvas, top = self.canv, self.height
         if self.head is not None:
-            top = self._row(canvas, top, self.head, False, False, 8, 10, LIGHT, (0.8, LIGHT))
-        for cells, bold, above in self.rows:
-            top = self._row(canvas, top, cells, bold, above, self.size, self.leading, INK, self.rule)
+            top = self._row(canvas, top, self.head, False, 8, 10, LIGHT, (0.8, LIGHT))
+        for cells, total in self.rows:
+            top = self._row(canvas, top, cells, total, self.size, self.leading, INK, self.rule)
 
-    def _row(self, canvas, top, cells, bold, above, size, leading, color, rule) -> float:
-        lines = self._lines(cells, bold, size)
-        if above:  # the total: a rule above, a little more room
+    def _row(self, canvas, top, cells, total, size, leading, color, rule) -> float:
+        lines = self._lines(cells, total, size)
+        if total:  # bold, a rule above, a little more room
             canvas.setStrokeColor(INK)
             canvas.setLineWidth(0.8)
             canvas.line(0, top - 0.2, self.width, top - 0.2)
@@ -335,7 +338,7 @@ class _Rows(Flowable):
         written.setFillColor(color)
         x = 0.0
         for n, cell in enumerate(lines):
-            face = self._face(cells[n], bold)
+            face = self._face(cells[n], total)
             written.setFont(face, size)
             right = x + self.widths[n] - (self.pad_right if n == len(lines) - 1 else self.PAD_X)
             for k, line in enumerate(cell):
@@ -387,33 +390,13 @@ def _widths(table: TextTable) -> list[float]:
 
 def _table(table: TextTable) -> Flowable:
     """The statement, or a table of the text: its header row on every page it runs on."""
-    rows = [(row, False, False) for row in table.rows]
-    return _Spaced(_Rows(table.head, rows, _widths(table), table.numbers, 8.5, 8.5 * 1.25, (0.5, RULE)),
-                   1 * MM, 4 * MM)
-
-
-class _Spaced(Flowable):
-    """A flowable with room before and after (kept when it is split)."""
-
-    def __init__(self, inner: Flowable, before: float, after: float) -> None:
-        super().__init__()
-        self.inner, self.spaceBefore, self.spaceAfter = inner, before, after
-
-    def wrap(self, available_width, available_height):
-        self.width, self.height = self.inner.wrap(available_width, available_height)
-        return self.width, self.height
-
-    def split(self, available_width, available_height):
-        return [_Spaced(part, self.spaceBefore, self.spaceAfter)
-                for part in self.inner.split(available_width, available_height)]
-
-    def draw(self):
-        self.inner.drawOn(self.canv, 0, 0)
+    return _Rows(table.head, [(row, False) for row in table.rows], _widths(table), table.numbers, 8.5, 8.5 * 1.25,
+                 (0.5, RULE), space=(1 * MM, 4 * MM))
 
 
 def _boxes(sheet: LetterSheet) -> Flowable:
     """The payment box and the summary of the amounts, side by side, never split."""
-    amounts = _Rows(None, [([label, amount], kind == "total", kind == "total") for label, amount, kind in sheet.sums],
+    amounts = _Rows(None, [([label, amount], kind == "total") for label, amount, kind in sheet.sums],
                     [0.52 * WIDTH - 28 * MM, 28 * MM], [False, True], 9.5, 12, None, pad_right=0)
     sums = [_para(sheet.sums_title, "bold", "Sans-Bold"), Spacer(1, 1 * MM), amounts]
     row: list[list[object]]

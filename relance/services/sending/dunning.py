@@ -532,7 +532,7 @@ def send(reminder_ids: Iterable[int], *, session: Session | None = None, now: da
     emails = [r for r in rows if r.channel == "email"]
     letter_rows = [r for r in rows if r.channel == "letter"]
     # the claimed rows are ours until released: no need to reload each one after every commit
-    real = session() if callable(session) else session  # the scoped session's current Session
+    real = _current(session)
     expire, real.expire_on_commit = real.expire_on_commit, False
     try:
         _send_emails(session, emails, settings, finish, outcomes, worker, report, config, group_size,
@@ -593,6 +593,11 @@ def still_held(session: Session, reminder_id: int, worker: str) -> bool:
     # through Core, on the session's connection: the ORM's UPDATE looked for the row among every object of the session
     return session.connection().execute(_STILL_HELD, {"row_id": reminder_id, "worker": worker,
                                                       "now": utcnow()}).rowcount == 1
+
+
+def _current(session) -> Session:
+    """The Session itself (a scoped session's current one: its proxy lacks `expire_on_commit` and `in_transaction`)."""
+    return session() if callable(session) else session
 
 
 _REMINDERS = cast(Table, Reminder.__table__)  # a declarative model's table is a Table
@@ -859,7 +864,7 @@ def _make_letters(session: Session, rows: list[Reminder], settings, finish, outc
     ids = [row.id for reminder in rows for row in _message(reminder, members)]
     for start in range(0, len(ids), 500):  # what the letters read, for all of them at once (not letter by letter)
         session.scalars(select(Reminder).where(Reminder.id.in_(ids[start:start + 500])).options(*LETTER_LOADED)).all()
-    real = session() if callable(session) else session  # the scoped session's current Session
+    real = _current(session)
     renderers: dict[date, wording.Renderer] = {}  # the letters' texts rendered again, read once per date
     for on in sorted({r.reminder_date for r in rows}):  # what they need read at once, not letter by letter
         renderers[on] = wording.Renderer(session, on, settings)
