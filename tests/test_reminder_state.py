@@ -105,3 +105,41 @@ def test_delivered_level_counts_emails_sent_and_letters_posted_only(app):
     db.session.execute(text("UPDATE invoices SET delivered_level = NULL"))
     db.session.execute(text(reminder_state.backfill()))
     assert delivered(invoice) == 1
+
+
+def test_the_state_kept_row_by_row_is_the_state_recomputed(app):
+    """Version 5 adds an inserted row to the state it finds and recomputes only what an update or delete may change:
+    after every step of a random history (reminders of any status made by the run or a person, on the same day or
+    not, moved, changed, deleted), every invoice's state is what recomputing it from all its reminders gives."""
+    import random
+
+    chance = random.Random(5)
+    invoices, person = [make_invoice(number=f"R{n}") for n in range(3)], make_user(role="agent")
+    db.session.flush()
+    columns = (Invoice.id, Invoice.reminder_level, Invoice.last_reminder_date, Invoice.manual_next_date,
+               Invoice.delivered_level)
+    kept: list[int] = []
+    statuses = ("pending", "sent", "to_post", "posted", "to_call", "called", "failed", "cancelled")
+    for step in range(160):
+        action = chance.choice(("insert", "insert", "update", "delete") if kept else ("insert",))
+        day = date(2026, 3, chance.randint(1, 4))
+        if action == "insert":
+            reminder = Reminder(key=f"k{step}", invoice=chance.choice(invoices), level=chance.randint(0, 3),
+                                channel="email", reminder_date=day, status=chance.choice(statuses),
+                                user_id=person.id if chance.random() < 0.5 else None,
+                                next_date=date(2026, 4, chance.randint(1, 28)) if chance.random() < 0.7 else None)
+            db.session.add(reminder)
+            db.session.flush()
+            kept.append(reminder.id)
+        elif action == "update":
+            changes = chance.choice(({"status": chance.choice(statuses)}, {"level": chance.randint(0, 3)},
+                                     {"reminder_date": day}, {"invoice_id": chance.choice(invoices).id},
+                                     {"user_id": chance.choice((None, person.id))},
+                                     {"next_date": date(2026, 5, chance.randint(1, 28))}))
+            db.session.execute(update(Reminder).where(Reminder.id == chance.choice(kept)).values(**changes))
+        else:
+            gone = kept.pop(chance.randrange(len(kept)))
+            db.session.execute(delete(Reminder).where(Reminder.id == gone))
+        found = db.session.execute(select(*columns).order_by(Invoice.id)).all()
+        db.session.execute(text(reminder_state.backfill()))
+        assert db.session.execute(select(*columns).order_by(Invoice.id)).all() == found, (step, action)

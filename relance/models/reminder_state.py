@@ -11,6 +11,12 @@ app, an import, a person with SQL).
 `db.create_all()` installs them with the table; the migrations after d9683300ddc4 (which carries its own SQL, as it
 was then) install them with `install()` (`version` 1: the first two columns, as the migrations before
 manual_next_date made them).
+
+Version 5 keeps version 4's figures and costs less per row (a first run inserts thousands of reminders, then updates
+each one as it is sent): an insert adds its row to the state it finds (the new row can only raise the levels and the
+date; the last reminder's next date is the new row's unless an earlier-dated row is the latest: that one case reads
+the rows again), an insert or delete of a row that is not done changes nothing, an update recomputes its old invoice
+only when the row moved to another invoice, and the levels and date are read in one pass over the invoice's rows.
 """
 
 from __future__ import annotations
@@ -26,19 +32,49 @@ _DONE_4 = "('pending', 'sent', 'to_post', 'posted', 'to_call', 'called')"
 _DELIVERED_4 = "('sent', 'posted', 'called')"
 
 
-VERSION = 4
+VERSION = 5
+
+
+def _latest_next(ref: str, done: str) -> str:
+    """The next date a person set on the invoice's latest done reminder (NULL when the run made it)."""
+    return (f"(SELECT CASE WHEN user_id IS NOT NULL THEN next_date END FROM reminders WHERE invoice_id = {ref} "
+            f"AND status IN {done} ORDER BY reminder_date DESC, id DESC LIMIT 1)")
 
 
 def _refresh(ref: str, version: int = VERSION) -> str:
     """The UPDATE that recomputes the state of the invoice `ref` (NEW.invoice_id or OLD.invoice_id)."""
     done, delivered_statuses = (_DONE_4, _DELIVERED_4) if version >= 4 else (_DONE, _DELIVERED)
     of = f"FROM reminders WHERE invoice_id = {ref} AND status IN {done}"
-    manual_next = (f", manual_next_date = (SELECT CASE WHEN user_id IS NOT NULL THEN next_date END {of} "
-                   "ORDER BY reminder_date DESC, id DESC LIMIT 1)") if version >= 2 else ""
+    if version >= 5:  # the levels and the date in one pass over the invoice's done rows
+        return (f"UPDATE invoices SET (reminder_level, last_reminder_date, delivered_level) = "
+                f"(SELECT max(level), max(reminder_date), max(CASE WHEN status IN {delivered_statuses} THEN level END) "
+                f"{of}), manual_next_date = {_latest_next(ref, done)} WHERE id = {ref};")
+    manual_next = f", manual_next_date = {_latest_next(ref, done)}" if version >= 2 else ""
     delivered = (f", delivered_level = (SELECT max(level) FROM reminders WHERE invoice_id = {ref} "
                  f"AND status IN {delivered_statuses})") if version >= 3 else ""
     return (f"UPDATE invoices SET reminder_level = (SELECT max(level) {of}), "
             f"last_reminder_date = (SELECT max(reminder_date) {of}){manual_next}{delivered} WHERE id = {ref};")
+
+
+def _added() -> str:
+    """Version 5's insert of a done row: the row added to the state the invoice has (the columns on the right are
+    the values before the UPDATE). The next date a person set is the new row's when it is the latest (a later date;
+    the same date: the latest by id, read again)."""
+    later = "last_reminder_date IS NULL OR NEW.reminder_date > last_reminder_date"
+    return ("UPDATE invoices SET "
+            "reminder_level = CASE WHEN reminder_level IS NULL OR NEW.level > reminder_level THEN NEW.level "
+            "ELSE reminder_level END, "
+            f"last_reminder_date = CASE WHEN {later} THEN NEW.reminder_date ELSE last_reminder_date END, "
+            f"manual_next_date = CASE WHEN {later} THEN CASE WHEN NEW.user_id IS NOT NULL THEN NEW.next_date END "
+            "WHEN NEW.reminder_date < last_reminder_date THEN manual_next_date "
+            f"ELSE {_latest_next('NEW.invoice_id', _DONE_4)} END, "
+            f"delivered_level = CASE WHEN NEW.status IN {_DELIVERED_4} AND "
+            "(delivered_level IS NULL OR NEW.level > delivered_level) THEN NEW.level ELSE delivered_level END "
+            "WHERE id = NEW.invoice_id;")
+
+
+# version 5: an update recomputes its invoice when a done row is concerned or the row moves
+_CONCERNED = f"(OLD.invoice_id <> NEW.invoice_id OR OLD.status IN {_DONE_4} OR NEW.status IN {_DONE_4})"
 
 
 def _watched(version: int) -> str:
@@ -46,6 +82,17 @@ def _watched(version: int) -> str:
 
 
 def _sqlite(version: int) -> tuple[str, ...]:
+    if version >= 5:
+        return (
+            f"CREATE TRIGGER reminders_state_insert AFTER INSERT ON reminders WHEN NEW.status IN {_DONE_4} BEGIN "
+            f"{_added()} END",
+            f"CREATE TRIGGER reminders_state_update AFTER UPDATE OF {_watched(version)} ON reminders "
+            f"WHEN {_CONCERNED} BEGIN "
+            f"{_refresh('OLD.invoice_id', version)[:-1]} AND OLD.invoice_id <> NEW.invoice_id; "
+            f"{_refresh('NEW.invoice_id', version)} END",
+            f"CREATE TRIGGER reminders_state_delete AFTER DELETE ON reminders WHEN OLD.status IN {_DONE_4} BEGIN "
+            f"{_refresh('OLD.invoice_id', version)} END",
+        )
     return (
         f"CREATE TRIGGER reminders_state_insert AFTER INSERT ON reminders BEGIN "
         f"{_refresh('NEW.invoice_id', version)} END",
@@ -60,10 +107,16 @@ SQLITE_DROP = tuple(f"DROP TRIGGER IF EXISTS reminders_state_{op}" for op in ("i
 
 
 def _postgresql(version: int) -> tuple[str, ...]:
+    body = (f"IF TG_OP <> 'INSERT' THEN {_refresh('OLD.invoice_id', version)} END IF; "
+            f"IF TG_OP <> 'DELETE' THEN {_refresh('NEW.invoice_id', version)} END IF; ")
+    if version >= 5:
+        body = (f"IF TG_OP = 'INSERT' THEN IF NEW.status IN {_DONE_4} THEN {_added()} END IF; "
+                f"ELSIF TG_OP = 'DELETE' THEN IF OLD.status IN {_DONE_4} THEN {_refresh('OLD.invoice_id', version)} "
+                f"END IF; ELSIF {_CONCERNED} THEN "
+                f"IF OLD.invoice_id <> NEW.invoice_id THEN {_refresh('OLD.invoice_id', version)} END IF; "
+                f"{_refresh('NEW.invoice_id', version)} END IF; ")
     return (
-        "CREATE FUNCTION reminders_state() RETURNS trigger AS $$ BEGIN "
-        f"IF TG_OP <> 'INSERT' THEN {_refresh('OLD.invoice_id', version)} END IF; "
-        f"IF TG_OP <> 'DELETE' THEN {_refresh('NEW.invoice_id', version)} END IF; "
+        f"CREATE FUNCTION reminders_state() RETURNS trigger AS $$ BEGIN {body}"
         "RETURN NULL; END $$ LANGUAGE plpgsql",
         f"CREATE TRIGGER reminders_state AFTER INSERT OR DELETE OR UPDATE OF {_watched(version)} ON reminders "
         "FOR EACH ROW EXECUTE FUNCTION reminders_state()",

@@ -31,7 +31,7 @@ from relance import clock
 from relance.models import Reminder, Run
 from relance.models.base import utcnow
 from relance.models.reminder import carries_message, claimable
-from relance.services import answers
+from relance.services import answers, gc_pause
 from relance.services import settings as settings_service
 from relance.services.engine import eligibility
 from relance.services.engine import schedule as engine
@@ -325,10 +325,11 @@ def _make(session: Session, run: Run, entries, levels, settings, config: Sending
     rules = eligibility.day_rules(session, on)
     renderer = renderer or wording.Renderer(session, on, settings,
                                             links=answers.Links(session, utcnow(), settings, config.public_url))
-    made = dunning.create_reminders(
-        session, [(due.invoice_id, levels[due.level_id], channels) for due, channels in entries
-                  if due.invoice_id not in have],
-        on, run=run, settings=settings, rules=rules, renderer=renderer, config=config)
+    with gc_pause.paused():  # a chunk's ORM objects and texts: the collector ran over the app's objects again and again
+        made = dunning.create_reminders(
+            session, [(due.invoice_id, levels[due.level_id], channels) for due, channels in entries
+                      if due.invoice_id not in have],
+            on, run=run, settings=settings, rules=rules, renderer=renderer, config=config)
     for invoice, level, channel, verdict in made.refused:  # a person may have sent it since the engine chose it
         logger.warning("automatic run %s: %s level %s %s refused: %s", run.id, invoice.number, level.rank, channel,
                        verdict)
@@ -369,8 +370,9 @@ def _send_batches(session: Session, run_ids: list[int], config: SendingConfig, t
             break
         random.shuffle(candidates)  # callers at once take different rows
         batch = sorted(candidates[:SEND_BATCH])
-        report = dunning.send(batch, session=session, group_size=1, config=config,  # a crash: at most one in doubt
-                              outbox=outbox)
+        with gc_pause.paused():  # as for making them (`_make`)
+            report = dunning.send(batch, session=session, group_size=1, config=config,  # a crash: at most one in doubt
+                                  outbox=outbox)
         tried.update(report.retry)
         totals.update(report.count())
     _print_letters(session, run_ids, config, totals)
