@@ -16,7 +16,9 @@ Version 5 keeps version 4's figures and costs less per row (a first run inserts 
 each one as it is sent): an insert adds its row to the state it finds (the new row can only raise the levels and the
 date; the last reminder's next date is the new row's unless an earlier-dated row is the latest: that one case reads
 the rows again), an insert or delete of a row that is not done changes nothing, an update recomputes its old invoice
-only when the row moved to another invoice, and the levels and date are read in one pass over the invoice's rows.
+only when the row moved to another invoice, and a recomputation reads the invoice's own rows once through the index
+on the invoice (the statuses tested on each row, not looked up in the index on the status: SQLite then went through
+every pending reminder of the run; 190 -> 40 us a row).
 """
 
 from __future__ import annotations
@@ -41,14 +43,24 @@ def _latest_next(ref: str, done: str) -> str:
             f"AND status IN {done} ORDER BY reminder_date DESC, id DESC LIMIT 1)")
 
 
+def _latest_next_5(ref: str) -> str:
+    """`_latest_next` read through the invoice's rows alone (the done ones first): with `status IN` in the WHERE
+    clause, SQLite chose the index on the status and went through every pending row of the run, ten times the work."""
+    return (f"(SELECT CASE WHEN status IN {_DONE_4} AND user_id IS NOT NULL THEN next_date END FROM reminders "
+            f"WHERE invoice_id = {ref} ORDER BY status IN {_DONE_4} DESC, reminder_date DESC, id DESC LIMIT 1)")
+
+
 def _refresh(ref: str, version: int = VERSION) -> str:
     """The UPDATE that recomputes the state of the invoice `ref` (NEW.invoice_id or OLD.invoice_id)."""
     done, delivered_statuses = (_DONE_4, _DELIVERED_4) if version >= 4 else (_DONE, _DELIVERED)
     of = f"FROM reminders WHERE invoice_id = {ref} AND status IN {done}"
-    if version >= 5:  # the levels and the date in one pass over the invoice's done rows
+    if version >= 5:
         return (f"UPDATE invoices SET (reminder_level, last_reminder_date, delivered_level) = "
-                f"(SELECT max(level), max(reminder_date), max(CASE WHEN status IN {delivered_statuses} THEN level END) "
-                f"{of}), manual_next_date = {_latest_next(ref, done)} WHERE id = {ref};")
+                f"(SELECT max(CASE WHEN status IN {done} THEN level END), "
+                f"max(CASE WHEN status IN {done} THEN reminder_date END), "
+                f"max(CASE WHEN status IN {delivered_statuses} THEN level END) "
+                f"FROM reminders WHERE invoice_id = {ref}), "
+                f"manual_next_date = {_latest_next_5(ref)} WHERE id = {ref};")
     manual_next = f", manual_next_date = {_latest_next(ref, done)}" if version >= 2 else ""
     delivered = (f", delivered_level = (SELECT max(level) FROM reminders WHERE invoice_id = {ref} "
                  f"AND status IN {delivered_statuses})") if version >= 3 else ""
@@ -67,7 +79,7 @@ def _added() -> str:
             f"last_reminder_date = CASE WHEN {later} THEN NEW.reminder_date ELSE last_reminder_date END, "
             f"manual_next_date = CASE WHEN {later} THEN CASE WHEN NEW.user_id IS NOT NULL THEN NEW.next_date END "
             "WHEN NEW.reminder_date < last_reminder_date THEN manual_next_date "
-            f"ELSE {_latest_next('NEW.invoice_id', _DONE_4)} END, "
+            f"ELSE {_latest_next_5('NEW.invoice_id')} END, "
             f"delivered_level = CASE WHEN NEW.status IN {_DELIVERED_4} AND "
             "(delivered_level IS NULL OR NEW.level > delivered_level) THEN NEW.level ELSE delivered_level END "
             "WHERE id = NEW.invoice_id;")
