@@ -318,3 +318,12 @@ def test_a_file_that_is_no_statement_is_refused_with_a_message_never_a_crash(app
                  b"\x00\xff" * 1000):
         with pytest.raises(StatementError):
             read_statement(data, None, None, "upload")
+
+
+def test_an_ofx_line_is_dated_the_day_the_bank_wrote():
+    """A transaction posted at 00:30 in Paris ("20261204003000[+1:CET]") is the 4th on the customer's statement;
+    ofxtools converts it to 3 December 23:30 UTC. The line keeps the day as written, in SGML and in XML."""
+    xml = (DATA / "statement_v2.ofx").read_bytes().replace(b"20260615120000.000[+2:CEST]", b"20261204003000[+1:CET]")
+    assert {line.booking_date for line in read_statement(xml, "ofx").lines} == {date(2026, 12, 4)}
+    sgml = (DATA / "statement_v1.ofx").read_bytes().replace(b"<DTPOSTED>20260615", b"<DTPOSTED>20260616001500[+2:CEST]")
+    assert {line.booking_date for line in read_statement(sgml, "ofx").lines} == {date(2026, 6, 16)}

@@ -306,6 +306,7 @@ def read_ofx(data: bytes) -> Statement:
     tree = OFXTree()
     try:
         tree.parse(io.BytesIO(data))
+        written = _days_as_written(tree.getroot())
         ofx = tree.convert()
     except (SyntaxError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
@@ -331,7 +332,7 @@ def read_ofx(data: bytes) -> Statement:
             currency = default_currency
             if getattr(tx, "currency", None) is not None:
                 currency = str(tx.currency.cursym)
-            posted = tx.dtposted.date() if isinstance(tx.dtposted, datetime) else tx.dtposted
+            posted = _day_written(written, tx)
             name = str(tx.name or (tx.payee.name if getattr(tx, "payee", None) is not None else "") or "")
             memo = str(tx.memo or "")
             label = " ".join(p for p in (name, memo) if p)
@@ -339,6 +340,30 @@ def read_ofx(data: bytes) -> Statement:
                 posted, amount, currency, label[:MAX_LABEL], str(tx.refnum or "")[:64], name[:200], "",
                 str(tx.fitid or "")[:120], account, None, f"FITID {tx.fitid}"))
     return statement
+
+
+def _days_as_written(root) -> dict[str, list[date | None]]:
+    """Each transaction's posting day as the bank wrote it (the first 8 digits of DTPOSTED, in the bank's time zone),
+    by FITID, in the file's order. ofxtools turns "20261204003000[+1:CET]" into 3 December 23:30 UTC: the payment
+    would be dated the day before the one on the customer's statement."""
+    found: dict[str, list[date | None]] = {}
+    for element in root.iter("STMTTRN"):
+        raw = (element.findtext("DTPOSTED") or "").strip()
+        try:
+            day: date | None = date(int(raw[0:4]), int(raw[4:6]), int(raw[6:8]))
+        except ValueError:
+            day = None  # ofxtools reports what is wrong with it
+        found.setdefault((element.findtext("FITID") or "").strip(), []).append(day)
+    return found
+
+
+def _day_written(written: dict[str, list[date | None]], tx) -> date:
+    """The transaction's day as written (`_days_as_written`), else ofxtools' (UTC) day."""
+    days = written.get(str(tx.fitid or "").strip())
+    day = days.pop(0) if days else None
+    if day is not None:
+        return day
+    return tx.dtposted.date() if isinstance(tx.dtposted, datetime) else tx.dtposted
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------------
