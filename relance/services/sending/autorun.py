@@ -371,7 +371,7 @@ def _send_batches(session: Session, run_ids: list[int], config: SendingConfig, t
             break
         random.shuffle(candidates)  # callers at once take different rows
         batch = sorted(candidates[:SEND_BATCH])
-        with gc_pause.paused():  # as for making them (`_make`)
+        with gc_pause.young_only():  # not paused: a generated invoice leaves cyclic garbage (WeasyPrint)
             report = dunning.send(batch, session=session, group_size=1, config=config,  # a crash: at most one in doubt
                                   outbox=outbox)
         tried.update(report.retry)
