@@ -263,8 +263,10 @@ def test_api_names_the_credited_invoice(app, client):
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["credits_invoice"] == "FA-1"
     invoice = client.get(f"{API}/invoices/FA-1", headers=headers).get_json()
-    assert (invoice["amount_paid"], invoice["remaining_due"], invoice["credits_invoice"]) == ("120.00", "1080.00",
-                                                                                             None)
+    assert (invoice["amount_paid"], invoice["amount_credited"], invoice["remaining_due"],
+            invoice["credits_invoice"]) == ("120.00", "120.00", "1080.00", None)
+    listed = client.get(f"{API}/invoices?customer_code=C1", headers=headers).get_json()["items"]
+    assert {i["number"]: i["amount_credited"] for i in listed} == {"FA-1": "120.00", "AV-1": "0.00"}
     [payment] = client.get(f"{API}/invoices/FA-1/payments", headers=headers).get_json()["items"]
     assert (payment["credit_note"], payment["date"], payment["amount"]) == ("AV-1", "2026-02-10", "120.00")
 
@@ -282,7 +284,8 @@ def test_api_names_the_credited_invoice(app, client):
 
     response = client.put(f"{API}/invoices/AV-1", headers=headers, json={**CREDIT, "credits_invoice": None})
     assert response.status_code == 200 and response.get_json()["credits_invoice"] is None
-    assert client.get(f"{API}/invoices/FA-1", headers=headers).get_json()["remaining_due"] == "1200.00"
+    invoice = client.get(f"{API}/invoices/FA-1", headers=headers).get_json()
+    assert (invoice["remaining_due"], invoice["amount_credited"]) == ("1200.00", "0.00")
 
 
 # --- the screens ----------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import cast
 from flask import current_app, g, jsonify, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from relance import clock, params
@@ -199,10 +199,15 @@ def customer_json(c: Customer) -> dict:
             "created_at": _when(c.created_at)}
 
 
+# what `invoice_json` reads of an invoice besides its columns: its customer, its payments (the credited amount)
+INVOICE_LOADED = (joinedload(Invoice.customer), selectinload(Invoice.payments))
+
+
 def invoice_json(i: Invoice) -> dict:
     return {"number": i.number, "customer_code": i.customer.code, "issue_date": _day(i.issue_date),
             "due_date": _day(i.due_date), "currency": i.currency, "total_excl_tax": _money(i.total_excl_tax),
             "total_incl_tax": _money(i.total_incl_tax), "amount_paid": _money(i.amount_paid),
+            "amount_credited": _money(i.credited_amount),
             "remaining_due": _money(i.remaining_due), "status": i.status, "kind": i.kind, "open": i.is_open,
             "no_auto_reminders": i.no_auto_reminders,
             "credits_invoice": i.credits_invoice.number if i.credits_invoice else None,
@@ -318,7 +323,7 @@ def post_customers():
 @api_role("viewer")
 def invoices():
     params = _query(schema.INVOICE_QUERY)
-    query = select(Invoice).options(joinedload(Invoice.customer)).order_by(Invoice.number)
+    query = select(Invoice).options(*INVOICE_LOADED).order_by(Invoice.number)
     if "customer_code" in params:
         query = query.join(Invoice.customer).where(Customer.code == params["customer_code"])
     for name in ("status", "kind", "currency"):
@@ -330,7 +335,7 @@ def invoices():
 
 
 def _invoice(number: str) -> Invoice:
-    invoice = db.session.scalar(select(Invoice).options(joinedload(Invoice.customer))
+    invoice = db.session.scalar(select(Invoice).options(*INVOICE_LOADED)
                                 .where(Invoice.number == _key(number, "number")))
     if invoice is None:
         raise ApiError(404, _l("No invoice has this number."))
@@ -359,7 +364,7 @@ def post_invoices():
         return _post_facturx()
     items = _body(schema.batch(schema.INVOICE_ITEM))["items"]
     plan = _upsert("invoices", items, [f"items[{i}]" for i in range(len(items))])
-    found = {i.number: i for i in db.session.scalars(select(Invoice).options(joinedload(Invoice.customer)).where(
+    found = {i.number: i for i in db.session.scalars(select(Invoice).options(*INVOICE_LOADED).where(
         Invoice.number.in_([i["number"] for i in items])))}
     return _batch_result(plan, [invoice_json(found[i["number"]]) for i in items])
 
@@ -420,7 +425,7 @@ def post_payments():
     items = _body(schema.batch(schema.PAYMENT_ITEM))["items"]
     plan = _upsert("payments", items, [f"items[{i}]" for i in range(len(items))])
     numbers = sorted({i["invoice_number"] for i in items})
-    found = {i.number: i for i in db.session.scalars(select(Invoice).options(joinedload(Invoice.customer))
+    found = {i.number: i for i in db.session.scalars(select(Invoice).options(*INVOICE_LOADED)
                                                      .where(Invoice.number.in_(numbers)))}
     return _batch_result(plan, [invoice_json(found[n]) for n in numbers])
 

@@ -134,12 +134,17 @@ CUSTOMER_OUT = {"type": "object", "required": [
     "created_at": DATETIME}}
 INVOICE_OUT = {"type": "object", "required": [
     "number", "customer_code", "issue_date", "due_date", "currency", "total_excl_tax", "total_incl_tax",
-    "amount_paid", "remaining_due", "status", "kind", "open", "no_auto_reminders", "credits_invoice", "created_at",
-    "updated_at"],
+    "amount_paid", "amount_credited", "remaining_due", "status", "kind", "open", "no_auto_reminders",
+    "credits_invoice", "created_at", "updated_at"],
     "properties": {
         "number": {"type": "string"}, "customer_code": {"type": "string"}, "issue_date": DATE,
         "due_date": nullable(DATE), "currency": {"type": "string"}, "total_excl_tax": MONEY_OUT,
-        "total_incl_tax": MONEY_OUT, "amount_paid": MONEY_OUT, "remaining_due": MONEY_OUT,
+        "total_incl_tax": MONEY_OUT, "amount_paid": {**MONEY_OUT, "description": (
+            "The payments received, the credit notes allocated to the invoice included (`amount_credited`).")},
+        "amount_credited": {**MONEY_OUT, "description": (
+            "What the credit notes allocated to the invoice take off it (part of `amount_paid`): an invoice "
+            "closed by a credit note is paid with amount_credited > 0.")},
+        "remaining_due": MONEY_OUT,
         "status": {"type": "string", "enum": list(INVOICE_STATUSES)},
         "kind": {"type": "string", "enum": list(INVOICE_KINDS)},
         "open": {"type": "boolean", "description": "Counts as due: validated invoice with something left to pay."},
