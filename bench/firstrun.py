@@ -13,7 +13,9 @@ written with bulk INSERTs instead of the import (the same values, the same payme
 `build=bulk` (else `build=import`). Then times each phase from a copy of that same starting database:
 - `select_s`: the engine's due selection for today (`schedule(..., automatic=True)`);
 - `create_s`: what the automatic run does before sending (`autorun.run_auto(..., send=False)`: the plan, the Run
-  row, the reminder rows with their rendered subject and body);
+  row, the reminder rows with their rendered subject and body); `create_limit_s`: this machine's physical limit in
+  the same run, the rows the run made written again as they are stored (plain sqlite3, one executemany and one
+  commit, the triggers included) into a fresh copy of the starting database;
 - `emails_s`: the whole automatic run, its emails written to a local aiosmtpd server (in its own process);
   `emails_limit_s`: this machine's physical limit, in the same run: the run's messages built beforehand and sent as
   bytes with plain smtplib over one connection to the same server (bench/emails.py's `limit`);
@@ -232,6 +234,28 @@ def phase_create(app, today: date, out: dict) -> None:
     out["created"] = len(db.session.scalars(select(Reminder.id).where(Reminder.run_id == run.id)).all())
 
 
+def create_limit(made: Path, fresh: Path) -> float:
+    """Seconds to write the reminder rows of the database `made` into the database `fresh` with plain sqlite3 (the
+    values as stored, one executemany, one commit): the floor under `create_s` on this machine."""
+    import sqlite3
+
+    source = sqlite3.connect(made)
+    columns = [row[1] for row in source.execute("PRAGMA table_info(reminders)") if row[1] not in ("id", "run_id")]
+    rows = source.execute(f"SELECT {', '.join(columns)} FROM reminders").fetchall()
+    source.close()
+    target = sqlite3.connect(fresh, isolation_level=None)
+    target.execute("PRAGMA journal_mode=WAL")
+    target.execute("PRAGMA synchronous=NORMAL")
+    start = time.perf_counter()
+    target.execute("BEGIN")
+    target.executemany(f"INSERT INTO reminders ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                       rows)
+    target.execute("COMMIT")
+    seconds = time.perf_counter() - start
+    target.close()
+    return seconds
+
+
 def phase_emails(app, today: date, out: dict, server: Server | None) -> None:
     from emails import limit, prebuilt  # bench/emails.py: the same messages as bytes, sent with plain smtplib
 
@@ -306,6 +330,10 @@ def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, lette
                     {"select": phase_select, "create": phase_create}[phase](app, today, out)
                 db.session.remove()
                 db.engine.dispose()
+            if phase == "create":
+                fresh, _ = fresh_copy(snapshot, work, "create-limit")
+                out["create_limit_s"] = create_limit(database, fresh)
+                shutil.rmtree(fresh.parent, ignore_errors=True)
         finally:
             if server is not None:
                 server.stop()
@@ -314,9 +342,9 @@ def run_phases(snapshot: Path, work: Path, phases: list[str], today: date, lette
 
 
 def fmt(out: dict) -> str:
-    keys = ["due", "select_s", "create_s", "created", "emails_s", "emails_limit_s", "sent", "received", "letters_s",
-            "pages",
-            "letters_pages_s", "letters_cpu_pages_s", "letters_made", "letter_processes"]
+    keys = ["due", "select_s", "create_s", "create_limit_s", "created", "emails_s", "emails_limit_s", "sent",
+            "received", "letters_s", "pages", "letters_pages_s", "letters_cpu_pages_s", "letters_made",
+            "letter_processes"]
     parts = []
     for key in [*keys, *sorted(k for k in out if k.endswith("_cpu_s"))]:
         if key in out:
