@@ -32,7 +32,7 @@ def paused(keep: bool = False) -> Iterator[None]:
 @contextmanager
 def young_only() -> Iterator[None]:
     """The collector goes on over the objects made meanwhile, not over the ones there before (the app's: the full
-    collections went through them again and again, a sixth of sending an automatic run's emails). For work that
+    collections went through them again and again: 0.39 s of sending 5,664 emails, 0.05 s now). For work that
     leaves cyclic garbage as it goes (a generated invoice's WeasyPrint layout: about 1 MB each), which `paused`
     would keep until the end. `gc.freeze` on the way in, `gc.unfreeze` on the way out (two list moves); nothing
     done when objects are frozen already (see `paused`)."""
