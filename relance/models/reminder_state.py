@@ -50,17 +50,19 @@ def _latest_next_5(ref: str) -> str:
             f"WHERE invoice_id = {ref} ORDER BY status IN {_DONE_4} DESC, reminder_date DESC, id DESC LIMIT 1)")
 
 
-def _refresh(ref: str, version: int = VERSION) -> str:
-    """The UPDATE that recomputes the state of the invoice `ref` (NEW.invoice_id or OLD.invoice_id)."""
+def _refresh(ref: str, version: int = VERSION, only_if: str = "") -> str:
+    """The UPDATE that recomputes the state of the invoice `ref` (NEW.invoice_id or OLD.invoice_id); `only_if`: a
+    condition more on the row (version 5's update trigger on SQLite, which has no IF)."""
     done, delivered_statuses = (_DONE_4, _DELIVERED_4) if version >= 4 else (_DONE, _DELIVERED)
     of = f"FROM reminders WHERE invoice_id = {ref} AND status IN {done}"
     if version >= 5:
+        where = f"id = {ref} AND {only_if}" if only_if else f"id = {ref}"
         return (f"UPDATE invoices SET (reminder_level, last_reminder_date, delivered_level) = "
                 f"(SELECT max(CASE WHEN status IN {done} THEN level END), "
                 f"max(CASE WHEN status IN {done} THEN reminder_date END), "
                 f"max(CASE WHEN status IN {delivered_statuses} THEN level END) "
                 f"FROM reminders WHERE invoice_id = {ref}), "
-                f"manual_next_date = {_latest_next_5(ref)} WHERE id = {ref};")
+                f"manual_next_date = {_latest_next_5(ref)} WHERE {where};")
     manual_next = f", manual_next_date = {_latest_next(ref, done)}" if version >= 2 else ""
     delivered = (f", delivered_level = (SELECT max(level) FROM reminders WHERE invoice_id = {ref} "
                  f"AND status IN {delivered_statuses})") if version >= 3 else ""
@@ -100,7 +102,7 @@ def _sqlite(version: int) -> tuple[str, ...]:
             f"{_added()} END",
             f"CREATE TRIGGER reminders_state_update AFTER UPDATE OF {_watched(version)} ON reminders "
             f"WHEN {_CONCERNED} BEGIN "
-            f"{_refresh('OLD.invoice_id', version)[:-1]} AND OLD.invoice_id <> NEW.invoice_id; "
+            f"{_refresh('OLD.invoice_id', version, only_if='OLD.invoice_id <> NEW.invoice_id')} "
             f"{_refresh('NEW.invoice_id', version)} END",
             f"CREATE TRIGGER reminders_state_delete AFTER DELETE ON reminders WHEN OLD.status IN {_DONE_4} BEGIN "
             f"{_refresh('OLD.invoice_id', version)} END",
