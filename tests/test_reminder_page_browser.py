@@ -3,14 +3,15 @@ cut at the right of its frame, on a 1024 px laptop screen as on a wider one."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 
 from relance.extensions import db
 from relance.services import settings as settings_service
 from relance.services.sending import autorun
-from tests.factories import install_live_defaults, make_customer, make_invoice, reminder_rows
+from tests.factories import install_live_defaults, make_customer, reminder_rows
+from tests.test_grouped_messages import ten_invoices
 
 pytestmark = pytest.mark.browser
 
@@ -20,11 +21,7 @@ def test_the_email_for_several_invoices_is_shown_whole(live_server, page):
         install_live_defaults(db.session)
         settings_service.save(db.session, {"sender_email": "compta@vendor.example", "company_name": "Vendor SAS",
                                            "group_by_customer": True, "default_language": "fr"})
-        customer = make_customer(code="RED", name="Redwood", email="factures@redwood.example", language="fr")
-        for n in range(10):
-            make_invoice(customer, total=100 + 10 * n, due=date(2026, 1, 6) + timedelta(days=n),
-                         number=f"F-26-{n:03d}")
-        db.session.commit()
+        ten_invoices(make_customer(code="RED", name="Redwood", email="factures@redwood.example", language="fr"))
         autorun.run_auto(db.session, date(2026, 2, 2), send=False)
         member = next(r for r in reminder_rows() if r.key != r.message_key).id
     live_server.login(page, "agent")
